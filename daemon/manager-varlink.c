@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "host.h"
+#include "lib/json-util.h"
+#include "lib/log.h"
+#include "lib/varlink.h"
+#include "manager.h"
+
+/* Generated from io.pcipass.varlink at build time. */
+extern const char io_pcipass_varlink[];
+
+#define ERROR_NO_SUCH_DEVICE	"io.pcipass.NoSuchDevice"
+#define ERROR_SYSTEM		"io.pcipass.SystemError"
+
+static int reply_one(struct varlink_conn *c, const char *key, json_object *v)
+{
+	json_object *p = json_object_new_object();
+
+	if (!p || json_add(p, key, v) < 0) {
+		(void)json_object_put(p);
+		return -ENOMEM;
+	}
+	return varlink_reply(c, p);
+}
+
+static int invalid(struct varlink_conn *c, const char *field)
+{
+	return varlink_error_invalid_parameter(c, field);
+}
+
+struct list_filter {
+	const char *driver;
+	struct json_opt_int iommu_group, vendor_id, device_id, class, class_mask;
+};
+
+static bool filter_match(const struct list_filter *f, const struct pcidev *d)
+{
+	uint32_t mask = f->class_mask.set ? (uint32_t)f->class_mask.value : 0xffffff;
+
+	if (f->driver && !streq(f->driver, d->driver ?: ""))
+		return false;
+	if (f->iommu_group.set && f->iommu_group.value != d->iommu_group)
+		return false;
+	if (f->vendor_id.set && f->vendor_id.value != d->vendor)
+		return false;
+	if (f->device_id.set && f->device_id.value != d->device)
+		return false;
+	if (f->class.set && ((uint32_t)f->class.value & mask) != (d->class & mask))
+		return false;
+	return true;
+}
+
+static int method_list(struct varlink_conn *c, json_object *params, unsigned flags, void *userdata)
+{
+	static const struct json_field fields[] = {
+		{ "driver", JSON_FIELD_STRING, 0, offsetof(struct list_filter, driver) },
+		{ "iommu_group", JSON_FIELD_INT, 0, offsetof(struct list_filter, iommu_group) },
+		{ "vendor_id", JSON_FIELD_INT, 0, offsetof(struct list_filter, vendor_id) },
+		{ "device_id", JSON_FIELD_INT, 0, offsetof(struct list_filter, device_id) },
+		{ "class", JSON_FIELD_INT, 0, offsetof(struct list_filter, class) },
+		{ "class_mask", JSON_FIELD_INT, 0, offsetof(struct list_filter, class_mask) },
+		{}
+	};
+	struct manager *m = userdata;
+	_cleanup_json_ json_object *devices = NULL;
+	struct list_filter f;
+	const char *bad = NULL;
+	int r;
+
+	if (json_dispatch(params, fields, &f, &bad) < 0)
+		return invalid(c, bad);
+	if (f.class_mask.set && (f.class_mask.value < 0 || f.class_mask.value > 0xffffff))
+		return invalid(c, "class_mask");
+
+	devices = json_object_new_array_ext((int)m->model.n_devs);
+	if (!devices)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->model.n_devs; i++) {
+		json_object *d = NULL;
+
+		if (!filter_match(&f, m->model.devs[i]))
+			continue;
+		r = manager_device_json(m, m->model.devs[i], &d);
+		if (r < 0)
+			return r;
+		if (json_object_array_add(devices, d) < 0) {
+			(void)json_object_put(d);
+			return -ENOMEM;
+		}
+	}
+	return reply_one(c, "devices", TAKE_PTR(devices));
+}
+
+static int method_get(struct varlink_conn *c, json_object *params, unsigned flags, void *userdata)
+{
+	static const struct json_field fields[] = {
+		{ "address", JSON_FIELD_STRING, JSON_FIELD_MANDATORY, 0 },
+		{}
+	};
+	struct manager *m = userdata;
+	const char *address = NULL, *bad = NULL;
+	json_object *d = NULL;
+	struct pcidev *dev;
+	int r;
+
+	if (json_dispatch(params, fields, &address, &bad) < 0)
+		return invalid(c, bad);
+	if (!pci_addr_is_valid(address))
+		return invalid(c, "address");
+	dev = model_find(&m->model, address);
+	if (!dev) {
+		json_object *p = json_object_new_object();
+
+		if (!p || json_add_str(p, "address", address) < 0) {
+			(void)json_object_put(p);
+			return -ENOMEM;
+		}
+		return varlink_error(c, ERROR_NO_SUCH_DEVICE, p);
+	}
+	r = manager_device_json(m, dev, &d);
+	if (r < 0)
+		return r;
+	return reply_one(c, "device", d);
+}
+
+static int group_to_json(const struct iommu_group *g, json_object **ret)
+{
+	_cleanup_json_ json_object *o = json_object_new_object(), *members = NULL;
+	int r;
+
+	members = json_object_new_array();
+	if (!o || !members)
+		return -ENOMEM;
+	for (size_t i = 0; i < g->n_members; i++)
+		if (json_object_array_add(members, json_object_new_string(g->members[i])) < 0)
+			return -ENOMEM;
+	r = json_add_int(o, "id", g->id);
+	if (r >= 0)
+		r = json_add_str(o, "type", g->type);
+	if (r >= 0)
+		r = json_add(o, "members", TAKE_PTR(members));
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(o);
+	return 0;
+}
+
+static int method_list_groups(struct varlink_conn *c, json_object *params, unsigned flags,
+			      void *userdata)
+{
+	struct manager *m = userdata;
+	_cleanup_json_ json_object *groups = json_object_new_array();
+	const char *bad = NULL;
+
+	if (json_dispatch(params, (const struct json_field[]){ {} }, NULL, &bad) < 0)
+		return invalid(c, bad);
+	if (!groups)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->model.n_groups; i++) {
+		json_object *g = NULL;
+		int r = group_to_json(&m->model.groups[i], &g);
+
+		if (r < 0)
+			return r;
+		if (json_object_array_add(groups, g) < 0) {
+			(void)json_object_put(g);
+			return -ENOMEM;
+		}
+	}
+	return reply_one(c, "groups", TAKE_PTR(groups));
+}
+
+static int status_group_types(const struct model *model, json_object **ret)
+{
+	_cleanup_json_ json_object *o = json_object_new_object();
+
+	if (!o)
+		return -ENOMEM;
+	for (size_t i = 0; i < model->n_groups; i++) {
+		const char *type = model->groups[i].type ?: "unknown";
+		json_object *v = NULL;
+		int64_t n = 0;
+		int r;
+
+		if (json_object_object_get_ex(o, type, &v))
+			n = json_object_get_int64(v);
+		r = json_add_int(o, type, n + 1);
+		if (r < 0)
+			return r;
+	}
+	*ret = TAKE_PTR(o);
+	return 0;
+}
+
+static int status_to_json(struct manager *m, const struct host_facts *h, json_object **ret)
+{
+	_cleanup_json_ json_object *o = json_object_new_object(), *units = NULL, *types = NULL;
+	size_t bound = 0;
+	int r;
+
+	units = json_object_new_array();
+	if (!o || !units)
+		return -ENOMEM;
+	for (size_t i = 0; i < h->n_iommu_units; i++)
+		if (json_object_array_add(units, json_object_new_string(h->iommu_units[i])) < 0)
+			return -ENOMEM;
+	r = status_group_types(&m->model, &types);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < m->model.n_devs; i++)
+		bound += m->model.devs[i]->driver != NULL;
+
+	r = json_add_str(o, "version", PACKAGE_VERSION);
+	if (r >= 0)
+		r = json_add_str(o, "kernel", h->kernel);
+	if (r >= 0)
+		r = json_add_str(o, "sysfs_root", m->sysfs_root);
+	if (r >= 0)
+		r = json_add_bool(o, "read_only", m->read_only);
+	if (r >= 0)
+		r = json_add_bool(o, "iommu_present", h->n_iommu_units > 0);
+	if (r >= 0)
+		r = json_add(o, "iommu_units", TAKE_PTR(units));
+	if (r >= 0)
+		r = json_add_int(o, "iommu_groups", (int64_t)m->model.n_groups);
+	if (r >= 0)
+		r = json_add(o, "group_types", TAKE_PTR(types));
+	if (r >= 0)
+		r = h->noiommu < 0 ? json_add_null(o, "noiommu_mode") :
+				     json_add_bool(o, "noiommu_mode", h->noiommu);
+	if (r >= 0)
+		r = json_add_str(o, "lockdown", h->lockdown);
+	if (r >= 0)
+		r = json_add_bool(o, "dma_ownership", h->dma_ownership);
+	if (r >= 0)
+		r = json_add_int(o, "devices", (int64_t)m->model.n_devs);
+	if (r >= 0)
+		r = json_add_int(o, "bound_devices", (int64_t)bound);
+	if (r >= 0)
+		r = json_add_int(o, "monitors", (int64_t)m->n_monitors);
+	if (r >= 0)
+		r = json_add_int(o, "scans", (int64_t)m->n_scans);
+	if (r >= 0)
+		r = json_add_int(o, "uevents", (int64_t)m->n_uevents);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(o);
+	return 0;
+}
+
+static int method_get_status(struct varlink_conn *c, json_object *params, unsigned flags,
+			     void *userdata)
+{
+	_cleanup_(host_facts_done) struct host_facts h = { .noiommu = -1 };
+	struct manager *m = userdata;
+	json_object *status = NULL;
+	const char *bad = NULL;
+	int r;
+
+	if (json_dispatch(params, (const struct json_field[]){ {} }, NULL, &bad) < 0)
+		return invalid(c, bad);
+	r = host_facts_read(m->sysfs, &h);
+	if (r < 0)
+		return r;
+	r = status_to_json(m, &h, &status);
+	if (r < 0)
+		return r;
+	return reply_one(c, "status", status);
+}
+
+static void monitor_on_close(struct varlink_conn *c, void *userdata)
+{
+	struct manager *m = userdata;
+
+	for (size_t i = 0; i < m->n_monitors; i++) {
+		if (m->monitors[i] != c)
+			continue;
+		memmove(&m->monitors[i], &m->monitors[i + 1],
+			(m->n_monitors - i - 1) * sizeof(*m->monitors));
+		m->n_monitors--;
+		varlink_conn_unref(c);
+		return;
+	}
+}
+
+static int event_json(const char *action, const char *subsystem, const char *address,
+		      json_object *device, const char *devname, uint64_t seqnum, json_object **ret)
+{
+	_cleanup_json_ json_object *ev = json_object_new_object(), *p = json_object_new_object();
+	int r;
+
+	if (!ev || !p) {
+		(void)json_object_put(device);
+		return -ENOMEM;
+	}
+	r = json_add_str(ev, "action", action);
+	if (r >= 0)
+		r = json_add_str(ev, "subsystem", subsystem);
+	if (r >= 0)
+		r = json_add_str(ev, "address", address);
+	if (r >= 0)
+		r = json_add(ev, "device", device);
+	else
+		(void)json_object_put(device);
+	if (r >= 0)
+		r = json_add_str(ev, "devname", devname);
+	if (r >= 0)
+		r = seqnum ? json_add_int(ev, "seqnum", (int64_t)seqnum) : json_add_null(ev, "seqnum");
+	if (r >= 0)
+		r = json_add(p, "event", TAKE_PTR(ev));
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(p);
+	return 0;
+}
+
+void manager_monitor_send(struct manager *m, const char *action, const char *subsystem,
+			  const char *address, const struct pcidev *device, const char *devname,
+			  uint64_t seqnum)
+{
+	_cleanup_json_ json_object *p = NULL;
+	json_object *d = NULL;
+
+	if (m->n_monitors == 0)
+		return;
+	if (device && manager_device_json(m, device, &d) < 0)
+		return;
+	if (event_json(action, subsystem, address, d, devname, seqnum, &p) < 0)
+		return;
+	/* Iterate backwards: a failed send closes the connection, which removes it. */
+	for (size_t i = m->n_monitors; i > 0; i--)
+		(void)varlink_notify(m->monitors[i - 1], json_object_get(p));
+}
+
+static int method_monitor(struct varlink_conn *c, json_object *params, unsigned flags,
+			  void *userdata)
+{
+	static const struct json_field fields[] = {
+		{ "initial", JSON_FIELD_BOOL, 0, 0 },
+		{}
+	};
+	struct manager *m = userdata;
+	struct varlink_conn **a;
+	const char *bad = NULL;
+	int initial;
+
+	if (json_dispatch(params, fields, &initial, &bad) < 0)
+		return invalid(c, bad);
+	if (!(flags & VARLINK_CALL_MORE))
+		return varlink_error(c, VARLINK_ERROR_EXPECTED_MORE, NULL);
+
+	for (size_t i = 0; initial > 0 && i < m->model.n_devs; i++) {
+		json_object *d = NULL, *p = NULL;
+		const struct pcidev *dev = m->model.devs[i];
+		int r = manager_device_json(m, dev, &d);
+
+		if (r >= 0)
+			r = event_json("present", "pci", dev->address, d, NULL, 0, &p);
+		if (r >= 0)
+			r = varlink_notify(c, p);
+		if (r < 0)
+			return r;
+	}
+
+	a = reallocarray_safe(m->monitors, m->n_monitors + 1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	m->monitors = a;
+	m->monitors[m->n_monitors++] = varlink_conn_ref(c);
+	varlink_conn_set_close_callback(c, monitor_on_close, m);
+	/* The call stays open: events follow as varlink_notify(). */
+	return 0;
+}
+
+static const struct varlink_method io_pcipass_methods[] = {
+	{ "List", method_list },
+	{ "Get", method_get },
+	{ "ListGroups", method_list_groups },
+	{ "GetStatus", method_get_status },
+	{ "Monitor", method_monitor },
+	{}
+};
+
+static const struct varlink_interface io_pcipass = {
+	.name = "io.pcipass",
+	.description = io_pcipass_varlink,
+	.methods = io_pcipass_methods,
+};
+
+int manager_varlink_start(struct manager *m, int listen_fd)
+{
+	static const struct varlink_server_info info = {
+		.vendor = "pcipass",
+		.product = "pcipassd",
+		.version = PACKAGE_VERSION,
+		.url = PACKAGE_URL,
+		.errno_error = ERROR_SYSTEM,
+	};
+	int r;
+
+	r = varlink_server_new(m->event, &info, m, &m->varlink);
+	if (r < 0)
+		return log_error_errno(r, "Failed to create Varlink server: %m");
+	r = varlink_server_add_interface(m->varlink, &io_pcipass);
+	if (r < 0)
+		return log_error_errno(r, "Failed to add interface: %m");
+
+	if (listen_fd >= 0) {
+		r = varlink_server_listen_fd(m->varlink, listen_fd);
+		if (r < 0)
+			return log_error_errno(r, "Failed to use the socket passed by systemd: %m");
+		log_debug("Listening on the socket passed by systemd");
+		return 0;
+	}
+	{
+		_cleanup_free_ char *dir = strdup(m->socket_path);
+		char *slash = dir ? strrchr(dir, '/') : NULL;
+
+		if (!dir)
+			return -ENOMEM;
+		if (slash && slash != dir) {
+			*slash = '\0';
+			if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+				return log_error_errno(errno, "Failed to create '%s': %m", dir);
+		}
+	}
+	/* Reading is open to every local user; changing anything will check the peer. */
+	r = varlink_server_listen_path(m->varlink, m->socket_path, 0666);
+	if (r < 0)
+		return log_error_errno(r, "Failed to listen on '%s': %m", m->socket_path);
+	log_debug("Listening on %s", m->socket_path);
+	return 0;
+}
+
+void manager_varlink_stop(struct manager *m)
+{
+	/* Freeing the server closes every connection, which ends every Monitor. */
+	m->varlink = varlink_server_free(m->varlink);
+	for (size_t i = 0; i < m->n_monitors; i++)
+		varlink_conn_unref(m->monitors[i]);
+	m->monitors = mfree(m->monitors);
+	m->n_monitors = 0;
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The daemon's objects and their lifetime: sysfs, the device model, udev, the Varlink API. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include <json-c/json.h>
+
+#include "model.h"
+
+struct varlink_conn;
+
+struct manager_config {
+	const char *sysfs_root;
+	const char *dev_root;
+	const char *socket_path;
+	const char *state_dir;
+	bool read_only;
+	int listen_fd;		/* from socket activation, or -EBADF */
+};
+
+struct manager {
+	sd_event *event;
+	struct sysfs *sysfs;
+	char *sysfs_root, *dev_root, *socket_path, *state_dir;
+	bool read_only;
+
+	struct model model;
+	struct udev_watch *udev;
+	struct varlink_server *varlink;
+
+	struct varlink_conn **monitors;	/* Monitor calls being served */
+	size_t n_monitors;
+
+	uint64_t n_scans, n_uevents;
+};
+
+int manager_new(const struct manager_config *config, struct manager **ret);
+struct manager *manager_free(struct manager *m);
+int manager_start(struct manager *m, int listen_fd);
+/* Re-reads every device and group from sysfs and tells Monitor clients. */
+int manager_rescan(struct manager *m);
+/* A device's JSON with the model's context (siblings). */
+int manager_device_json(struct manager *m, const struct pcidev *d, json_object **ret);
+
+/* manager-varlink.c */
+int manager_varlink_start(struct manager *m, int listen_fd);
+void manager_varlink_stop(struct manager *m);
+/* Sends an event to every Monitor client; device may be NULL. */
+void manager_monitor_send(struct manager *m, const char *action, const char *subsystem,
+			  const char *address, const struct pcidev *device, const char *devname,
+			  uint64_t seqnum);
+
+static inline void manager_freep(struct manager **m)
+{
+	if (*m)
+		(void)manager_free(*m);
+}

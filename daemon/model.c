@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "model.h"
+#include "sysfs.h"
+
+static void group_done(struct iommu_group *g)
+{
+	free(g->type);
+	strv_free(g->members);
+	*g = (struct iommu_group){};
+}
+
+static void groups_free(struct iommu_group *groups, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		group_done(&groups[i]);
+	free(groups);
+}
+
+static void devs_free(struct pcidev **devs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		pcidev_unref(devs[i]);
+	free(devs);
+}
+
+void model_done(struct model *m)
+{
+	devs_free(m->devs, m->n_devs);
+	groups_free(m->groups, m->n_groups);
+	*m = (struct model){};
+}
+
+static int cmp_dev(const void *a, const void *b)
+{
+	return pci_addr_compare((*(struct pcidev *const *)a)->address,
+				(*(struct pcidev *const *)b)->address);
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+	uint32_t x = ((const struct iommu_group *)a)->id, y = ((const struct iommu_group *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static int group_read(struct sysfs *s, uint32_t id, struct iommu_group *ret)
+{
+	_cleanup_free_ char *dir = NULL, *devices = NULL, *type = NULL;
+	_cleanup_strv_free_ char **members = NULL;
+	size_t n = 0;
+	int r;
+
+	if (asprintf(&dir, "kernel/iommu_groups/%u", id) < 0 ||
+	    asprintf(&devices, "kernel/iommu_groups/%u/devices", id) < 0)
+		return -ENOMEM;
+	r = sysfs_list(s, devices, &members, &n);
+	if (r < 0)
+		return r;
+	{
+		_cleanup_close_ int dfd = sysfs_open_dir(s, dir);
+
+		if (dfd >= 0 && sysfs_read_at(dfd, "type", &type) == -ENOMEM)
+			return -ENOMEM;
+	}
+	*ret = (struct iommu_group){
+		.id = id,
+		.type = TAKE_PTR(type),
+		.members = TAKE_PTR(members),
+		.n_members = n,
+	};
+	return 0;
+}
+
+static int scan_groups(struct sysfs *s, struct iommu_group **ret, size_t *ret_n)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	struct iommu_group *groups;
+	size_t n = 0, k = 0;
+	int r;
+
+	r = sysfs_list(s, "kernel/iommu_groups", &names, &n);
+	if (r == -ENOENT)
+		n = 0;	/* no IOMMU, or an old kernel */
+	else if (r < 0)
+		return r;
+	groups = new0(struct iommu_group, n + 1);
+	if (!groups)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t id;
+
+		if (safe_atou32(names[i], &id) < 0)
+			continue;
+		r = group_read(s, id, &groups[k]);
+		if (r == -ENOENT)
+			continue;	/* went away while we looked */
+		if (r < 0) {
+			groups_free(groups, k);
+			return r;
+		}
+		k++;
+	}
+	qsort(groups, k, sizeof(*groups), cmp_group);
+	*ret = groups;
+	*ret_n = k;
+	return 0;
+}
+
+static bool device_gone(int r)
+{
+	return r == -ENOENT || r == -ENODEV;
+}
+
+int model_scan(struct model *m, struct sysfs *s)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	struct iommu_group *groups = NULL;
+	struct pcidev **devs;
+	size_t n = 0, k = 0, n_groups = 0;
+	int r;
+
+	r = sysfs_list(s, "bus/pci/devices", &names, &n);
+	if (r < 0)
+		return r;
+	devs = new0(struct pcidev *, n + 1);
+	if (!devs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		r = pcidev_read(s, names[i], &devs[k]);
+		if (r == -ENOMEM) {
+			devs_free(devs, k);
+			return r;
+		}
+		if (r < 0) {
+			/* Gone meanwhile, or not a function we can make sense of. */
+			if (!device_gone(r))
+				log_debug("Ignoring PCI device '%s': %s", names[i], strerror(-r));
+			continue;
+		}
+		k++;
+	}
+	qsort(devs, k, sizeof(*devs), cmp_dev);
+
+	r = scan_groups(s, &groups, &n_groups);
+	if (r < 0) {
+		devs_free(devs, k);
+		return r;
+	}
+	model_done(m);
+	*m = (struct model){
+		.devs = devs,
+		.n_devs = k,
+		.size_devs = n + 1,
+		.groups = groups,
+		.n_groups = n_groups,
+	};
+	return 0;
+}
+
+/* Index of address in the sorted array, or where it would go (*ret_found false). */
+static size_t dev_index(const struct model *m, const char *address, bool *ret_found)
+{
+	size_t lo = 0, hi = m->n_devs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = pci_addr_compare(m->devs[mid]->address, address);
+
+		if (c == 0) {
+			*ret_found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*ret_found = false;
+	return lo;
+}
+
+struct pcidev *model_find(const struct model *m, const char *address)
+{
+	bool found;
+	size_t i = dev_index(m, address, &found);
+
+	return found ? m->devs[i] : NULL;
+}
+
+static size_t group_index(const struct model *m, uint32_t id, bool *ret_found)
+{
+	size_t lo = 0, hi = m->n_groups;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->groups[mid].id == id) {
+			*ret_found = true;
+			return mid;
+		}
+		if (m->groups[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*ret_found = false;
+	return lo;
+}
+
+const struct iommu_group *model_find_group(const struct model *m, uint32_t id)
+{
+	bool found;
+	size_t i = group_index(m, id, &found);
+
+	return found ? &m->groups[i] : NULL;
+}
+
+int model_refresh_group(struct model *m, struct sysfs *s, uint32_t id)
+{
+	struct iommu_group g;
+	bool found;
+	size_t i = group_index(m, id, &found);
+	int r;
+
+	r = group_read(s, id, &g);
+	if (r == -ENOENT) {
+		if (found) {
+			group_done(&m->groups[i]);
+			memmove(&m->groups[i], &m->groups[i + 1],
+				(m->n_groups - i - 1) * sizeof(*m->groups));
+			m->n_groups--;
+		}
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (found) {
+		group_done(&m->groups[i]);
+		m->groups[i] = g;
+		return 0;
+	}
+	{
+		struct iommu_group *a = reallocarray_safe(m->groups, m->n_groups + 1, sizeof(*a));
+
+		if (!a) {
+			group_done(&g);
+			return -ENOMEM;
+		}
+		m->groups = a;
+	}
+	memmove(&m->groups[i + 1], &m->groups[i], (m->n_groups - i) * sizeof(*m->groups));
+	m->groups[i] = g;
+	m->n_groups++;
+	return 0;
+}
+
+/* Puts d (taking the reference) in place of the record at its address, or removes that record
+ * when d is NULL. Returns the previous record (a reference) through ret_old. */
+static int model_put(struct model *m, const char *address, struct pcidev *d,
+		     struct pcidev **ret_old)
+{
+	bool found;
+	size_t i = dev_index(m, address, &found);
+	struct pcidev *old = found ? m->devs[i] : NULL;
+
+	if (d && found)
+		m->devs[i] = d;
+	else if (d) {
+		if (m->n_devs + 1 > m->size_devs) {
+			size_t size = MAX(m->size_devs * 2, (size_t)16);
+			struct pcidev **a = reallocarray_safe(m->devs, size, sizeof(*a));
+
+			if (!a) {
+				pcidev_unref(d);
+				return -ENOMEM;
+			}
+			m->devs = a;
+			m->size_devs = size;
+		}
+		memmove(&m->devs[i + 1], &m->devs[i], (m->n_devs - i) * sizeof(*m->devs));
+		m->devs[i] = d;
+		m->n_devs++;
+	} else if (found) {
+		memmove(&m->devs[i], &m->devs[i + 1], (m->n_devs - i - 1) * sizeof(*m->devs));
+		m->n_devs--;
+	}
+	if (ret_old)
+		*ret_old = old;
+	else
+		pcidev_unref(old);
+	return 0;
+}
+
+/* Re-reads one function's record and nothing else. */
+static int model_reread(struct model *m, struct sysfs *s, const char *address,
+			struct pcidev **ret_old, struct pcidev **ret)
+{
+	struct pcidev *d = NULL;
+	int r;
+
+	r = pcidev_read(s, address, &d);
+	if (r < 0 && !device_gone(r))
+		return r;
+	r = model_put(m, address, d, ret_old);
+	if (r < 0)
+		return r;
+	if (ret)
+		*ret = d;
+	return 0;
+}
+
+int model_refresh(struct model *m, struct sysfs *s, const char *address, struct pcidev **ret_old,
+		  struct pcidev **ret)
+{
+	_cleanup_(pcidev_unrefp) struct pcidev *old = NULL;
+	struct pcidev *d = NULL;
+	const char *pf;
+	int r;
+
+	if (!pci_addr_is_valid(address))
+		return -EINVAL;
+	r = model_reread(m, s, address, &old, &d);
+	if (r < 0)
+		return r;
+
+	/* IOMMU groups emit no uevents: follow them through their members. */
+	if (old && old->iommu_group >= 0)
+		r = model_refresh_group(m, s, (uint32_t)old->iommu_group);
+	if (r >= 0 && d && d->iommu_group >= 0 && (!old || old->iommu_group != d->iommu_group))
+		r = model_refresh_group(m, s, (uint32_t)d->iommu_group);
+	/* A VF coming or going changes its PF's virtfn links and sriov_numvfs. */
+	pf = d && d->physfn ? d->physfn : old ? old->physfn : NULL;
+	if (r >= 0 && pf && pci_addr_is_valid(pf) && model_find(m, pf))
+		r = model_reread(m, s, pf, NULL, NULL);
+	if (r < 0)
+		return r;
+
+	if (ret_old)
+		*ret_old = TAKE_PTR(old);
+	if (ret)
+		*ret = d;
+	return 0;
+}
+
+int model_siblings(const struct model *m, const struct pcidev *d, char ***ret)
+{
+	_cleanup_strv_free_ char **l = NULL;
+	bool found;
+	size_t i = dev_index(m, d->address, &found), lo = i, hi = i + 1, n = 0;
+
+	*ret = NULL;
+	if (!found)
+		return 0;
+	/* Functions of one device are adjacent in address order. */
+	while (lo > 0 && pci_addr_same_slot(m->devs[lo - 1]->address, d->address))
+		lo--;
+	while (hi < m->n_devs && pci_addr_same_slot(m->devs[hi]->address, d->address))
+		hi++;
+	if (hi - lo == 1)
+		return 0;
+	l = new0(char *, hi - lo + 1);
+	if (!l)
+		return -ENOMEM;
+	for (size_t j = lo; j < hi; j++) {
+		if (streq(m->devs[j]->address, d->address))
+			continue;
+		l[n] = strdup(m->devs[j]->address);
+		if (!l[n++])
+			return -ENOMEM;
+	}
+	*ret = TAKE_PTR(l);
+	return 0;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The device model: every PCI function (sorted by address) and every IOMMU group (sorted by
+ * number) the kernel shows, built by a scan and kept current one device or group at a time.
+ */
+
+#include <stddef.h>
+
+#include "pcidev.h"
+
+struct sysfs;
+
+struct iommu_group {
+	uint32_t id;
+	char *type;		/* "DMA", "DMA-FQ", "identity", … or NULL when unreadable */
+	char **members;		/* device names (PCI addresses; other buses possible), sorted */
+	size_t n_members;
+};
+
+struct model {
+	struct pcidev **devs;
+	size_t n_devs, size_devs;
+	struct iommu_group *groups;
+	size_t n_groups;
+};
+
+void model_done(struct model *m);
+
+/* Replaces the model with what sysfs shows now. On failure the model is left as it was. */
+int model_scan(struct model *m, struct sysfs *s);
+
+struct pcidev *model_find(const struct model *m, const char *address);
+const struct iommu_group *model_find_group(const struct model *m, uint32_t id);
+
+/*
+ * Re-reads one function. *ret_old (if not NULL) gets the previous record (a reference), *ret
+ * the new one (borrowed from the model) or NULL when the function is gone. The IOMMU groups
+ * the function left or joined and, for a VF, its PF are re-read too.
+ */
+int model_refresh(struct model *m, struct sysfs *s, const char *address, struct pcidev **ret_old,
+		  struct pcidev **ret);
+/* Re-reads one IOMMU group (gone when its directory is). */
+int model_refresh_group(struct model *m, struct sysfs *s, uint32_t id);
+
+/* The other functions of the same multifunction device, or NULL when there are none. */
+int model_siblings(const struct model *m, const struct pcidev *d, char ***ret);

@@ -1,0 +1,419 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/json-util.h"
+#include "pcidev.h"
+#include "sysfs.h"
+
+static const char *const pci_header_table[_PCI_HEADER_MAX] = {
+	[PCI_HEADER_ENDPOINT] = "endpoint",
+	[PCI_HEADER_BRIDGE] = "bridge",
+	[PCI_HEADER_CARDBUS] = "cardbus",
+};
+
+const char *pci_header_to_string(enum pci_header h)
+{
+	if (h < 0 || h >= _PCI_HEADER_MAX)
+		return NULL;
+	return pci_header_table[h];
+}
+
+struct pcidev *pcidev_ref(struct pcidev *d)
+{
+	if (d)
+		d->n_ref++;
+	return d;
+}
+
+struct pcidev *pcidev_unref(struct pcidev *d)
+{
+	if (!d || --d->n_ref > 0)
+		return NULL;
+	free(d->driver);
+	free(d->driver_override);
+	free(d->physfn);
+	strv_free(d->virtfns);
+	strv_free(d->reset_methods);
+	free(d);
+	return NULL;
+}
+
+int pci_addr_compare(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	/* Same-width lowercase hex sorts like the numbers; a longer domain is a larger one. */
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	return strcmp(a, b);
+}
+
+double pci_link_speed_parse(const char *s)
+{
+	char *end = NULL;
+	double v;
+
+	if (isempty(s))
+		return 0;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || v <= 0 || !isfinite(v) || strncmp(end, " GT/s", 5) != 0)
+		return 0;
+	return v;
+}
+
+int pci_link_generation(double gts)
+{
+	static const double rates[] = { 2.5, 5.0, 8.0, 16.0, 32.0, 64.0 };
+
+	for (size_t i = 0; i < ELEMENTSOF(rates); i++)
+		if (fabs(gts - rates[i]) < 0.01)
+			return (int)i + 1;
+	return 0;
+}
+
+unsigned pci_link_lane_mbps(int generation)
+{
+	/* 8b/10b for 1.0 and 2.0, 128b/130b for 3.0 to 5.0, 242B/256B FLIT mode for 6.0. */
+	static const unsigned mbps[] = { 250, 500, 985, 1969, 3938, 7563 };
+
+	if (generation < 1 || generation > (int)ELEMENTSOF(mbps))
+		return 0;
+	return mbps[generation - 1];
+}
+
+/* Splits a space-separated attribute value into a string list. */
+static int split_words(const char *s, char ***ret)
+{
+	_cleanup_strv_free_ char **l = NULL;
+	_cleanup_free_ char *copy = strdup(s);
+	size_t n = 0;
+	char *save = NULL;
+
+	if (!copy)
+		return -ENOMEM;
+	l = new0(char *, strlen(s) / 2 + 2);
+	if (!l)
+		return -ENOMEM;
+	for (char *w = strtok_r(copy, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
+		l[n] = strdup(w);
+		if (!l[n++])
+			return -ENOMEM;
+	}
+	*ret = TAKE_PTR(l);
+	return 0;
+}
+
+/* An optional attribute: absence (and a refusal to be read) leaves the default. */
+static int read_opt_str(int dfd, const char *name, char **ret)
+{
+	int r = sysfs_read_at(dfd, name, ret);
+
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		*ret = NULL;
+	return 0;
+}
+
+static int read_opt_link(int dfd, const char *name, char **ret)
+{
+	int r = sysfs_readlink_name_at(dfd, name, ret);
+
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		*ret = NULL;
+	return 0;
+}
+
+static int32_t read_opt_u32(int dfd, const char *name, unsigned base)
+{
+	uint32_t v;
+
+	if (sysfs_read_u32_at(dfd, name, base, &v) < 0 || v > INT32_MAX)
+		return -1;
+	return (int32_t)v;
+}
+
+static int read_link_state(int dfd, const char *speed_attr, const char *width_attr,
+			   struct pci_link *ret)
+{
+	_cleanup_free_ char *speed = NULL;
+	int r;
+
+	r = read_opt_str(dfd, speed_attr, &speed);
+	if (r < 0)
+		return r;
+	*ret = (struct pci_link){
+		.speed = pci_link_speed_parse(speed),
+		.width = read_opt_u32(dfd, width_attr, 10),
+	};
+	/* A width of 0 means the link is down or the kernel could not tell. */
+	if (ret->width == 0)
+		ret->width = -1;
+	return 0;
+}
+
+static int read_virtfns(int dfd, char ***ret)
+{
+	_cleanup_strv_free_ char **l = NULL;
+	int32_t total = read_opt_u32(dfd, "sriov_totalvfs", 10);
+	size_t n = 0;
+
+	*ret = NULL;
+	if (total <= 0)
+		return 0;
+	l = new0(char *, (size_t)total + 1);
+	if (!l)
+		return -ENOMEM;
+	/* virtfn0 … virtfnN-1 exist while N VFs are enabled; stop at the first gap. */
+	for (int32_t i = 0; i < total; i++) {
+		char name[STRLEN("virtfn") + DECIMAL_STR_MAX(int32_t)];
+		int r;
+
+		snprintf(name, sizeof(name), "virtfn%d", i);
+		r = sysfs_readlink_name_at(dfd, name, &l[n]);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0)
+			break;
+		n++;
+	}
+	*ret = TAKE_PTR(l);
+	return 0;
+}
+
+static void read_header(int dfd, struct pcidev *d)
+{
+	uint8_t cfg[64];
+	ssize_t n;
+
+	d->header = _PCI_HEADER_INVALID;
+	d->multifunction = -1;
+	/* The first 64 bytes of config space are readable unprivileged. */
+	n = sysfs_read_bin_at(dfd, "config", cfg, sizeof(cfg));
+	if (n < 0x0f)
+		return;
+	/* All-ones is what a function that cannot answer (gone, powered off) reads as. */
+	if (cfg[0x0e] == 0xff)
+		return;
+	if ((cfg[0x0e] & 0x7f) < _PCI_HEADER_MAX)
+		d->header = (enum pci_header)(cfg[0x0e] & 0x7f);
+	d->multifunction = !!(cfg[0x0e] & 0x80);
+}
+
+int pcidev_read(struct sysfs *s, const char *address, struct pcidev **ret)
+{
+	_cleanup_(pcidev_unrefp) struct pcidev *d = NULL;
+	_cleanup_close_ int dfd = -EBADF;
+	_cleanup_free_ char *path = NULL, *resets = NULL;
+	uint32_t class;
+	int r;
+
+	if (!pci_addr_is_valid(address))
+		return -EINVAL;
+	if (asprintf(&path, "bus/pci/devices/%s", address) < 0)
+		return -ENOMEM;
+	dfd = sysfs_open_dir(s, path);
+	if (dfd < 0)
+		return dfd;
+
+	d = new0(struct pcidev, 1);
+	if (!d)
+		return -ENOMEM;
+	d->n_ref = 1;
+	strcpy(d->address, address);
+
+	/* The identity is not optional: a function without it is going away. */
+	r = sysfs_read_u32_at(dfd, "vendor", 16, &d->vendor);
+	if (r >= 0)
+		r = sysfs_read_u32_at(dfd, "device", 16, &d->device);
+	if (r >= 0)
+		r = sysfs_read_u32_at(dfd, "class", 16, &class);
+	if (r < 0)
+		return r;
+	d->class = class;
+	d->subsystem_vendor = read_opt_u32(dfd, "subsystem_vendor", 16);
+	d->subsystem_device = read_opt_u32(dfd, "subsystem_device", 16);
+	d->revision = read_opt_u32(dfd, "revision", 16);
+	read_header(dfd, d);
+
+	r = read_opt_link(dfd, "driver", &d->driver);
+	if (r >= 0)
+		r = read_opt_str(dfd, "driver_override", &d->driver_override);
+	if (r < 0)
+		return r;
+	/* Unset reads "(null)" on most kernels, empty on some. */
+	if (d->driver_override && (streq(d->driver_override, "(null)") || !*d->driver_override))
+		d->driver_override = mfree(d->driver_override);
+
+	{
+		_cleanup_free_ char *group = NULL;
+		uint32_t g;
+
+		r = read_opt_link(dfd, "iommu_group", &group);
+		if (r < 0)
+			return r;
+		d->iommu_group = group && safe_atou32(group, &g) >= 0 && g <= INT32_MAX ? (int32_t)g : -1;
+	}
+	if (sysfs_read_i32_at(dfd, "numa_node", &d->numa_node) < 0 || d->numa_node < 0)
+		d->numa_node = -1;
+	d->boot_vga = read_opt_u32(dfd, "boot_vga", 10);
+	if (d->boot_vga > 1)
+		d->boot_vga = 1;
+
+	r = read_opt_link(dfd, "physfn", &d->physfn);
+	if (r >= 0)
+		r = read_virtfns(dfd, &d->virtfns);
+	if (r < 0)
+		return r;
+	d->sriov_numvfs = read_opt_u32(dfd, "sriov_numvfs", 10);
+	d->sriov_totalvfs = read_opt_u32(dfd, "sriov_totalvfs", 10);
+
+	r = read_link_state(dfd, "current_link_speed", "current_link_width", &d->link);
+	if (r >= 0)
+		r = read_link_state(dfd, "max_link_speed", "max_link_width", &d->max_link);
+	if (r >= 0)
+		r = read_opt_str(dfd, "reset_method", &resets);
+	if (r >= 0 && resets)
+		r = split_words(resets, &d->reset_methods);
+	if (r < 0)
+		return r;
+
+	*ret = TAKE_PTR(d);
+	return 0;
+}
+
+/* --- JSON --------------------------------------------------------------------------------- */
+
+static int add_opt_int(json_object *o, const char *key, int64_t v)
+{
+	return v < 0 ? json_add_null(o, key) : json_add_int(o, key, v);
+}
+
+static int add_opt_bool(json_object *o, const char *key, int v)
+{
+	return v < 0 ? json_add_null(o, key) : json_add_bool(o, key, v);
+}
+
+static int add_strv(json_object *o, const char *key, char *const *l, bool null_if_absent)
+{
+	json_object *a;
+
+	if (!l && null_if_absent)
+		return json_add_null(o, key);
+	a = json_object_new_array();
+	if (!a)
+		return -ENOMEM;
+	for (char *const *s = l; s && *s; s++)
+		if (json_object_array_add(a, json_object_new_string(*s)) < 0) {
+			(void)json_object_put(a);
+			return -ENOMEM;
+		}
+	return json_add(o, key, a);
+}
+
+static int add_speed(json_object *o, const char *key, double gts)
+{
+	if (gts <= 0)
+		return json_add_null(o, key);
+	return json_add(o, key, json_object_new_double(gts));
+}
+
+static int link_to_json(const struct pcidev *d, json_object **ret)
+{
+	_cleanup_json_ json_object *o = NULL;
+	int gen = pci_link_generation(d->link.speed);
+	int max_gen = pci_link_generation(d->max_link.speed);
+	int r;
+
+	*ret = NULL;
+	if (d->link.speed <= 0 && d->max_link.speed <= 0 && d->link.width < 0 && d->max_link.width < 0)
+		return 0;	/* conventional PCI, or the kernel shows no link */
+	o = json_object_new_object();
+	if (!o)
+		return -ENOMEM;
+	r = add_speed(o, "speed_gts", d->link.speed);
+	if (r >= 0)
+		r = add_opt_int(o, "width", d->link.width);
+	if (r >= 0)
+		r = add_opt_int(o, "generation", gen ?: -1);
+	if (r >= 0)
+		r = add_speed(o, "max_speed_gts", d->max_link.speed);
+	if (r >= 0)
+		r = add_opt_int(o, "max_width", d->max_link.width);
+	if (r >= 0)
+		r = add_opt_int(o, "max_generation", max_gen ?: -1);
+	if (r >= 0)
+		r = add_opt_int(o, "bandwidth_mbps", gen && d->link.width > 0 ?
+				(int64_t)pci_link_lane_mbps(gen) * d->link.width : -1);
+	if (r >= 0)
+		r = add_opt_int(o, "max_bandwidth_mbps", max_gen && d->max_link.width > 0 ?
+				(int64_t)pci_link_lane_mbps(max_gen) * d->max_link.width : -1);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(o);
+	return 0;
+}
+
+int pcidev_to_json(const struct pcidev *d, char *const *siblings, json_object **ret)
+{
+	_cleanup_json_ json_object *o = json_object_new_object();
+	json_object *link = NULL;
+	int r;
+
+	if (!o)
+		return -ENOMEM;
+	r = json_add_str(o, "address", d->address);
+	if (r >= 0)
+		r = json_add_int(o, "vendor_id", d->vendor);
+	if (r >= 0)
+		r = json_add_int(o, "device_id", d->device);
+	if (r >= 0)
+		r = add_opt_int(o, "subsystem_vendor_id", d->subsystem_vendor);
+	if (r >= 0)
+		r = add_opt_int(o, "subsystem_device_id", d->subsystem_device);
+	if (r >= 0)
+		r = json_add_int(o, "class", d->class);
+	if (r >= 0)
+		r = add_opt_int(o, "revision", d->revision);
+	if (r >= 0)
+		r = json_add_str(o, "header_type", pci_header_to_string(d->header));
+	if (r >= 0)
+		r = add_opt_bool(o, "multifunction", d->multifunction);
+	if (r >= 0)
+		r = json_add_str(o, "driver", d->driver);
+	if (r >= 0)
+		r = json_add_str(o, "driver_override", d->driver_override);
+	if (r >= 0)
+		r = add_opt_int(o, "iommu_group", d->iommu_group);
+	if (r >= 0)
+		r = add_opt_int(o, "numa_node", d->numa_node);
+	if (r >= 0)
+		r = add_opt_bool(o, "boot_vga", d->boot_vga);
+	if (r >= 0)
+		r = json_add_str(o, "physfn", d->physfn);
+	if (r >= 0)
+		r = add_strv(o, "virtfns", d->virtfns, false);
+	if (r >= 0)
+		r = add_opt_int(o, "sriov_numvfs", d->sriov_numvfs);
+	if (r >= 0)
+		r = add_opt_int(o, "sriov_totalvfs", d->sriov_totalvfs);
+	if (r >= 0)
+		r = add_strv(o, "siblings", siblings, false);
+	if (r >= 0)
+		r = link_to_json(d, &link);
+	if (r >= 0)
+		r = json_add(o, "link", link);
+	if (r >= 0)
+		r = add_strv(o, "reset_methods", d->reset_methods, true);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(o);
+	return 0;
+}

@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * pcipassd: keeps a live model of the host's PCI functions and IOMMU groups and serves it over
+ * Varlink.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "lib/log.h"
+#include "lib/util.h"
+#include "manager.h"
+
+#define DEFAULT_SOCKET		"/run/pcipass/io.pcipass"
+#define DEFAULT_STATE_DIR	"/run/pcipass"
+
+static const char *arg_sysfs_root = "/sys";
+static const char *arg_dev_root = "/dev";
+static const char *arg_socket = DEFAULT_SOCKET;
+static const char *arg_state_dir = DEFAULT_STATE_DIR;
+static bool arg_read_only;
+
+static void help(void)
+{
+	printf("Usage: pcipassd [OPTIONS]\n"
+	       "\n"
+	       "Keep a live model of this host's PCI functions and IOMMU groups and serve it\n"
+	       "over Varlink.\n"
+	       "\n"
+	       "Options:\n"
+	       "      --sysfs-root=DIR   read (and write) sysfs below DIR (default /sys)\n"
+	       "      --dev-root=DIR     find device nodes below DIR (default /dev)\n"
+	       "      --socket=PATH      listen on PATH (default %s)\n"
+	       "      --state-dir=DIR    keep state in DIR (default %s)\n"
+	       "      --read-only        never write below the sysfs or dev root\n"
+	       "      --log-level=LEVEL  err, warning, notice, info (default) or debug\n"
+	       "  -h, --help             show this help and exit\n"
+	       "      --version          show the version and exit\n"
+	       "\n"
+	       "Started by systemd with socket activation, pcipassd serves the socket it is given.\n"
+	       "See pcipassd(8).\n",
+	       DEFAULT_SOCKET, DEFAULT_STATE_DIR);
+}
+
+enum {
+	ARG_SYSFS_ROOT = 0x100,
+	ARG_DEV_ROOT,
+	ARG_SOCKET,
+	ARG_STATE_DIR,
+	ARG_READ_ONLY,
+	ARG_LOG_LEVEL,
+	ARG_VERSION,
+};
+
+/* Returns 1 to run, 0 to exit successfully, -EINVAL on a usage error. */
+static int parse_argv(int argc, char *argv[])
+{
+	static const struct option options[] = {
+		{ "sysfs-root", required_argument, NULL, ARG_SYSFS_ROOT },
+		{ "dev-root", required_argument, NULL, ARG_DEV_ROOT },
+		{ "socket", required_argument, NULL, ARG_SOCKET },
+		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
+		{ "read-only", no_argument, NULL, ARG_READ_ONLY },
+		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, ARG_VERSION },
+		{}
+	};
+	int c, level;
+
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+		switch (c) {
+		case ARG_SYSFS_ROOT:
+			arg_sysfs_root = optarg;
+			break;
+		case ARG_DEV_ROOT:
+			arg_dev_root = optarg;
+			break;
+		case ARG_SOCKET:
+			arg_socket = optarg;
+			break;
+		case ARG_STATE_DIR:
+			arg_state_dir = optarg;
+			break;
+		case ARG_READ_ONLY:
+			arg_read_only = true;
+			break;
+		case ARG_LOG_LEVEL:
+			level = log_level_from_string(optarg);
+			if (level < 0) {
+				fprintf(stderr, "pcipassd: invalid log level '%s'\n", optarg);
+				return -EINVAL;
+			}
+			log_set_max_level(level);
+			break;
+		case 'h':
+			help();
+			return 0;
+		case ARG_VERSION:
+			printf("pcipassd %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "pcipassd: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 1;
+}
+
+/* The listening socket systemd passed, or -EBADF when not socket-activated. */
+static int listen_fd_from_systemd(void)
+{
+	int n = sd_listen_fds(true);
+
+	if (n <= 0)
+		return -EBADF;
+	if (n > 1)
+		log_warning("systemd passed %d sockets, using the first", n);
+	if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0) {
+		log_warning("The socket systemd passed is not a listening AF_UNIX stream socket, ignoring");
+		return -EBADF;
+	}
+	return SD_LISTEN_FDS_START;
+}
+
+static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct manager *m = userdata;
+
+	log_info("Reloading: re-reading sysfs");
+	(void)sd_notify(false, "RELOADING=1");
+	if (manager_rescan(m) >= 0)
+		manager_monitor_send(m, "rescan", NULL, NULL, NULL, NULL, 0);
+	(void)sd_notify(false, "READY=1");
+	return 0;
+}
+
+static int run(void)
+{
+	_cleanup_(manager_freep) struct manager *m = NULL;
+	struct manager_config config;
+	sigset_t mask;
+	int r;
+
+	config = (struct manager_config){
+		.sysfs_root = arg_sysfs_root,
+		.dev_root = arg_dev_root,
+		.socket_path = arg_socket,
+		.state_dir = arg_state_dir,
+		.read_only = arg_read_only,
+	};
+
+	/* Signals become sd-event sources; block them before the loop exists. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return log_error_errno(errno, "Failed to block signals: %m");
+
+	r = manager_new(&config, &m);
+	if (r < 0)
+		return r;
+	r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
+	if (r >= 0)
+		r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
+	if (r >= 0)
+		r = sd_event_add_signal(m->event, NULL, SIGHUP, on_reload, m);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up signal handling: %m");
+	(void)sd_event_set_watchdog(m->event, true);
+
+	r = manager_start(m, listen_fd_from_systemd());
+	if (r < 0)
+		return r;
+
+	log_info("pcipassd %s: %zu PCI functions, %zu IOMMU groups%s", PACKAGE_VERSION,
+		 m->model.n_devs, m->model.n_groups, m->read_only ? ", read-only" : "");
+	(void)sd_notifyf(false, "READY=1\nSTATUS=Watching %zu PCI functions in %zu IOMMU groups%s",
+			 m->model.n_devs, m->model.n_groups, m->read_only ? " (read-only)" : "");
+
+	r = sd_event_loop(m->event);
+	(void)sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
+	if (r < 0)
+		return log_error_errno(r, "Event loop failed: %m");
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	const char *env = getenv("PCIPASSD_LOG_LEVEL");
+	int r;
+
+	if (env && log_level_from_string(env) >= 0)
+		log_set_max_level(log_level_from_string(env));
+	r = parse_argv(argc, argv);
+	if (r < 0) {
+		fprintf(stderr, "Try 'pcipassd --help' for more information.\n");
+		return 2;
+	}
+	if (r == 0)
+		return 0;
+	return run() < 0 ? 1 : 0;
+}

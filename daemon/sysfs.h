@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The only code that touches sysfs. Every access is openat()-relative to one root directory
+ * (the real /sys, or a synthetic tree in tests), errno is preserved as a negative return, and
+ * in read-only mode no write reaches the tree.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/macro.h"
+
+/* A sysfs text attribute is at most one page. */
+#define SYSFS_ATTR_MAX 4096
+
+struct sysfs {
+	int root_fd;
+	char *root;
+	bool read_only;
+};
+
+int sysfs_open(const char *root, bool read_only, struct sysfs **ret);
+struct sysfs *sysfs_free(struct sysfs *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct sysfs *, sysfs_free)
+
+/* Opens a directory below the root (O_PATH: only for *_at() lookups). */
+int sysfs_open_dir(const struct sysfs *s, const char *path);
+
+/*
+ * Reads a text attribute, trailing whitespace stripped. -ENOENT when it does not exist; any
+ * other error is the kernel's (EIO, EINVAL … from an attribute that refuses to be read).
+ */
+int sysfs_read_at(int dirfd, const char *name, char **ret);
+int sysfs_read(const struct sysfs *s, const char *path, char **ret);
+/* Reads an integer attribute: "0x…" as hex when base is 16, decimal otherwise. */
+int sysfs_read_u32_at(int dirfd, const char *name, unsigned base, uint32_t *ret);
+int sysfs_read_i32_at(int dirfd, const char *name, int32_t *ret);
+/* Reads up to n bytes of a binary attribute from offset 0; returns the count read. */
+ssize_t sysfs_read_bin_at(int dirfd, const char *name, void *buf, size_t n);
+/* The last path component of a symlink's target ("driver" → "vfio-pci"); -ENOENT if absent. */
+int sysfs_readlink_name_at(int dirfd, const char *name, char **ret);
+/* The entries of a directory below the root, sorted (strcmp), "." and ".." left out. */
+int sysfs_list(const struct sysfs *s, const char *path, char ***ret, size_t *ret_n);
+
+/* Writes value to an attribute in one write(); -EROFS in read-only mode. */
+int sysfs_write(const struct sysfs *s, const char *path, const char *value);

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/macro.h"
+
+/* Strict number parsing: the whole string (one trailing newline allowed) must be the number. */
+int safe_atou32_base(const char *s, unsigned base, uint32_t *ret);
+int safe_atoi32(const char *s, int32_t *ret);
+static inline int safe_atou32(const char *s, uint32_t *ret)
+{
+	return safe_atou32_base(s, 10, ret);
+}
+
+/* Drops trailing whitespace (sysfs values end in "\n") in place; returns s. */
+char *strstrip_trailing(char *s);
+
+/*
+ * A PCI function address, "DDDD:BB:DD.F" (domain, bus, device, function), as the kernel names
+ * devices on the PCI bus (domains above ffff have more digits). pci_addr_is_valid() accepts
+ * exactly that lowercase form.
+ */
+#define PCI_ADDR_LEN STRLEN("0000:00:00.0")
+#define PCI_ADDR_MAX STRLEN("00000000:00:00.0")
+bool pci_addr_is_valid(const char *s);
+/* True when a and b are different functions of the same device (DDDD:BB:DD). */
+bool pci_addr_same_slot(const char *a, const char *b);
+
+/* Monotonic time in microseconds. */
+uint64_t now_usec(void);
