@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "host.h"
 #include "lib/json-util.h"
@@ -432,12 +433,16 @@ int manager_varlink_start(struct manager *m, int listen_fd)
 	r = varlink_server_listen_path(m->varlink, m->socket_path, 0666);
 	if (r < 0)
 		return log_error_errno(r, "Failed to listen on '%s': %m", m->socket_path);
+	m->socket_owned = true;
 	log_debug("Listening on %s", m->socket_path);
 	return 0;
 }
 
 void manager_varlink_stop(struct manager *m)
 {
+	/* A socket of our own making goes with us; systemd's stays with systemd. */
+	if (m->varlink && m->socket_owned)
+		(void)unlink(m->socket_path);
 	/* Freeing the server closes every connection, which ends every Monitor. */
 	m->varlink = varlink_server_free(m->varlink);
 	for (size_t i = 0; i < m->n_monitors; i++)

@@ -32,6 +32,7 @@ struct manager {
 	struct model model;
 	struct udev_watch *udev;
 	struct varlink_server *varlink;
+	bool socket_owned;	/* we bound socket_path (not socket activation) */
 
 	struct varlink_conn **monitors;	/* Monitor calls being served */
 	size_t n_monitors;

@@ -354,7 +354,8 @@ int model_siblings(const struct model *m, const struct pcidev *d, char ***ret)
 	size_t i = dev_index(m, d->address, &found), lo = i, hi = i + 1, n = 0;
 
 	*ret = NULL;
-	if (!found)
+	/* VFs may share a PF's slot number without being functions of one device. */
+	if (!found || d->physfn)
 		return 0;
 	/* Functions of one device are adjacent in address order. */
 	while (lo > 0 && pci_addr_same_slot(m->devs[lo - 1]->address, d->address))
@@ -367,12 +368,14 @@ int model_siblings(const struct model *m, const struct pcidev *d, char ***ret)
 	if (!l)
 		return -ENOMEM;
 	for (size_t j = lo; j < hi; j++) {
-		if (streq(m->devs[j]->address, d->address))
+		if (streq(m->devs[j]->address, d->address) || m->devs[j]->physfn)
 			continue;
 		l[n] = strdup(m->devs[j]->address);
 		if (!l[n++])
 			return -ENOMEM;
 	}
+	if (n == 0)
+		return 0;
 	*ret = TAKE_PTR(l);
 	return 0;
 }

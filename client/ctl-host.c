@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* pcipassctl groups, status */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client/ctl.h"
+#include "client/output.h"
+#include "lib/json-util.h"
+#include "lib/macro.h"
+#include "lib/pci-names.h"
+
+static json_object *find_device(json_object *devices, const char *address)
+{
+	for (size_t i = 0; i < json_object_array_length(devices); i++) {
+		json_object *d = json_object_array_get_idx(devices, i);
+
+		if (streq(json_get_str(d, "address"), address))
+			return d;
+	}
+	return NULL;
+}
+
+int verb_groups(struct ctl *c, int argc, char *argv[])
+{
+	static const char *const columns[] = { "GROUP", "TYPE", "DEVICE", "ID", "CLASS", "DRIVER" };
+	_cleanup_json_ json_object *reply = NULL, *list = NULL;
+	_cleanup_(table_freep) struct table *t = NULL;
+	json_object *groups, *devices;
+
+	if (ctl_call(c, "io.pcipass.ListGroups", NULL, &reply) < 0)
+		return CTL_EXIT_FAILURE;
+	if (c->json)
+		return json_print(reply, c->pretty) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+	/* Members are named by address; the device list says what they are. */
+	if (ctl_call(c, "io.pcipass.List", NULL, &list) < 0)
+		return CTL_EXIT_FAILURE;
+	devices = json_get(list, "devices");
+
+	t = table_new(columns, ELEMENTSOF(columns));
+	if (!t)
+		return CTL_EXIT_FAILURE;
+	groups = json_get(reply, "groups");
+	for (size_t i = 0; i < json_object_array_length(groups); i++) {
+		json_object *g = json_object_array_get_idx(groups, i);
+		json_object *members = json_get(g, "members");
+		char id[24];
+
+		snprintf(id, sizeof(id), "%lld", json_get_int(g, "id"));
+		for (size_t j = 0; j < json_object_array_length(members); j++) {
+			const char *addr = json_object_get_string(json_object_array_get_idx(members, j));
+			json_object *d = find_device(devices, addr);
+			char ids[16] = "", class[32] = "";
+			const char *name;
+
+			if (d) {
+				ctl_format_id(d, ids, sizeof(ids));
+				name = pci_base_class_name((uint32_t)json_get_int(d, "class"));
+				snprintf(class, sizeof(class), "%06llx%s%s", json_get_int(d, "class"),
+					 name ? " " : "", name ?: "");
+			}
+			if (table_add_row(t, (const char *const[]){
+					j == 0 ? id : "", j == 0 ? json_get_str(g, "type") : "", addr,
+					d ? ids : NULL, d ? class : NULL,
+					d ? json_get_str(d, "driver") ?: "(none)" : NULL }) < 0)
+				return CTL_EXIT_FAILURE;
+		}
+	}
+	return table_print(t, c->legend) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+}
+
+static void line(const char *label, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line(const char *label, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%-15s ", label);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+static void print_iommu(json_object *s)
+{
+	json_object *units = json_get(s, "iommu_units"), *types = json_get(s, "group_types");
+	char buf[256] = "";
+	size_t n = 0;
+
+	if (json_get_bool(s, "iommu_present") != 1) {
+		line("IOMMU:", "absent: no IOMMU unit is registered with the kernel");
+		line("", "enable VT-d / AMD-Vi in the firmware setup and boot with");
+		line("", "intel_iommu=on (Intel) or amd_iommu=on (AMD); without it vfio-pci needs");
+		line("", "the unsafe no-IOMMU mode and guests get no DMA isolation");
+		return;
+	}
+	for (size_t i = 0; i < json_object_array_length(units) && n < sizeof(buf); i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? " " : "",
+				      json_object_get_string(json_object_array_get_idx(units, i)));
+	line("IOMMU:", "present (%s), %lld groups", buf, json_get_int(s, "iommu_groups"));
+	n = 0;
+	buf[0] = '\0';
+	json_object_object_foreach(types, type, count) {
+		if (n < sizeof(buf))
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s %lld", n ? ", " : "", type,
+					      (long long)json_object_get_int64(count));
+	}
+	if (n)
+		line("Group types:", "%s", buf);
+}
+
+int verb_status(struct ctl *c, int argc, char *argv[])
+{
+	_cleanup_json_ json_object *reply = NULL;
+	json_object *s;
+	int noiommu;
+
+	if (ctl_call(c, "io.pcipass.GetStatus", NULL, &reply) < 0)
+		return CTL_EXIT_FAILURE;
+	if (c->json)
+		return json_print(reply, c->pretty) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+
+	s = json_get(reply, "status");
+	line("Daemon:", "pcipassd %s%s, sysfs %s", json_get_str(s, "version"),
+	     json_get_bool(s, "read_only") == 1 ? " (read-only)" : "", json_get_str(s, "sysfs_root"));
+	line("Kernel:", "%s%s", json_get_str(s, "kernel") ?: "unknown",
+	     json_get_bool(s, "dma_ownership") == 1 ? " (groups judged by DMA ownership)" : "");
+	print_iommu(s);
+	noiommu = json_get_bool(s, "noiommu_mode");
+	line("No-IOMMU mode:", "%s", noiommu < 0 ? "not available (vfio not loaded)" :
+				      noiommu ? "ENABLED (unsafe: no DMA isolation)" : "off");
+	line("Lockdown:", "%s", json_get_str(s, "lockdown") ?: "not supported by this kernel");
+	line("Devices:", "%lld PCI functions, %lld bound to a driver", json_get_int(s, "devices"),
+	     json_get_int(s, "bound_devices"));
+	line("Events:", "%lld udev events, %lld scans, %lld monitors", json_get_int(s, "uevents"),
+	     json_get_int(s, "scans"), json_get_int(s, "monitors"));
+	return CTL_EXIT_OK;
+}

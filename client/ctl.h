@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+#include <json-c/json.h>
+
+/* Exit codes of pcipassctl. */
+enum {
+	CTL_EXIT_OK = 0,
+	CTL_EXIT_FAILURE = 1,
+	CTL_EXIT_USAGE = 2,
+};
+
+struct ctl {
+	const char *socket;
+	bool json, pretty, legend, initial;
+	struct varlink_client *client;
+};
+
+/*
+ * Calls a method and waits for its reply. On a Varlink error prints what went wrong for a
+ * person and returns -EREMOTEIO; *ret_params (owned by the caller) is the reply's parameters.
+ */
+int ctl_call(struct ctl *c, const char *method, json_object *params, json_object **ret_params);
+/* Connects (once); prints why it could not. */
+int ctl_connect(struct ctl *c);
+/* Prints a device address error or usage error line; returns CTL_EXIT_USAGE. */
+int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Formats vendor:device as "8086:10d3". */
+void ctl_format_id(json_object *dev, char *buf, size_t size);
+
+int verb_list(struct ctl *c, int argc, char *argv[]);
+int verb_show(struct ctl *c, int argc, char *argv[]);
+int verb_groups(struct ctl *c, int argc, char *argv[]);
+int verb_status(struct ctl *c, int argc, char *argv[]);
+int verb_monitor(struct ctl *c, int argc, char *argv[]);

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Output for pcipassctl: aligned tables for people, and the one JSON path for scripts.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+struct table;
+
+/* columns: the header names; the last column is not padded. */
+struct table *table_new(const char *const *columns, size_t n_columns);
+struct table *table_free(struct table *t);
+/* Adds one row of n_columns cells (NULL prints "-"); copies the strings. */
+int table_add_row(struct table *t, const char *const *cells);
+/* Prints the table, with the header unless legend is false. */
+int table_print(const struct table *t, bool legend);
+
+static inline void table_freep(struct table **t)
+{
+	if (*t)
+		(void)table_free(*t);
+}
+
+/* Prints one JSON value and a newline: pretty (indented) or compact. */
+int json_print(json_object *o, bool pretty);
+
+/* Small accessors for reply objects: absent or null read as NULL / -1 / false. */
+const char *json_get_str(json_object *o, const char *key);
+long long json_get_int(json_object *o, const char *key);
+int json_get_bool(json_object *o, const char *key);	/* -1 absent */
+json_object *json_get(json_object *o, const char *key);

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * pcipassctl: the command-line client of pcipassd. It speaks only the Varlink socket.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/ctl.h"
+#include "client/output.h"
+#include "lib/json-util.h"
+#include "lib/macro.h"
+#include "lib/varlink.h"
+
+#define DEFAULT_SOCKET "/run/pcipass/io.pcipass"
+
+struct verb {
+	const char *name;
+	int min_args, max_args;	/* after the verb itself */
+	int (*fn)(struct ctl *c, int argc, char *argv[]);
+	const char *help;
+};
+
+static const struct verb verbs[] = {
+	{ "list", 0, 0, verb_list, "list                 list PCI functions" },
+	{ "show", 1, 1, verb_show, "show ADDRESS         show everything known about one function" },
+	{ "groups", 0, 0, verb_groups, "groups               list IOMMU groups and their members" },
+	{ "status", 0, 0, verb_status, "status               show host readiness and daemon state" },
+	{ "monitor", 0, 0, verb_monitor, "monitor [--initial]  follow device events" },
+};
+
+static void help(void)
+{
+	printf("Usage: pcipassctl [OPTIONS] [VERB [ARGS]]\n"
+	       "\n"
+	       "Ask pcipassd about this host's PCI functions and IOMMU groups.\n"
+	       "\n"
+	       "Verbs (default: list):\n");
+	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+		printf("  %s\n", verbs[i].help);
+	printf("\n"
+	       "Options:\n"
+	       "  -j, --json           print JSON (one object) instead of a table\n"
+	       "  -p, --pretty         print indented JSON (implies --json)\n"
+	       "  -n, --no-legend      print tables without the header line\n"
+	       "      --initial        monitor: print the current devices first\n"
+	       "      --socket=PATH    pcipassd's socket (default $PCIPASS_SOCKET or\n"
+	       "                       %s)\n"
+	       "  -h, --help           show this help and exit\n"
+	       "      --version        show the version and exit\n"
+	       "\n"
+	       "Exit status: 0 success, 1 failure, 2 usage error. See pcipassctl(1).\n",
+	       DEFAULT_SOCKET);
+}
+
+int ctl_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("pcipassctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'pcipassctl --help' for more information.\n", stderr);
+	return CTL_EXIT_USAGE;
+}
+
+int ctl_connect(struct ctl *c)
+{
+	int r;
+
+	if (c->client)
+		return 0;
+	r = varlink_client_connect(c->socket, &c->client);
+	if (r < 0) {
+		fprintf(stderr, "pcipassctl: cannot connect to pcipassd at %s: %s%s\n", c->socket,
+			strerror(-r),
+			r == -ENOENT || r == -ECONNREFUSED ? " (is pcipassd running?)" : "");
+		return r;
+	}
+	return 0;
+}
+
+/* Says what a Varlink error means, in one line. */
+static void print_error(const char *error, json_object *params)
+{
+	const char *s;
+
+	if (streq(error, "io.pcipass.NoSuchDevice"))
+		fprintf(stderr, "pcipassctl: no PCI function %s on this host\n",
+			json_get_str(params, "address") ?: "(unknown)");
+	else if (streq(error, VARLINK_ERROR_INVALID_PARAMETER))
+		fprintf(stderr, "pcipassctl: invalid value for '%s'\n",
+			json_get_str(params, "parameter") ?: "(unknown)");
+	else if (streq(error, VARLINK_ERROR_PERMISSION_DENIED))
+		fprintf(stderr, "pcipassctl: permission denied (run as root or a member of the "
+				"configured group)\n");
+	else if ((s = json_get_str(params, "message")))
+		fprintf(stderr, "pcipassctl: %s: %s\n", error, s);
+	else
+		fprintf(stderr, "pcipassctl: pcipassd answered %s %s\n", error,
+			json_object_to_json_string_ext(params, JSON_FLAGS_WIRE));
+}
+
+int ctl_call(struct ctl *c, const char *method, json_object *params, json_object **ret_params)
+{
+	_cleanup_json_ json_object *reply = NULL;
+	json_object *p = NULL;
+	const char *error = NULL;
+	int r;
+
+	r = ctl_connect(c);
+	if (r < 0)
+		return r;
+	r = varlink_client_call(c->client, method, params, &reply, &p, &error);
+	if (r < 0) {
+		fprintf(stderr, "pcipassctl: %s on %s failed: %s\n", method, c->socket,
+			r == -ECONNRESET ? "pcipassd closed the connection" : strerror(-r));
+		return r;
+	}
+	if (error) {
+		print_error(error, p);
+		return -EREMOTEIO;
+	}
+	*ret_params = json_object_get(p);
+	return 0;
+}
+
+void ctl_format_id(json_object *dev, char *buf, size_t size)
+{
+	snprintf(buf, size, "%04llx:%04llx", json_get_int(dev, "vendor_id") & 0xffff,
+		 json_get_int(dev, "device_id") & 0xffff);
+}
+
+enum {
+	ARG_SOCKET = 0x100,
+	ARG_INITIAL,
+	ARG_VERSION,
+};
+
+/* Returns 1 to go on, 0 to exit successfully, CTL_EXIT_USAGE (negated) on a usage error. */
+static int parse_argv(struct ctl *c, int argc, char *argv[])
+{
+	static const struct option options[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "pretty", no_argument, NULL, 'p' },
+		{ "no-legend", no_argument, NULL, 'n' },
+		{ "initial", no_argument, NULL, ARG_INITIAL },
+		{ "socket", required_argument, NULL, ARG_SOCKET },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, ARG_VERSION },
+		{}
+	};
+	int opt;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "jpnh", options, NULL)) >= 0) {
+		switch (opt) {
+		case 'j':
+			c->json = true;
+			break;
+		case 'p':
+			c->json = c->pretty = true;
+			break;
+		case 'n':
+			c->legend = false;
+			break;
+		case ARG_INITIAL:
+			c->initial = true;
+			break;
+		case ARG_SOCKET:
+			c->socket = optarg;
+			break;
+		case 'h':
+			help();
+			return 0;
+		case ARG_VERSION:
+			printf("pcipassctl %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			if (optopt && optopt < 0x100)
+				return -ctl_usage_error("invalid option -- '%c'", optopt);
+			return -ctl_usage_error("unrecognized option '%s'", argv[optind - 1]);
+		}
+	}
+	return 1;
+}
+
+int main(int argc, char *argv[])
+{
+	struct ctl c = {
+		.socket = getenv("PCIPASS_SOCKET") ?: DEFAULT_SOCKET,
+		.legend = true,
+	};
+	const char *name;
+	int r, n_args;
+
+	r = parse_argv(&c, argc, argv);
+	if (r <= 0)
+		return -r;
+
+	name = optind < argc ? argv[optind] : "list";
+	n_args = optind < argc ? argc - optind - 1 : 0;
+	for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
+		const struct verb *v = &verbs[i];
+
+		if (!streq(v->name, name))
+			continue;
+		if (n_args < v->min_args)
+			return ctl_usage_error("'%s' needs %s", name,
+					       v->min_args == 1 ? "an argument" : "more arguments");
+		if (n_args > v->max_args)
+			return ctl_usage_error("too many arguments for '%s'", name);
+		r = v->fn(&c, n_args, argv + optind + (optind < argc));
+		varlink_client_free(c.client);
+		return r;
+	}
+	return ctl_usage_error("unknown verb '%s'", name);
+}
