@@ -37,10 +37,14 @@ int verb_groups(struct ctl *c, int argc, char *argv[])
 		return CTL_EXIT_FAILURE;
 	devices = json_get(list, "devices");
 
+	groups = json_get(reply, "groups");
+	if (json_object_array_length(groups) == 0) {
+		printf("No IOMMU groups: the kernel runs without an IOMMU (see 'pcipassctl status').\n");
+		return CTL_EXIT_OK;
+	}
 	t = table_new(columns, ELEMENTSOF(columns));
 	if (!t)
 		return CTL_EXIT_FAILURE;
-	groups = json_get(reply, "groups");
 	for (size_t i = 0; i < json_object_array_length(groups); i++) {
 		json_object *g = json_object_array_get_idx(groups, i);
 		json_object *members = json_get(g, "members");
