@@ -284,6 +284,7 @@ static int conn_send_reply(struct varlink_conn *c, const char *error, json_objec
 			   bool continues)
 {
 	_cleanup_json_ json_object *p = params, *msg = NULL;
+	bool oneway = c->oneway;
 	int r;
 
 	if (!c->server)
@@ -294,7 +295,7 @@ static int conn_send_reply(struct varlink_conn *c, const char *error, json_objec
 		return -EINVAL;
 	if (!continues)
 		conn_finish_call(c);
-	if (c->oneway)
+	if (oneway)
 		return 0;
 
 	msg = json_object_new_object();
