@@ -153,8 +153,9 @@ static int read_link_state(int dfd, const char *speed_attr, const char *width_at
 		.speed = pci_link_speed_parse(speed),
 		.width = read_opt_u32(dfd, width_attr, 10),
 	};
-	/* A width of 0 means the link is down or the kernel could not tell. */
-	if (ret->width == 0)
+	/* 0 means the link is down; 255 (PCIE_LNK_WIDTH_UNKNOWN) that the kernel could not tell,
+	 * as on emulated ports. Real links are x1 to x32. */
+	if (ret->width == 0 || ret->width > 32)
 		ret->width = -1;
 	return 0;
 }
