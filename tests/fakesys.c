@@ -65,6 +65,9 @@ static const char usage_text[] =
 "  fakesys ROOT gen N [--vfs-per-pf K] [--start-bus B]\n"
 "  fakesys uevent ACTION DEVPATH SUBSYSTEM [KEY=VALUE]...\n"
 "\n"
+"gen: N functions in domains 0, 1, ... (root bus B, hex, default 0): host\n"
+"  bridge, pcieport root ports, behind each one card: SR-IOV NIC PF with K\n"
+"  (default 4) VFs, NVMe, VGA+HDA pair (one group), xHCI (unbound), ...\n"
 "ADDR is DDDD:BB:DD.F (or BB:DD.F for domain 0).  -u/--uevent sends the\n"
 "matching udev uevent(s) after changing the tree.\n"
 "init: --lockdown none|integrity|confidentiality|absent (default none).\n"
@@ -82,13 +85,21 @@ static const char usage_text[] =
 "CLOCK_MONOTONIC time in microseconds.  Tree commands count SEQNUM in\n"
 "ROOT/" SEQNUM_FILE ".\n";
 
+struct names {
+	char **v;
+	size_t n;
+};
+
 /* One open tree plus the netlink socket used for uevents. */
 struct tree {
 	int fd;			/* ROOT directory, or -1 */
 	int nl;			/* netlink socket, or -1 */
 	int send;		/* -u: send uevents */
+	int batch;		/* gen: callers keep PF and bridge state */
 	int unit_scanned;
 	char *unit;		/* first IOMMU unit under class/iommu */
+	char *unitdir;		/* its directory */
+	struct names drivers;	/* drivers known to exist */
 };
 
 struct pci_addr {
@@ -113,7 +124,10 @@ struct fdev {
 	unsigned int set;	/* bit per enum key_id given explicitly */
 	struct pci_addr pa, pfa;
 	char *dir;		/* root-relative device directory */
+	char *pdir;		/* directory it goes into */
 	char *pfdir;		/* root-relative PF directory (VF only) */
+	long vf_index;		/* N of the PF's virtfnN, -1: first free */
+	unsigned int secbus, subbus;	/* bridge bus range, if known */
 };
 
 enum key_type { KT_HEX, KT_INT, KT_SPEED, KT_STR };
@@ -212,24 +226,36 @@ struct attrs {
 	int err;
 };
 
-struct names {
-	char **v;
-	size_t n;
-};
-
 /* ------------------------------------------------------------------ */
 /* Messages and strings                                                 */
+
+static int reported;	/* an error message was printed already */
 
 __attribute__((format(printf, 1, 2)))
 static void err_msg(const char *fmt, ...)
 {
 	va_list ap;
 
+	reported = 1;
 	fputs("fakesys: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+__attribute__((format(printf, 2, 3)))
+static int fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	reported = 1;
+	fputs("fakesys: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return err;
 }
 
 __attribute__((format(printf, 1, 2)))
@@ -318,7 +344,7 @@ static int name_cmp(const void *a, const void *b)
 /* ------------------------------------------------------------------ */
 /* Paths and files relative to a directory fd                           */
 
-/* Split @path into its non-empty components; free v[0]'s buffer after. */
+/* Append the non-empty components of @path to @out. */
 static int split_path(const char *path, struct names *out)
 {
 	char *copy, *tok, *save = NULL;
@@ -334,9 +360,10 @@ static int split_path(const char *path, struct names *out)
 	return r;
 }
 
-static char *join_names(char *const *v, size_t n, const char *lead, size_t up)
+/* "../" @up times, then @v joined with '/'. */
+static char *join_names(char *const *v, size_t n, size_t up)
 {
-	size_t i, len = up * 3 + strlen(lead) + 1;
+	size_t i, len = up * 3 + 1;
 	char *out, *p;
 
 	for (i = 0; i < n; i++)
@@ -344,7 +371,7 @@ static char *join_names(char *const *v, size_t n, const char *lead, size_t up)
 	out = malloc(len);
 	if (!out)
 		return NULL;
-	p = stpcpy(out, lead);
+	p = out;
 	for (i = 0; i < up; i++)
 		p = stpcpy(p, i + 1 < up || n ? "../" : "..");
 	for (i = 0; i < n; i++) {
@@ -368,7 +395,7 @@ static char *rel_path(const char *from, const char *to)
 	while (common < a.n && common < b.n &&
 	       !strcmp(a.v[common], b.v[common]))
 		common++;
-	out = join_names(b.v + common, b.n - common, "", a.n - common);
+	out = join_names(b.v + common, b.n - common, a.n - common);
 out:
 	names_free(&a);
 	names_free(&b);
@@ -388,13 +415,15 @@ static int resolve_rel(const char *dir, const char *target, char **out)
 	if (!r)
 		r = split_path(target, &b);
 	for (i = 0; !r && i < b.n; i++) {
-		if (!strcmp(b.v[i], ".."))
-			r = a.n ? (free(a.v[--a.n]), 0) : -EXDEV;
+		if (!strcmp(b.v[i], "..") && !a.n)
+			r = -EXDEV;	/* leads out of ROOT */
+		else if (!strcmp(b.v[i], ".."))
+			free(a.v[--a.n]);
 		else if (strcmp(b.v[i], "."))
 			r = names_add(&a, b.v[i]);
 	}
 	if (!r) {
-		*out = join_names(a.v, a.n, "", 0);
+		*out = join_names(a.v, a.n, 0);
 		r = *out ? 0 : -ENOMEM;
 	}
 	names_free(&a);
@@ -472,6 +501,14 @@ static int put_file(int dfd, const char *name, mode_t mode,
 	if (close(fd) < 0 && !r)
 		r = -errno;
 	return r;
+}
+
+/* An empty file: one mknodat() instead of openat() and close(). */
+static int put_empty(int dfd, const char *name, mode_t mode)
+{
+	if (!mknodat(dfd, name, S_IFREG | mode, 0))
+		return 0;
+	return errno == EEXIST ? put_file(dfd, name, mode, "", 0) : -errno;
 }
 
 __attribute__((format(printf, 4, 5)))
@@ -676,7 +713,9 @@ static int attrs_write(int dfd, struct attrs *l)
 	size_t i;
 
 	for (i = 0; i < l->n; i++) {
-		if (!r)
+		if (!r && !l->v[i].val[0])
+			r = put_empty(dfd, l->v[i].name, l->v[i].mode);
+		else if (!r)
 			r = put_file(dfd, l->v[i].name, l->v[i].mode,
 				     l->v[i].val, strlen(l->v[i].val));
 		free(l->v[i].val);
@@ -805,15 +844,17 @@ static void fdev_init(struct fdev *f)
 	*f = (struct fdev){
 		.vendor = 0x8086, .device = 0x10d3, .class = 0x020000,
 		.pcie = 1, .group = -1, .numa = -1, .boot_vga = -1,
-		.speed = 3, .width = 1,
+		.speed = 3, .width = 1, .vf_index = -1,
 	};
 }
 
 static void fdev_release(struct fdev *f)
 {
 	free(f->dir);
+	free(f->pdir);
 	free(f->pfdir);
 	f->dir = NULL;
+	f->pdir = NULL;
 	f->pfdir = NULL;
 }
 
@@ -838,12 +879,11 @@ static int fdev_finish(struct fdev *f)
 	if ((f->class >> 8) == 0x0300 && f->boot_vga < 0)
 		f->boot_vga = 0;
 	if (f->boot_vga >= 0 && (f->class >> 8) != 0x0300)
-		return err_msg("boot_vga= needs a VGA class 0x0300xx"), -EINVAL;
+		return fail(-EINVAL, "boot_vga= needs a VGA class 0x0300xx");
 	if (f->totalvfs && (f->physfn || f->header || !f->pcie))
-		return err_msg("totalvfs= needs a PCIe endpoint, not a VF"),
-		       -EINVAL;
+		return fail(-EINVAL, "totalvfs= needs a PCIe endpoint, not a VF");
 	if (f->physfn && f->header)
-		return err_msg("a VF cannot be a bridge"), -EINVAL;
+		return fail(-EINVAL, "a VF cannot be a bridge");
 	return 0;
 }
 
@@ -902,6 +942,8 @@ static void cfg_build(const struct fdev *f, unsigned char *c,
 	c[0x0e] = (f->header ? 1 : 0) | (f->mf ? 0x80 : 0);
 	if (f->header) {
 		c[0x18] = f->a.bus & 0xff;	/* primary bus */
+		c[0x19] = f->secbus & 0xff;
+		c[0x1a] = f->subbus & 0xff;
 	} else {
 		put16(c, 0x2c, (unsigned long)f->subvendor);
 		put16(c, 0x2e, (unsigned long)f->subdevice);
@@ -944,13 +986,9 @@ static int write_config(struct tree *t, const struct fdev *f, int dfd)
 
 	if (!pdir)
 		return -ENOMEM;
-	/* a bridge below a root or downstream port is an upstream port */
-	if (f->header && f->parent &&
-	    !cfg_rw(t->fd, pdir, 0, 0x42, flags, 2)) {
-		unsigned int pt = (flags[0] >> 4) & 0xf;
-
-		type = pt == 4 || pt == 6 ? 5 : 6;
-	}
+	/* a bridge below an upstream port is a downstream port */
+	if (f->header && f->parent && !cfg_rw(t->fd, pdir, 0, 0x42, flags, 2))
+		type = ((flags[0] >> 4) & 0xf) == 5 ? 6 : 5;
 	free(pdir);
 	cfg_build(f, c, type);
 	fd = openat(dfd, "config",
@@ -1147,7 +1185,6 @@ out:
 	return r;
 }
 
-
 static int props_from_text(struct props *p, char *text, int skip_driver)
 {
 	char *line, *save = NULL;
@@ -1292,12 +1329,15 @@ static int ensure_driver(struct tree *t, const char *name)
 
 	if (!valid_name(name))
 		return -EINVAL;
+	for (i = 0; i < t->drivers.n; i++)
+		if (!strcmp(t->drivers.v[i], name))
+			return 0;
 	dir = xfmt("bus/pci/drivers/%s", name);
 	if (!dir)
 		return -ENOMEM;
 	if (exists(t->fd, dir)) {
 		free(dir);
-		return 0;
+		return names_add(&t->drivers, name);
 	}
 	r = mkdir_p(t->fd, dir, 0755);
 	if (!r)
@@ -1305,12 +1345,14 @@ static int ensure_driver(struct tree *t, const char *name)
 	if (!r && dfd < 0)
 		r = -errno;
 	for (i = 0; !r && i < sizeof(files) / sizeof(files[0]); i++)
-		r = put_file(dfd, files[i], 0200, "", 0);
+		r = put_empty(dfd, files[i], 0200);
 	if (dfd >= 0)
 		close(dfd);
 	/* pcieport is built in: no module link */
 	if (!r && strcmp(name, "pcieport"))
 		r = driver_module(t, dir, name);
+	if (!r)
+		r = names_add(&t->drivers, name);
 	free(dir);
 	return r;
 }
@@ -1452,20 +1494,22 @@ static int pf_update_numvfs(struct tree *t, const char *pfdir)
 	struct names l = { 0 };
 	unsigned char num[2], ctl[2] = { 0 };
 	char *path;
+	size_t n;
 	int r;
 
 	r = list_dir(t->fd, pfdir, keep_virtfn, &l);
+	n = l.n;
 	names_free(&l);
 	if (r)
 		return r;
 	path = xfmt("%s/sriov_numvfs", pfdir);
 	if (!path)
 		return -ENOMEM;
-	r = put_fmt(t->fd, path, 0644, "%zu\n", l.n);
+	r = put_fmt(t->fd, path, 0644, "%zu\n", n);
 	free(path);
-	num[0] = l.n & 0xff;
-	num[1] = (l.n >> 8) & 0xff;
-	ctl[0] = l.n ? 0x09 : 0;	/* VF Enable | VF MSE */
+	num[0] = n & 0xff;
+	num[1] = (n >> 8) & 0xff;
+	ctl[0] = n ? 0x09 : 0;	/* VF Enable | VF MSE */
 	if (!r)
 		r = cfg_rw(t->fd, pfdir, 1, 0x110, num, 2);
 	if (!r)
@@ -1502,7 +1546,7 @@ static int vf_prepare(struct tree *t, struct fdev *f)
 
 	r = addr_parse(f->physfn, &f->pfa);
 	if (r)
-		return err_msg("bad physfn address %s", f->physfn), r;
+		return fail(r, "bad physfn address %s", f->physfn);
 	f->physfn = f->pfa.s;
 	r = dev_locate(t, f->physfn, &f->pfdir);
 	if (r)
@@ -1516,13 +1560,13 @@ static int vf_prepare(struct tree *t, struct fdev *f)
 		r = parse_long(text, 10, &total);
 	free(text);
 	if (r)
-		return err_msg("%s is not an SR-IOV PF", f->physfn), -EINVAL;
+		return fail(-EINVAL, "%s is not an SR-IOV PF", f->physfn);
 	r = list_dir(t->fd, f->pfdir, keep_virtfn, &l);
 	if (!r && (long)l.n >= total)
 		r = -ENOSPC;
 	names_free(&l);
 	if (r)
-		return err_msg("%s has all its %ld VFs", f->physfn, total), r;
+		return fail(r, "%s has all its %ld VFs", f->physfn, total);
 	for (i = 0; !r && i < sizeof(vf_inherit) / sizeof(vf_inherit[0]); i++)
 		if (!is_set(f, vf_inherit[i].id))
 			r = vf_inherit_one(t, f, i);
@@ -1531,15 +1575,16 @@ static int vf_prepare(struct tree *t, struct fdev *f)
 
 static int add_vf_links(struct tree *t, const struct fdev *f)
 {
-	unsigned int i = 0;
+	long i = f->vf_index;
 	int r;
 
-	while (exists_fmt(t, "%s/virtfn%u", f->pfdir, i))
-		i++;
+	if (i < 0)
+		for (i = 0; exists_fmt(t, "%s/virtfn%ld", f->pfdir, i); i++)
+			;
 	r = mklink(t, f->pfdir, "%s/physfn", f->dir);
 	if (!r)
-		r = mklink(t, f->dir, "%s/virtfn%u", f->pfdir, i);
-	if (!r)
+		r = mklink(t, f->dir, "%s/virtfn%ld", f->pfdir, i);
+	if (!r && !t->batch)
 		r = pf_update_numvfs(t, f->pfdir);
 	return r;
 }
@@ -1634,8 +1679,8 @@ static void attrs_misc(struct attrs *l, const struct fdev *f)
 		attr_add(l, "rescan", 0200, "%s", "");
 	}
 	if (f->header) {
-		attr_add(l, "secondary_bus_number", 0444, "0\n");
-		attr_add(l, "subordinate_bus_number", 0444, "0\n");
+		attr_add(l, "secondary_bus_number", 0444, "%u\n", f->secbus);
+		attr_add(l, "subordinate_bus_number", 0444, "%u\n", f->subbus);
 	}
 }
 
@@ -1689,6 +1734,10 @@ static int unit_dir(struct tree *t, const struct fdev *f, char **dir)
 	*dir = NULL;
 	if (!unit)
 		return 0;
+	if (!f->iommu && t->unitdir) {
+		*dir = strdup(t->unitdir);
+		return *dir ? 0 : -ENOMEM;
+	}
 	lnk = xfmt("class/iommu/%s", unit);
 	if (!lnk)
 		return -ENOMEM;
@@ -1696,6 +1745,8 @@ static int unit_dir(struct tree *t, const struct fdev *f, char **dir)
 	free(lnk);
 	if (r)
 		err_msg("no IOMMU unit %s", unit);
+	if (!r && !f->iommu)
+		t->unitdir = strdup(*dir);
 	return r;
 }
 
@@ -1738,11 +1789,11 @@ static int parent_dir(struct tree *t, struct fdev *f, char **pdir)
 	if (f->parent) {
 		r = addr_parse(f->parent, &f->pa);
 		if (r)
-			return err_msg("bad parent address %s", f->parent), r;
+			return fail(r, "bad parent address %s", f->parent);
 		f->parent = f->pa.s;
 		r = dev_locate(t, f->parent, pdir);
 		if (!r && !parent_is_bridge(t, *pdir))
-			return err_msg("%s is not a bridge", f->parent), -EINVAL;
+			return fail(-EINVAL, "%s is not a bridge", f->parent);
 		return r;
 	}
 	if (f->physfn)
@@ -1754,24 +1805,23 @@ static int parent_dir(struct tree *t, struct fdev *f, char **pdir)
 	return f->physfn ? 0 : mkdir_p(t->fd, *pdir, 0755);
 }
 
+/* Checks and defaults; gen presets pdir and pfdir to skip lookups. */
 static int add_prepare(struct tree *t, struct fdev *f)
 {
-	char *pdir = NULL;
 	int r = 0;
 
 	if (exists_fmt(t, "bus/pci/devices/%s", f->a.s))
-		return err_msg("%s exists already", f->a.s), -EEXIST;
-	if (f->physfn)
+		return fail(-EEXIST, "%s exists already", f->a.s);
+	if (f->physfn && !f->pfdir)
 		r = vf_prepare(t, f);
 	if (!r)
 		r = fdev_finish(f);
-	if (!r)
-		r = parent_dir(t, f, &pdir);
+	if (!r && !f->pdir)
+		r = parent_dir(t, f, &f->pdir);
 	if (!r) {
-		f->dir = xfmt("%s/%s", pdir, f->a.s);
+		f->dir = xfmt("%s/%s", f->pdir, f->a.s);
 		r = f->dir ? 0 : -ENOMEM;
 	}
-	free(pdir);
 	return r;
 }
 
@@ -1792,7 +1842,7 @@ static int add_tree(struct tree *t, struct fdev *f, int dfd)
 		r = add_group(t, f);
 	if (!r && f->physfn)
 		r = add_vf_links(t, f);
-	if (!r)
+	if (!r && !t->batch)
 		r = bridges_update(t, f);
 	if (!r && f->driver)
 		r = driver_link(t, f->dir, f->driver);
@@ -2069,7 +2119,7 @@ static int init_unit(struct tree *t, const char *unit)
 	int r;
 
 	if (!valid_name(unit))
-		return err_msg("bad IOMMU unit name '%s'", unit), -EINVAL;
+		return fail(-EINVAL, "bad IOMMU unit name '%s'", unit);
 	dir = xfmt("devices/virtual/iommu/%s", unit);
 	p = dir ? xfmt("%s/devices", dir) : NULL;
 	r = p ? mkdir_p(t->fd, p, 0755) : -ENOMEM;
@@ -2105,7 +2155,7 @@ static int init_lockdown(struct tree *t, const char *mode)
 	for (i = 0; i < 3; i++)
 		if (!strcmp(mode, modes[i]))
 			return put_fmt(t->fd, "kernel/security/lockdown",
-				       0444, "%s", texts[i]);
+				       0644, "%s", texts[i]);
 	err_msg("bad lockdown mode '%s'", mode);
 	return -EINVAL;
 }
@@ -2115,7 +2165,7 @@ static int init_noiommu(struct tree *t, const char *val)
 	int r;
 
 	if (strcmp(val, "Y") && strcmp(val, "N"))
-		return err_msg("--noiommu takes Y or N"), -EINVAL;
+		return fail(-EINVAL, "--noiommu takes Y or N");
 	r = mkdir_p(t->fd, "module/vfio/parameters", 0755);
 	if (!r)
 		r = put_fmt(t->fd,
@@ -2137,8 +2187,7 @@ static int cmd_init(struct tree *t, int argc, char **argv)
 		else if (i + 1 < argc && !strcmp(argv[i], "--iommu"))
 			i++;
 		else
-			return err_msg("init: bad argument '%s'", argv[i]),
-			       -EINVAL;
+			return fail(-EINVAL, "init: bad argument '%s'", argv[i]);
 	}
 	r = init_base(t);
 	if (!r)
@@ -2157,7 +2206,7 @@ static int cmd_init(struct tree *t, int argc, char **argv)
 static int get_addr(const char *s, struct pci_addr *a)
 {
 	if (addr_parse(s, a))
-		return err_msg("bad PCI address '%s'", s), -EINVAL;
+		return fail(-EINVAL, "bad PCI address '%s'", s);
 	return 0;
 }
 
@@ -2206,7 +2255,7 @@ static int cmd_bind(struct tree *t, int argc, char **argv)
 
 	(void)argc;
 	if (!valid_name(argv[1]))
-		return err_msg("bad driver name '%s'", argv[1]), -EINVAL;
+		return fail(-EINVAL, "bad driver name '%s'", argv[1]);
 	r = get_addr(argv[0], &a);
 	if (!r)
 		r = dev_locate(t, a.s, &dir);
@@ -2246,12 +2295,21 @@ static int cmd_unbind(struct tree *t, int argc, char **argv)
 	return r;
 }
 
+/* A path below the device directory, not one of the links fakesys keeps. */
 static int valid_attr(const char *attr)
 {
+	static const char *const links[] = {
+		"driver", "subsystem", "iommu_group", "iommu", "physfn",
+	};
 	struct names l = { 0 };
 	size_t i;
 	int ok;
 
+	for (i = 0; i < sizeof(links) / sizeof(links[0]); i++)
+		if (!strcmp(attr, links[i]))
+			return 0;
+	if (keep_virtfn(-1, NULL, attr))
+		return 0;
 	ok = attr[0] != '/' && !split_path(attr, &l) && l.n;
 	for (i = 0; ok && i < l.n; i++)
 		ok = valid_name(l.v[i]);
@@ -2268,7 +2326,7 @@ static int cmd_set(struct tree *t, int argc, char **argv)
 
 	(void)argc;
 	if (!valid_attr(attr))
-		return err_msg("bad attribute name '%s'", attr), -EINVAL;
+		return fail(-EINVAL, "bad attribute name '%s'", attr);
 	/* writing an empty override clears it, as in the kernel */
 	if (!strcmp(attr, "driver_override") && !*val)
 		val = "(null)";
@@ -2284,4 +2342,567 @@ static int cmd_set(struct tree *t, int argc, char **argv)
 	free(path);
 	free(dir);
 	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* gen                                                                  */
+
+enum card {
+	C_NIC_ICE, C_NVME, C_GPU, C_NIC_MLX, C_NVME_IDLE, C_XHCI,
+	C_GPU_VFIO, C_NIC_I40E, C_COUNT
+};
+
+/* A NIC family: PF and VF ids and drivers. */
+struct nic {
+	long vendor, pf, vf;
+	const char *pfdrv, *vfdrv;
+	long speed, width;
+};
+
+static const struct nic nics[] = {
+	{ 0x8086, 0x1592, 0x1889, "ice", "iavf", 4, 16 },
+	{ 0x15b3, 0x1017, 0x1018, "mlx5_core", "mlx5_core", 3, 16 },
+	{ 0x8086, 0x1572, 0x154c, "i40e", "iavf", 3, 8 },
+};
+
+struct gen {
+	struct tree *t;
+	long left;		/* functions still to create */
+	long vfs;		/* VFs per PF */
+	unsigned int dom, rbus, slot;	/* slot: root port devfn on rbus */
+	int started, vga_done;
+	long group;		/* next IOMMU group */
+	unsigned long card;
+	struct pci_addr rp;	/* current root port */
+	char *busdir;		/* devices/pciDDDD:BB */
+	char *rpdir;		/* the root port's directory */
+};
+
+static int gen_fdev(struct fdev *f, const struct gen *g, long vendor,
+		    long device, long class, const char *drv)
+{
+	fdev_init(f);
+	f->vendor = vendor;
+	f->subvendor = vendor;
+	f->device = device;
+	f->vfdevice = device;
+	f->class = class;
+	f->driver = drv;
+	f->numa = g->dom & 1;
+	f->speed = f->maxspeed = 4;
+	f->width = f->maxwidth = 16;
+	f->parent = g->rp.s;
+	f->set = ~0u;		/* no VF inheritance: every field is given */
+	f->pdir = strdup(g->rpdir ? g->rpdir : g->busdir);
+	return f->pdir ? 0 : -ENOMEM;
+}
+
+static int gen_put(struct gen *g, struct fdev *f, unsigned int bus,
+		   unsigned int devfn)
+{
+	int r;
+
+	r = addr_make(&f->a, g->dom, bus, devfn >> 3, devfn & 7);
+	if (!r && f->group < 0)
+		f->group = g->group++;
+	if (!r)
+		r = dev_add(g->t, f);
+	if (r)
+		err_msg("gen: adding %s failed: %s", f->a.s, strerror(-r));
+	fdev_release(f);
+	g->left--;
+	return r;
+}
+
+static int gen_vf(struct gen *g, unsigned int sb, const struct nic *n,
+		  const char *pf, long i)
+{
+	struct fdev f;
+	int r;
+
+	/* ARI routing IDs: VF i at function PF + 1 + i */
+	r = gen_fdev(&f, g, n->vendor, n->vf, 0x020000,
+		     i % 3 == 0 ? "vfio-pci" : i % 3 == 1 ? n->vfdrv : NULL);
+	f.speed = f.maxspeed = n->speed;
+	f.width = f.maxwidth = n->width;
+	f.parent = NULL;
+	f.physfn = pf;
+	f.vf_index = i;
+	f.reset = "flr";
+	f.pfdir = xfmt("%s/%s", g->rpdir, pf);
+	if (!r && !f.pfdir)
+		r = -ENOMEM;
+	if (r) {
+		fdev_release(&f);
+		return r;
+	}
+	return gen_put(g, &f, sb, (unsigned int)i + 1);
+}
+
+static int gen_nic(struct gen *g, unsigned int sb, const struct nic *n,
+		   long vfs)
+{
+	struct pci_addr pf;
+	struct fdev f;
+	char *pfdir;
+	long i;
+	int r;
+
+	r = gen_fdev(&f, g, n->vendor, n->pf, 0x020000, n->pfdrv);
+	f.vfdevice = n->vf;
+	f.totalvfs = vfs > 64 ? vfs : 64;
+	f.speed = f.maxspeed = n->speed;
+	f.width = f.maxwidth = n->width;
+	f.reset = "flr bus";
+	if (r)
+		fdev_release(&f);
+	else
+		r = gen_put(g, &f, sb, 0);
+	addr_make(&pf, g->dom, sb, 0, 0);
+	for (i = 0; !r && i < vfs; i++)
+		r = gen_vf(g, sb, n, pf.s, i);
+	pfdir = xfmt("%s/%s", g->rpdir, pf.s);
+	if (!r)
+		r = pfdir ? pf_update_numvfs(g->t, pfdir) : -ENOMEM;
+	free(pfdir);
+	return r;
+}
+
+static int gen_gpu_fn(struct gen *g, unsigned int sb, int hda, int vfio,
+		      long group)
+{
+	struct fdev f;
+	int r;
+
+	if (hda)
+		r = gen_fdev(&f, g, 0x10de, 0x1aef, 0x040300,
+			     vfio ? "vfio-pci" : "snd_hda_intel");
+	else
+		r = gen_fdev(&f, g, 0x10de, 0x2204, 0x030000,
+			     vfio ? "vfio-pci" : "nouveau");
+	f.subdevice = 0x1454;
+	f.mf = 1;
+	f.group = group;
+	f.reset = "bus";
+	if (!hda)
+		f.boot_vga = !g->vga_done;
+	g->vga_done = 1;
+	if (r) {
+		fdev_release(&f);
+		return r;
+	}
+	return gen_put(g, &f, sb, (unsigned int)hda);
+}
+
+/* A GPU: VGA and HDA functions of one multifunction device, one group. */
+static int gen_gpu(struct gen *g, unsigned int sb, int vfio)
+{
+	long group = g->group++;
+	int r;
+
+	r = gen_gpu_fn(g, sb, 0, vfio, group);
+	if (!r && g->left)
+		r = gen_gpu_fn(g, sb, 1, vfio, group);
+	return r;
+}
+
+static int gen_single(struct gen *g, unsigned int sb, enum card c)
+{
+	struct fdev f;
+	int r;
+
+	if (c == C_XHCI) {
+		r = gen_fdev(&f, g, 0x1912, 0x0015, 0x0c0330, NULL);
+		f.subdevice = 0x0015;
+		f.speed = f.maxspeed = 2;
+		f.width = f.maxwidth = 1;
+		f.reset = "bus";
+	} else {
+		r = gen_fdev(&f, g, 0x144d, 0xa80a, 0x010802,
+			     c == C_NVME_IDLE ? NULL : "nvme");
+		f.subdevice = 0xa801;
+		f.width = f.maxwidth = 4;
+		f.reset = "flr bus";
+	}
+	if (r) {
+		fdev_release(&f);
+		return r;
+	}
+	return gen_put(g, &f, sb, 0);
+}
+
+/* What sits behind one root port, shrunk to the functions left. */
+static int gen_endpoint(struct gen *g, unsigned int sb)
+{
+	enum card c = (enum card)(g->card++ % C_COUNT);
+	long vfs = g->vfs < g->left - 1 ? g->vfs : g->left - 1;
+
+	if ((c == C_GPU || c == C_GPU_VFIO) && g->left < 2)
+		c = C_NVME;
+	switch (c) {
+	case C_NIC_ICE:
+		return gen_nic(g, sb, &nics[0], vfs);
+	case C_NIC_MLX:
+		return gen_nic(g, sb, &nics[1], vfs);
+	case C_NIC_I40E:
+		return gen_nic(g, sb, &nics[2], vfs);
+	case C_GPU:
+	case C_GPU_VFIO:
+		return gen_gpu(g, sb, c == C_GPU_VFIO);
+	default:
+		return gen_single(g, sb, c);
+	}
+}
+
+static int gen_root_port(struct gen *g)
+{
+	unsigned int sb = g->rbus + 1 + g->slot - 8;
+	struct fdev f;
+	int r;
+
+	free(g->rpdir);
+	g->rpdir = NULL;
+	r = gen_fdev(&f, g, 0x8086, 0x347a + (g->slot & 3), 0x060400,
+		     "pcieport");
+	f.parent = NULL;
+	f.header = 1;
+	f.mf = 1;
+	f.secbus = f.subbus = sb;
+	if (r) {
+		fdev_release(&f);
+		return r;
+	}
+	r = gen_put(g, &f, g->rbus, g->slot);
+	addr_make(&g->rp, g->dom, g->rbus, g->slot >> 3, g->slot & 7);
+	g->slot++;
+	g->rpdir = r ? NULL : xfmt("%s/%s", g->busdir, g->rp.s);
+	if (!r && !g->rpdir)
+		r = -ENOMEM;
+	if (!r && g->left)
+		r = gen_endpoint(g, sb);
+	return r;
+}
+
+/* Next PCI domain: its host bridge at DDDD:BB:00.0, root ports after. */
+static int gen_domain(struct gen *g)
+{
+	struct fdev f;
+	int r;
+
+	if (g->started && ++g->dom > 0xffff)
+		return fail(-ENOSPC, "gen: out of PCI domains");
+	g->started = 1;
+	g->slot = 8;
+	free(g->rpdir);
+	free(g->busdir);
+	g->rpdir = NULL;
+	g->rp.s[0] = '\0';
+	g->busdir = xfmt("devices/pci%04x:%02x", g->dom, g->rbus);
+	r = g->busdir ? mkdir_p(g->t->fd, g->busdir, 0755) : -ENOMEM;
+	if (r)
+		return r;
+	r = gen_fdev(&f, g, 0x8086, 0x09a2, 0x060000, NULL);
+	f.parent = NULL;
+	f.pcie = 0;
+	if (r) {
+		fdev_release(&f);
+		return r;
+	}
+	return gen_put(g, &f, g->rbus, 0);
+}
+
+static int keep_number(int fd, const char *dir, const char *name)
+{
+	(void)fd;
+	(void)dir;
+	return strspn(name, "0123456789") == strlen(name);
+}
+
+/* First IOMMU group number not in use. */
+static int next_group(struct tree *t, long *group)
+{
+	struct names l = { 0 };
+	size_t i;
+	long v;
+	int r;
+
+	*group = 0;
+	r = list_dir(t->fd, "kernel/iommu_groups", keep_number, &l);
+	for (i = 0; !r && i < l.n; i++)
+		if (!parse_long(l.v[i], 10, &v) && v >= *group)
+			*group = v + 1;
+	names_free(&l);
+	return r;
+}
+
+/* gen fills buses >= --start-bus of domains 0, 1, ...: keep them free. */
+static int gen_check_free(struct gen *g)
+{
+	struct names l = { 0 };
+	struct pci_addr a;
+	size_t i;
+	int r;
+
+	r = list_dir(g->t->fd, "bus/pci/devices", keep_any, &l);
+	for (i = 0; !r && i < l.n; i++)
+		if (!addr_parse(l.v[i], &a) && a.bus >= g->rbus)
+			r = fail(-EEXIST, "gen: %s is on bus >= %u, use --start-bus",
+				 l.v[i], g->rbus);
+	names_free(&l);
+	return r;
+}
+
+static int gen_args(struct gen *g, int argc, char **argv)
+{
+	long v;
+	int i;
+
+	if (parse_long(argv[0], 10, &g->left) || g->left < 1)
+		return fail(-EINVAL, "gen: bad count '%s'", argv[0]);
+	for (i = 1; i < argc; i += 2) {
+		int bus = !strcmp(argv[i], "--start-bus");	/* hex */
+
+		if (i + 1 >= argc || parse_long(argv[i + 1], bus ? 16 : 10, &v))
+			return fail(-EINVAL, "gen: bad argument '%s'", argv[i]);
+		if (!strcmp(argv[i], "--vfs-per-pf") && v >= 0 &&
+		    v <= MAX_VFS_PER_PF)
+			g->vfs = v;
+		else if (bus && v >= 0 && v < 255)
+			g->rbus = (unsigned int)v;
+		else
+			return fail(-EINVAL, "gen: bad argument '%s %s'",
+				    argv[i], argv[i + 1]);
+	}
+	return 0;
+}
+
+static int cmd_gen(struct tree *t, int argc, char **argv)
+{
+	struct gen g = { .t = t, .vfs = 4 };
+	int r;
+
+	r = gen_args(&g, argc, argv);
+	if (!r)
+		r = init_base(t);
+	if (!r)
+		r = gen_check_free(&g);
+	if (!r)
+		r = next_group(t, &g.group);
+	t->batch = 1;
+	while (!r && g.left > 0) {
+		if (!g.started || g.slot > 255 || g.rbus + 1 + g.slot - 8 > 255)
+			r = gen_domain(&g);
+		else
+			r = gen_root_port(&g);
+	}
+	free(g.rpdir);
+	free(g.busdir);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* uevent                                                               */
+
+static int cmd_uevent(struct tree *t, int argc, char **argv)
+{
+	static const char *const actions[] = {
+		"add", "remove", "change", "move", "online", "offline",
+		"bind", "unbind",
+	};
+	struct props p = { 0 };
+	size_t i;
+	int r, known = 0;
+
+	if (argc < 3)
+		return fail(-EINVAL, "uevent: ACTION DEVPATH SUBSYSTEM needed");
+	for (i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+		known |= !strcmp(argv[0], actions[i]);
+	if (!known)
+		fprintf(stderr, "fakesys: warning: libudev drops ACTION=%s\n",
+			argv[0]);
+	r = props_add(&p, "ACTION=%s", argv[0]);
+	if (!r)
+		r = props_add(&p, "DEVPATH=%s", argv[1]);
+	if (!r)
+		r = props_add(&p, "SUBSYSTEM=%s", argv[2]);
+	for (i = 3; !r && i < (size_t)argc; i++) {
+		if (!strchr(argv[i], '=') || argv[i][0] == '=')
+			r = fail(-EINVAL, "uevent: '%s' is not KEY=VALUE", argv[i]);
+		else
+			r = props_put(&p, argv[i], strlen(argv[i]));
+	}
+	if (!r && !props_get(&p, "SEQNUM"))
+		r = props_add(&p, "SEQNUM=%llu", usec_now());
+	if (!r && !props_get(&p, "USEC_INITIALIZED"))
+		r = props_add(&p, "USEC_INITIALIZED=%llu", usec_now());
+	if (!r)
+		r = nl_send(t, &p);
+	free(p.buf);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* ROOT and main                                                        */
+
+/* Refuse "/" (for ROOT itself) and anything in sysfs or procfs. */
+static int root_safe(const char *path, int is_root)
+{
+	struct statfs sf;
+	char *real;
+	int r = 0;
+
+	real = realpath(path, NULL);
+	if (!real)
+		return -errno;
+	if ((is_root && !strcmp(real, "/")) || path_under(real, "/sys") ||
+	    path_under(real, "/proc"))
+		r = -EPERM;
+	else if (!statfs(real, &sf) && (sf.f_type == SYSFS_MAGIC ||
+					 sf.f_type == PROC_SUPER_MAGIC))
+		r = -EPERM;
+	free(real);
+	return r;
+}
+
+static char *parent_of(const char *path)
+{
+	size_t n = strlen(path);
+
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	while (n > 0 && path[n - 1] != '/')
+		n--;
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	return n ? strndup(path, n) : strdup(".");
+}
+
+/* mkdir -p ROOT, after checking the deepest existing ancestor. */
+static int root_create(const char *root)
+{
+	char *p = strdup(root), *up;
+	int r;
+
+	while (p && (r = root_safe(p, 0)) == -ENOENT) {
+		up = parent_of(p);
+		free(p);
+		p = up;
+	}
+	if (!p)
+		return -ENOMEM;
+	free(p);
+	return r ? r : mkdir_p(AT_FDCWD, root, 0755);
+}
+
+static int tree_open(struct tree *t, const char *root, int create)
+{
+	int r = 0;
+
+	if (create)
+		r = root_create(root);
+	if (!r)
+		r = root_safe(root, 1);
+	if (r == -EPERM)
+		return fail(r, "refusing ROOT %s (/, /sys or /proc)", root);
+	if (r)
+		return fail(r, "ROOT %s: %s", root, strerror(-r));
+	t->fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (t->fd < 0)
+		return err_msg("ROOT %s: %m", root), -errno;
+	return 0;
+}
+
+static void tree_close(struct tree *t)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+	if (t->nl >= 0)
+		close(t->nl);
+	free(t->unit);
+	free(t->unitdir);
+	names_free(&t->drivers);
+}
+
+struct cmd {
+	const char *name;
+	int (*fn)(struct tree *t, int argc, char **argv);
+	int min, max;		/* arguments after the command name */
+	int mutating;		/* takes -u; creates ROOT if not */
+};
+
+static const struct cmd cmds[] = {
+	{ "init", cmd_init, 0, INT_MAX, 0 },
+	{ "add", cmd_add, 1, INT_MAX, 1 },
+	{ "remove", cmd_remove, 1, 1, 1 },
+	{ "bind", cmd_bind, 2, 2, 1 },
+	{ "unbind", cmd_unbind, 1, 1, 1 },
+	{ "set", cmd_set, 3, 3, 1 },
+	{ "gen", cmd_gen, 1, 5, 0 },
+};
+
+static int is_uflag(const char *s)
+{
+	return !strcmp(s, "-u") || !strcmp(s, "--uevent");
+}
+
+/* Drop -u/--uevent from @argv (of a mutating command) into t->send. */
+static int strip_uflag(struct tree *t, int argc, char **argv)
+{
+	int i, n = 0;
+
+	for (i = 0; i < argc; i++) {
+		if (is_uflag(argv[i]))
+			t->send = 1;
+		else
+			argv[n++] = argv[i];
+	}
+	return n;
+}
+
+static int run_tree_cmd(struct tree *t, int argc, char **argv)
+{
+	const struct cmd *c = NULL;
+	size_t i;
+	int n, r;
+
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[2], cmds[i].name))
+			c = &cmds[i];
+	if (!c)
+		return fail(-EINVAL, "unknown command '%s' (try --help)", argv[2]);
+	n = argc - 3;
+	if (c->mutating)
+		n = strip_uflag(t, n, argv + 3);
+	if (n < c->min || n > c->max)
+		return fail(-EINVAL, "%s: wrong number of arguments (try --help)",
+			       c->name);
+	r = tree_open(t, argv[1], !c->mutating);
+	if (!r)
+		r = c->fn(t, n, argv + 3);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct tree t = { .fd = -1, .nl = -1 };
+	int r;
+
+	umask(0);
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		fputs(usage_text, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "uevent")) {
+		t.send = 1;
+		r = cmd_uevent(&t, argc - 2, argv + 2);
+	} else if (argc < 3) {
+		err_msg("missing command (try --help)");
+		r = -EINVAL;
+	} else {
+		r = run_tree_cmd(&t, argc, argv);
+	}
+	if (r && !reported)
+		err_msg("%s", strerror(-r));
+	tree_close(&t);
+	return r ? 1 : 0;
 }

@@ -1,0 +1,99 @@
+#!/bin/bash
+# The real pcipassd on a synthetic sysfs tree (tests/fakesys builds it as the kernel lays it
+# out), with uevents delivered to its real libudev monitor: fakesys sends them as udevd does
+# (netlink "udev" group) inside this test's own network namespace. Adds, removes, binds and
+# unbinds must reach `list` and `monitor`.
+. "${top_srcdir:-.}/tests/lib.sh"
+enter_netns "$@"
+
+root=$TMP/sys
+fs() { "$FAKESYS" "$root" "$@"; }
+driver_of() { ctl -j show "$1" | json_eval 'd["device"]["driver"]'; }
+
+fs init --iommu dmar0 >/dev/null
+fs add 0000:00:01.0 header=1 driver=pcieport group=1 >/dev/null
+fs add 0000:01:00.0 parent=0000:00:01.0 vendor=0x10de device=0x2204 class=0x030000 mf=1 \
+	driver=nouveau group=2 boot_vga=0 >/dev/null
+fs add 0000:01:00.1 parent=0000:00:01.0 vendor=0x10de device=0x1aef class=0x040300 \
+	driver=snd_hda_intel group=2 >/dev/null
+fs add 0000:00:02.0 vendor=0x8086 device=0x1521 driver=igb group=3 totalvfs=4 >/dev/null
+
+daemon_start "$root" --read-only || { not_ok "pcipassd starts on a synthetic tree"; finish; }
+ok "pcipassd starts on a synthetic tree"
+check_eq "list: the four functions, sorted" \
+	"$(ctl -j list | json_eval '[x["address"] for x in d["devices"]]')" \
+	"['0000:00:01.0', '0000:00:02.0', '0000:01:00.0', '0000:01:00.1']"
+check_eq "show: a function behind a bridge, its sibling and group" \
+	"$(ctl -j show 0000:01:00.0 | json_eval 'd["device"]["siblings"], d["device"]["iommu_group"], d["device"]["multifunction"]')" \
+	"['0000:01:00.1'] 2 True"
+
+# A client following events, started before anything happens.
+ctl -j monitor >"$TMP/monitor.json" 2>&1 &
+mon=$!
+for _ in $(seq 100); do
+	[ "$(ctl -j status | json_eval 'd["status"]["monitors"]')" = 1 ] && break
+	sleep 0.05
+done
+
+fs unbind 0000:01:00.1 -u >/dev/null
+check "unbind reaches monitor" wait_for "$TMP/monitor.json" '"action":"unbind".*"address":"0000:01:00.1"'
+check_eq "unbind: list shows the function driverless" "$(driver_of 0000:01:00.1)" "None"
+
+fs bind 0000:01:00.1 vfio-pci -u >/dev/null
+check "bind reaches monitor with the new driver" \
+	wait_for "$TMP/monitor.json" '"action":"bind".*"address":"0000:01:00.1".*"driver":"vfio-pci"'
+check_eq "bind: list shows vfio-pci" "$(driver_of 0000:01:00.1)" "vfio-pci"
+
+fs add 0000:00:02.1 physfn=0000:00:02.0 group=4 -u >/dev/null
+check "add of a VF reaches monitor" wait_for "$TMP/monitor.json" '"action":"add".*"address":"0000:00:02.1"'
+check_eq "add: the VF is listed with its PF, and the PF with its VF" \
+	"$(ctl -j show 0000:00:02.1 | json_eval 'd["device"]["physfn"]') $(ctl -j show 0000:00:02.0 | json_eval 'd["device"]["virtfns"]')" \
+	"0000:00:02.0 ['0000:00:02.1']"
+check_eq "add: the VF's new IOMMU group is known" \
+	"$(ctl -j groups | json_eval '[g["members"] for g in d["groups"] if g["id"] == 4]')" \
+	"[['0000:00:02.1']]"
+
+fs remove 0000:00:02.1 -u >/dev/null
+check "remove reaches monitor without a device" \
+	wait_for "$TMP/monitor.json" '"action":"remove".*"address":"0000:00:02.1".*"device":null'
+check_eq "remove: the VF is gone from list, group and PF" \
+	"$(ctl -j list | json_eval '[x["address"] for x in d["devices"] if x["address"] == "0000:00:02.1"]') $(ctl -j groups | json_eval '[g for g in d["groups"] if g["id"] == 4]') $(ctl -j show 0000:00:02.0 | json_eval 'd["device"]["virtfns"]')" \
+	"[] [] []"
+
+fs set 0000:01:00.0 driver_override vfio-pci -u >/dev/null
+check "change reaches monitor with the new override" \
+	wait_for "$TMP/monitor.json" '"action":"change".*"driver_override":"vfio-pci"'
+
+# Events of other subsystems the daemon did not subscribe to are filtered out by libudev;
+# vfio group nodes come through.
+"$FAKESYS" uevent add /devices/pci0000:00/0000:00:03.0/usb1 usb >/dev/null
+"$FAKESYS" uevent add /devices/virtual/vfio/2 vfio DEVNAME=vfio/2 >/dev/null
+check "a vfio group node event reaches monitor" wait_for "$TMP/monitor.json" '"subsystem":"vfio"'
+check "a usb event does not" bash -c "! grep -q '\"subsystem\":\"usb\"' '$TMP/monitor.json'"
+check_eq "status counts the events the daemon handled" \
+	"$(ctl -j status | json_eval 'd["status"]["uevents"]')" "6"
+
+# A change made behind the daemon's back (no event) shows after SIGHUP.
+fs unbind 0000:00:02.0 >/dev/null
+check_eq "without an event the model keeps the old driver" "$(driver_of 0000:00:02.0)" "igb"
+kill -HUP "$DAEMON_PID"
+check "SIGHUP re-reads sysfs and tells monitor" wait_for "$TMP/monitor.json" '"action":"rescan"'
+check_eq "after SIGHUP the model shows the change" "$(driver_of 0000:00:02.0)" "None"
+
+# monitor --initial starts with the current state.
+timeout 5 "$PCIPASSCTL" --socket "$SOCK" -j monitor --initial >"$TMP/initial.json" 2>&1 &
+check "monitor --initial lists the present devices first" \
+	wait_for "$TMP/initial.json" '"action":"present".*"address":"0000:01:00.1"'
+check_eq "monitor --initial sends one event per device" \
+	"$(sleep 0.3; grep -c '"action":"present"' "$TMP/initial.json")" "4"
+
+kill "$mon" 2>/dev/null
+wait "$mon" 2>/dev/null
+for _ in $(seq 100); do
+	[ "$(ctl -j status | json_eval 'd["status"]["monitors"]')" = 1 ] && break
+	sleep 0.05
+done
+check_eq "a monitor that goes away is forgotten" \
+	"$(ctl -j status | json_eval 'd["status"]["monitors"]')" "1"
+check "pcipassd stops cleanly" daemon_stop
+finish
