@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +23,14 @@
 struct test {
 	const char *name;
 	void (*fn)(void);
+	unsigned line;
 };
 
 #define TEST(n)									\
 	static void test_##n(void);						\
 	static const struct test test_entry_##n					\
 		__attribute__((used, section("pcipass_tests"), aligned(8))) = {	\
-			.name = #n, .fn = test_##n,				\
+			.name = #n, .fn = test_##n, .line = __LINE__,		\
 		};								\
 	static void test_##n(void)
 
@@ -92,20 +94,37 @@ extern const struct test __stop_pcipass_tests[];
 #define ASSERT_NULL(p)		ASSERT_TRUE((p) == NULL)
 #define ASSERT_NOT_NULL(p)	ASSERT_TRUE((p) != NULL)
 
+static inline int test_compare(const void *a, const void *b)
+{
+	const struct test *x = *(const struct test *const *)a, *y = *(const struct test *const *)b;
+
+	return (x->line > y->line) - (x->line < y->line);
+}
+
+/* Runs the tests in the order the file defines them (the linker's order is not that). */
 static inline int test_run_all(void)
 {
-	const struct test *t;
-	unsigned n = 0, failed = 0, skipped = 0, i = 0;
+	/* The section's bounds, as addresses: they delimit one array the linker made. */
+	size_t n = ((uintptr_t)__stop_pcipass_tests - (uintptr_t)__start_pcipass_tests) /
+		   sizeof(struct test);
+	const struct test **order = calloc(n + 1, sizeof(*order));
+	unsigned failed = 0, skipped = 0;
 
-	for (t = __start_pcipass_tests; t < __stop_pcipass_tests; t++)
-		n++;
-	printf("1..%u\n", n);
+	if (!order) {
+		printf("Bail out! out of memory\n");
+		return 99;
+	}
+	for (size_t i = 0; i < n; i++)
+		order[i] = &__start_pcipass_tests[i];
+	qsort(order, n, sizeof(*order), test_compare);
+
+	printf("1..%zu\n", n);
 	fflush(stdout);
-	for (t = __start_pcipass_tests; t < __stop_pcipass_tests; t++) {
+	for (size_t i = 0; i < n; i++) {
+		const struct test *t = order[i];
 		int status = 0;
 		pid_t pid = fork();
 
-		i++;
 		if (pid < 0) {
 			printf("Bail out! fork: %s\n", strerror(errno));
 			return 99;
@@ -118,16 +137,17 @@ static inline int test_run_all(void)
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 		if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_TEST_SKIP) {
-			printf("ok %u - %s # SKIP\n", i, t->name);
+			printf("ok %zu - %s # SKIP\n", i + 1, t->name);
 			skipped++;
 		} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-			printf("ok %u - %s\n", i, t->name);
+			printf("ok %zu - %s\n", i + 1, t->name);
 		} else {
-			printf("not ok %u - %s\n", i, t->name);
+			printf("not ok %zu - %s\n", i + 1, t->name);
 			failed++;
 		}
 		fflush(stdout);
 	}
+	free(order);
 	if (failed)
 		return 1;
 	return skipped == n && n > 0 ? EXIT_TEST_SKIP : 0;
