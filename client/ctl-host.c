@@ -93,9 +93,6 @@ static void print_iommu(json_object *s)
 
 	if (json_get_bool(s, "iommu_present") != 1) {
 		line("IOMMU:", "absent: no IOMMU unit is registered with the kernel");
-		line("", "enable VT-d / AMD-Vi in the firmware setup and boot with");
-		line("", "intel_iommu=on (Intel) or amd_iommu=on (AMD); without it vfio-pci needs");
-		line("", "the unsafe no-IOMMU mode and guests get no DMA isolation");
 		return;
 	}
 	for (size_t i = 0; i < json_object_array_length(units) && n < sizeof(buf); i++)
@@ -113,11 +110,23 @@ static void print_iommu(json_object *s)
 		line("Group types:", "%s", buf);
 }
 
+static const char *dirs_text(json_object *dirs, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < json_object_array_length(dirs) && n < size; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? ", " : "",
+				      json_object_get_string(json_object_array_get_idx(dirs, i)));
+	return buf;
+}
+
 int verb_status(struct ctl *c, int argc, char *argv[])
 {
 	_cleanup_json_ json_object *reply = NULL;
-	json_object *s;
-	int noiommu;
+	json_object *s, *policy, *problems;
+	char buf[512];
+	int noiommu, ir;
 
 	if (ctl_call(c, "io.pcipass.GetStatus", NULL, &reply) < 0)
 		return CTL_EXIT_FAILURE;
@@ -134,9 +143,32 @@ int verb_status(struct ctl *c, int argc, char *argv[])
 	line("No-IOMMU mode:", "%s", noiommu < 0 ? "not available (vfio not loaded)" :
 				      noiommu ? "ENABLED (unsafe: no DMA isolation)" : "off");
 	line("Lockdown:", "%s", json_get_str(s, "lockdown") ?: "not supported by this kernel");
+	ir = json_get_bool(s, "interrupt_remapping");
+	if (json_get_bool(s, "iommu_present") == 1)
+		line("IRQ remapping:", "%s", ir < 0 ? "cannot tell (the IOMMU does not say)" :
+					     ir ? "yes" : "NO");
+	policy = json_get(s, "policy");
+	line("Policy:", "%zu rules from %s", json_object_array_length(json_get(policy, "rules")),
+	     dirs_text(json_get(policy, "dirs"), buf, sizeof(buf)));
+	if (json_get_str(policy, "error"))
+		line("", "last load REFUSED, the rules above stay in force: %s",
+		     json_get_str(policy, "error"));
 	line("Devices:", "%lld PCI functions, %lld bound to a driver", json_get_int(s, "devices"),
 	     json_get_int(s, "bound_devices"));
 	line("Events:", "%lld udev events, %lld scans, %lld monitors", json_get_int(s, "uevents"),
 	     json_get_int(s, "scans"), json_get_int(s, "monitors"));
+
+	problems = json_get(s, "problems");
+	if (json_object_array_length(problems) == 0) {
+		printf("\nReady: nothing stands in the way of passthrough.\n");
+		return CTL_EXIT_OK;
+	}
+	printf("\nProblems:\n");
+	for (size_t i = 0; i < json_object_array_length(problems); i++) {
+		json_object *p = json_object_array_get_idx(problems, i);
+
+		printf("  %s: %s\n    remedy: %s\n", json_get_str(p, "code"),
+		       json_get_str(p, "message"), json_get_str(p, "remedy"));
+	}
 	return CTL_EXIT_OK;
 }

@@ -35,3 +35,6 @@ int verb_show(struct ctl *c, int argc, char *argv[]);
 int verb_groups(struct ctl *c, int argc, char *argv[]);
 int verb_status(struct ctl *c, int argc, char *argv[]);
 int verb_monitor(struct ctl *c, int argc, char *argv[]);
+int verb_plan(struct ctl *c, int argc, char *argv[]);
+int verb_policy(struct ctl *c, int argc, char *argv[]);
+int verb_reload(struct ctl *c, int argc, char *argv[]);

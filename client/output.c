@@ -56,6 +56,16 @@ int table_add_row(struct table *t, const char *const *cells)
 	return 0;
 }
 
+/* Columns a UTF-8 string takes on a terminal (continuation bytes take none). */
+static size_t text_width(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
 int table_print(const struct table *t, bool legend)
 {
 	_cleanup_free_ size_t *width = new0(size_t, t->n_columns);
@@ -64,7 +74,7 @@ int table_print(const struct table *t, bool legend)
 		return -ENOMEM;
 	for (size_t r = legend ? 0 : 1; r < t->n_rows; r++)
 		for (size_t c = 0; c < t->n_columns; c++)
-			width[c] = MAX(width[c], strlen(t->cells[r * t->n_columns + c]));
+			width[c] = MAX(width[c], text_width(t->cells[r * t->n_columns + c]));
 	for (size_t r = legend ? 0 : 1; r < t->n_rows; r++) {
 		const char *const *row = (const char *const *)t->cells + r * t->n_columns;
 		size_t last = t->n_columns;
@@ -73,7 +83,7 @@ int table_print(const struct table *t, bool legend)
 		while (last > 1 && !*row[last - 1])
 			last--;
 		for (size_t c = 0; c + 1 < last; c++)
-			printf("%-*s  ", (int)width[c], row[c]);
+			printf("%s%*s  ", row[c], (int)(width[c] - text_width(row[c])), "");
 		printf("%s\n", row[last - 1]);
 	}
 	return fflush(stdout) == 0 ? 0 : -errno;

@@ -30,6 +30,10 @@ static const struct verb verbs[] = {
 	{ "groups", 0, 0, verb_groups, "groups               list IOMMU groups and their members" },
 	{ "status", 0, 0, verb_status, "status               show host readiness and daemon state" },
 	{ "monitor", 0, 0, verb_monitor, "monitor [--initial]  follow device events" },
+	{ "plan", 0, 1, verb_plan, "plan [ADDRESS]       what the policy would do, group by group (dry run)" },
+	{ "policy", 1, 1000, verb_policy, "policy check [FILE…] validate policy files offline (default: the\n"
+					 "                       installed ones)" },
+	{ "reload", 0, 0, verb_reload, "reload               re-read sysfs, settings and policy" },
 };
 
 static void help(void)
@@ -98,6 +102,12 @@ static void print_error(const char *error, json_object *params)
 	else if (streq(error, VARLINK_ERROR_PERMISSION_DENIED))
 		fprintf(stderr, "pcipassctl: permission denied (run as root or a member of the "
 				"configured group)\n");
+	else if (streq(error, "io.pcipass.PolicyInvalid"))
+		fprintf(stderr, "pcipassctl: policy refused, the policy in force stays: %s\n",
+			json_get_str(params, "message") ?: "(no reason given)");
+	else if (streq(error, "io.pcipass.PermissionDenied"))
+		fprintf(stderr, "pcipassctl: permission denied (run as root or a member of the "
+				"SocketGroup= of pcipassd.conf)\n");
 	else if ((s = json_get_str(params, "message")))
 		fprintf(stderr, "pcipassctl: %s: %s\n", error, s);
 	else

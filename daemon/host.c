@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 
@@ -42,6 +43,31 @@ int host_facts_read(struct sysfs *s, struct host_facts *ret)
 	if (r < 0 && r != -ENOENT)
 		return r;
 
+	/* Interrupt remapping, as the Intel units report it (AMD units do not say in sysfs). */
+	h.interrupt_remapping = -1;
+	for (size_t i = 0; i < h.n_iommu_units; i++) {
+		_cleanup_free_ char *path = NULL, *ecap = NULL;
+		unsigned long long v;
+		char *end;
+
+		if (asprintf(&path, "class/iommu/%s/intel-iommu/ecap", h.iommu_units[i]) < 0)
+			return -ENOMEM;
+		r = sysfs_read(s, path, &ecap);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0)
+			continue;
+		errno = 0;
+		v = strtoull(ecap, &end, 16);
+		if (errno || end == ecap)
+			continue;
+		if (!(v & VTD_ECAP_IR)) {
+			h.interrupt_remapping = 0;
+			break;
+		}
+		h.interrupt_remapping = 1;
+	}
+
 	r = sysfs_read(s, "kernel/security/lockdown", &lockdown);
 	if (r >= 0)
 		r = lockdown_parse(lockdown, &h.lockdown);
@@ -71,5 +97,5 @@ void host_facts_done(struct host_facts *h)
 	strv_free(h->iommu_units);
 	free(h->lockdown);
 	free(h->kernel);
-	*h = (struct host_facts){ .noiommu = -1 };
+	*h = (struct host_facts){ .noiommu = -1, .interrupt_remapping = -1 };
 }

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <grp.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "host.h"
+#include "planner.h"
 #include "lib/json-util.h"
 #include "lib/log.h"
 #include "lib/varlink.h"
@@ -16,6 +19,8 @@ extern const char io_pcipass_varlink[];
 
 #define ERROR_NO_SUCH_DEVICE	"io.pcipass.NoSuchDevice"
 #define ERROR_SYSTEM		"io.pcipass.SystemError"
+#define ERROR_POLICY_INVALID	"io.pcipass.PolicyInvalid"
+#define ERROR_PERMISSION_DENIED	"io.pcipass.PermissionDenied"
 
 static int reply_one(struct varlink_conn *c, const char *key, json_object *v)
 {
@@ -197,8 +202,67 @@ static int status_group_types(const struct model *model, json_object **ret)
 	return 0;
 }
 
+static int policy_state_json(struct manager *m, json_object **ret)
+{
+	_cleanup_json_ json_object *o = json_object_new_object(), *rules = json_object_new_array(),
+				   *dirs = json_object_new_array();
+	int r;
+
+	if (!o || !rules || !dirs)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->policy.n_rules; i++)
+		if (json_object_array_add(rules, json_object_new_string(m->policy.rules[i]->path)) < 0)
+			return -ENOMEM;
+	for (char **d = m->policy_dirs; *d; d++)
+		if (json_object_array_add(dirs, json_object_new_string(*d)) < 0)
+			return -ENOMEM;
+	r = json_add(o, "rules", TAKE_PTR(rules));
+	if (r >= 0)
+		r = json_add(o, "dirs", TAKE_PTR(dirs));
+	if (r >= 0)
+		r = m->policy_error ? json_add_str(o, "error", m->policy_error) : json_add_null(o, "error");
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(o);
+	return 0;
+}
+
+static int problems_json(struct manager *m, const struct host_facts *h, json_object **ret)
+{
+	_cleanup_json_ json_object *a = json_object_new_array();
+	struct readiness_problem *p = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!a)
+		return -ENOMEM;
+	r = host_readiness(h, &m->config, &p, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		json_object *o = json_object_new_object();
+
+		if (!o || json_object_array_add(a, o) < 0) {
+			(void)json_object_put(o);
+			r = -ENOMEM;
+			break;
+		}
+		r = json_add_str(o, "code", p[i].code);
+		if (r >= 0)
+			r = json_add_str(o, "message", p[i].message);
+		if (r >= 0)
+			r = json_add_str(o, "remedy", p[i].remedy);
+	}
+	readiness_free(p, n);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(a);
+	return 0;
+}
+
 static int status_to_json(struct manager *m, const struct host_facts *h, json_object **ret)
 {
+	_cleanup_json_ json_object *problems = NULL, *policy = NULL;
 	_cleanup_json_ json_object *o = json_object_new_object(), *units = NULL, *types = NULL;
 	size_t bound = 0;
 	int r;
@@ -247,6 +311,17 @@ static int status_to_json(struct manager *m, const struct host_facts *h, json_ob
 		r = json_add_int(o, "scans", (int64_t)m->n_scans);
 	if (r >= 0)
 		r = json_add_int(o, "uevents", (int64_t)m->n_uevents);
+	if (r >= 0)
+		r = h->interrupt_remapping < 0 ? json_add_null(o, "interrupt_remapping") :
+			json_add_bool(o, "interrupt_remapping", h->interrupt_remapping);
+	if (r >= 0)
+		r = problems_json(m, h, &problems);
+	if (r >= 0)
+		r = json_add(o, "problems", TAKE_PTR(problems));
+	if (r >= 0)
+		r = policy_state_json(m, &policy);
+	if (r >= 0)
+		r = json_add(o, "policy", TAKE_PTR(policy));
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(o);
@@ -271,6 +346,145 @@ static int method_get_status(struct varlink_conn *c, json_object *params, unsign
 	if (r < 0)
 		return r;
 	return reply_one(c, "status", status);
+}
+
+static int method_plan(struct varlink_conn *c, json_object *params, unsigned flags, void *userdata)
+{
+	static const struct json_field fields[] = {
+		{ "address", JSON_FIELD_STRING, 0, 0 },
+		{}
+	};
+	struct manager *m = userdata;
+	_cleanup_json_ json_object *plan = NULL;
+	const char *address = NULL, *bad = NULL;
+	int r;
+
+	if (json_dispatch(params, fields, &address, &bad) < 0)
+		return invalid(c, bad);
+	if (address && !pci_addr_is_valid(address))
+		return invalid(c, "address");
+	r = manager_plan(m, address, &plan);
+	if (r == -ENODEV) {
+		json_object *p = json_object_new_object();
+
+		if (!p || json_add_str(p, "address", address) < 0) {
+			(void)json_object_put(p);
+			return -ENOMEM;
+		}
+		return varlink_error(c, ERROR_NO_SUCH_DEVICE, p);
+	}
+	if (r < 0)
+		return r;
+	return varlink_reply(c, TAKE_PTR(plan));
+}
+
+static int policy_invalid(struct varlink_conn *c, const struct policy_error *e)
+{
+	_cleanup_free_ char *msg = policy_error_format(e);
+	json_object *p = json_object_new_object();
+	int r;
+
+	if (!p || !msg)
+		goto oom;
+	r = json_add_str(p, "file", e->file ?: "");
+	if (r >= 0)
+		r = e->line > 0 ? json_add_int(p, "line", e->line) : json_add_null(p, "line");
+	if (r >= 0)
+		r = json_add_str(p, "reason", e->reason ?: "");
+	if (r >= 0)
+		r = json_add_str(p, "message", msg);
+	if (r < 0)
+		goto oom;
+	return varlink_error(c, ERROR_POLICY_INVALID, p);
+oom:
+	(void)json_object_put(p);
+	return -ENOMEM;
+}
+
+static int method_validate_policy(struct varlink_conn *c, json_object *params, unsigned flags,
+				  void *userdata)
+{
+	struct {
+		const char *text, *name;
+	} p = {};
+	static const struct json_field fields[] = {
+		{ "text", JSON_FIELD_STRING, JSON_FIELD_MANDATORY, 0 },
+		{ "name", JSON_FIELD_STRING, 0, sizeof(const char *) },
+		{}
+	};
+	_cleanup_(policy_error_done) struct policy_error err = {};
+	struct policy_rule *rule = NULL;
+	const char *bad = NULL;
+	int r;
+
+	if (json_dispatch(params, fields, &p, &bad) < 0)
+		return invalid(c, bad);
+	if (!p.name)
+		p.name = "input.policy";
+	if (strchr(p.name, '/'))
+		return invalid(c, "name");
+	r = policy_rule_parse(p.name, p.name, p.text, strlen(p.text), &rule, &err);
+	if (r == -EINVAL)
+		return policy_invalid(c, &err);
+	if (r < 0)
+		return r;
+	policy_rule_free(rule);
+	return varlink_reply(c, NULL);
+}
+
+/* Whether uid (and pid, for its groups) may change things: root, our own uid, or SocketGroup=. */
+static bool caller_may_change(struct manager *m, struct varlink_conn *c)
+{
+	_cleanup_fclose_ FILE *f = NULL;
+	char path[64], line[4096];
+	const struct group *g;
+	uid_t uid = varlink_conn_uid(c);
+
+	if (uid == 0 || uid == geteuid())
+		return true;
+	if (!m->config.socket_group)
+		return false;
+	g = getgrnam(m->config.socket_group);
+	if (!g)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)varlink_conn_pid(c));
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *save = NULL;
+
+		if (strncmp(line, "Groups:", 7) != 0)
+			continue;
+		for (char *w = strtok_r(line + 7, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save))
+			if ((gid_t)strtoul(w, NULL, 10) == g->gr_gid)
+				return true;
+	}
+	return false;
+}
+
+static int method_reload(struct varlink_conn *c, json_object *params, unsigned flags, void *userdata)
+{
+	_cleanup_(policy_error_done) struct policy_error err = {};
+	struct manager *m = userdata;
+	json_object *state = NULL;
+	const char *bad = NULL;
+	int r;
+
+	if (json_dispatch(params, (const struct json_field[]){ {} }, NULL, &bad) < 0)
+		return invalid(c, bad);
+	if (!caller_may_change(m, c))
+		return varlink_error(c, ERROR_PERMISSION_DENIED, NULL);
+	r = manager_rescan(m);
+	if (r >= 0)
+		manager_monitor_send(m, "rescan", NULL, NULL, NULL, NULL, 0);
+	r = manager_load_policy(m, &err);
+	if (r == -EINVAL)
+		return policy_invalid(c, &err);
+	if (r < 0)
+		return r;
+	r = policy_state_json(m, &state);
+	if (r < 0)
+		return r;
+	return reply_one(c, "policy", state);
 }
 
 static void monitor_on_close(struct varlink_conn *c, void *userdata)
@@ -383,6 +597,9 @@ static const struct varlink_method io_pcipass_methods[] = {
 	{ "ListGroups", method_list_groups },
 	{ "GetStatus", method_get_status },
 	{ "Monitor", method_monitor },
+	{ "Plan", method_plan },
+	{ "ValidatePolicy", method_validate_policy },
+	{ "Reload", method_reload },
 	{}
 };
 

@@ -4,14 +4,19 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <libkmod.h>
+
+#include "facts.h"
 #include "lib/log.h"
 #include "manager.h"
+#include "planner.h"
 #include "sysfs.h"
 #include "udev-monitor.h"
 
 int manager_new(const struct manager_config *config, struct manager **ret)
 {
 	_cleanup_(manager_freep) struct manager *m = NULL;
+	size_t n;
 	int r;
 
 	m = new0(struct manager, 1);
@@ -22,8 +27,19 @@ int manager_new(const struct manager_config *config, struct manager **ret)
 	m->dev_root = strdup(config->dev_root);
 	m->socket_path = strdup(config->socket_path);
 	m->state_dir = strdup(config->state_dir);
-	if (!m->sysfs_root || !m->dev_root || !m->socket_path || !m->state_dir)
+	m->config_path = strdup(config->config_path);
+	if (!m->sysfs_root || !m->dev_root || !m->socket_path || !m->state_dir || !m->config_path)
 		return -ENOMEM;
+	for (n = 0; config->policy_dirs[n]; n++)
+		;
+	m->policy_dirs = new0(char *, n + 1);
+	if (!m->policy_dirs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!(m->policy_dirs[i] = strdup(config->policy_dirs[i])))
+			return -ENOMEM;
+	/* Without libkmod's context, modules that are not loaded are "cannot tell". */
+	m->kmod = kmod_new(NULL, NULL);
 
 	r = sysfs_open(m->sysfs_root, m->read_only, &m->sysfs);
 	if (r < 0)
@@ -42,6 +58,12 @@ struct manager *manager_free(struct manager *m)
 	manager_varlink_stop(m);
 	udev_watch_free(m->udev);
 	model_done(&m->model);
+	policy_done(&m->policy);
+	daemon_config_done(&m->config);
+	free(m->policy_error);
+	strv_free(m->policy_dirs);
+	free(m->config_path);
+	kmod_unref(m->kmod);
 	sysfs_free(m->sysfs);
 	sd_event_unref(m->event);
 	free(m->sysfs_root);
@@ -50,6 +72,66 @@ struct manager *manager_free(struct manager *m)
 	free(m->state_dir);
 	free(m);
 	return NULL;
+}
+
+int manager_load_policy(struct manager *m, struct policy_error *err)
+{
+	struct daemon_config config = {};
+	struct policy policy = {};
+	int r;
+
+	r = daemon_config_load(m->config_path, &config, err);
+	if (r >= 0) {
+		r = policy_load(m->policy_dirs, &policy, err);
+		if (r < 0)
+			daemon_config_done(&config);
+	}
+	if (r < 0) {
+		_cleanup_free_ char *msg = r == -EINVAL ? policy_error_format(err) : NULL;
+
+		if (r != -EINVAL)
+			return log_error_errno(r, "Failed to load the policy: %m");
+		log_error("Invalid policy, keeping the policy in force (%zu rules): %s",
+			  m->policy.n_rules, msg ?: "?");
+		free(m->policy_error);
+		m->policy_error = TAKE_PTR(msg);
+		return -EINVAL;
+	}
+	policy_done(&m->policy);
+	daemon_config_done(&m->config);
+	m->policy = policy;
+	m->config = config;
+	m->policy_error = mfree(m->policy_error);
+	log_info("Policy loaded: %zu rules", m->policy.n_rules);
+	for (size_t i = 0; i < m->policy.n_rules; i++)
+		log_debug("  %s", m->policy.rules[i]->path);
+	return 0;
+}
+
+int manager_plan(struct manager *m, const char *only_address, json_object **ret)
+{
+	_cleanup_(host_facts_done) struct host_facts h = { .noiommu = -1, .interrupt_remapping = -1 };
+	_cleanup_(facts_done) struct facts f = {};
+	_cleanup_(plan_done) struct plan p = {};
+	struct plan_env env;
+	int r;
+
+	if (only_address && !model_find(&m->model, only_address))
+		return -ENODEV;
+	r = host_facts_read(m->sysfs, &h);
+	if (r < 0)
+		return r;
+	r = facts_gather(&m->model, &m->policy, m->sysfs, m->dev_root, m->kmod, &f);
+	if (r < 0)
+		return r;
+	env = (struct plan_env){
+		.policy = &m->policy, .model = &m->model, .host = &h, .config = &m->config,
+	};
+	facts_to_env(&f, &env);
+	r = plan_build(&env, only_address, &p);
+	if (r < 0)
+		return r;
+	return plan_to_json(&p, ret);
 }
 
 int manager_device_json(struct manager *m, const struct pcidev *d, json_object **ret)
@@ -148,5 +230,14 @@ int manager_start(struct manager *m, int listen_fd)
 	r = manager_rescan(m);
 	if (r < 0)
 		return r;
+	/* A bad policy at start leaves no policy in force: nothing is touched (fail closed). */
+	{
+		struct policy_error err = {};
+
+		r = manager_load_policy(m, &err);
+		policy_error_done(&err);
+		if (r < 0 && r != -EINVAL)
+			return r;
+	}
 	return manager_varlink_start(m, listen_fd);
 }

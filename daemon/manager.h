@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "model.h"
+#include "policy.h"
 
 struct varlink_conn;
 
@@ -21,6 +22,8 @@ struct manager_config {
 	const char *state_dir;
 	bool read_only;
 	int listen_fd;		/* from socket activation, or -EBADF */
+	char *const *policy_dirs;	/* NULL-terminated, lowest priority first */
+	const char *config_path;	/* pcipassd.conf */
 };
 
 struct manager {
@@ -34,6 +37,13 @@ struct manager {
 	struct varlink_server *varlink;
 	bool socket_owned;	/* we bound socket_path (not socket activation) */
 
+	char **policy_dirs;
+	char *config_path;
+	struct policy policy;		/* the last good one */
+	struct daemon_config config;	/* likewise */
+	char *policy_error;		/* why the last load failed; NULL when it did not */
+	struct kmod_ctx *kmod;
+
 	struct varlink_conn **monitors;	/* Monitor calls being served */
 	size_t n_monitors;
 
@@ -45,6 +55,13 @@ struct manager *manager_free(struct manager *m);
 int manager_start(struct manager *m, int listen_fd);
 /* Re-reads every device and group from sysfs and tells Monitor clients. */
 int manager_rescan(struct manager *m);
+/*
+ * Reads pcipassd.conf and the policy directories. On success they replace what is in force;
+ * on failure (-EINVAL, err says where and why) what is in force stays.
+ */
+int manager_load_policy(struct manager *m, struct policy_error *err);
+/* Plans the whole host, or only_address's group; -ENODEV when there is no such function. */
+int manager_plan(struct manager *m, const char *only_address, json_object **ret);
 /* A device's JSON with the model's context (siblings). */
 int manager_device_json(struct manager *m, const struct pcidev *d, json_object **ret);
 

@@ -26,6 +26,9 @@ static const char *arg_dev_root = "/dev";
 static const char *arg_socket = DEFAULT_SOCKET;
 static const char *arg_state_dir = DEFAULT_STATE_DIR;
 static bool arg_read_only;
+static const char *arg_config = DAEMON_CONFIG_DEFAULT;
+static char **arg_policy_dirs;	/* --policy-dir, in order; NULL: the standard three */
+static size_t n_arg_policy_dirs;
 
 static void help(void)
 {
@@ -40,13 +43,20 @@ static void help(void)
 	       "      --socket=PATH      listen on PATH (default %s)\n"
 	       "      --state-dir=DIR    keep state in DIR (default %s)\n"
 	       "      --read-only        never write below the sysfs or dev root\n"
+	       "      --config=FILE      daemon settings (default %s)\n"
+	       "      --policy-dir=DIR   read *.policy rules from DIR; repeat it for several,\n"
+	       "                         later ones taking precedence (default %s)\n"
 	       "      --log-level=LEVEL  err, warning, notice, info (default) or debug\n"
 	       "  -h, --help             show this help and exit\n"
 	       "      --version          show the version and exit\n"
 	       "\n"
 	       "Started by systemd with socket activation, pcipassd serves the socket it is given.\n"
+	       "SIGHUP re-reads sysfs, the settings and the policy (a bad policy file is refused\n"
+	       "and the policy in force stays).\n"
 	       "See pcipassd(8).\n",
-	       DEFAULT_SOCKET, DEFAULT_STATE_DIR);
+	       DEFAULT_SOCKET, DEFAULT_STATE_DIR, DAEMON_CONFIG_DEFAULT,
+	       "/usr/lib/pcipass/policy.d,\n"
+	       "                         /run/pcipass/policy.d, /etc/pcipass/policy.d");
 }
 
 enum {
@@ -55,6 +65,8 @@ enum {
 	ARG_SOCKET,
 	ARG_STATE_DIR,
 	ARG_READ_ONLY,
+	ARG_CONFIG,
+	ARG_POLICY_DIR,
 	ARG_LOG_LEVEL,
 	ARG_VERSION,
 };
@@ -68,6 +80,8 @@ static int parse_argv(int argc, char *argv[])
 		{ "socket", required_argument, NULL, ARG_SOCKET },
 		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
 		{ "read-only", no_argument, NULL, ARG_READ_ONLY },
+		{ "config", required_argument, NULL, ARG_CONFIG },
+		{ "policy-dir", required_argument, NULL, ARG_POLICY_DIR },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -92,6 +106,20 @@ static int parse_argv(int argc, char *argv[])
 		case ARG_READ_ONLY:
 			arg_read_only = true;
 			break;
+		case ARG_CONFIG:
+			arg_config = optarg;
+			break;
+		case ARG_POLICY_DIR: {
+			char **a = reallocarray_safe(arg_policy_dirs, n_arg_policy_dirs + 2,
+						     sizeof(char *));
+
+			if (!a)
+				return -ENOMEM;
+			arg_policy_dirs = a;
+			a[n_arg_policy_dirs++] = optarg;
+			a[n_arg_policy_dirs] = NULL;
+			break;
+		}
 		case ARG_LOG_LEVEL:
 			level = log_level_from_string(optarg);
 			if (level < 0) {
@@ -137,10 +165,14 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 {
 	struct manager *m = userdata;
 
-	log_info("Reloading: re-reading sysfs");
+	struct policy_error err = {};
+
+	log_info("Reloading: re-reading sysfs, settings and policy");
 	(void)sd_notify(false, "RELOADING=1");
 	if (manager_rescan(m) >= 0)
 		manager_monitor_send(m, "rescan", NULL, NULL, NULL, NULL, 0);
+	(void)manager_load_policy(m, &err);	/* logs; on failure the policy in force stays */
+	policy_error_done(&err);
 	(void)sd_notify(false, "READY=1");
 	return 0;
 }
@@ -158,6 +190,8 @@ static int run(void)
 		.socket_path = arg_socket,
 		.state_dir = arg_state_dir,
 		.read_only = arg_read_only,
+		.policy_dirs = arg_policy_dirs ?: policy_dirs_default,
+		.config_path = arg_config,
 	};
 
 	/* Signals become sd-event sources; block them before the loop exists. */
@@ -210,5 +244,7 @@ int main(int argc, char *argv[])
 	}
 	if (r == 0)
 		return 0;
-	return run() < 0 ? 1 : 0;
+	r = run();
+	free(arg_policy_dirs);
+	return r < 0 ? 1 : 0;
 }

@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* pcipassctl plan, policy check, reload */
+#include <stdio.h>
+#include <string.h>
+
+#include "client/ctl.h"
+#include "client/output.h"
+#include "daemon/policy.h"
+#include "lib/json-util.h"
+#include "lib/macro.h"
+#include "lib/util.h"
+
+static const char *yes_no(json_object *o, const char *key)
+{
+	int b = json_get_bool(o, key);
+
+	return b < 0 ? "-" : b ? "yes" : "no";
+}
+
+/* The codes of a member's blockers, "boot-vga,net-in-use" ("(forced)" when overridden). */
+static void blocker_codes(json_object *blockers, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < json_object_array_length(blockers) && n < size; i++) {
+		json_object *b = json_object_array_get_idx(blockers, i);
+
+		n += (size_t)snprintf(buf + n, size - n, "%s%s%s", n ? "," : "",
+				      json_get_str(b, "code"),
+				      json_get_bool(b, "overridden") == 1 ? "(forced)" : "");
+	}
+}
+
+static bool group_has_rule(json_object *g)
+{
+	json_object *members = json_get(g, "members");
+
+	for (size_t i = 0; i < json_object_array_length(members); i++)
+		if (json_get(json_object_array_get_idx(members, i), "rule"))
+			return true;
+	return false;
+}
+
+static void print_blockers(const char *who, json_object *blockers)
+{
+	for (size_t i = 0; i < json_object_array_length(blockers); i++) {
+		json_object *b = json_object_array_get_idx(blockers, i);
+
+		printf("  %s %s: %s%s\n", who, json_get_str(b, "code"), json_get_str(b, "message"),
+		       json_get_bool(b, "overridden") == 1 ? " (overridden by Force=yes)" : "");
+	}
+}
+
+int verb_plan(struct ctl *c, int argc, char *argv[])
+{
+	static const char *const columns[] = { "GROUP", "VIABLE", "ADDRESS", "DRIVER", "TARGET",
+					       "ACTION", "RULE", "BLOCKED BY" };
+	_cleanup_json_ json_object *params = NULL, *reply = NULL;
+	_cleanup_(table_freep) struct table *t = NULL;
+	json_object *groups;
+	size_t shown = 0;
+
+	if (argc > 0) {
+		if (!pci_addr_is_valid(argv[0]))
+			return ctl_usage_error("'%s' is not a PCI address (DDDD:BB:DD.F)", argv[0]);
+		params = json_object_new_object();
+		if (!params || json_add_str(params, "address", argv[0]) < 0)
+			return CTL_EXIT_FAILURE;
+	}
+	if (ctl_call(c, "io.pcipass.Plan", params, &reply) < 0)
+		return CTL_EXIT_FAILURE;
+	if (c->json)
+		return json_print(reply, c->pretty) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+
+	t = table_new(columns, ELEMENTSOF(columns));
+	if (!t)
+		return CTL_EXIT_FAILURE;
+	groups = json_get(reply, "groups");
+	for (size_t i = 0; i < json_object_array_length(groups); i++) {
+		json_object *g = json_object_array_get_idx(groups, i);
+		json_object *members = json_get(g, "members");
+		char id[24] = "-", viable[24] = "-";
+
+		/* The whole host: only the groups a rule touches. */
+		if (argc == 0 && !group_has_rule(g))
+			continue;
+		shown++;
+		if (json_get(g, "iommu_group")) {
+			snprintf(id, sizeof(id), "%lld", json_get_int(g, "iommu_group"));
+			snprintf(viable, sizeof(viable), "%s→%s", yes_no(g, "viable"),
+				 yes_no(g, "viable_after"));
+		}
+		for (size_t j = 0; j < json_object_array_length(members); j++) {
+			json_object *m = json_object_array_get_idx(members, j);
+			json_object *rule = json_get(m, "rule");
+			char where[256] = "", action[32], blocked[512];
+
+			if (rule)
+				snprintf(where, sizeof(where), "%s:%lld", json_get_str(rule, "name"),
+					 json_get_int(rule, "line"));
+			snprintf(action, sizeof(action), "%s%s", json_get_str(m, "action"),
+				 json_get_bool(m, "companion") == 1 ? " (with group)" : "");
+			blocker_codes(json_get(m, "blockers"), blocked, sizeof(blocked));
+			if (table_add_row(t, (const char *const[]){
+					j == 0 ? id : "", j == 0 ? viable : "",
+					json_get_str(m, "address"),
+					json_get_str(m, "driver") ?: "(none)",
+					json_get_str(m, "target") ?: "(host)", action,
+					rule ? where : NULL, blocked[0] ? blocked : NULL }) < 0)
+				return CTL_EXIT_FAILURE;
+		}
+	}
+	if (shown == 0) {
+		printf("No policy rule matches any PCI function: nothing would change.\n");
+		return CTL_EXIT_OK;
+	}
+	if (table_print(t, c->legend) < 0)
+		return CTL_EXIT_FAILURE;
+
+	/* Why, and what would be written. */
+	for (size_t i = 0; i < json_object_array_length(groups); i++) {
+		json_object *g = json_object_array_get_idx(groups, i);
+		json_object *members = json_get(g, "members");
+		bool header = false;
+
+		if (argc == 0 && !group_has_rule(g))
+			continue;
+		for (size_t j = 0; j < json_object_array_length(members); j++) {
+			json_object *m = json_object_array_get_idx(members, j);
+			json_object *steps = json_get(m, "steps");
+
+			if (json_object_array_length(json_get(m, "blockers")) == 0 &&
+			    json_object_array_length(steps) == 0)
+				continue;
+			if (!header) {
+				if (json_get(g, "iommu_group"))
+					printf("\nIOMMU group %lld%s:\n", json_get_int(g, "iommu_group"),
+					       json_get_bool(g, "blocked") == 1 ? " (blocked: left as it is)" : "");
+				else
+					printf("\n%s (no IOMMU group)%s:\n", json_get_str(m, "address"),
+					       json_get_bool(g, "blocked") == 1 ? " (blocked)" : "");
+				print_blockers("group", json_get(g, "blockers"));
+				header = true;
+			}
+			print_blockers(json_get_str(m, "address"), json_get(m, "blockers"));
+			for (size_t k = 0; k < json_object_array_length(steps); k++) {
+				json_object *s = json_object_array_get_idx(steps, k);
+				const char *v = json_get_str(s, "value");
+
+				if (streq(json_get_str(s, "op"), "load_module"))
+					printf("  load module %s\n", json_get_str(s, "module"));
+				else
+					printf("  write %-50s ← %s\n", json_get_str(s, "path"),
+					       streq(v, "\n") ? "(newline: clear)" : v);
+			}
+		}
+		if (!header && json_object_array_length(json_get(g, "blockers")) > 0) {
+			printf("\nIOMMU group %lld (blocked: left as it is):\n",
+			       json_get_int(g, "iommu_group"));
+			print_blockers("group", json_get(g, "blockers"));
+		}
+	}
+	return CTL_EXIT_OK;
+}
+
+/* pcipassctl policy check [FILE…]: the daemon's parser, offline. */
+static int policy_check(struct ctl *c, int argc, char *argv[])
+{
+	_cleanup_(policy_done) struct policy p = {};
+	_cleanup_(policy_error_done) struct policy_error err = {};
+	struct daemon_config config = {};
+	int r;
+
+	if (argc > 0)
+		r = policy_load_files(argv, &p, &err);
+	else {
+		r = daemon_config_load(DAEMON_CONFIG_DEFAULT, &config, &err);
+		daemon_config_done(&config);
+		if (r >= 0)
+			r = policy_load(policy_dirs_default, &p, &err);
+	}
+	if (r == -EINVAL) {
+		_cleanup_free_ char *msg = policy_error_format(&err);
+
+		fprintf(stderr, "%s\n", msg ?: "invalid policy");
+		return CTL_EXIT_FAILURE;
+	}
+	if (r < 0) {
+		fprintf(stderr, "pcipassctl: cannot check the policy: %s\n", strerror(-r));
+		return CTL_EXIT_FAILURE;
+	}
+	if (c->json) {
+		_cleanup_json_ json_object *o = json_object_new_object(), *a = json_object_new_array();
+
+		if (!o || !a)
+			return CTL_EXIT_FAILURE;
+		for (size_t i = 0; i < p.n_rules; i++)
+			if (json_object_array_add(a, json_object_new_string(p.rules[i]->path)) < 0)
+				return CTL_EXIT_FAILURE;
+		if (json_add(o, "rules", TAKE_PTR(a)) < 0)
+			return CTL_EXIT_FAILURE;
+		return json_print(o, c->pretty) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+	}
+	for (size_t i = 0; i < p.n_rules; i++) {
+		const struct policy_rule *rule = p.rules[i];
+
+		printf("%s: ok (%s%s%s)\n", rule->path, rule->driver ?: policy_target_to_string(rule->target),
+		       rule->pool ? ", pool " : "", rule->pool ?: "");
+	}
+	printf("%zu rule%s valid.\n", p.n_rules, p.n_rules == 1 ? "" : "s");
+	return CTL_EXIT_OK;
+}
+
+int verb_policy(struct ctl *c, int argc, char *argv[])
+{
+	if (streq(argv[0], "check"))
+		return policy_check(c, argc - 1, argv + 1);
+	return ctl_usage_error("unknown policy command '%s' (known: check)", argv[0]);
+}
+
+int verb_reload(struct ctl *c, int argc, char *argv[])
+{
+	_cleanup_json_ json_object *reply = NULL;
+	json_object *rules;
+
+	if (ctl_call(c, "io.pcipass.Reload", NULL, &reply) < 0)
+		return CTL_EXIT_FAILURE;
+	if (c->json)
+		return json_print(reply, c->pretty) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+	rules = json_get(json_get(reply, "policy"), "rules");
+	printf("Reloaded: %zu policy rule%s in force.\n", json_object_array_length(rules),
+	       json_object_array_length(rules) == 1 ? "" : "s");
+	return CTL_EXIT_OK;
+}

@@ -1,0 +1,582 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <ctype.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <libkmod.h>
+
+#include "facts.h"
+#include "lib/log.h"
+#include "sysfs.h"
+
+#define PCI_STATUS		0x06
+#define PCI_STATUS_CAP_LIST	0x10
+#define PCI_CAPABILITY_LIST	0x34
+#define PCI_CAP_ID_EXP		0x10
+
+bool pci_config_has_pcie(const uint8_t *config, size_t n)
+{
+	unsigned pos, hops = 0;
+
+	if (n < 64 || !(config[PCI_STATUS] & PCI_STATUS_CAP_LIST))
+		return false;
+	for (pos = config[PCI_CAPABILITY_LIST] & ~3U; pos >= 0x40 && pos + 1 < n && hops < 48;
+	     pos = config[pos + 1] & ~3U, hops++)
+		if (config[pos] == PCI_CAP_ID_EXP)
+			return true;
+	return false;
+}
+
+void facts_done(struct facts *f)
+{
+	for (size_t i = 0; i < f->n_devs; i++) {
+		free(f->devs[i].block_in_use);
+		free(f->devs[i].net_in_use);
+		free(f->devs[i].open_by);
+	}
+	free(f->devs);
+	free(f->modules);
+	*f = (struct facts){};
+}
+
+void facts_to_env(const struct facts *f, struct plan_env *env)
+{
+	env->facts = f->devs;
+	env->n_facts = f->n_devs;
+	env->modules = f->modules;
+	env->n_modules = f->n_modules;
+}
+
+/* Appends "what" to a "; "-separated list. */
+static int note(char **list, const char *what)
+{
+	char *s = NULL;
+
+	if (asprintf(&s, "%s%s%s", *list ?: "", *list ? "; " : "", what) < 0)
+		return -ENOMEM;
+	free(*list);
+	*list = s;
+	return 0;
+}
+
+/* The last PCI address among a sysfs path's components: the function a device sits below. */
+static const char *path_owner(const char *path, char *buf)
+{
+	const char *owner = NULL;
+
+	for (const char *p = path; *p;) {
+		size_t n = strcspn(p, "/");
+
+		if (n <= PCI_ADDR_MAX) {
+			memcpy(buf, p, n);
+			buf[n] = 0;
+			if (pci_addr_is_valid(buf))
+				owner = p;
+		}
+		p += n + (p[n] == '/');
+	}
+	if (!owner)
+		return NULL;
+	memcpy(buf, owner, strcspn(owner, "/"));
+	buf[strcspn(owner, "/")] = 0;
+	return buf;
+}
+
+static struct device_facts *facts_find_mut(struct facts *f, const char *address)
+{
+	size_t lo = 0, hi = f->n_devs;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = pci_addr_compare(f->devs[mid].address, address);
+
+		if (c == 0)
+			return &f->devs[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Mounts and swaps by "major:minor" and by name: read once from /proc. */
+struct usage {
+	char *mountinfo;
+	char *swaps;
+};
+
+static char *read_text(const char *path)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *mem;
+	char chunk[4096];
+	size_t n;
+
+	if (!f)
+		return NULL;
+	mem = open_memstream(&buf, &size);
+	if (!mem)
+		return NULL;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (fwrite(chunk, 1, n, mem) != n)
+			break;
+	if (fclose(mem) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* "sda1 mounted on /boot", "sda2 used as swap", "sdb held by dm-0"; NULL when unused. */
+static int block_usage(struct sysfs *s, const struct usage *u, const char *name, char **list)
+{
+	_cleanup_free_ char *dev = NULL, *path = NULL, *what = NULL;
+	_cleanup_strv_free_ char **holders = NULL;
+	size_t n_holders = 0;
+	int r;
+
+	if (asprintf(&path, "class/block/%s/dev", name) < 0)
+		return -ENOMEM;
+	r = sysfs_read(s, path, &dev);
+	if (r == -ENOMEM)
+		return r;
+	/* mountinfo: "36 35 98:0 /mnt1 /mnt2 rw … " — the third field is major:minor. */
+	for (const char *line = u->mountinfo; r >= 0 && line && *line;) {
+		const char *end = strchrnul(line, '\n');
+		char majmin[32], root[PATH_MAX], point[PATH_MAX];
+
+		if (sscanf(line, "%*u %*u %31s %4095s %4095s", majmin, root, point) == 3 &&
+		    streq(majmin, dev)) {
+			free(what);
+			what = NULL;
+			if (asprintf(&what, "%s mounted on %s", name, point) < 0 || note(list, what) < 0)
+				return -ENOMEM;
+			break;
+		}
+		line = *end ? end + 1 : end;
+	}
+	/* /proc/swaps: "/dev/sda2 partition 1048572 0 -2" */
+	for (const char *line = u->swaps; line && *line;) {
+		const char *end = strchrnul(line, '\n');
+		char file[PATH_MAX];
+		const char *base;
+
+		if (sscanf(line, "%4095s", file) == 1) {
+			base = strrchr(file, '/');
+			if (streq(base ? base + 1 : file, name)) {
+				free(what);
+				what = NULL;
+				if (asprintf(&what, "%s used as swap", name) < 0 || note(list, what) < 0)
+					return -ENOMEM;
+				break;
+			}
+		}
+		line = *end ? end + 1 : end;
+	}
+	free(path);
+	if (asprintf(&path, "class/block/%s/holders", name) < 0)
+		return -ENOMEM;
+	r = sysfs_list(s, path, &holders, &n_holders);
+	if (r == -ENOMEM)
+		return r;
+	if (r >= 0 && n_holders > 0) {
+		free(what);
+		what = NULL;
+		if (asprintf(&what, "%s held by %s", name, holders[0]) < 0 || note(list, what) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int gather_block(struct facts *f, struct sysfs *s)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	struct usage u = {};
+	size_t n = 0;
+	int r;
+
+	r = sysfs_list(s, "class/block", &names, &n);
+	if (r == -ENOENT || n == 0)
+		return 0;
+	if (r < 0)
+		return r;
+	u.mountinfo = read_text("/proc/self/mountinfo");
+	u.swaps = read_text("/proc/swaps");
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		char target[PATH_MAX], rel[PATH_MAX], owner[PCI_ADDR_MAX + 1];
+		struct device_facts *df;
+		ssize_t k;
+
+		snprintf(rel, sizeof(rel), "class/block/%s", names[i]);
+		k = readlinkat(s->root_fd, rel, target, sizeof(target) - 1);
+		if (k < 0)
+			continue;
+		target[k] = 0;
+		if (!path_owner(target, owner))
+			continue;
+		df = facts_find_mut(f, owner);
+		if (df)
+			r = block_usage(s, &u, names[i], &df->block_in_use);
+	}
+	free(u.mountinfo);
+	free(u.swaps);
+	return r;
+}
+
+/* Whether /proc/net/{route,ipv6_route} has a route through ifname. */
+static bool has_route(const char *routes4, const char *routes6, const char *ifname)
+{
+	size_t n = strlen(ifname);
+
+	/* route: the interface is the first field; ipv6_route: the last. */
+	for (const char *l = routes4; l && *l; l = strchrnul(l, '\n'), l += *l == '\n')
+		if (strncmp(l, ifname, n) == 0 && (l[n] == '\t' || l[n] == ' '))
+			return true;
+	for (const char *l = routes6; l && *l; l = strchrnul(l, '\n'), l += *l == '\n') {
+		const char *end = strchrnul(l, '\n');
+
+		while (end > l && isspace((unsigned char)end[-1]))
+			end--;
+		if ((size_t)(end - l) > n && strncmp(end - n, ifname, n) == 0 && end[-(long)n - 1] == ' ' &&
+		    strncmp(ifname, "lo", 3) != 0)
+			return true;
+	}
+	return false;
+}
+
+static int gather_net(struct facts *f, struct sysfs *s)
+{
+	_cleanup_free_ char *routes4 = NULL, *routes6 = NULL;
+	struct ifaddrs *ifa = NULL;
+	int r = 0;
+
+	if (getifaddrs(&ifa) < 0)
+		ifa = NULL;
+	routes4 = read_text("/proc/net/route");
+	routes6 = read_text("/proc/net/ipv6_route");
+
+	for (size_t i = 0; i < f->n_devs && r >= 0; i++) {
+		_cleanup_strv_free_ char **ifs = NULL;
+		_cleanup_free_ char *path = NULL;
+		size_t n = 0;
+
+		if (asprintf(&path, "bus/pci/devices/%s/net", f->devs[i].address) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		if (sysfs_list(s, path, &ifs, &n) < 0)
+			continue;
+		for (size_t j = 0; j < n && r >= 0; j++) {
+			_cleanup_free_ char *what = NULL;
+			unsigned addrs = 0;
+
+			for (struct ifaddrs *a = ifa; a; a = a->ifa_next) {
+				if (!a->ifa_addr || !streq(a->ifa_name, ifs[j]))
+					continue;
+				if (a->ifa_addr->sa_family == AF_INET)
+					addrs++;
+				else if (a->ifa_addr->sa_family == AF_INET6 &&
+					 !IN6_IS_ADDR_LINKLOCAL(
+						 &((struct sockaddr_in6 *)(void *)a->ifa_addr)->sin6_addr))
+					addrs++;
+			}
+			if (addrs > 0) {
+				if (asprintf(&what, "%s with %u address%s", ifs[j], addrs,
+					     addrs == 1 ? "" : "es") < 0)
+					r = -ENOMEM;
+			} else if (has_route(routes4, routes6, ifs[j])) {
+				if (asprintf(&what, "%s with routes", ifs[j]) < 0)
+					r = -ENOMEM;
+			}
+			if (r >= 0 && what)
+				r = note(&f->devs[i].net_in_use, what);
+		}
+	}
+	if (ifa)
+		freeifaddrs(ifa);
+	return r;
+}
+
+/* Device nodes of a function that a process may hold: /dev/vfio/N, /dev/dri/X, /dev/uioN. */
+static int device_nodes(struct sysfs *s, const struct pcidev *d, const char *dev_root, char ***ret)
+{
+	static const struct {
+		const char *sub, *dev;
+	} kinds[] = { { "drm", "dri/" }, { "uio", "" } };
+	_cleanup_strv_free_ char **nodes = new0(char *, 1);
+	size_t n = 0;
+
+	if (!nodes)
+		return -ENOMEM;
+	for (size_t k = 0; k < ELEMENTSOF(kinds) + 1; k++) {
+		_cleanup_strv_free_ char **names = NULL;
+		_cleanup_free_ char *path = NULL;
+		size_t m = 0;
+		char **a;
+
+		if (k == ELEMENTSOF(kinds)) {
+			if (d->iommu_group < 0)
+				break;
+			names = new0(char *, 2);
+			if (!names || asprintf(&names[0], "vfio/%d", d->iommu_group) < 0)
+				return -ENOMEM;
+			m = 1;
+		} else {
+			if (asprintf(&path, "bus/pci/devices/%s/%s", d->address, kinds[k].sub) < 0)
+				return -ENOMEM;
+			if (sysfs_list(s, path, &names, &m) < 0)
+				continue;
+		}
+		a = reallocarray_safe(nodes, n + m + 1, sizeof(char *));
+		if (!a)
+			return -ENOMEM;
+		nodes = a;
+		for (size_t j = 0; j < m; j++) {
+			nodes[n] = NULL;
+			if (asprintf(&nodes[n], "%s/%s%s", dev_root,
+				     k < ELEMENTSOF(kinds) ? kinds[k].dev : "", names[j]) < 0)
+				return -ENOMEM;
+			n++;
+		}
+		nodes[n] = NULL;
+	}
+	*ret = TAKE_PTR(nodes);
+	return 0;
+}
+
+struct open_file {
+	char *path;
+	pid_t pid;
+};
+
+/* Every open file under dev_root, from /proc/<pid>/fd. */
+static int scan_open_files(const char *dev_root, struct open_file **ret, size_t *ret_n)
+{
+	_cleanup_closedir_ DIR *proc = opendir("/proc");
+	struct open_file *a = NULL;
+	size_t n = 0, root_len = strlen(dev_root);
+	struct dirent *de;
+
+	if (!proc)
+		return -errno;
+	while ((de = readdir(proc))) {
+		_cleanup_closedir_ DIR *fds = NULL;
+		char dir[STRLEN("/proc//fd") + NAME_MAX + 1];
+		int dfd;
+		struct dirent *fe;
+
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		snprintf(dir, sizeof(dir), "/proc/%s/fd", de->d_name);
+		fds = opendir(dir);
+		if (!fds)
+			continue;
+		dfd = dirfd(fds);
+		while ((fe = readdir(fds))) {
+			char target[PATH_MAX];
+			ssize_t k = readlinkat(dfd, fe->d_name, target, sizeof(target) - 1);
+			struct open_file *b;
+
+			if (k <= 0 || (size_t)k <= root_len || strncmp(target, dev_root, root_len) != 0 ||
+			    target[root_len] != '/')
+				continue;
+			target[k] = 0;
+			b = reallocarray_safe(a, n + 1, sizeof(*a));
+			if (!b)
+				goto oom;
+			a = b;
+			a[n].pid = (pid_t)atoi(de->d_name);
+			a[n].path = strdup(target);
+			if (!a[n].path)
+				goto oom;
+			n++;
+		}
+	}
+	*ret = a;
+	*ret_n = n;
+	return 0;
+oom:
+	for (size_t i = 0; i < n; i++)
+		free(a[i].path);
+	free(a);
+	return -ENOMEM;
+}
+
+static int gather_open(struct facts *f, const struct model *m, struct sysfs *s, const char *dev_root)
+{
+	struct open_file *open = NULL;
+	size_t n_open = 0;
+	int r;
+
+	r = scan_open_files(dev_root, &open, &n_open);
+	if (r < 0)
+		return r == -ENOMEM ? r : 0;	/* no /proc: cannot tell */
+	for (size_t i = 0; i < f->n_devs && r >= 0 && n_open > 0; i++) {
+		_cleanup_strv_free_ char **nodes = NULL;
+		const struct pcidev *d = model_find(m, f->devs[i].address);
+
+		if (!d)
+			continue;
+		r = device_nodes(s, d, dev_root, &nodes);
+		for (char **node = nodes; r >= 0 && node && *node; node++)
+			for (size_t j = 0; j < n_open && r >= 0; j++) {
+				_cleanup_free_ char *what = NULL, *comm = NULL, *commpath = NULL;
+
+				if (!streq(open[j].path, *node))
+					continue;
+				if (asprintf(&commpath, "/proc/%d/comm", (int)open[j].pid) < 0)
+					r = -ENOMEM;
+				comm = r >= 0 ? read_text(commpath) : NULL;
+				if (comm)
+					strstrip_trailing(comm);
+				if (r >= 0 && asprintf(&what, "%s open by pid %d (%s)", *node,
+						       (int)open[j].pid, comm ?: "?") < 0)
+					r = -ENOMEM;
+				if (r >= 0)
+					r = note(&f->devs[i].open_by, what);
+				break;	/* one holder per node is enough to say */
+			}
+	}
+	for (size_t i = 0; i < n_open; i++)
+		free(open[i].path);
+	free(open);
+	return r;
+}
+
+static int gather_intx(struct facts *f, struct sysfs *s)
+{
+	for (size_t i = 0; i < f->n_devs; i++) {
+		_cleanup_free_ char *path = NULL;
+		_cleanup_close_ int dfd = -EBADF;
+		uint8_t config[256];
+		ssize_t n;
+
+		/* PCI Express functions must implement the INTx disable bit; for conventional PCI
+		 * only the kernel's own test (toggling it) tells. */
+		f->devs[i].intx_maskable = -1;
+		if (asprintf(&path, "bus/pci/devices/%s", f->devs[i].address) < 0)
+			return -ENOMEM;
+		dfd = sysfs_open_dir(s, path);
+		if (dfd < 0)
+			continue;
+		n = sysfs_read_bin_at(dfd, "config", config, sizeof(config));
+		if (n > 0 && pci_config_has_pcie(config, (size_t)n))
+			f->devs[i].intx_maskable = 1;
+	}
+	return 0;
+}
+
+static int module_state(struct sysfs *s, struct kmod_ctx *kmod, const char *driver)
+{
+	struct kmod_list *list = NULL, *it;
+	_cleanup_free_ char *path = NULL, *name = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	int state = 0;
+
+	if (asprintf(&path, "bus/pci/drivers/%s", driver) < 0)
+		return -ENOMEM;
+	fd = sysfs_open_dir(s, path);
+	if (fd >= 0)
+		return 1;	/* registered: loaded or built in */
+	if (!kmod)
+		return -1;
+	name = strdup(driver);
+	if (!name)
+		return -ENOMEM;
+	for (char *p = name; *p; p++)
+		if (*p == '-')
+			*p = '_';
+	if (kmod_module_new_from_lookup(kmod, name, &list) < 0)
+		return -1;
+	kmod_list_foreach(it, list) {
+		struct kmod_module *mod = kmod_module_get_module(it);
+
+		if (kmod_module_get_path(mod) ||
+		    kmod_module_get_initstate(mod) == KMOD_MODULE_BUILTIN)
+			state = 1;
+		kmod_module_unref(mod);
+	}
+	kmod_module_unref_list(list);
+	return state;
+}
+
+int facts_gather(const struct model *m, const struct policy *p, struct sysfs *s,
+		 const char *dev_root, struct kmod_ctx *kmod, struct facts *ret)
+{
+	_cleanup_(facts_done) struct facts f = {};
+	bool *want = NULL;
+	int r = 0;
+
+	/* Functions a rule names, and their group's other members (companions). */
+	want = new0(bool, m->n_devs + 1);
+	if (!want)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n_devs; i++) {
+		const struct pcidev *d = m->devs[i];
+		const struct iommu_group *g;
+
+		if (!policy_match(p, d))
+			continue;
+		want[i] = true;
+		g = d->iommu_group >= 0 ? model_find_group(m, (uint32_t)d->iommu_group) : NULL;
+		for (size_t j = 0; g && j < m->n_devs; j++)
+			want[j] = want[j] || m->devs[j]->iommu_group == d->iommu_group;
+	}
+	f.devs = new0(struct device_facts, m->n_devs + 1);
+	if (!f.devs) {
+		free(want);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < m->n_devs; i++)
+		if (want[i])
+			f.devs[f.n_devs++] = (struct device_facts){
+				.address = m->devs[i]->address, .intx_maskable = -1,
+			};
+	free(want);
+
+	if (f.n_devs > 0) {
+		r = gather_block(&f, s);
+		if (r >= 0)
+			r = gather_net(&f, s);
+		if (r >= 0)
+			r = gather_open(&f, m, s, dev_root);
+		if (r >= 0)
+			r = gather_intx(&f, s);
+		if (r < 0)
+			return r;
+	}
+
+	/* Every passthrough driver the policy names, and vfio-pci. */
+	for (size_t i = 0; i <= p->n_rules; i++) {
+		const char *drv = i < p->n_rules ? p->rules[i]->driver : "vfio-pci";
+		struct module_fact *a;
+		bool seen = false;
+
+		if (!drv)
+			continue;
+		for (size_t j = 0; j < f.n_modules; j++)
+			seen = seen || streq(f.modules[j].driver, drv);
+		if (seen)
+			continue;
+		a = reallocarray_safe(f.modules, f.n_modules + 1, sizeof(*a));
+		if (!a)
+			return -ENOMEM;
+		f.modules = a;
+		r = module_state(s, kmod, drv);
+		if (r == -ENOMEM)
+			return r;
+		a[f.n_modules++] = (struct module_fact){ .driver = drv, .available = r };
+	}
+	*ret = f;
+	f = (struct facts){};
+	return 0;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The I/O half of planning: what the planner needs to know beyond the device model, read once
+ * per plan. For each function a rule names (and its IOMMU group's other members): block devices
+ * mounted, used as swap or held by md/dm/LVM; network interfaces with addresses or routes;
+ * device nodes (/dev/vfio/N, the /dev/dri nodes, /dev/uioN) open in some process; whether its legacy
+ * interrupt can be masked. For each target driver: whether it is there (loaded or built in, as
+ * sysfs shows, or an installed module, as libkmod finds it).
+ */
+
+#include "planner.h"
+
+struct sysfs;
+struct kmod_ctx;
+
+struct facts {
+	struct device_facts *devs;	/* sorted by address */
+	size_t n_devs;
+	struct module_fact *modules;
+	size_t n_modules;
+};
+
+/*
+ * dev_root is where device nodes live (/dev, or the tests' tree); procfs is read from /proc.
+ * kmod may be NULL (then modules not loaded are "cannot tell").
+ */
+int facts_gather(const struct model *m, const struct policy *p, struct sysfs *s,
+		 const char *dev_root, struct kmod_ctx *kmod, struct facts *ret);
+void facts_done(struct facts *f);
+/* Points env at f's facts. */
+void facts_to_env(const struct facts *f, struct plan_env *env);
+
+/* Whether config space (at least 64 bytes) shows a PCI Express capability. */
+bool pci_config_has_pcie(const uint8_t *config, size_t n);

@@ -1,0 +1,808 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdarg.h>
+#include <string.h>
+
+#include "lib/json-util.h"
+#include "planner.h"
+
+#define HOST_DRIVER "(host driver)"	/* after a release: whichever driver the kernel picks */
+
+static const char *const action_names[] = {
+	[PLAN_LEAVE] = "leave",
+	[PLAN_KEEP] = "keep",
+	[PLAN_BIND] = "bind",
+	[PLAN_RELEASE] = "release",
+	[PLAN_DENY] = "deny",
+};
+
+const char *plan_action_to_string(enum plan_action a)
+{
+	return (size_t)a < ELEMENTSOF(action_names) ? action_names[a] : NULL;
+}
+
+/* --- the kernel's rule --------------------------------------------------------------------- */
+
+bool driver_is_vfio(const char *driver)
+{
+	/* vfio-pci and its variants: mlx5_vfio_pci, hisi_acc_vfio_pci, xe-vfio-pci, … */
+	return driver && strstr(driver, "vfio");
+}
+
+bool driver_manages_dma(const char *driver)
+{
+	return driver_is_vfio(driver) || streq(driver, "pci-stub") || streq(driver, "pcieport");
+}
+
+bool group_viable(const struct model *m, const struct iommu_group *g, bool dma_ownership,
+		  plan_driver_fn driver_of, void *userdata, char **ret_why)
+{
+	for (size_t i = 0; i < g->n_members; i++) {
+		const struct pcidev *d = model_find(m, g->members[i]);
+		const char *drv;
+		int r = 0;
+
+		if (!d) {
+			if (ret_why)
+				r = asprintf(ret_why, "%s is not a PCI function pcipass can judge",
+					     g->members[i]);
+			if (r < 0 && ret_why)
+				*ret_why = NULL;
+			return false;
+		}
+		drv = driver_of(d, userdata);
+		if (!drv)
+			continue;
+		if (dma_ownership ? driver_manages_dma(drv)
+				  : streq(drv, "pci-stub") || driver_is_vfio(drv) ||
+				    (d->header != PCI_HEADER_ENDPOINT && d->header != _PCI_HEADER_INVALID))
+			continue;
+		if (ret_why && asprintf(ret_why, "%s is bound to %s", d->address, drv) < 0)
+			*ret_why = NULL;
+		return false;
+	}
+	return true;
+}
+
+static const char *driver_now(const struct pcidev *d, void *userdata)
+{
+	return d->driver;
+}
+
+/* --- host readiness ----------------------------------------------------------------------- */
+
+void readiness_free(struct readiness_problem *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(p[i].message);
+		free(p[i].remedy);
+	}
+	free(p);
+}
+
+static int readiness_add(struct readiness_problem **a, size_t *n, const char *code,
+			 const char *message, const char *remedy)
+{
+	struct readiness_problem *p = reallocarray_safe(*a, *n + 1, sizeof(**a));
+
+	if (!p)
+		return -ENOMEM;
+	*a = p;
+	p[*n] = (struct readiness_problem){
+		.code = code, .message = strdup(message), .remedy = strdup(remedy),
+	};
+	if (!p[*n].message || !p[*n].remedy) {
+		free(p[*n].message);
+		free(p[*n].remedy);
+		return -ENOMEM;
+	}
+	(*n)++;
+	return 0;
+}
+
+int host_readiness(const struct host_facts *h, const struct daemon_config *c,
+		   struct readiness_problem **ret, size_t *ret_n)
+{
+	struct readiness_problem *a = NULL;
+	size_t n = 0;
+	int r = 0;
+
+	if (h->n_iommu_units == 0) {
+		r = readiness_add(&a, &n, "no-iommu",
+				  "no IOMMU is active: vfio-pci cannot isolate devices from the host",
+				  "enable VT-d (Intel) or AMD-Vi/IOMMU (AMD) in the firmware setup and "
+				  "boot with intel_iommu=on (Intel) or amd_iommu=on (AMD)");
+		if (r >= 0 && c->allow_noiommu && h->noiommu != 1)
+			r = readiness_add(&a, &n, "noiommu-off",
+					  "AllowNoIommu=yes, but vfio's unsafe no-IOMMU mode is off",
+					  "modprobe vfio enable_unsafe_noiommu_mode=1 (taints the kernel; "
+					  "guests get no DMA isolation)");
+	} else if (h->interrupt_remapping == 0 && !c->allow_unsafe_interrupts)
+		r = readiness_add(&a, &n, "no-interrupt-remapping",
+				  "the IOMMU does not remap interrupts: vfio refuses to attach devices, "
+				  "since a guest could forge MSIs",
+				  "enable interrupt remapping (x2APIC / VT-d IR) in the firmware and do "
+				  "not boot with intremap=off; or, trusting every guest, set "
+				  "AllowUnsafeInterrupts=yes and "
+				  "vfio_iommu_type1.allow_unsafe_interrupts=1");
+	if (r >= 0 && h->noiommu == 1)
+		r = readiness_add(&a, &n, "noiommu-on",
+				  "vfio's unsafe no-IOMMU mode is on: devices given to guests are not "
+				  "isolated and the kernel is tainted",
+				  "modprobe -r vfio-pci vfio, or boot without "
+				  "vfio.enable_unsafe_noiommu_mode=1, once an IOMMU is available");
+	if (r >= 0 && h->lockdown && !streq(h->lockdown, "none"))
+		r = readiness_add(&a, &n, "lockdown",
+				  "the kernel is locked down: uio_pci_generic is unusable (config-space "
+				  "writes and BAR mmap are refused); vfio-pci works",
+				  "use vfio-pci for user-space drivers (DPDK, SPDK)");
+	if (r >= 0 && h->kernel && !h->dma_ownership)
+		r = readiness_add(&a, &n, "old-kernel",
+				  "the kernel predates 5.19: groups are judged by the older rule, and a "
+				  "host driver binding into a group in use crashes the kernel",
+				  "upgrade to Linux 5.19 or later");
+	if (r < 0) {
+		readiness_free(a, n);
+		return r;
+	}
+	*ret = a;
+	*ret_n = n;
+	return 0;
+}
+
+/* --- building ----------------------------------------------------------------------------- */
+
+static void blockers_free(struct plan_blocker *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(b[i].message);
+	free(b);
+}
+
+static void member_done(struct plan_member *m)
+{
+	free(m->address);
+	blockers_free(m->blockers, m->n_blockers);
+	for (size_t i = 0; i < m->n_steps; i++) {
+		free(m->steps[i].path);
+		free(m->steps[i].value);
+	}
+	free(m->steps);
+}
+
+static void group_done(struct plan_group *g)
+{
+	for (size_t i = 0; i < g->n_members; i++)
+		member_done(&g->members[i]);
+	free(g->members);
+	blockers_free(g->blockers, g->n_blockers);
+	free(g->not_viable_now);
+	free(g->not_viable_after);
+}
+
+void plan_done(struct plan *p)
+{
+	for (size_t i = 0; i < p->n_groups; i++)
+		group_done(&p->groups[i]);
+	free(p->groups);
+	*p = (struct plan){};
+}
+
+_printf_(5, 6)
+static int block(struct plan_blocker **a, size_t *n, const char *code, bool forceable,
+		 const char *fmt, ...)
+{
+	struct plan_blocker *b = reallocarray_safe(*a, *n + 1, sizeof(**a));
+	va_list ap;
+	int r;
+
+	if (!b)
+		return -ENOMEM;
+	*a = b;
+	b[*n] = (struct plan_blocker){ .code = code, .forceable = forceable };
+	va_start(ap, fmt);
+	r = vasprintf(&b[*n].message, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+static int step(struct plan_member *m, enum plan_step_op op, const char *path, const char *value)
+{
+	struct plan_step *s = reallocarray_safe(m->steps, m->n_steps + 1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	m->steps = s;
+	s[m->n_steps] = (struct plan_step){
+		.op = op, .path = path ? strdup(path) : NULL, .value = strdup(value),
+	};
+	if ((path && !s[m->n_steps].path) || !s[m->n_steps].value) {
+		free(s[m->n_steps].path);
+		free(s[m->n_steps].value);
+		return -ENOMEM;
+	}
+	m->n_steps++;
+	return 0;
+}
+
+/* A write to ATTR of the function (prefix "bus/pci/devices") or of a driver ("bus/pci/drivers"). */
+static int write_step(struct plan_member *m, const char *prefix, const char *name, const char *attr,
+		      const char *value)
+{
+	_cleanup_free_ char *path = NULL;
+
+	if (asprintf(&path, "%s/%s/%s", prefix, name, attr) < 0)
+		return -ENOMEM;
+	return step(m, PLAN_STEP_WRITE, path, value);
+}
+
+static const struct device_facts *facts_find(const struct plan_env *env, const char *address)
+{
+	size_t lo = 0, hi = env->n_facts;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = pci_addr_compare(env->facts[mid].address, address);
+
+		if (c == 0)
+			return &env->facts[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int module_available(const struct plan_env *env, const char *driver)
+{
+	for (size_t i = 0; i < env->n_modules; i++)
+		if (streq(env->modules[i].driver, driver))
+			return env->modules[i].available;
+	return -1;	/* not asked: cannot tell */
+}
+
+static bool is_host_bridge(const struct pcidev *d)
+{
+	return (d->class >> 8) == 0x0600;
+}
+
+static const char *rule_where(const struct policy_rule *r, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s:%u", r->name, r->line);
+	return buf;
+}
+
+/* The blockers of moving one function to its target, from the host, the kernel and safety. */
+static int member_blockers(const struct plan_env *env, struct plan_member *m)
+{
+	const struct pcidev *d = m->dev;
+	const struct host_facts *h = env->host;
+	const struct device_facts *f = facts_find(env, d->address);
+	bool vfio = driver_is_vfio(m->target);
+	bool uio = streq(m->target, "uio_pci_generic");
+	struct plan_blocker **b = &m->blockers;
+	size_t *n = &m->n_blockers;
+	int avail, r = 0;
+
+	if (m->action == PLAN_RELEASE) {
+		/* Unbinding a vfio device that a process holds blocks in the kernel until it lets go. */
+		if (f && f->open_by)
+			r = block(b, n, "device-open", false,
+				  "%s is in use (%s): releasing it now would hang until it is closed",
+				  d->address, f->open_by);
+		return r;
+	}
+	if (m->action != PLAN_BIND)
+		return 0;
+
+	if (m->rule && m->rule->pinned &&
+	    (m->rule->pin.vendor != (int32_t)d->vendor || m->rule->pin.device != (int32_t)d->device))
+		r = block(b, n, "pin-mismatch", false,
+			  "%s holds %04x:%04x, but the rule pins %04x:%04x there: the hardware moved",
+			  d->address, d->vendor, d->device, (unsigned)m->rule->pin.vendor,
+			  (unsigned)m->rule->pin.device);
+
+	if (r >= 0 && (vfio || uio) && d->header != PCI_HEADER_ENDPOINT)
+		r = block(b, n, "bridge", false,
+			  "%s is a bridge (header type %s): %s does not drive bridges", d->address,
+			  pci_header_to_string(d->header) ?: "unknown", m->target);
+	if (r >= 0 && vfio && d->sriov_numvfs > 0)
+		r = block(b, n, "pf-with-vfs", false,
+			  "%s has %d virtual functions enabled: vfio-pci refuses a PF with VFs "
+			  "(set sriov_numvfs to 0 first, or pass the VFs through)",
+			  d->address, d->sriov_numvfs);
+	if (r >= 0 && vfio) {
+		if (h->n_iommu_units == 0 && !env->config->allow_noiommu)
+			r = block(b, n, "no-iommu", false,
+				  "no IOMMU is active, and the unsafe no-IOMMU mode is not allowed "
+				  "(AllowNoIommu= in pcipassd.conf)");
+		else if (h->n_iommu_units == 0 && h->noiommu != 1)
+			r = block(b, n, "noiommu-off", false,
+				  "no IOMMU is active and vfio's no-IOMMU mode is off "
+				  "(vfio.enable_unsafe_noiommu_mode=1)");
+		else if (h->n_iommu_units == 0 && h->lockdown && !streq(h->lockdown, "none"))
+			r = block(b, n, "lockdown", false,
+				  "the unsafe no-IOMMU mode is not used while the kernel is locked down");
+		else if (h->n_iommu_units > 0 && d->iommu_group < 0)
+			r = block(b, n, "no-iommu-group", false,
+				  "%s is in no IOMMU group: vfio-pci cannot take it", d->address);
+		else if (h->n_iommu_units > 0 && h->interrupt_remapping == 0 &&
+			 !env->config->allow_unsafe_interrupts)
+			r = block(b, n, "no-interrupt-remapping", false,
+				  "the IOMMU does not remap interrupts, and AllowUnsafeInterrupts= is off");
+	}
+	if (r >= 0 && uio && h->lockdown && !streq(h->lockdown, "none"))
+		r = block(b, n, "lockdown", false,
+			  "the kernel is locked down (%s): uio_pci_generic cannot be used; use vfio-pci",
+			  h->lockdown);
+	if (r >= 0 && uio && f && f->intx_maskable == 0)
+		r = block(b, n, "intx-unmaskable", false,
+			  "%s cannot mask its legacy interrupt (PCI 2.3 INTx disable): "
+			  "uio_pci_generic refuses it", d->address);
+	avail = module_available(env, m->target);
+	if (r >= 0 && avail == 0)
+		r = block(b, n, "module-missing", false,
+			  "the %s driver is neither built in nor an installed module", m->target);
+
+	/* Safety guards: Force=yes overrides them (and the binder logs it). */
+	if (r >= 0 && d->boot_vga == 1)
+		r = block(b, n, "boot-vga", true,
+			  "%s is the boot VGA device: the console would go dark", d->address);
+	if (r >= 0 && f && f->block_in_use)
+		r = block(b, n, "block-in-use", true, "%s serves %s", d->address, f->block_in_use);
+	if (r >= 0 && f && f->net_in_use)
+		r = block(b, n, "net-in-use", true, "%s carries %s", d->address, f->net_in_use);
+	if (r >= 0 && f && f->open_by)
+		r = block(b, n, "device-open", true, "%s is in use: %s", d->address, f->open_by);
+	return r;
+}
+
+static bool member_blocked(const struct plan_member *m)
+{
+	for (size_t i = 0; i < m->n_blockers; i++)
+		if (!(m->blockers[i].forceable && m->forced))
+			return true;
+	return false;
+}
+
+/* The writes that carry out the i-th member's bind or release, in order. */
+static int member_steps(struct plan_group *g, size_t i)
+{
+	struct plan_member *m = &g->members[i];
+	const struct pcidev *d = m->dev;
+	const char *a = d->address;
+	int r = 0;
+
+	if (m->action == PLAN_BIND) {
+		bool loaded = false;
+
+		/* The driver's module is loaded once per group, before its first bind. */
+		for (size_t j = 0; j < i; j++)
+			loaded = loaded || (g->members[j].action == PLAN_BIND &&
+					    streq(g->members[j].target, m->target));
+		if (!loaded)
+			r = step(m, PLAN_STEP_LOAD_MODULE, NULL, m->target);
+		if (r >= 0 && !streq(d->driver_override, m->target))
+			r = write_step(m, "bus/pci/devices", a, "driver_override", m->target);
+	} else if (m->action == PLAN_RELEASE) {
+		if (d->driver_override)
+			r = write_step(m, "bus/pci/devices", a, "driver_override", "\n");
+	} else
+		return 0;
+	if (r >= 0 && d->driver)
+		r = write_step(m, "bus/pci/drivers", d->driver, "unbind", a);
+	if (r >= 0)
+		r = step(m, PLAN_STEP_WRITE, "bus/pci/drivers_probe", a);
+	return r;
+}
+
+/* What one function's own rule wants. */
+static void member_intent(struct plan_member *m)
+{
+	const struct policy_rule *r = m->rule;
+	const struct pcidev *d = m->dev;
+
+	m->target = m->driver;
+	if (!r || !d) {
+		m->action = PLAN_LEAVE;
+		return;
+	}
+	switch (r->target) {
+	case POLICY_TARGET_DENY:
+		m->action = PLAN_DENY;
+		break;
+	case POLICY_TARGET_HOST:
+		if (driver_is_vfio(d->driver) || streq(d->driver, "uio_pci_generic") ||
+		    driver_is_vfio(d->driver_override) || streq(d->driver_override, "uio_pci_generic")) {
+			m->action = PLAN_RELEASE;
+			m->target = NULL;
+		} else
+			m->action = PLAN_KEEP;
+		break;
+	case POLICY_TARGET_VFIO:
+	case POLICY_TARGET_UIO:
+		m->target = r->driver;
+		m->action = streq(d->driver, r->driver) ? PLAN_KEEP : PLAN_BIND;
+		break;
+	}
+	m->forced = r->force;
+}
+
+static const char *driver_after(const struct pcidev *d, void *userdata)
+{
+	const struct plan_group *g = userdata;
+
+	for (size_t i = 0; i < g->n_members; i++)
+		if (g->members[i].dev == d)
+			return g->members[i].action == PLAN_RELEASE ? HOST_DRIVER
+								    : g->members[i].target;
+	return d->driver;
+}
+
+/* Claims the group's other members for a rule with Group=claim. */
+static int claim_companions(const struct plan_env *env, struct plan_group *g,
+			    const struct plan_member *owner)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < g->n_members && r >= 0; i++) {
+		struct plan_member *c = &g->members[i];
+
+		if (c == owner || !c->dev)
+			continue;
+		if (c->rule && c->rule != owner->rule) {
+			if (c->rule->target != owner->rule->target ||
+			    (c->rule->driver && !driver_is_vfio(c->rule->driver)))
+				r = block(&g->blockers, &g->n_blockers, "companion-conflict", false,
+					  "%s claims IOMMU group %lld, but %s has its own rule (%s:%u) "
+					  "that says %s", owner->address, (long long)g->id, c->address,
+					  c->rule->name, c->rule->line,
+					  c->rule->driver ?: policy_target_to_string(c->rule->target));
+			continue;
+		}
+		if (c->action != PLAN_LEAVE)
+			continue;
+		/* Bridges stay: pcieport keeps the group viable, and vfio-pci refuses bridges. */
+		if (c->dev->header != PCI_HEADER_ENDPOINT)
+			continue;
+		if (is_host_bridge(c->dev)) {
+			if (c->driver)
+				r = block(&g->blockers, &g->n_blockers, "host-bridge", false,
+					  "IOMMU group %lld holds host bridge %s (bound to %s): it "
+					  "cannot be passed through", (long long)g->id, c->address,
+					  c->driver);
+			continue;
+		}
+		c->rule = owner->rule;
+		c->companion = true;
+		c->forced = owner->forced;
+		c->target = owner->target;
+		c->action = streq(c->driver, owner->target) ? PLAN_KEEP : PLAN_BIND;
+	}
+	return r;
+}
+
+static int plan_group_build(const struct plan_env *env, struct plan_group *g, int64_t id,
+			    char *const *members, size_t n_members)
+{
+	const struct iommu_group *ig = id >= 0 ? model_find_group(env->model, (uint32_t)id) : NULL;
+	bool wants_vfio = false, viable_required = false;
+	const struct policy_rule *claim_rule = NULL;
+	char where[512];
+	int r = 0;
+
+	g->id = id;
+	g->members = new0(struct plan_member, n_members);
+	if (!g->members)
+		return -ENOMEM;
+	for (size_t i = 0; i < n_members; i++) {
+		struct plan_member *m = &g->members[g->n_members++];
+
+		m->address = strdup(members[i]);
+		if (!m->address)
+			return -ENOMEM;
+		m->dev = model_find(env->model, members[i]);
+		m->driver = m->dev ? m->dev->driver : NULL;
+		m->rule = m->dev ? policy_match(env->policy, m->dev) : NULL;
+		member_intent(m);
+	}
+
+	for (size_t i = 0; i < g->n_members && r >= 0; i++) {
+		const struct plan_member *m = &g->members[i];
+
+		if (m->rule && !m->companion && m->rule->target == POLICY_TARGET_VFIO &&
+		    (m->action == PLAN_BIND || m->action == PLAN_KEEP) &&
+		    m->rule->group == POLICY_GROUP_CLAIM && ig)
+			r = claim_companions(env, g, m);
+	}
+	for (size_t i = 0; i < g->n_members && r >= 0; i++) {
+		struct plan_member *m = &g->members[i];
+
+		if (m->dev)
+			r = member_blockers(env, m);
+		if (m->rule && m->rule->target == POLICY_TARGET_VFIO &&
+		    (m->action == PLAN_BIND || m->action == PLAN_KEEP)) {
+			wants_vfio = true;
+			if (m->rule->group != POLICY_GROUP_ANY) {
+				viable_required = true;
+				if (!claim_rule || m->rule->group == POLICY_GROUP_CLAIM)
+					claim_rule = m->rule;
+			}
+		}
+	}
+	if (r < 0)
+		return r;
+
+	if (ig) {
+		g->viable_now = group_viable(env->model, ig, env->host->dma_ownership, driver_now,
+					     NULL, &g->not_viable_now);
+		g->viable_after = group_viable(env->model, ig, env->host->dma_ownership,
+					       driver_after, g, &g->not_viable_after);
+		if (wants_vfio && viable_required && !g->viable_after)
+			r = block(&g->blockers, &g->n_blockers, "group-not-viable", false,
+				  "IOMMU group %lld would not be viable: %s (%s wants the group "
+				  "viable; Group=claim moves the other members along, Group=any "
+				  "accepts a group that is not)", (long long)id,
+				  g->not_viable_after ?: "a member keeps a host driver",
+				  rule_where(claim_rule, where, sizeof(where)));
+	}
+	if (r < 0)
+		return r;
+
+	g->blocked = g->n_blockers > 0;
+	for (size_t i = 0; i < g->n_members; i++) {
+		g->blocked = g->blocked || member_blocked(&g->members[i]);
+		g->acts = g->acts || g->members[i].action == PLAN_BIND ||
+			  g->members[i].action == PLAN_RELEASE;
+	}
+	/* The writes, only for a group that would be carried out. */
+	for (size_t i = 0; i < g->n_members && !g->blocked && r >= 0; i++)
+		if (g->members[i].dev)
+			r = member_steps(g, i);
+	return r;
+}
+
+static int plan_add_group(struct plan *p, const struct plan_env *env, int64_t id,
+			  char *const *members, size_t n_members)
+{
+	struct plan_group *a = reallocarray_safe(p->groups, p->n_groups + 1, sizeof(*a));
+	int r;
+
+	if (!a)
+		return -ENOMEM;
+	p->groups = a;
+	a[p->n_groups] = (struct plan_group){};
+	r = plan_group_build(env, &a[p->n_groups], id, members, n_members);
+	p->n_groups++;	/* freed by plan_done either way */
+	return r;
+}
+
+int plan_build(const struct plan_env *env, const char *only_address, struct plan *ret)
+{
+	_cleanup_(plan_done) struct plan p = {};
+	const struct model *m = env->model;
+	int r = 0;
+
+	if (only_address) {
+		const struct pcidev *d = model_find(m, only_address);
+		const struct iommu_group *g;
+
+		if (!d)
+			return -ENODEV;
+		g = d->iommu_group >= 0 ? model_find_group(m, (uint32_t)d->iommu_group) : NULL;
+		if (g)
+			r = plan_add_group(&p, env, g->id, g->members, g->n_members);
+		else
+			r = plan_add_group(&p, env, -1, (char *const[]){ (char *)d->address }, 1);
+	} else {
+		for (size_t i = 0; i < m->n_groups && r >= 0; i++)
+			r = plan_add_group(&p, env, m->groups[i].id, m->groups[i].members,
+					   m->groups[i].n_members);
+		for (size_t i = 0; i < m->n_devs && r >= 0; i++) {
+			const struct pcidev *d = m->devs[i];
+
+			if (d->iommu_group >= 0 && model_find_group(m, (uint32_t)d->iommu_group))
+				continue;
+			r = plan_add_group(&p, env, -1, (char *const[]){ (char *)d->address }, 1);
+		}
+	}
+	if (r < 0)
+		return r;
+	*ret = p;
+	p = (struct plan){};
+	return 0;
+}
+
+/* --- JSON --------------------------------------------------------------------------------- */
+
+static int blockers_to_json(const struct plan_blocker *b, size_t n, bool forced, json_object **ret)
+{
+	_cleanup_json_ json_object *a = json_object_new_array();
+
+	if (!a)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = json_object_new_object();
+		int r;
+
+		if (!o || json_object_array_add(a, o) < 0) {
+			(void)json_object_put(o);
+			return -ENOMEM;
+		}
+		r = json_add_str(o, "code", b[i].code);
+		if (r >= 0)
+			r = json_add_str(o, "message", b[i].message);
+		if (r >= 0)
+			r = json_add_bool(o, "forceable", b[i].forceable);
+		if (r >= 0)
+			r = json_add_bool(o, "overridden", b[i].forceable && forced);
+		if (r < 0)
+			return r;
+	}
+	*ret = TAKE_PTR(a);
+	return 0;
+}
+
+static int opt_str(json_object *o, const char *key, const char *s)
+{
+	return s ? json_add_str(o, key, s) : json_add_null(o, key);
+}
+
+static int member_to_json(const struct plan_member *m, json_object **ret)
+{
+	_cleanup_json_ json_object *o = json_object_new_object(), *steps = NULL, *b = NULL;
+	json_object *rule = NULL;
+	int r;
+
+	if (!o)
+		return -ENOMEM;
+	r = json_add_str(o, "address", m->address);
+	if (r >= 0)
+		r = opt_str(o, "driver", m->driver);
+	if (r >= 0)
+		r = opt_str(o, "target", m->action == PLAN_RELEASE ? NULL : m->target);
+	if (r >= 0)
+		r = json_add_str(o, "action", plan_action_to_string(m->action));
+	if (r >= 0)
+		r = json_add_bool(o, "companion", m->companion);
+	if (r >= 0 && m->rule) {
+		rule = json_object_new_object();
+		if (!rule)
+			return -ENOMEM;
+		r = json_add(o, "rule", rule);
+		if (r >= 0)
+			r = json_add_str(rule, "file", m->rule->path);
+		if (r >= 0)
+			r = json_add_int(rule, "line", m->rule->line);
+		if (r >= 0)
+			r = json_add_str(rule, "name", m->rule->name);
+		if (r >= 0)
+			r = opt_str(rule, "description", m->rule->description);
+		if (r >= 0)
+			r = json_add_str(o, "apply", policy_apply_to_string(m->rule->apply));
+		if (r >= 0)
+			r = opt_str(o, "pool", m->rule->pool);
+		if (r >= 0)
+			r = json_add_bool(o, "force", m->rule->force);
+	} else if (r >= 0) {
+		r = json_add_null(o, "rule");
+		if (r >= 0)
+			r = json_add_null(o, "apply");
+		if (r >= 0)
+			r = json_add_null(o, "pool");
+		if (r >= 0)
+			r = json_add_bool(o, "force", false);
+	}
+	if (r >= 0)
+		r = blockers_to_json(m->blockers, m->n_blockers, m->forced, &b);
+	if (r >= 0)
+		r = json_add(o, "blockers", TAKE_PTR(b));
+	if (r < 0)
+		return r;
+
+	steps = json_object_new_array();
+	if (!steps)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n_steps; i++) {
+		json_object *s = json_object_new_object();
+
+		if (!s || json_object_array_add(steps, s) < 0) {
+			(void)json_object_put(s);
+			return -ENOMEM;
+		}
+		if (m->steps[i].op == PLAN_STEP_LOAD_MODULE) {
+			r = json_add_str(s, "op", "load_module");
+			if (r >= 0)
+				r = json_add_str(s, "module", m->steps[i].value);
+		} else {
+			r = json_add_str(s, "op", "write");
+			if (r >= 0)
+				r = json_add_str(s, "path", m->steps[i].path);
+			if (r >= 0)
+				r = json_add_str(s, "value", m->steps[i].value);
+		}
+		if (r < 0)
+			return r;
+	}
+	r = json_add(o, "steps", TAKE_PTR(steps));
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(o);
+	return 0;
+}
+
+static int group_to_json(const struct plan_group *g, json_object **ret)
+{
+	_cleanup_json_ json_object *o = json_object_new_object(), *members = NULL, *b = NULL;
+	int r;
+
+	if (!o)
+		return -ENOMEM;
+	r = g->id >= 0 ? json_add_int(o, "iommu_group", g->id) : json_add_null(o, "iommu_group");
+	if (r >= 0)
+		r = g->id >= 0 ? json_add_bool(o, "viable", g->viable_now) : json_add_null(o, "viable");
+	if (r >= 0)
+		r = g->id >= 0 ? json_add_bool(o, "viable_after", g->viable_after)
+			       : json_add_null(o, "viable_after");
+	if (r >= 0)
+		r = opt_str(o, "not_viable_because", g->id >= 0 ? g->not_viable_now : NULL);
+	if (r >= 0)
+		r = opt_str(o, "not_viable_after_because", g->id >= 0 ? g->not_viable_after : NULL);
+	if (r >= 0)
+		r = json_add_bool(o, "acts", g->acts);
+	if (r >= 0)
+		r = json_add_bool(o, "blocked", g->blocked);
+	if (r >= 0)
+		r = blockers_to_json(g->blockers, g->n_blockers, false, &b);
+	if (r >= 0)
+		r = json_add(o, "blockers", TAKE_PTR(b));
+	if (r < 0)
+		return r;
+	members = json_object_new_array();
+	if (!members)
+		return -ENOMEM;
+	for (size_t i = 0; i < g->n_members; i++) {
+		json_object *m = NULL;
+
+		r = member_to_json(&g->members[i], &m);
+		if (r < 0)
+			return r;
+		if (json_object_array_add(members, m) < 0) {
+			(void)json_object_put(m);
+			return -ENOMEM;
+		}
+	}
+	r = json_add(o, "members", TAKE_PTR(members));
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(o);
+	return 0;
+}
+
+int plan_to_json(const struct plan *p, json_object **ret)
+{
+	_cleanup_json_ json_object *o = json_object_new_object(), *groups = json_object_new_array();
+	int r;
+
+	if (!o || !groups)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_groups; i++) {
+		json_object *g = NULL;
+
+		r = group_to_json(&p->groups[i], &g);
+		if (r < 0)
+			return r;
+		if (json_object_array_add(groups, g) < 0) {
+			(void)json_object_put(g);
+			return -ENOMEM;
+		}
+	}
+	r = json_add(o, "groups", TAKE_PTR(groups));
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(o);
+	return 0;
+}
