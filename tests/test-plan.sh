@@ -1,0 +1,177 @@
+#!/bin/bash
+# Policy, plan and reload through the real daemon on a captured q35 host (kernel 6.1, emulated
+# Intel IOMMU): the GPU slot (VGA 00:05.0 with HDA 00:05.1 in group 3), two e1000 behind a
+# PCIe-to-PCI bridge (group 11), an NVMe disk (02:00.0). Facts the planner gathers are planted
+# in the tree (a block device mounted here) and in this process (an open /dev/vfio node).
+. "${top_srcdir:-.}/tests/lib.sh"
+enter_netns "$@"
+
+root=$(extract q35-iommu-host)
+pol=$TMP/policy
+mkdir -p "$pol" "$TMP/dev/vfio"
+conf=$TMP/pcipassd.conf
+tree_sum() { find "$root" -name driver_override -o -name drivers_probe -o -name unbind | sort | xargs cat 2>/dev/null | md5sum; }
+before=$(tree_sum)
+
+cat >"$pol/50-gpu.policy" <<'EOF'
+# The GPU slot: the boot VGA here, hence Force (the test host has no console to lose).
+[Match]
+Class=0x0300/0xff0000
+[Assign]
+Driver=vfio-pci
+Group=claim
+Pool=gpu
+Force=yes
+Description=GPU pool
+EOF
+cat >"$pol/60-legacy-nic.policy" <<'EOF'
+[Match]
+Address=0000:04:01.0
+[Assign]
+Driver=vfio-pci
+EOF
+cat >"$pol/70-disk.policy" <<'EOF'
+[Match]
+Id=1b36:0010
+[Assign]
+Driver=vfio-pci
+EOF
+
+# The NVMe disk's namespace, mounted: its dev number is that of this test's own root mount.
+rootdev=$(awk '$5 == "/" { print $3; exit }' /proc/self/mountinfo)
+nvme=$root/devices/pci0000:00/0000:00:07.0/0000:02:00.0/nvme/nvme0/nvme0n1
+mkdir -p "$nvme" "$root/class/block" && echo "$rootdev" >"$nvme/dev"
+ln -s ../../devices/pci0000:00/0000:00:07.0/0000:02:00.0/nvme/nvme0/nvme0n1 "$root/class/block/nvme0n1"
+
+daemon_start "$root" --read-only --policy-dir "$pol" --config "$conf" || { not_ok "pcipassd starts"; finish; }
+plan() { ctl -j plan "$@"; }
+
+# The GPU group: claimed with its audio function, forced past the boot-VGA guard.
+plan 0000:00:05.0 >"$TMP/gpu.json"
+check_eq "GPU group: viable now / after" \
+	"$(json_eval '[(g["iommu_group"], g["viable"], g["viable_after"], g["blocked"]) for g in d["groups"]]' <"$TMP/gpu.json")" \
+	"[(3, False, True, False)]"
+check_eq "GPU group: VGA bound, audio claimed along, from 50-gpu.policy:2" \
+	"$(json_eval '[(m["address"], m["action"], m["companion"], m["rule"]["name"], m["rule"]["line"], m["pool"]) for m in d["groups"][0]["members"]]' <"$TMP/gpu.json")" \
+	"[('0000:00:05.0', 'bind', False, '50-gpu.policy', 2, 'gpu'), ('0000:00:05.1', 'bind', True, '50-gpu.policy', 2, 'gpu')]"
+check_eq "GPU group: the boot-VGA guard is reported, overridden by Force" \
+	"$(json_eval '[(b["code"], b["forceable"], b["overridden"]) for b in d["groups"][0]["members"][0]["blockers"]]' <"$TMP/gpu.json")" \
+	"[('boot-vga', True, True)]"
+check_eq "GPU group: exactly these writes, in order" \
+	"$(json_eval '"|".join(s.get("module") or s["path"] + "=" + s["value"] for m in d["groups"][0]["members"] for s in m["steps"])' <"$TMP/gpu.json")" \
+	"vfio-pci|bus/pci/devices/0000:00:05.0/driver_override=vfio-pci|bus/pci/drivers_probe=0000:00:05.0|bus/pci/devices/0000:00:05.1/driver_override=vfio-pci|bus/pci/drivers/snd_hda_intel/unbind=0000:00:05.1|bus/pci/drivers_probe=0000:00:05.1"
+
+# Behind the PCIe-to-PCI bridge: one e1000 wanted, the other keeps the group non-viable.
+plan 0000:04:01.0 >"$TMP/br.json"
+check_eq "bridged NIC: blocked, group-not-viable naming 04:02.0 and the rule" \
+	"$(json_eval '(d["groups"][0]["blocked"], [b["code"] for b in d["groups"][0]["blockers"]], "0000:04:02.0 is bound to e1000" in d["groups"][0]["blockers"][0]["message"], "60-legacy-nic.policy:1" in d["groups"][0]["blockers"][0]["message"])' <"$TMP/br.json")" \
+	"(True, ['group-not-viable'], True, True)"
+check_eq "bridged NIC: the bridge and the other NIC are left, nothing is written" \
+	"$(json_eval '[(m["address"], m["action"], len(m["steps"])) for m in d["groups"][0]["members"]]' <"$TMP/br.json")" \
+	"[('0000:03:00.0', 'leave', 0), ('0000:04:01.0', 'bind', 0), ('0000:04:02.0', 'leave', 0)]"
+
+# The disk: its namespace is mounted.
+check_eq "NVMe with a mounted namespace: block-in-use" \
+	"$(plan 0000:02:00.0 | json_eval '[(b["code"], b["message"]) for b in d["groups"][0]["members"][0]["blockers"]]')" \
+	"[('block-in-use', '0000:02:00.0 serves nvme0n1 mounted on /')]"
+
+# The whole host: every group, those without a rule left alone.
+plan >"$TMP/all.json"
+check_eq "whole-host plan covers all 12 groups; only groups 3, 10, 11 have rules" \
+	"$(json_eval '(len(d["groups"]), [g["iommu_group"] for g in d["groups"] if any(m["rule"] for m in g["members"])])' <"$TMP/all.json")" \
+	"(12, [3, 10, 11])"
+ctl plan >"$TMP/plan.txt"
+check "pcipassctl plan: table by group with the rule and blockers" \
+	grep -q '^11     no→no   0000:03:00.0  (none)         (host)    leave' "$TMP/plan.txt"
+check "pcipassctl plan: the writes, in words" \
+	grep -q 'write bus/pci/devices/0000:00:05.1/driver_override *← vfio-pci' "$TMP/plan.txt"
+check_eq "a plan writes nothing" "$(tree_sum)" "$before"
+
+# A group held open by a VM: releasing it would hang in the kernel.
+cat >"$pol/40-nic-host.policy" <<'EOF'
+[Match]
+Address=0000:00:03.0
+[Assign]
+Driver=host
+EOF
+quiet() { "$@" >/dev/null; }
+check "reload picks up a new rule" quiet ctl reload
+: >"$TMP/dev/vfio/1"
+exec 9<"$TMP/dev/vfio/1"
+"$FAKESYS" "$root" unbind 0000:00:03.0 >/dev/null && "$FAKESYS" "$root" bind 0000:00:03.0 vfio-pci >/dev/null &&
+	"$FAKESYS" "$root" set 0000:00:03.0 driver_override vfio-pci >/dev/null
+ctl reload >/dev/null
+check_eq "release of a NIC whose /dev/vfio/1 a process holds: device-open, not forceable" \
+	"$(plan 0000:00:03.0 | json_eval '[(m["action"], [(b["code"], b["forceable"]) for b in m["blockers"]], "/dev/vfio/1 open by pid '$$'" in m["blockers"][0]["message"]) for m in d["groups"][0]["members"]]')" \
+	"[('release', [('device-open', False)], True)]"
+exec 9<&-
+check_eq "once closed: override cleared, unbound from vfio-pci, reprobed" \
+	"$(plan 0000:00:03.0 | json_eval '"|".join(s["path"] + "=" + repr(s["value"]) for s in d["groups"][0]["members"][0]["steps"])')" \
+	"bus/pci/devices/0000:00:03.0/driver_override='\n'|bus/pci/drivers/vfio-pci/unbind='0000:00:03.0'|bus/pci/drivers_probe='0000:00:03.0'"
+
+# A bad file: refused with file:line: reason, the policy in force stays.
+printf '[Match]\nAddress=0000:00:04.0\n[Assign]\nDriver=vfio-pci\nGroup=all\n' >"$pol/80-typo.policy"
+out=$(ctl reload 2>&1)
+check_eq "reload of a bad policy: exit 1" "$?" "1"
+check_eq "reload of a bad policy: says where and why" "$out" \
+	"pcipassctl: policy refused, the policy in force stays: $pol/80-typo.policy:5: Group=all: expected claim, viable or any"
+check_eq "status reports the refused load, the four rules stay" \
+	"$(ctl -j status | json_eval '(len(d["status"]["policy"]["rules"]), d["status"]["policy"]["error"])')" \
+	"(4, '$pol/80-typo.policy:5: Group=all: expected claim, viable or any')"
+check_eq "the plan still follows the policy in force" \
+	"$(plan 0000:00:04.0 | json_eval 'd["groups"][0]["members"][0]["action"]')" "leave"
+mv "$pol/80-typo.policy" "$pol/80-typo.policy.off"
+kill -HUP "$DAEMON_PID"
+for _ in $(seq 100); do
+	[ "$(ctl -j status | json_eval 'd["status"]["policy"]["error"]')" = None ] && break
+	sleep 0.05
+done
+check_eq "SIGHUP after the fix: the error is gone" \
+	"$(ctl -j status | json_eval 'd["status"]["policy"]["error"]')" "None"
+
+# Masking: a same-named link to /dev/null in a later directory.
+mkdir -p "$TMP/policy-etc"
+ln -s /dev/null "$TMP/policy-etc/50-gpu.policy"
+check "pcipassd stops cleanly" daemon_stop
+daemon_start "$root" --read-only --policy-dir "$pol" --policy-dir "$TMP/policy-etc" --config "$conf"
+check_eq "a link to /dev/null in a later directory masks the rule" \
+	"$(ctl -j status | json_eval '[r.rsplit("/", 1)[1] for r in d["status"]["policy"]["rules"]]')" \
+	"['40-nic-host.policy', '60-legacy-nic.policy', '70-disk.policy']"
+
+# ValidatePolicy, as any Varlink client calls it.
+check_eq "ValidatePolicy of good text" \
+	"$($VL "$SOCK" io.pcipass.ValidatePolicy '{"text":"[Match]\nId=10de:*\n[Assign]\nDriver=vfio-pci\n"}')" \
+	'{"parameters": {}}'
+check_eq "ValidatePolicy of bad text: PolicyInvalid with file, line, reason" \
+	"$($VL "$SOCK" io.pcipass.ValidatePolicy '{"name":"x.policy","text":"[Match]\nId=10de\n"}' | json_eval '(d["error"], d["parameters"])')" \
+	"('io.pcipass.PolicyInvalid', {'file': 'x.policy', 'line': 2, 'message': 'x.policy:2: Id=10de: expected VENDOR:DEVICE in hex, e.g. 10de:2204', 'reason': 'Id=10de: expected VENDOR:DEVICE in hex, e.g. 10de:2204'})"
+check_eq "Plan of an absent function: NoSuchDevice" \
+	"$($VL "$SOCK" io.pcipass.Plan '{"address":"0000:42:00.0"}' | json_eval 'd["error"]')" "io.pcipass.NoSuchDevice"
+ctl plan 42:00.0 >/dev/null 2>&1
+check_eq "pcipassctl plan of a malformed address: exit 2" "$?" "2"
+
+# pcipassd.conf: a bad key fails closed too.
+printf '[Daemon]\nAllowNoIommu=maybe\n' >"$conf"
+out=$(ctl reload 2>&1)
+check_eq "bad pcipassd.conf: refused with file:line: reason" "$out" \
+	"pcipassctl: policy refused, the policy in force stays: $conf:2: AllowNoIommu=maybe: expected yes or no"
+check "pcipassd stops cleanly after all that" daemon_stop
+
+# pcipassctl policy check: offline, the daemon's parser.
+check "policy check of good files: exit 0" quiet ctl policy check "$pol/40-nic-host.policy" "$pol/60-legacy-nic.policy"
+check_eq "policy check lists them" "$(ctl policy check "$pol/60-legacy-nic.policy")" \
+	"$pol/60-legacy-nic.policy: ok (vfio-pci)
+1 rule valid."
+out=$(ctl policy check "$pol/60-legacy-nic.policy" "$pol/80-typo.policy.off" 2>&1)
+check_eq "policy check of a bad file: exit 1 and file:line: reason" "$?:$out" \
+	"1:$pol/80-typo.policy.off:5: Group=all: expected claim, viable or any"
+
+# Readiness on a host without IOMMU: the problem and its remedy.
+noiommu=$(extract virtio-noiommu)
+daemon_start "$noiommu" --read-only --policy-dir "$pol" --config "$TMP/none.conf"
+check_eq "no-IOMMU host: status names the problem" \
+	"$(ctl -j status | json_eval '[p["code"] for p in d["status"]["problems"]]')" "['no-iommu']"
+check "no-IOMMU host: pcipassctl status prints the remedy" \
+	bash -c "'$PCIPASSCTL' --socket '$SOCK' status | grep -q 'remedy: enable VT-d (Intel)'"
+check "pcipassd stops cleanly (no-IOMMU host)" daemon_stop
+finish
