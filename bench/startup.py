@@ -6,8 +6,10 @@
 For each size N: tests/fakesys writes an N-function sysfs tree on tmpfs; pcipassd --read-only
 starts on it with NOTIFY_SOCKET set, and the time to READY=1 is taken (the full scan: every
 function, group and IOMMU unit read); then `pcipassctl -j list` and `pcipassctl -j groups` are
-timed end to end (connect, call, reply of every function, JSON printed); last, the daemon's
-peak resident memory (VmHWM). Each timing is the median of RUNS runs. Prints one table.
+timed end to end (connect, call, reply of every function, JSON printed), and `pcipassctl -j
+plan` with a policy sending every SR-IOV VF to vfio-pci (the planner over every group, with the
+facts it gathers); last, the daemon's peak resident memory (VmHWM). Each timing is the median
+of RUNS runs. Prints one table.
 
 Reads only the synthetic tree: safe on any machine. ASan builds are slower and larger; measure
 a plain `./configure && make` build.
@@ -54,7 +56,8 @@ def start_daemon(build, root, tmp):
     proc = subprocess.Popen(
         [os.path.join(build, "daemon/pcipassd"), "--read-only", "--sysfs-root", root,
          "--dev-root", os.path.join(tmp, "dev"), "--socket", os.path.join(tmp, "sock"),
-         "--state-dir", os.path.join(tmp, "state"), "--log-level", "warning"],
+         "--state-dir", os.path.join(tmp, "state"), "--log-level", "warning",
+         "--policy-dir", os.path.join(tmp, "policy"), "--config", os.path.join(tmp, "none.conf")],
         env=env)
     while b"READY=1" not in notify.recv(4096):
         pass
@@ -86,6 +89,9 @@ def main():
             subprocess.run([fakesys, root, "init", "--iommu", "dmar0"], check=True,
                            stdout=subprocess.DEVNULL)
             subprocess.run([fakesys, root, "gen", str(n)], check=True, stdout=subprocess.DEVNULL)
+            os.mkdir(os.path.join(tmp, "policy"))
+            with open(os.path.join(tmp, "policy", "50-vfs.policy"), "w") as f:
+                f.write("[Match]\nSriov=vf\n[Assign]\nDriver=vfio-pci\n")
 
             ready = []
             for _ in range(RUNS):
@@ -101,17 +107,20 @@ def main():
 
             list_ms = median_ms(lambda: run("list"))
             groups_ms = median_ms(lambda: run("groups"))
+            plan_ms = median_ms(lambda: run("plan"))
             out = subprocess.run(query + ["list"], check=True, capture_output=True).stdout
             hwm = vm_hwm_kib(proc.pid)
             stop_daemon(proc)
-            rows.append((n, statistics.median(ready), list_ms, groups_ms, len(out) / 1024, hwm / 1024))
+            rows.append((n, statistics.median(ready), list_ms, groups_ms, plan_ms, len(out) / 1024,
+                         hwm / 1024))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"{'functions':>9}  {'start→READY ms':>14}  {'list ms':>8}  {'groups ms':>9}  "
-          f"{'list KiB':>8}  {'daemon peak RSS MiB':>19}")
-    for n, ready, lst, grp, kib, mib in rows:
-        print(f"{n:>9}  {ready:>14.1f}  {lst:>8.1f}  {grp:>9.1f}  {kib:>8.0f}  {mib:>19.1f}")
+          f"{'plan ms':>8}  {'list KiB':>8}  {'daemon peak RSS MiB':>19}")
+    for n, ready, lst, grp, plan, kib, mib in rows:
+        print(f"{n:>9}  {ready:>14.1f}  {lst:>8.1f}  {grp:>9.1f}  {plan:>8.1f}  {kib:>8.0f}  "
+              f"{mib:>19.1f}")
 
 
 if __name__ == "__main__":
