@@ -235,11 +235,11 @@ static const char *check_address_glob(char *s)
 {
 	if (strlen(s) > PCI_ADDR_MAX + 16)
 		return "too long for a PCI address";
-	for (char *p = s; *p; p++) {
-		*p = (char)tolower((unsigned char)*p);
-		if (!strchr("0123456789abcdef:.*?[]!-", *p))
+	for (const char *p = s; *p; p++)
+		if (!strchr("0123456789abcdef:.*?[]!-", tolower((unsigned char)*p)))
 			return "expected a PCI address DDDD:BB:DD.F, globs allowed (e.g. 0000:65:00.*)";
-	}
+	for (char *p = s; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
 	return NULL;
 }
 
@@ -365,11 +365,18 @@ static char *reader(char *str, int num, void *stream)
 	st->pos += len + (nl ? 1 : 0);
 	st->line++;
 
-	skip = 0;
-	while (skip < len && (start[skip] == ' ' || start[skip] == '\t'))
-		skip++;
-	start += skip;
-	len -= skip;
+	/*
+	 * Leading blanks as inih's lskip() sees them and, on line 1, a UTF-8 byte order mark
+	 * (which inih would drop as well): inih is handed the line as we look at it here.
+	 */
+	for (;;) {
+		while (len > 0 && isspace((unsigned char)*start))
+			start++, len--;
+		if (st->line != 1 || len < 3 || memcmp(start, "\xef\xbb\xbf", 3) != 0)
+			break;
+		start += 3;
+		len -= 3;
+	}
 	if (len > 0 && start[len - 1] == '\r')
 		len--;
 	if (len + 2 > (size_t)num) {
@@ -388,6 +395,12 @@ static char *reader(char *str, int num, void *stream)
 		if (close && !known)
 			fail(st, "unknown section %.*s (expected %s)", (int)(close - start + 1), start,
 			     st->sections_text);
+		for (skip = close ? (size_t)(close - start) + 1 : len;
+		     skip < len && isspace((unsigned char)start[skip]); skip++)
+			;
+		if (skip < len && start[skip] != ';' && start[skip] != '#')
+			fail(st, "text after %.*s: a section header stands on a line of its own",
+			     (int)(close - start + 1), start);
 	}
 	memcpy(str, start, len);
 	str[len] = '\n';
@@ -437,11 +450,12 @@ static int add_values(struct parse_state *st, unsigned key, const char *value)
 
 		if (!ids)
 			return fail(st, "out of memory");
-		for (size_t i = 0; i < n && !why; i++)
+		for (size_t i = 0; i < n; i++) {
 			why = parse_id(words[i], true, &ids[i]);
-		if (why) {
-			free(ids);
-			return fail(st, "%s=%s: %s", keys[key].name, value, why);
+			if (why) {
+				free(ids);
+				return fail(st, "%s=%s: %s", keys[key].name, words[i], why);
+			}
 		}
 		if (key == KEY_ID)
 			r->ids = ids, r->n_ids = n;
@@ -846,7 +860,7 @@ int policy_load(char *const *dirs, struct policy *ret, struct policy_error *err)
 			}
 		}
 	}
-	if (r >= 0)
+	if (r >= 0 && n > 0)
 		qsort(d, n, sizeof(*d), dropin_compare);
 
 	for (size_t i = 0; i < n && r >= 0; i++) {
@@ -1058,6 +1072,8 @@ int daemon_config_load(const char *path, struct daemon_config *ret, struct polic
 	r = read_file(path, &text, &size, err);
 	if (r < 0)
 		return r;
+	if (memchr(text, 0, size))
+		return error_set(err, path, 0, "contains a NUL byte: not a text file");
 	cs.st = (struct parse_state){
 		.file = path, .text = text, .size = size,
 		.sections = config_sections, .sections_text = "[Daemon]",
