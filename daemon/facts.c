@@ -197,38 +197,62 @@ static int block_usage(struct sysfs *s, const struct usage *u, const char *name,
 	return 0;
 }
 
-static int gather_block(struct facts *f, struct sysfs *s)
+/*
+ * Calls fn for every entry of a device class (class/block, class/net) that sits below one of
+ * the functions in f, however deep (a virtio NIC's interface is …/0000:00:03.0/virtio2/net/eth0,
+ * a SATA disk's …/0000:00:1f.2/ata1/host0/…/block/sda).
+ */
+static int class_walk(struct facts *f, struct sysfs *s, const char *class,
+		      int (*fn)(struct device_facts *df, const char *name, void *userdata),
+		      void *userdata)
 {
 	_cleanup_strv_free_ char **names = NULL;
-	struct usage u = {};
 	size_t n = 0;
 	int r;
 
-	r = sysfs_list(s, "class/block", &names, &n);
-	if (r == -ENOENT || n == 0)
+	r = sysfs_list(s, class, &names, &n);
+	if (r == -ENOENT)
 		return 0;
-	if (r < 0)
-		return r;
-	u.mountinfo = read_text("/proc/self/mountinfo");
-	u.swaps = read_text("/proc/swaps");
 	for (size_t i = 0; i < n && r >= 0; i++) {
 		char target[PATH_MAX], rel[PATH_MAX], owner[PCI_ADDR_MAX + 1];
 		struct device_facts *df;
 		ssize_t k;
 
-		snprintf(rel, sizeof(rel), "class/block/%s", names[i]);
+		snprintf(rel, sizeof(rel), "%s/%s", class, names[i]);
 		k = readlinkat(s->root_fd, rel, target, sizeof(target) - 1);
 		if (k < 0)
 			continue;
 		target[k] = 0;
-		if (!path_owner(target, owner))
-			continue;
-		df = facts_find_mut(f, owner);
+		df = path_owner(target, owner) ? facts_find_mut(f, owner) : NULL;
 		if (df)
-			r = block_usage(s, &u, names[i], &df->block_in_use);
+			r = fn(df, names[i], userdata);
 	}
-	free(u.mountinfo);
-	free(u.swaps);
+	return r;
+}
+
+struct block_ctx {
+	struct sysfs *s;
+	struct usage u;
+};
+
+static int block_one(struct device_facts *df, const char *name, void *userdata)
+{
+	struct block_ctx *c = userdata;
+
+	return block_usage(c->s, &c->u, name, &df->block_in_use);
+}
+
+static int gather_block(struct facts *f, struct sysfs *s)
+{
+	struct block_ctx c = {
+		.s = s,
+		.u.mountinfo = read_text("/proc/self/mountinfo"),
+		.u.swaps = read_text("/proc/swaps"),
+	};
+	int r = class_walk(f, s, "class/block", block_one, &c);
+
+	free(c.u.mountinfo);
+	free(c.u.swaps);
 	return r;
 }
 
@@ -253,56 +277,52 @@ static bool has_route(const char *routes4, const char *routes6, const char *ifna
 	return false;
 }
 
+struct net_ctx {
+	struct ifaddrs *ifa;
+	char *routes4, *routes6;
+};
+
+static int net_one(struct device_facts *df, const char *ifname, void *userdata)
+{
+	struct net_ctx *c = userdata;
+	_cleanup_free_ char *what = NULL;
+	unsigned addrs = 0;
+
+	for (struct ifaddrs *a = c->ifa; a; a = a->ifa_next) {
+		if (!a->ifa_addr || !streq(a->ifa_name, ifname))
+			continue;
+		/* IPv6 link-local addresses come with any interface that is up: not "in use". */
+		if (a->ifa_addr->sa_family == AF_INET ||
+		    (a->ifa_addr->sa_family == AF_INET6 &&
+		     !IN6_IS_ADDR_LINKLOCAL(&((struct sockaddr_in6 *)(void *)a->ifa_addr)->sin6_addr)))
+			addrs++;
+	}
+	if (addrs > 0) {
+		if (asprintf(&what, "%s with %u address%s", ifname, addrs, addrs == 1 ? "" : "es") < 0)
+			return -ENOMEM;
+	} else if (has_route(c->routes4, c->routes6, ifname)) {
+		if (asprintf(&what, "%s with routes", ifname) < 0)
+			return -ENOMEM;
+	} else
+		return 0;
+	return note(&df->net_in_use, what);
+}
+
 static int gather_net(struct facts *f, struct sysfs *s)
 {
-	_cleanup_free_ char *routes4 = NULL, *routes6 = NULL;
-	struct ifaddrs *ifa = NULL;
-	int r = 0;
+	struct net_ctx c = {
+		.routes4 = read_text("/proc/net/route"),
+		.routes6 = read_text("/proc/net/ipv6_route"),
+	};
+	int r;
 
-	if (getifaddrs(&ifa) < 0)
-		ifa = NULL;
-	routes4 = read_text("/proc/net/route");
-	routes6 = read_text("/proc/net/ipv6_route");
-
-	for (size_t i = 0; i < f->n_devs && r >= 0; i++) {
-		_cleanup_strv_free_ char **ifs = NULL;
-		_cleanup_free_ char *path = NULL;
-		size_t n = 0;
-
-		if (asprintf(&path, "bus/pci/devices/%s/net", f->devs[i].address) < 0) {
-			r = -ENOMEM;
-			break;
-		}
-		if (sysfs_list(s, path, &ifs, &n) < 0)
-			continue;
-		for (size_t j = 0; j < n && r >= 0; j++) {
-			_cleanup_free_ char *what = NULL;
-			unsigned addrs = 0;
-
-			for (struct ifaddrs *a = ifa; a; a = a->ifa_next) {
-				if (!a->ifa_addr || !streq(a->ifa_name, ifs[j]))
-					continue;
-				if (a->ifa_addr->sa_family == AF_INET)
-					addrs++;
-				else if (a->ifa_addr->sa_family == AF_INET6 &&
-					 !IN6_IS_ADDR_LINKLOCAL(
-						 &((struct sockaddr_in6 *)(void *)a->ifa_addr)->sin6_addr))
-					addrs++;
-			}
-			if (addrs > 0) {
-				if (asprintf(&what, "%s with %u address%s", ifs[j], addrs,
-					     addrs == 1 ? "" : "es") < 0)
-					r = -ENOMEM;
-			} else if (has_route(routes4, routes6, ifs[j])) {
-				if (asprintf(&what, "%s with routes", ifs[j]) < 0)
-					r = -ENOMEM;
-			}
-			if (r >= 0 && what)
-				r = note(&f->devs[i].net_in_use, what);
-		}
-	}
-	if (ifa)
-		freeifaddrs(ifa);
+	if (getifaddrs(&c.ifa) < 0)
+		c.ifa = NULL;
+	r = class_walk(f, s, "class/net", net_one, &c);
+	if (c.ifa)
+		freeifaddrs(c.ifa);
+	free(c.routes4);
+	free(c.routes6);
 	return r;
 }
 
@@ -475,6 +495,16 @@ static int gather_intx(struct facts *f, struct sysfs *s)
 	return 0;
 }
 
+static bool kmod_indexes_present(struct kmod_ctx *kmod)
+{
+	_cleanup_free_ char *path = NULL;
+	const char *dir = kmod_get_dirname(kmod);
+
+	if (!dir || asprintf(&path, "%s/modules.dep.bin", dir) < 0)
+		return false;
+	return access(path, F_OK) == 0;
+}
+
 static int module_state(struct sysfs *s, struct kmod_ctx *kmod, const char *driver)
 {
 	struct kmod_list *list = NULL, *it;
@@ -487,8 +517,8 @@ static int module_state(struct sysfs *s, struct kmod_ctx *kmod, const char *driv
 	fd = sysfs_open_dir(s, path);
 	if (fd >= 0)
 		return 1;	/* registered: loaded or built in */
-	if (!kmod)
-		return -1;
+	if (!kmod || !kmod_indexes_present(kmod))
+		return -1;	/* no modules installed for this kernel: cannot tell */
 	name = strdup(driver);
 	if (!name)
 		return -ENOMEM;

@@ -16,7 +16,8 @@ mkdir -p "$build"
 
 echo "== Starting pcipassd --read-only on /sys (mounted read-only for it)"
 unshare -m --propagation private sh -c 'mount -o remount,bind,ro /sys && exec "$@"' _ \
-	"$build/daemon/pcipassd" --read-only --socket "$tmp/io.pcipass" --state-dir "$tmp/state" &
+	"$build/daemon/pcipassd" --read-only --socket "$tmp/io.pcipass" --state-dir "$tmp/state" \
+	--policy-dir "$src/tests/demo-policy.d" --config "$src/conf/pcipassd.conf" &
 pid=$!
 for _ in $(seq 100); do [ -S "$tmp/io.pcipass" ] && break; sleep 0.1; done
 
@@ -29,6 +30,10 @@ ctl status
 ctl list
 ctl groups
 echo
+echo "== The demo policy ($src/tests/demo-policy.d): every Ethernet controller to vfio-pci"
+ctl plan
+echo
 echo "pcipassd read this host's PCI functions and IOMMU groups from /sys and served them over"
-echo "its Varlink socket; pcipassctl printed them. Nothing was written: the daemon ran"
-echo "--read-only, and /sys was mounted read-only in its mount namespace."
+echo "its Varlink socket; pcipassctl printed them, and the plan for the demo policy with what"
+echo "blocks it here. Nothing was written: the daemon ran --read-only, and /sys was mounted"
+echo "read-only in its mount namespace."

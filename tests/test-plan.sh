@@ -75,6 +75,23 @@ check_eq "NVMe with a mounted namespace: block-in-use" \
 	"$(plan 0000:02:00.0 | json_eval '[(b["code"], b["message"]) for b in d["groups"][0]["members"][0]["blockers"]]')" \
 	"[('block-in-use', '0000:02:00.0 serves nvme0n1 mounted on /')]"
 
+# A NIC carrying an address: a veth interface of this test's network namespace, planted as
+# 01:00.0's, below a virtio-style child device as the kernel lays out virtio-net.
+if ip link add pcipass9 type veth peer name pcipass9p && ip addr add 192.0.2.9/24 dev pcipass9; then
+	netdir=$root/devices/pci0000:00/0000:00:06.0/0000:01:00.0/virtio5/net/pcipass9
+	mkdir -p "$netdir" "$root/class/net"
+	ln -s ../../devices/pci0000:00/0000:00:06.0/0000:01:00.0/virtio5/net/pcipass9 "$root/class/net/pcipass9"
+	printf '[Match]\nAddress=0000:01:00.0\n[Assign]\nDriver=vfio-pci\nGroup=claim\n' >"$pol/65-nic.policy"
+	ctl reload >/dev/null
+	check_eq "a NIC whose interface has an address: net-in-use, forceable" \
+		"$(plan 0000:01:00.0 | json_eval '[(m["address"], [(b["code"], b["message"], b["forceable"]) for b in m["blockers"]]) for m in d["groups"][0]["members"]]')" \
+		"[('0000:01:00.0', [('net-in-use', '0000:01:00.0 carries pcipass9 with 1 address', True)]), ('0000:01:00.1', [])]"
+	rm "$pol/65-nic.policy"
+	ctl reload >/dev/null
+else
+	not_ok "cannot create a veth interface in the test's network namespace (ip link add)"
+fi
+
 # The whole host: every group, those without a rule left alone.
 plan >"$TMP/all.json"
 check_eq "whole-host plan covers all 12 groups; only groups 3, 10, 11 have rules" \
