@@ -6,6 +6,7 @@
 PCIPASSD=$top_builddir/daemon/pcipassd
 PCIPASSCTL=$top_builddir/client/pcipassctl
 FAKESYS=$top_builddir/tests/fakesys
+FAKEKERNEL=$top_builddir/tests/fakekernel
 VL="python3 $top_srcdir/tests/vl.py"
 FIXTURES=$top_srcdir/tests/fixtures
 
@@ -44,16 +45,37 @@ skip_all() {
 enter_netns() {
 	if [ -z "${PCIPASS_TEST_NETNS:-}" ]; then
 		[ "$(id -u)" -eq 0 ] || skip_all "needs root for a private network namespace (unshare -n)"
+		rm -rf "$TMP"	# exec skips the EXIT trap; the new process makes its own
 		PCIPASS_TEST_NETNS=1 exec unshare -n "$0" "$@"
 		skip_all "unshare -n failed"
+	fi
+}
+
+# Like enter_netns, in a private mount namespace too: for tests/fakekernel's FUSE mount,
+# which then disappears with the test. Skips (77) when fakekernel was not built (configure
+# found no libfuse3) or /dev/fuse is missing.
+enter_netns_mountns() {
+	if [ -z "${PCIPASS_TEST_NETNS:-}" ]; then
+		[ -x "$FAKEKERNEL" ] ||
+			skip_all "tests/fakekernel not built: configure found no libfuse3 (apt-get install libfuse3-dev fuse3)"
+		[ -c /dev/fuse ] || skip_all "no /dev/fuse for tests/fakekernel"
+		[ "$(id -u)" -eq 0 ] || skip_all "needs root for private mount and network namespaces (unshare -m -n)"
+		rm -rf "$TMP"
+		PCIPASS_TEST_NETNS=1 exec unshare -m -n "$0" "$@"
+		skip_all "unshare -m -n failed"
 	fi
 }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pcipass-test.XXXXXX")
 SOCK=$TMP/io.pcipass
 DAEMON_PID=
+FK_PID=
+FK_MNT=
 cleanup() {
 	[ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
+	[ -n "$FK_PID" ] && kill "$FK_PID" 2>/dev/null && wait "$FK_PID" 2>/dev/null
+	[ -n "$UEVENT_PID" ] && kill "$UEVENT_PID" 2>/dev/null && wait "$UEVENT_PID" 2>/dev/null
+	[ -n "$FK_MNT" ] && umount -l "$FK_MNT" 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -113,4 +135,84 @@ json_each() {
 	python3 -c "import json,sys
 for line in sys.stdin:
     d = json.loads(line); print($1)"
+}
+
+# fakekernel_start BACKING MOUNTPOINT [OPTIONS...]: serves the fakesys tree BACKING at
+# MOUNTPOINT through tests/fakekernel, with device nodes in $TMP/dev (the daemon's --dev-root
+# in daemon_start), rules from $TMP/control and uevents on; waits for the mount. Needs
+# enter_netns_mountns. Its stderr goes to $TMP/fakekernel.log.
+fakekernel_start() {
+	local backing=$1 mnt=$2
+	shift 2
+	mkdir -p "$mnt" "$TMP/dev"
+	"$FAKEKERNEL" "$backing" "$mnt" --dev-root "$TMP/dev" --control "$TMP/control" --uevents \
+		"$@" 2>>"$TMP/fakekernel.log" &
+	FK_PID=$!
+	FK_MNT=$mnt
+	for _ in $(seq 200); do
+		mountpoint -q "$mnt" && [ -e "$mnt/bus/pci" ] && return 0
+		kill -0 "$FK_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "# fakekernel did not come up:"
+	sed 's/^/#   /' "$TMP/fakekernel.log"
+	return 1
+}
+
+# fakekernel_stop: SIGTERM; fakekernel must unmount and exit 0.
+fakekernel_stop() {
+	local rc=0
+	kill -TERM "$FK_PID" && wait "$FK_PID" || rc=$?
+	FK_PID=
+	if [ "$rc" -ne 0 ]; then
+		echo "# fakekernel exited with $rc:"
+		sed 's/^/#   /' "$TMP/fakekernel.log" | tail -40
+	fi
+	return "$rc"
+}
+
+# kwrite PATH VALUE: one write(2) of VALUE to PATH, as the daemon writes; prints "ok" or the
+# errno's name (ENODEV, EBUSY, ...).
+kwrite() {
+	python3 - "$1" "$2" <<'EOF'
+import errno, os, sys
+try:
+    fd = os.open(sys.argv[1], os.O_WRONLY)
+    try:
+        os.write(fd, sys.argv[2].encode())
+    finally:
+        os.close(fd)
+    print("ok")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, str(e.errno)))
+EOF
+}
+
+# uevent_listen FILE: records every udev-format uevent of this network namespace in FILE, one
+# line each: "ACTION SUBSYSTEM DEVPATH" and DRIVER=, DEVNAME= when the event has them (as a
+# libudev monitor gets them, before any filter). Stopped by the EXIT trap.
+UEVENT_PID=
+uevent_listen() {
+	python3 -u - "$1" <<'EOF' &
+import socket, struct, sys
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 15)  # NETLINK_KOBJECT_UEVENT
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+s.bind((0, 2))  # the "udev" multicast group
+out = open(sys.argv[1], "w", buffering=1)
+out.write("listening\n")
+while True:
+    m = s.recv(65536)
+    if not m.startswith(b"libudev\0"):
+        continue
+    off, n = struct.unpack_from("=II", m, 16)
+    p = dict(kv.split("=", 1) for kv in m[off:off + n].decode().split("\0") if "=" in kv)
+    extra = "".join(" %s=%s" % (k, p[k]) for k in ("DRIVER", "DEVNAME") if k in p)
+    out.write("%s %s %s%s\n" % (p.get("ACTION"), p.get("SUBSYSTEM"), p.get("DEVPATH"), extra))
+EOF
+	UEVENT_PID=$!
+	for _ in $(seq 100); do
+		grep -q '^listening$' "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
 }
