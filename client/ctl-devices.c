@@ -43,6 +43,9 @@ static void format_notes(json_object *dev, char *buf, size_t size)
 		     json_get_int(dev, "sriov_totalvfs"));
 	if (streq(json_get_str(dev, "header_type"), "bridge"))
 		NOTE("%sbridge", n ? " " : "");
+	if (json_get(dev, "claim"))
+		NOTE("%sclaimed, returns-to=%s", n ? " " : "",
+		     json_get_str(json_get(dev, "claim"), "original_driver") ?: "(none)");
 #undef NOTE
 }
 

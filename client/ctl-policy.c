@@ -233,3 +233,96 @@ int verb_reload(struct ctl *c, int argc, char *argv[])
 	       json_object_array_length(rules) == 1 ? "" : "s");
 	return CTL_EXIT_OK;
 }
+
+/* "Claimed IOMMU group 3: 0000:01:00.0 nouveau → vfio-pci, …" for each transaction. */
+static void print_transactions(json_object *reply)
+{
+	json_object *a = json_get(reply, "transactions");
+
+	if (json_object_array_length(a) == 0) {
+		printf("Nothing to do: already in place.\n");
+		return;
+	}
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		json_object *t = json_object_array_get_idx(a, i), *members = json_get(t, "members");
+		const char *kind = json_get_str(t, "kind");
+
+		printf("%s IOMMU group %lld:", streq(kind, "claim") ? "Claimed" :
+		       streq(kind, "release") ? "Released" : "Undid", json_get_int(t, "iommu_group"));
+		for (size_t j = 0; j < json_object_array_length(members); j++) {
+			json_object *m = json_object_array_get_idx(members, j);
+
+			printf("%s %s %s → %s", j ? "," : "", json_get_str(m, "address"),
+			       json_get_str(m, "from_driver") ?: "(none)",
+			       json_get_str(m, "target") ?: "(host)");
+		}
+		printf("\n");
+	}
+}
+
+static int mutate(struct ctl *c, const char *method, json_object *params)
+{
+	_cleanup_json_ json_object *reply = NULL;
+
+	if (ctl_call(c, method, params, &reply) < 0)
+		return CTL_EXIT_FAILURE;
+	if (c->json)
+		return json_print(reply, c->pretty) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+	if (json_get(reply, "plan")) {
+		/* A dry run: the group's plan, as `plan ADDRESS` shows it. */
+		json_object *g = json_object_array_get_idx(json_get(json_get(reply, "plan"), "groups"), 0);
+		json_object *members = json_get(g, "members");
+
+		for (size_t i = 0; i < json_object_array_length(members); i++) {
+			json_object *m = json_object_array_get_idx(members, i), *steps = json_get(m, "steps");
+
+			printf("%s: %s (%s → %s)\n", json_get_str(m, "address"), json_get_str(m, "action"),
+			       json_get_str(m, "driver") ?: "(none)", json_get_str(m, "target") ?: "(host)");
+			for (size_t k = 0; k < json_object_array_length(steps); k++) {
+				json_object *s = json_object_array_get_idx(steps, k);
+
+				if (streq(json_get_str(s, "op"), "load_module"))
+					printf("  load module %s\n", json_get_str(s, "module"));
+				else
+					printf("  write %s ← %s\n", json_get_str(s, "path"),
+					       streq(json_get_str(s, "value"), "\n") ? "(newline: clear)"
+										   : json_get_str(s, "value"));
+			}
+		}
+		return CTL_EXIT_OK;
+	}
+	print_transactions(reply);
+	return CTL_EXIT_OK;
+}
+
+int verb_claim(struct ctl *c, int argc, char *argv[])
+{
+	_cleanup_json_ json_object *p = json_object_new_object();
+
+	if (!pci_addr_is_valid(argv[0]))
+		return ctl_usage_error("'%s' is not a PCI address (DDDD:BB:DD.F)", argv[0]);
+	if (!p || json_add_str(p, "address", argv[0]) < 0 ||
+	    (c->driver && json_add_str(p, "driver", c->driver) < 0) ||
+	    (c->group && json_add_bool(p, "group", true) < 0) ||
+	    (c->force && json_add_bool(p, "force", true) < 0) ||
+	    (c->dry_run && json_add_bool(p, "dry_run", true) < 0))
+		return CTL_EXIT_FAILURE;
+	return mutate(c, "io.pcipass.Claim", p);
+}
+
+int verb_release(struct ctl *c, int argc, char *argv[])
+{
+	_cleanup_json_ json_object *p = json_object_new_object();
+
+	if (!pci_addr_is_valid(argv[0]))
+		return ctl_usage_error("'%s' is not a PCI address (DDDD:BB:DD.F)", argv[0]);
+	if (!p || json_add_str(p, "address", argv[0]) < 0 ||
+	    (c->dry_run && json_add_bool(p, "dry_run", true) < 0))
+		return CTL_EXIT_FAILURE;
+	return mutate(c, "io.pcipass.Release", p);
+}
+
+int verb_apply(struct ctl *c, int argc, char *argv[])
+{
+	return mutate(c, "io.pcipass.Apply", NULL);
+}

@@ -15,6 +15,8 @@ enum {
 struct ctl {
 	const char *socket;
 	bool json, pretty, legend, initial;
+	const char *driver;		/* claim --driver */
+	bool group, force, dry_run;	/* claim/release options */
 	struct varlink_client *client;
 };
 
@@ -38,3 +40,6 @@ int verb_monitor(struct ctl *c, int argc, char *argv[]);
 int verb_plan(struct ctl *c, int argc, char *argv[]);
 int verb_policy(struct ctl *c, int argc, char *argv[]);
 int verb_reload(struct ctl *c, int argc, char *argv[]);
+int verb_claim(struct ctl *c, int argc, char *argv[]);
+int verb_release(struct ctl *c, int argc, char *argv[]);
+int verb_apply(struct ctl *c, int argc, char *argv[]);

@@ -34,6 +34,10 @@ static const struct verb verbs[] = {
 	{ "policy", 1, 1000, verb_policy, "policy check [FILE…] validate policy files offline (default: the\n"
 					 "                       installed ones)" },
 	{ "reload", 0, 0, verb_reload, "reload               re-read sysfs, settings and policy" },
+	{ "claim", 1, 1, verb_claim, "claim ADDRESS        move a function (--group: its IOMMU group) to\n"
+				     "                       vfio-pci (--driver) as one transaction" },
+	{ "release", 1, 1, verb_release, "release ADDRESS      return its IOMMU group to the host drivers" },
+	{ "apply", 0, 0, verb_apply, "apply                carry out the plan for start-up rules now" },
 };
 
 static void help(void)
@@ -50,6 +54,10 @@ static void help(void)
 	       "  -j, --json           print JSON (one object) instead of a table\n"
 	       "  -p, --pretty         print indented JSON (implies --json)\n"
 	       "  -n, --no-legend      print tables without the header line\n"
+	       "      --driver=NAME    claim: vfio-pci (default), a vfio variant, uio_pci_generic\n"
+	       "      --group          claim: move the whole IOMMU group\n"
+	       "      --force          claim: override the safety guards (boot VGA, disks, NICs)\n"
+	       "      --dry-run        claim, release: show the plan, change nothing\n"
 	       "      --initial        monitor: print the current devices first\n"
 	       "      --socket=PATH    pcipassd's socket (default $PCIPASS_SOCKET or\n"
 	       "                       %s)\n"
@@ -102,6 +110,41 @@ static void print_error(const char *error, json_object *params)
 	else if (streq(error, VARLINK_ERROR_PERMISSION_DENIED))
 		fprintf(stderr, "pcipassctl: permission denied (run as root or a member of the "
 				"configured group)\n");
+	else if (streq(error, "io.pcipass.GroupBlocked")) {
+		json_object *b = json_get(params, "blockers");
+
+		fprintf(stderr, "pcipassctl: refused: IOMMU group %lld of %s is blocked\n",
+			json_get_int(params, "iommu_group"), json_get_str(params, "address"));
+		for (size_t i = 0; i < json_object_array_length(b); i++) {
+			json_object *o = json_object_array_get_idx(b, i);
+
+			fprintf(stderr, "  %s: %s%s\n", json_get_str(o, "code"),
+				json_get_str(o, "message"),
+				json_get_bool(o, "forceable") == 1 ? " (--force overrides)" : "");
+		}
+	} else if (streq(error, "io.pcipass.TransactionFailed")) {
+		json_object *a = json_get(params, "transactions");
+
+		for (size_t i = 0; i < json_object_array_length(a); i++) {
+			json_object *t = json_object_array_get_idx(a, i);
+
+			if (!streq(json_get_str(t, "state"), "failed"))
+				continue;
+			fprintf(stderr, "pcipassctl: %s of IOMMU group %lld failed at %s%s%s: %s (%s); %s\n",
+				json_get_str(t, "kind"), json_get_int(t, "iommu_group"),
+				json_get_str(t, "error_member") ?: "", json_get_str(t, "error_member") ? ", " : "",
+				json_get_str(t, "error_step") ?: "?", json_get_str(t, "message") ?: "?",
+				json_get_str(t, "errno_name") ?: "?",
+				json_get_str(t, "rollback_error") ?: "the group was put back as it was");
+		}
+	} else if (streq(error, "io.pcipass.DeviceDenied"))
+		fprintf(stderr, "pcipassctl: refused: %s is protected by %s\n",
+			json_get_str(params, "address"), json_get_str(params, "rule") ?: "Unmatched=deny");
+	else if (streq(error, "io.pcipass.ReadOnly"))
+		fprintf(stderr, "pcipassctl: pcipassd runs --read-only: it changes nothing\n");
+	else if (streq(error, "io.pcipass.Disabled"))
+		fprintf(stderr, "pcipassctl: pcipass.disable=1 is on the kernel command line: pcipassd "
+				"changes nothing\n");
 	else if (streq(error, "io.pcipass.PolicyInvalid"))
 		fprintf(stderr, "pcipassctl: policy refused, the policy in force stays: %s\n",
 			json_get_str(params, "message") ?: "(no reason given)");
@@ -149,6 +192,10 @@ enum {
 	ARG_SOCKET = 0x100,
 	ARG_INITIAL,
 	ARG_VERSION,
+	ARG_DRIVER,
+	ARG_GROUP,
+	ARG_FORCE,
+	ARG_DRY_RUN,
 };
 
 /* Returns 1 to go on, 0 to exit successfully, CTL_EXIT_USAGE (negated) on a usage error. */
@@ -159,6 +206,10 @@ static int parse_argv(struct ctl *c, int argc, char *argv[])
 		{ "pretty", no_argument, NULL, 'p' },
 		{ "no-legend", no_argument, NULL, 'n' },
 		{ "initial", no_argument, NULL, ARG_INITIAL },
+		{ "driver", required_argument, NULL, ARG_DRIVER },
+		{ "group", no_argument, NULL, ARG_GROUP },
+		{ "force", no_argument, NULL, ARG_FORCE },
+		{ "dry-run", no_argument, NULL, ARG_DRY_RUN },
 		{ "socket", required_argument, NULL, ARG_SOCKET },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -180,6 +231,18 @@ static int parse_argv(struct ctl *c, int argc, char *argv[])
 			break;
 		case ARG_INITIAL:
 			c->initial = true;
+			break;
+		case ARG_DRIVER:
+			c->driver = optarg;
+			break;
+		case ARG_GROUP:
+			c->group = true;
+			break;
+		case ARG_FORCE:
+			c->force = true;
+			break;
+		case ARG_DRY_RUN:
+			c->dry_run = true;
 			break;
 		case ARG_SOCKET:
 			c->socket = optarg;

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "binder.h"
 #include "host.h"
 #include "planner.h"
 #include "lib/json-util.h"
@@ -319,6 +320,18 @@ static int status_to_json(struct manager *m, const struct host_facts *h, json_ob
 	if (r >= 0)
 		r = json_add(o, "problems", TAKE_PTR(problems));
 	if (r >= 0)
+		r = json_add_bool(o, "disabled", m->disabled);
+	if (r >= 0)
+		r = json_add_int(o, "claims", m->binder ? (int64_t)binder_n_claims(m->binder) : 0);
+	if (r >= 0) {
+		const struct txn *t = m->binder ? binder_running(m->binder) : NULL;
+		json_object *tj = NULL;
+
+		r = t ? txn_to_json(t, &tj) : 0;
+		if (r >= 0)
+			r = tj ? json_add(o, "transaction", tj) : json_add_null(o, "transaction");
+	}
+	if (r >= 0)
 		r = policy_state_json(m, &policy);
 	if (r >= 0)
 		r = json_add(o, "policy", TAKE_PTR(policy));
@@ -432,35 +445,6 @@ static int method_validate_policy(struct varlink_conn *c, json_object *params, u
 	return varlink_reply(c, NULL);
 }
 
-/* Whether uid (and pid, for its groups) may change things: root, our own uid, or SocketGroup=. */
-static bool caller_may_change(struct manager *m, struct varlink_conn *c)
-{
-	_cleanup_fclose_ FILE *f = NULL;
-	char path[64], line[4096];
-	const struct group *g;
-	uid_t uid = varlink_conn_uid(c);
-
-	if (uid == 0 || uid == geteuid())
-		return true;
-	if (!m->config.socket_group)
-		return false;
-	g = getgrnam(m->config.socket_group);
-	if (!g)
-		return false;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)varlink_conn_pid(c));
-	f = fopen(path, "re");
-	while (f && fgets(line, sizeof(line), f)) {
-		char *save = NULL;
-
-		if (strncmp(line, "Groups:", 7) != 0)
-			continue;
-		for (char *w = strtok_r(line + 7, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save))
-			if ((gid_t)strtoul(w, NULL, 10) == g->gr_gid)
-				return true;
-	}
-	return false;
-}
-
 static int method_reload(struct varlink_conn *c, json_object *params, unsigned flags, void *userdata)
 {
 	_cleanup_(policy_error_done) struct policy_error err = {};
@@ -471,7 +455,7 @@ static int method_reload(struct varlink_conn *c, json_object *params, unsigned f
 
 	if (json_dispatch(params, (const struct json_field[]){ {} }, NULL, &bad) < 0)
 		return invalid(c, bad);
-	if (!caller_may_change(m, c))
+	if (!manager_caller_may_change(m, c))
 		return varlink_error(c, ERROR_PERMISSION_DENIED, NULL);
 	r = manager_rescan(m);
 	if (r >= 0)
@@ -531,6 +515,18 @@ static int event_json(const char *action, const char *subsystem, const char *add
 		return r;
 	*ret = TAKE_PTR(p);
 	return 0;
+}
+
+void manager_monitor_send_event(struct manager *m, json_object *event)
+{
+	_cleanup_json_ json_object *p = json_object_new_object();
+
+	if (!p || json_add(p, "event", event) < 0) {
+		(void)json_object_put(event);
+		return;
+	}
+	for (size_t i = m->n_monitors; i > 0; i--)
+		(void)varlink_notify(m->monitors[i - 1], json_object_get(p));
 }
 
 void manager_monitor_send(struct manager *m, const char *action, const char *subsystem,
@@ -600,6 +596,9 @@ static const struct varlink_method io_pcipass_methods[] = {
 	{ "Plan", method_plan },
 	{ "ValidatePolicy", method_validate_policy },
 	{ "Reload", method_reload },
+	{ "Claim", manager_method_claim },
+	{ "Release", manager_method_release },
+	{ "Apply", manager_method_apply },
 	{}
 };
 

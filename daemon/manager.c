@@ -6,7 +6,9 @@
 
 #include <libkmod.h>
 
+#include "binder.h"
 #include "facts.h"
+#include "lib/json-util.h"
 #include "lib/log.h"
 #include "manager.h"
 #include "planner.h"
@@ -23,6 +25,7 @@ int manager_new(const struct manager_config *config, struct manager **ret)
 	if (!m)
 		return -ENOMEM;
 	m->read_only = config->read_only;
+	m->step_timeout_usec = config->step_timeout_usec ?: UINT64_C(30000000);
 	m->sysfs_root = strdup(config->sysfs_root);
 	m->dev_root = strdup(config->dev_root);
 	m->socket_path = strdup(config->socket_path);
@@ -57,6 +60,9 @@ struct manager *manager_free(struct manager *m)
 		return NULL;
 	manager_varlink_stop(m);
 	udev_watch_free(m->udev);
+	/* A binder with a step stuck in the kernel keeps the sysfs its worker uses. */
+	if (binder_free(m->binder))
+		m->sysfs = NULL;
 	model_done(&m->model);
 	policy_done(&m->policy);
 	daemon_config_done(&m->config);
@@ -108,30 +114,47 @@ int manager_load_policy(struct manager *m, struct policy_error *err)
 	return 0;
 }
 
-int manager_plan(struct manager *m, const char *only_address, json_object **ret)
+void manager_plan_done(struct manager_plan *mp)
 {
-	_cleanup_(host_facts_done) struct host_facts h = { .noiommu = -1, .interrupt_remapping = -1 };
-	_cleanup_(facts_done) struct facts f = {};
-	_cleanup_(plan_done) struct plan p = {};
+	plan_done(&mp->plan);
+	facts_done(&mp->facts);
+	host_facts_done(&mp->host);
+}
+
+int manager_plan_build(struct manager *m, const struct policy *policy, const char *only_address,
+		       struct manager_plan *ret)
+{
 	struct plan_env env;
 	int r;
 
+	*ret = (struct manager_plan){ .host = { .noiommu = -1, .interrupt_remapping = -1 } };
 	if (only_address && !model_find(&m->model, only_address))
 		return -ENODEV;
-	r = host_facts_read(m->sysfs, &h);
+	r = host_facts_read(m->sysfs, &ret->host);
+	if (r >= 0)
+		r = facts_gather(&m->model, policy, m->sysfs, m->dev_root, m->kmod, &ret->facts);
+	if (r >= 0) {
+		env = (struct plan_env){
+			.policy = policy, .model = &m->model, .host = &ret->host,
+			.config = &m->config,
+		};
+		facts_to_env(&ret->facts, &env);
+		r = plan_build(&env, only_address, &ret->plan);
+	}
+	if (r < 0)
+		manager_plan_done(ret);
+	return r;
+}
+
+int manager_plan(struct manager *m, const char *only_address, json_object **ret)
+{
+	_cleanup_(manager_plan_done) struct manager_plan mp = {};
+	int r;
+
+	r = manager_plan_build(m, &m->policy, only_address, &mp);
 	if (r < 0)
 		return r;
-	r = facts_gather(&m->model, &m->policy, m->sysfs, m->dev_root, m->kmod, &f);
-	if (r < 0)
-		return r;
-	env = (struct plan_env){
-		.policy = &m->policy, .model = &m->model, .host = &h, .config = &m->config,
-	};
-	facts_to_env(&f, &env);
-	r = plan_build(&env, only_address, &p);
-	if (r < 0)
-		return r;
-	return plan_to_json(&p, ret);
+	return plan_to_json(&mp.plan, ret);
 }
 
 int manager_device_json(struct manager *m, const struct pcidev *d, json_object **ret)
@@ -139,10 +162,22 @@ int manager_device_json(struct manager *m, const struct pcidev *d, json_object *
 	_cleanup_strv_free_ char **siblings = NULL;
 	int r;
 
+	_cleanup_json_ json_object *o = NULL;
+	const struct claim *c = m->binder ? binder_find_claim(m->binder, d->address) : NULL;
+	json_object *cj = NULL;
+
 	r = model_siblings(&m->model, d, &siblings);
+	if (r >= 0)
+		r = pcidev_to_json(d, siblings, &o);
+	/* What pcipass moved it from: where a release returns it. */
+	if (r >= 0 && c)
+		r = claim_to_json(c, &cj);
+	if (r >= 0)
+		r = cj ? json_add(o, "claim", cj) : json_add_null(o, "claim");
 	if (r < 0)
 		return r;
-	return pcidev_to_json(d, siblings, ret);
+	*ret = TAKE_PTR(o);
+	return 0;
 }
 
 int manager_rescan(struct manager *m)
@@ -179,6 +214,10 @@ static void manager_on_pci_event(struct manager *m, const struct uevent *ev)
 		  old && old->driver ? old->driver : "(none)", d && d->driver ? d->driver : "(none)");
 	manager_monitor_send(m, uevent_action_to_string(ev->action), ev->subsystem, ev->sysname, d,
 			     NULL, ev->seqnum);
+	/* Hotplug (and a function back after remove/rescan, its override lost): the policy's
+	 * start-up rules apply to it as at start. */
+	if (ev->action == UEVENT_ADD && d && m->binder)
+		(void)manager_apply(m, d->address, NULL);
 }
 
 /* vfio group nodes, vfio-dev cdevs and uio devices: refresh the PCI function behind them. */
@@ -230,6 +269,9 @@ int manager_start(struct manager *m, int listen_fd)
 	r = manager_rescan(m);
 	if (r < 0)
 		return r;
+	r = manager_varlink_start(m, listen_fd);
+	if (r < 0)
+		return r;
 	/* A bad policy at start leaves no policy in force: nothing is touched (fail closed). */
 	{
 		struct policy_error err = {};
@@ -239,5 +281,5 @@ int manager_start(struct manager *m, int listen_fd)
 		if (r < 0 && r != -EINVAL)
 			return r;
 	}
-	return manager_varlink_start(m, listen_fd);
+	return manager_binder_start(m);
 }

@@ -10,7 +10,9 @@
 
 #include <json-c/json.h>
 
+#include "facts.h"
 #include "model.h"
+#include "planner.h"
 #include "policy.h"
 
 struct varlink_conn;
@@ -22,6 +24,7 @@ struct manager_config {
 	const char *state_dir;
 	bool read_only;
 	int listen_fd;		/* from socket activation, or -EBADF */
+	uint64_t step_timeout_usec;	/* a binder step taking longer is reported stuck */
 	char *const *policy_dirs;	/* NULL-terminated, lowest priority first */
 	const char *config_path;	/* pcipassd.conf */
 };
@@ -43,6 +46,9 @@ struct manager {
 	struct daemon_config config;	/* likewise */
 	char *policy_error;		/* why the last load failed; NULL when it did not */
 	struct kmod_ctx *kmod;
+	struct binder *binder;
+	uint64_t step_timeout_usec;
+	bool disabled;			/* pcipass.disable=1 on the kernel command line */
 
 	struct varlink_conn **monitors;	/* Monitor calls being served */
 	size_t n_monitors;
@@ -60,8 +66,28 @@ int manager_rescan(struct manager *m);
  * on failure (-EINVAL, err says where and why) what is in force stays.
  */
 int manager_load_policy(struct manager *m, struct policy_error *err);
+/* A plan with what it was made from (the facts it borrows). */
+struct manager_plan {
+	struct host_facts host;
+	struct facts facts;
+	struct plan plan;
+};
+int manager_plan_build(struct manager *m, const struct policy *policy, const char *only_address,
+		       struct manager_plan *ret);
+void manager_plan_done(struct manager_plan *mp);
 /* Plans the whole host, or only_address's group; -ENODEV when there is no such function. */
 int manager_plan(struct manager *m, const char *only_address, json_object **ret);
+
+/* manager-binder.c */
+int manager_binder_start(struct manager *m);
+/* Carries out the plan for groups whose rules apply at boot (only_address: its group only). */
+int manager_apply(struct manager *m, const char *only_address, struct varlink_conn *reply_to);
+bool manager_caller_may_change(struct manager *m, struct varlink_conn *c);
+int manager_method_claim(struct varlink_conn *c, json_object *params, unsigned flags, void *userdata);
+int manager_method_release(struct varlink_conn *c, json_object *params, unsigned flags,
+			   void *userdata);
+int manager_method_apply(struct varlink_conn *c, json_object *params, unsigned flags, void *userdata);
+void manager_monitor_send_event(struct manager *m, json_object *event);
 /* A device's JSON with the model's context (siblings). */
 int manager_device_json(struct manager *m, const struct pcidev *d, json_object **ret);
 

@@ -26,6 +26,7 @@ static const char *arg_dev_root = "/dev";
 static const char *arg_socket = DEFAULT_SOCKET;
 static const char *arg_state_dir = DEFAULT_STATE_DIR;
 static bool arg_read_only;
+static uint64_t arg_step_timeout_usec = UINT64_C(30000000);
 static const char *arg_config = DAEMON_CONFIG_DEFAULT;
 static char **arg_policy_dirs;	/* --policy-dir, in order; NULL: the standard three */
 static size_t n_arg_policy_dirs;
@@ -46,6 +47,7 @@ static void help(void)
 	       "      --config=FILE      daemon settings (default %s)\n"
 	       "      --policy-dir=DIR   read *.policy rules from DIR; repeat it for several,\n"
 	       "                         later ones taking precedence (default %s)\n"
+	       "      --step-timeout=SEC a sysfs write taking longer is reported stuck (default 30)\n"
 	       "      --log-level=LEVEL  err, warning, notice, info (default) or debug\n"
 	       "  -h, --help             show this help and exit\n"
 	       "      --version          show the version and exit\n"
@@ -67,6 +69,7 @@ enum {
 	ARG_READ_ONLY,
 	ARG_CONFIG,
 	ARG_POLICY_DIR,
+	ARG_STEP_TIMEOUT,
 	ARG_LOG_LEVEL,
 	ARG_VERSION,
 };
@@ -82,6 +85,7 @@ static int parse_argv(int argc, char *argv[])
 		{ "read-only", no_argument, NULL, ARG_READ_ONLY },
 		{ "config", required_argument, NULL, ARG_CONFIG },
 		{ "policy-dir", required_argument, NULL, ARG_POLICY_DIR },
+		{ "step-timeout", required_argument, NULL, ARG_STEP_TIMEOUT },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -109,6 +113,17 @@ static int parse_argv(int argc, char *argv[])
 		case ARG_CONFIG:
 			arg_config = optarg;
 			break;
+		case ARG_STEP_TIMEOUT: {
+			char *end = NULL;
+			double sec = strtod(optarg, &end);
+
+			if (!end || *end || !(sec > 0) || sec > 86400) {
+				fprintf(stderr, "pcipassd: invalid --step-timeout '%s'\n", optarg);
+				return -EINVAL;
+			}
+			arg_step_timeout_usec = (uint64_t)(sec * 1e6);
+			break;
+		}
 		case ARG_POLICY_DIR: {
 			char **a = reallocarray_safe(arg_policy_dirs, n_arg_policy_dirs + 2,
 						     sizeof(char *));
@@ -192,6 +207,7 @@ static int run(void)
 		.read_only = arg_read_only,
 		.policy_dirs = arg_policy_dirs ?: policy_dirs_default,
 		.config_path = arg_config,
+		.step_timeout_usec = arg_step_timeout_usec,
 	};
 
 	/* Signals become sd-event sources; block them before the loop exists. */

@@ -271,7 +271,11 @@ static bool is_host_bridge(const struct pcidev *d)
 
 static const char *rule_where(const struct policy_rule *r, char *buf, size_t size)
 {
-	snprintf(buf, size, "%s:%u", r->name, r->line);
+	/* A request's rule has no file. */
+	if (r->line > 0)
+		snprintf(buf, size, "%s:%u", r->name, r->line);
+	else
+		snprintf(buf, size, "the %s", r->name);
 	return buf;
 }
 
@@ -713,7 +717,11 @@ static int member_to_json(const struct plan_member *m, json_object **ret)
 			(void)json_object_put(s);
 			return -ENOMEM;
 		}
-		if (m->steps[i].op == PLAN_STEP_LOAD_MODULE) {
+		if (m->steps[i].op == PLAN_STEP_UNBIND) {
+			r = json_add_str(s, "op", "unbind");
+			if (r >= 0)
+				r = json_add_str(s, "value", m->steps[i].value);
+		} else if (m->steps[i].op == PLAN_STEP_LOAD_MODULE) {
 			r = json_add_str(s, "op", "load_module");
 			if (r >= 0)
 				r = json_add_str(s, "module", m->steps[i].value);

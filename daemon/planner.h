@@ -66,6 +66,9 @@ struct plan_blocker {
 enum plan_step_op {
 	PLAN_STEP_LOAD_MODULE,	/* value: the module */
 	PLAN_STEP_WRITE,	/* path (relative to the sysfs root) ← value */
+	PLAN_STEP_UNBIND,	/* value: an address, unbound from whatever driver has it when the
+				 * step runs (a hotplugged function's host driver may bind after
+				 * the plan was made) */
 };
 
 struct plan_step {

@@ -127,7 +127,6 @@ struct policy_rule *policy_rule_free(struct policy_rule *r)
 	free(r);
 	return NULL;
 }
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct policy_rule *, policy_rule_free)
 
 void policy_done(struct policy *p)
 {

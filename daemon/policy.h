@@ -26,6 +26,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "lib/macro.h"
+
 struct pcidev;
 
 /* /usr/lib/pcipass/policy.d, /run/pcipass/policy.d, /etc/pcipass/policy.d; NULL-terminated */
@@ -127,6 +129,7 @@ void policy_error_done(struct policy_error *e);
 char *policy_error_format(const struct policy_error *e);
 
 struct policy_rule *policy_rule_free(struct policy_rule *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct policy_rule *, policy_rule_free)
 void policy_done(struct policy *p);
 
 /* Parses one rule from text (name: its file name, for messages and order). */

@@ -162,6 +162,7 @@ notify.settimeout(20)
 pid = os.fork()
 if pid == 0:
     os.dup2(listener.fileno(), 3)
+    os.set_inheritable(3, True)   # dup2 onto itself keeps close-on-exec
     env = dict(os.environ, LISTEN_FDS="1", LISTEN_PID=str(os.getpid()), NOTIFY_SOCKET=tmp + "/notify")
     os.execve(daemon, [daemon, "--sysfs-root", root, "--read-only", "--socket", tmp + "/unused",
                        "--state-dir", tmp + "/state"], env)

@@ -21,7 +21,6 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct policy_rule *, policy_rule_free)
 
 /*
  * Each test runs in a forked child that ends with _exit(), which skips LeakSanitizer's check

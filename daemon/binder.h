@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The binder carries out one IOMMU group's plan as a transaction: every member's original
+ * driver is journaled first, then the steps run one by one (load the module, set
+ * driver_override, unbind, drivers_probe), each member is verified (the driver link, the
+ * /dev/vfio or /dev/uio node), and the group's viability is checked again. When a step fails
+ * the members already moved go back, in reverse order. Steps run on a worker thread, so the
+ * event loop never waits for the kernel; a step that passes its deadline is reported stuck
+ * while the daemon serves on. One transaction runs at a time; others queue.
+ *
+ * The journal (STATE_DIR/claims.json, written to a temporary file, fsynced and renamed before
+ * every step) holds the claims — for every function pcipass moved, the driver and override it
+ * had — and the transaction in flight, so that a daemon killed at any point can undo it.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include <json-c/json.h>
+
+#include "planner.h"
+
+struct sysfs;
+struct kmod_ctx;
+struct binder;
+
+enum txn_kind {
+	TXN_CLAIM,	/* to a passthrough driver */
+	TXN_RELEASE,	/* back to the host */
+	TXN_UNDO,	/* a transaction found in flight at start, put back */
+};
+
+enum txn_state {
+	TXN_QUEUED,
+	TXN_RUNNING,
+	TXN_DONE,
+	TXN_FAILED,	/* and rolled back (or the rollback failed too: see rollback_error) */
+};
+
+struct txn_member {
+	char *address;
+	char *from_driver, *from_override;	/* what it had: release returns it there */
+	char *target;		/* the driver it goes to; NULL: the host's (a release) */
+	int64_t group;
+	char *rule, *pool;	/* for the claim record */
+	bool moved;		/* some step changed it */
+};
+
+struct txn {
+	uint64_t id;
+	enum txn_kind kind;
+	enum txn_state state;
+	int64_t group;
+	bool require_viable;	/* a vfio claim: the group must be viable at the end */
+	struct txn_member *members;
+	size_t n_members;
+	struct plan_step *steps;
+	size_t *step_member;	/* steps[i] belongs to members[step_member[i]] */
+	size_t n_steps;
+
+	size_t step;		/* the step running (or that failed) */
+	bool stuck;		/* the running step passed its deadline */
+	uint64_t step_started_usec;
+	/* on failure */
+	int error;		/* negative errno */
+	char *error_member, *error_step, *error_message;
+	char *rollback_error;	/* NULL: rolled back cleanly */
+
+	void (*done)(struct txn *t, void *userdata);	/* on the event loop */
+	void *userdata;
+	struct txn *next;
+};
+
+struct claim {
+	char *address;
+	char *driver;		/* the passthrough driver it was moved to */
+	char *original_driver, *original_override;
+	int64_t group;
+	char *rule, *pool;
+	uint64_t since_usec;	/* CLOCK_REALTIME */
+};
+
+struct binder_config {
+	struct sysfs *sysfs;
+	const char *dev_root;
+	const char *state_dir;
+	struct kmod_ctx *kmod;	/* modules are loaded only on the real /sys */
+	bool real_sysfs;
+	bool dma_ownership;	/* the kernel's viability rule, as in host_facts */
+	uint64_t step_timeout_usec;
+	/* Told of progress (for Monitor): a step started, got stuck, a transaction ended. */
+	void (*progress)(const struct txn *t, const char *what, void *userdata);
+	void *userdata;
+};
+
+int binder_new(sd_event *event, const struct binder_config *config, struct binder **ret);
+/*
+ * Frees b and returns NULL; or, when a transaction's step is still running (stuck in the
+ * kernel), leaves b and everything its worker uses alone and returns b: the caller must not
+ * free the sysfs it shares.
+ */
+struct binder *binder_free(struct binder *b);
+
+/*
+ * Reads the journal: the claims, and a transaction found in flight (returned as an undo
+ * transaction in *ret_undo, to be submitted first; NULL when there was none).
+ */
+int binder_load(struct binder *b, struct txn **ret_undo);
+
+/*
+ * A transaction for one planned group: claim the members the plan binds, or release those it
+ * releases (restoring what the claims recorded). NULL members list: nothing to do (-ENODATA).
+ */
+int txn_new_from_plan(const struct binder *b, const struct plan_group *g, enum txn_kind kind,
+		      struct txn **ret);
+struct txn *txn_free(struct txn *t);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct txn *, txn_free)
+
+/* Queues t (taking it); done is called on the event loop when it has ended, then t is freed. */
+int binder_submit(struct binder *b, struct txn *t);
+bool binder_busy(const struct binder *b);
+
+const struct claim *binder_find_claim(const struct binder *b, const char *address);
+size_t binder_n_claims(const struct binder *b);
+const struct claim *binder_claim(const struct binder *b, size_t i);
+/* Forgets claims of functions no longer on their passthrough driver (adoption at start). */
+int binder_adopt(struct binder *b, const struct model *m);
+
+int txn_to_json(const struct txn *t, json_object **ret);
+int claim_to_json(const struct claim *c, json_object **ret);
+/* The running transaction, for status; NULL when idle. */
+const struct txn *binder_running(const struct binder *b);
+
+const char *txn_kind_to_string(enum txn_kind k);
+const char *txn_state_to_string(enum txn_state s);

@@ -1,0 +1,240 @@
+#!/bin/bash
+# Claim and release for real, through tests/fakekernel (a FUSE sysfs answering writes as the
+# kernel does): the exact writes, the resulting driver links and device nodes, the journal,
+# rollback when any step fails, a hung step, kill -9 in the middle of a claim, start-up and
+# hotplug application of the policy, and who may do what.
+. "${top_srcdir:-.}/tests/lib.sh"
+enter_netns_mountns "$@"
+
+root=$TMP/sys
+M=$TMP/mnt
+ctlf=$TMP/control
+wlog=$TMP/writes
+pol=$TMP/policy
+mkdir -p "$pol"
+fs() { "$FAKESYS" "$root" "$@" >/dev/null; }
+register() {
+	mkdir -p "$root/bus/pci/drivers/$1"
+	for f in bind unbind new_id remove_id; do install -m 0200 /dev/null "$root/bus/pci/drivers/$1/$f"; done
+}
+drv() { local l; l=$(readlink "$M/bus/pci/devices/$1/driver") && basename "$l" || echo none; }
+ovr() { cat "$M/bus/pci/devices/$1/driver_override"; }
+# control LINES: replaces the fakekernel rules (the write log always on).
+control() { printf 'log %s\n%s' "$wlog" "$*" >"$ctlf"; }
+# writes: the writes logged since the last call, "|"-joined.
+writes() { [ -f "$wlog" ] && paste -sd'|' "$wlog"; : >"$wlog"; }
+claims() { python3 -c "import json; print(sorted(c['address'] + '>' + (c['original_driver'] or '-') for c in json.load(open('$TMP/state/claims.json'))['claims']))"; }
+inflight() { python3 -c "import json; print('inflight' in json.load(open('$TMP/state/claims.json')))"; }
+
+fs init --iommu dmar0
+fs add 0000:00:01.0 header=1 driver=pcieport group=1
+fs add 0000:01:00.0 parent=0000:00:01.0 vendor=0x10de device=0x2204 class=0x030000 mf=1 \
+	driver=nouveau group=2 boot_vga=1
+fs add 0000:01:00.1 parent=0000:00:01.0 vendor=0x10de device=0x1aef class=0x040300 mf=1 \
+	driver=snd_hda_intel group=2
+fs add 0000:00:02.0 vendor=0x8086 device=0x1521 driver=igb group=3 totalvfs=4
+fs add 0000:00:03.0 vendor=0x8086 device=0x10d3 driver=e1000e group=4
+fs add 0000:00:04.0 vendor=0x8086 device=0x10d3 driver=e1000e group=5
+fs add 0000:00:07.0 vendor=0x8086 device=0x1533 driver=igb group=8
+register vfio-pci
+register uio_pci_generic
+register igbvf
+control "vfhost 0000:00:02.0 igbvf
+"
+fakekernel_start "$root" "$M" || { not_ok "fakekernel mounts the tree"; finish; }
+daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf" --step-timeout 1 ||
+	{ not_ok "pcipassd starts"; finish; }
+writes >/dev/null
+
+# --- one NIC, claimed and released ------------------------------------------------------------
+out=$(ctl claim 0000:00:03.0)
+check_eq "claim of a NIC: one transaction, e1000e → vfio-pci" "$out" \
+	"Claimed IOMMU group 4: 0000:00:03.0 e1000e → vfio-pci"
+check_eq "claim: exactly override, unbind, drivers_probe" "$(writes)" \
+	'driver_override 0000:00:03.0 vfio-pci -> ok|unbind e1000e 0000:00:03.0 -> ok|drivers_probe pci 0000:00:03.0 -> ok'
+check_eq "claim: the driver link is vfio-pci and /dev/vfio/4 exists" \
+	"$(drv 0000:00:03.0) $([ -e "$TMP/dev/vfio/4" ] && echo node)" "vfio-pci node"
+check_eq "claim: journaled with the driver it returns to" "$(claims)" "['0000:00:03.0>e1000e']"
+check "list shows where a release returns it" \
+	bash -c "'$PCIPASSCTL' --socket '$SOCK' list | grep -q '^0000:00:03.0 .*vfio-pci .*claimed, returns-to=e1000e'"
+check_eq "claim again: nothing to do" "$(ctl claim 0000:00:03.0)" "Nothing to do: already in place."
+
+exec 9<"$TMP/dev/vfio/4"
+ctl release 0000:00:03.0 >/dev/null 2>"$TMP/err"
+check_eq "release while /dev/vfio/4 is open: refused (exit 1)" "$?" "1"
+check "release while open: says the node is open, by whom" grep -q "device-open: .*/dev/vfio/4 open by pid [0-9]" "$TMP/err"
+exec 9<&-
+writes >/dev/null
+check_eq "release: back to e1000e" "$(ctl release 0000:00:03.0)" \
+	"Released IOMMU group 4: 0000:00:03.0 vfio-pci → e1000e"
+check_eq "release: override cleared, unbind, drivers_probe" "$(writes)" \
+	'driver_override 0000:00:03.0 \n -> ok|unbind vfio-pci 0000:00:03.0 -> ok|drivers_probe pci 0000:00:03.0 -> ok'
+check_eq "release: driver e1000e, override unset, node gone, claim forgotten" \
+	"$(drv 0000:00:03.0) $(ovr 0000:00:03.0) $([ -e "$TMP/dev/vfio/4" ] && echo node) $(claims)" \
+	"e1000e (null)  []"
+
+# --- uio_pci_generic --------------------------------------------------------------------------
+ctl claim 0000:00:07.0 --driver uio_pci_generic >/dev/null
+check_eq "claim to uio_pci_generic: driver link and /dev/uio0" \
+	"$(drv 0000:00:07.0) $(ls "$TMP/dev" | grep uio)" "uio_pci_generic uio0"
+check_eq "uio release: back to igb" "$(ctl release 0000:00:07.0 >/dev/null; drv 0000:00:07.0)" "igb"
+
+# --- the GPU and its audio function -----------------------------------------------------------
+writes >/dev/null
+ctl claim 0000:01:00.0 >/dev/null 2>"$TMP/err"
+check_eq "GPU alone: refused (exit 1)" "$?" "1"
+check "GPU alone: the group would not be viable, naming the audio function" \
+	grep -q "group-not-viable: .*0000:01:00.1 is bound to snd_hda_intel" "$TMP/err"
+check "GPU alone: the boot VGA guard, --force overrides" grep -q "boot-vga: .*(--force overrides)" "$TMP/err"
+check_eq "GPU refused: nothing was written" "$(writes)" ""
+ctl claim 0000:01:00.0 --group >/dev/null 2>"$TMP/err"
+check "GPU --group without --force: still the boot VGA" grep -q "boot-vga" "$TMP/err"
+check_eq "GPU --group --force: both functions move, in one transaction" \
+	"$(ctl claim 0000:01:00.0 --group --force)" \
+	"Claimed IOMMU group 2: 0000:01:00.0 nouveau → vfio-pci, 0000:01:00.1 snd_hda_intel → vfio-pci"
+check_eq "GPU group: both on vfio-pci, /dev/vfio/2" \
+	"$(drv 0000:01:00.0) $(drv 0000:01:00.1) $([ -e "$TMP/dev/vfio/2" ] && echo node)" "vfio-pci vfio-pci node"
+check "the forced guard is logged with the device" grep -q "forced past 0000:01:00.0 (10de:2204, group 2, rule request): .*boot VGA" "$TMP/daemon.log"
+check_eq "GPU release: the group goes back, each to its driver" \
+	"$(ctl release 0000:01:00.1)" \
+	"Released IOMMU group 2: 0000:01:00.0 vfio-pci → nouveau, 0000:01:00.1 vfio-pci → snd_hda_intel"
+
+# --- a failing step rolls the group back ------------------------------------------------------
+writes >/dev/null
+control "fail drivers_probe 0000:01:00.1 EIO once
+"
+ctl claim 0000:01:00.0 --group --force >/dev/null 2>"$TMP/err"
+check_eq "second member's probe fails: exit 1" "$?" "1"
+check_eq "the error names the member, the step and the errno" "$(cat "$TMP/err")" \
+	"pcipassctl: claim of IOMMU group 2 failed at 0000:01:00.1, write bus/pci/drivers_probe: Input/output error (EIO); the group was put back as it was"
+check_eq "rollback: both back on their drivers, overrides cleared, nothing journaled" \
+	"$(drv 0000:01:00.0) $(drv 0000:01:00.1) $(ovr 0000:01:00.0) $(ovr 0000:01:00.1) $(claims)" \
+	"nouveau snd_hda_intel (null) (null) []"
+check_eq "rollback: the writes, in order" "$(writes)" \
+	'driver_override 0000:01:00.0 vfio-pci -> ok|unbind nouveau 0000:01:00.0 -> ok|drivers_probe pci 0000:01:00.0 -> ok|driver_override 0000:01:00.1 vfio-pci -> ok|unbind snd_hda_intel 0000:01:00.1 -> ok|drivers_probe pci 0000:01:00.1 -> EIO|driver_override 0000:01:00.1 \n -> ok|drivers_probe pci 0000:01:00.1 -> ok|driver_override 0000:01:00.0 \n -> ok|unbind vfio-pci 0000:01:00.0 -> ok|drivers_probe pci 0000:01:00.0 -> ok'
+
+for step in driver_override unbind; do
+	control "fail $step 0000:00:03.0 EBUSY
+"
+	ctl claim 0000:00:03.0 >/dev/null 2>"$TMP/err"
+	check_eq "$step fails with EBUSY: reported, and 00:03.0 stays on e1000e, override unset" \
+		"$(grep -c "EBUSY" "$TMP/err") $(drv 0000:00:03.0) $(ovr 0000:00:03.0)" "1 e1000e (null)"
+done
+# drivers_probe reporting success proves nothing, the link does: uio_pci_generic refuses a
+# function that cannot mask INTx, and the kernel's drivers_probe still says "ok".
+control "nointx 0000:00:07.0
+"
+ctl claim 0000:00:07.0 --driver uio_pci_generic >/dev/null 2>"$TMP/err"
+check_eq "probe 'succeeds' but uio_pci_generic refused the device: verify catches it" "$(cat "$TMP/err")" \
+	"pcipassctl: claim of IOMMU group 8 failed at 0000:00:07.0, verify: 0000:00:07.0 is unbound after the probe, not on uio_pci_generic (EIO); the group was put back as it was"
+check_eq "…and it is back on igb" "$(drv 0000:00:07.0) $(ovr 0000:00:07.0)" "igb (null)"
+
+# --- a step that hangs: reported stuck, the daemon serves on ----------------------------------
+control "hang unbind 0000:00:03.0 3
+"
+ctl claim 0000:00:03.0 >"$TMP/claim.out" 2>&1 &
+claimer=$!
+for _ in $(seq 100); do
+	[ "$(ctl -j status | json_eval '(d["status"]["transaction"] or {}).get("stuck")')" = True ] && break
+	sleep 0.05
+done
+check_eq "a hung unbind is reported stuck in status, with its step" \
+	"$(ctl -j status | json_eval '(d["status"]["transaction"]["stuck"], d["status"]["transaction"]["step"])')" \
+	"(True, 'unbind 0000:00:03.0')"
+check_eq "…while the daemon answers (list)" "$(ctl -j list | json_eval 'len(d["devices"])')" "7"
+wait "$claimer"
+check_eq "when the step ends, the claim completes" "$(cat "$TMP/claim.out") $(drv 0000:00:03.0)" \
+	"Claimed IOMMU group 4: 0000:00:03.0 e1000e → vfio-pci vfio-pci"
+check "the stuck step is in the log" grep -q "is stuck in 'unbind 0000:00:03.0'" "$TMP/daemon.log"
+ctl release 0000:00:03.0 >/dev/null
+
+# --- a function removed in the middle of its claim --------------------------------------------
+control "hang unbind 0000:00:04.0 2
+"
+ctl claim 0000:00:04.0 >/dev/null 2>"$TMP/err" &
+claimer=$!
+sleep 0.5
+kwrite "$M/bus/pci/devices/0000:00:04.0/remove" 1 >/dev/null
+wait "$claimer"
+check_eq "removed mid-claim: the claim fails cleanly (exit 1)" "$?" "1"
+check "removed mid-claim: the error says which step" grep -q "failed at 0000:00:04.0, " "$TMP/err"
+check_eq "removed mid-claim: nothing journaled, daemon alive" "$(claims) $(ctl -j status >/dev/null && echo alive)" "[] alive"
+control ""
+kwrite "$M/bus/pci/rescan" 1 >/dev/null
+for _ in $(seq 100); do [ "$(drv 0000:00:04.0)" = e1000e ] && break; sleep 0.05; done
+
+# --- who may ---------------------------------------------------------------------------------
+chmod 0755 "$TMP"
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$PCIPASSCTL" --socket "$SOCK" claim 0000:00:03.0 2>&1)
+check_eq "an unprivileged peer may not claim (exit 1)" "$?" "1"
+check_eq "…PermissionDenied" "$out" \
+	"pcipassctl: permission denied (run as root or a member of the SocketGroup= of pcipassd.conf)"
+quiet() { "$@" >/dev/null; }
+check "…but may read" quiet setpriv --reuid=65534 --regid=65534 --clear-groups "$PCIPASSCTL" --socket "$SOCK" list
+check "pcipassd stops cleanly" daemon_stop
+
+daemon_start "$M" --read-only --policy-dir "$pol" --config "$TMP/none.conf"
+check_eq "--read-only refuses claims" "$(ctl claim 0000:00:03.0 2>&1)" \
+	"pcipassctl: pcipassd runs --read-only: it changes nothing"
+daemon_stop
+
+# --- kill -9 in the middle of a claim: the next start undoes it -------------------------------
+control "hang drivers_probe 0000:00:03.0 2
+"
+daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
+ctl claim 0000:00:03.0 >/dev/null 2>&1 &
+for _ in $(seq 100); do
+	[ "$(ctl -j status | json_eval '(d["status"]["transaction"] or {}).get("step")')" = "bus/pci/drivers_probe 0000:00:03.0" ] && break
+	sleep 0.05
+done
+kill -9 "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null
+DAEMON_PID=
+check_eq "killed mid-claim: the journal holds the transaction in flight" "$(inflight)" "True"
+sleep 2.2	# the hung probe ends: the kernel finishes what the dead daemon started
+check_eq "…and the kernel finished the probe: 00:03.0 is on vfio-pci, unjournaled" "$(drv 0000:00:03.0) $(claims)" "vfio-pci []"
+control ""
+daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
+for _ in $(seq 100); do [ "$(drv 0000:00:03.0)" = e1000e ] && break; sleep 0.05; done
+check_eq "restart: the interrupted claim is undone (e1000e, override unset, journal clean)" \
+	"$(drv 0000:00:03.0) $(ovr 0000:00:03.0) $(inflight) $(claims)" "e1000e (null) False []"
+check "restart: the log says so" grep -q "was in flight when pcipassd stopped" "$TMP/daemon.log"
+daemon_stop
+
+# --- the policy at start and on hotplug -------------------------------------------------------
+printf '[Match]\nAddress=0000:00:04.0\n[Assign]\nDriver=vfio-pci\n' >"$pol/50-nic.policy"
+writes >/dev/null
+daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
+for _ in $(seq 100); do [ "$(drv 0000:00:04.0)" = vfio-pci ] && break; sleep 0.05; done
+check_eq "a start-up rule is carried out at start" "$(drv 0000:00:04.0) $(claims)" "vfio-pci ['0000:00:04.0>e1000e']"
+check "pcipassd stops cleanly (after applying at start)" daemon_stop
+writes >/dev/null
+daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
+sleep 0.3
+check_eq "restart: adopted, not re-applied (no writes)" "$(writes)" ""
+check_eq "…the claim is kept" "$(claims)" "['0000:00:04.0>e1000e']"
+writes >/dev/null
+kwrite "$M/bus/pci/devices/0000:00:04.0/remove" 1 >/dev/null
+kwrite "$M/bus/pci/rescan" 1 >/dev/null
+for _ in $(seq 100); do [ "$(drv 0000:00:04.0)" = vfio-pci ] && break; sleep 0.05; done
+check_eq "hotplug (remove + rescan loses the override): claimed again" "$(drv 0000:00:04.0)" "vfio-pci"
+check_eq "…with the original driver still e1000e" "$(claims)" "['0000:00:04.0>e1000e']"
+check "pcipassd stops cleanly (after hotplug)" daemon_stop
+
+# --- pcipass.disable=1 ------------------------------------------------------------------------
+rm "$pol/50-nic.policy"
+ctl_root_release() { daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf" && ctl release 0000:00:04.0 >/dev/null; daemon_stop; }
+ctl_root_release
+printf 'BOOT_IMAGE=/vmlinuz root=/dev/vda1 pcipass.disable=1\n' >"$TMP/cmdline"
+mount --bind "$TMP/cmdline" /proc/cmdline
+printf '[Match]\nAddress=0000:00:04.0\n[Assign]\nDriver=vfio-pci\n' >"$pol/50-nic.policy"
+daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
+sleep 0.3
+check_eq "pcipass.disable=1: status says disabled, the start-up rule is not applied" \
+	"$(ctl -j status | json_eval 'd["status"]["disabled"]') $(drv 0000:00:04.0)" "True e1000e"
+check_eq "pcipass.disable=1: claims refused" "$(ctl claim 0000:00:03.0 2>&1)" \
+	"pcipassctl: pcipass.disable=1 is on the kernel command line: pcipassd changes nothing"
+umount /proc/cmdline
+check "pcipassd stops cleanly (disabled)" daemon_stop
+check "fakekernel unmounts cleanly" fakekernel_stop
+finish
