@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Acting on plans: start-up and hotplug application, and the Claim, Release, Apply methods. */
 #include <errno.h>
+#include <fnmatch.h>
 #include <grp.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "lib/log.h"
 #include "lib/varlink.h"
 #include "manager.h"
+#include "sysfs.h"
 
 #define ERROR_READ_ONLY		"io.pcipass.ReadOnly"
 #define ERROR_DISABLED		"io.pcipass.Disabled"
@@ -213,6 +215,43 @@ static void log_blocked(const struct plan_group *g, const struct pcidev *d)
 			   g->blockers[j].message);
 }
 
+/*
+ * A PF whose VFs a start-up rule passes through (VirtualFunctionOf=) gets
+ * sriov_drivers_autoprobe=0, so that VFs created later never touch the host's VF driver
+ * before pcipassd claims them.
+ */
+static void sriov_autoprobe_off(struct manager *m, const char *only_address)
+{
+	for (size_t i = 0; i < m->model.n_devs; i++) {
+		const struct pcidev *d = m->model.devs[i];
+		_cleanup_free_ char *path = NULL, *v = NULL;
+		bool wanted = false;
+		int r;
+
+		if (d->sriov_totalvfs <= 0 || (only_address && !streq(only_address, d->address)))
+			continue;
+		for (size_t k = 0; k < m->policy.n_rules && !wanted; k++) {
+			const struct policy_rule *rule = m->policy.rules[k];
+
+			if (!rule->vf_of || rule->apply != POLICY_APPLY_BOOT ||
+			    (rule->target != POLICY_TARGET_VFIO && rule->target != POLICY_TARGET_UIO))
+				continue;
+			for (char **g = rule->vf_of; *g && !wanted; g++)
+				wanted = fnmatch(*g, d->address, 0) == 0;
+		}
+		if (!wanted || asprintf(&path, "bus/pci/devices/%s/sriov_drivers_autoprobe",
+					d->address) < 0)
+			continue;
+		if (sysfs_read(m->sysfs, path, &v) < 0 || streq(v, "0"))
+			continue;
+		r = sysfs_write(m->sysfs, path, "0");
+		if (r < 0)
+			log_warning_errno(r, "Failed to turn off VF autoprobe of %s: %m", d->address);
+		else
+			log_info("%s: VF driver autoprobe off, its VFs are for passthrough", d->address);
+	}
+}
+
 int manager_apply(struct manager *m, const char *only_address, struct varlink_conn *reply_to)
 {
 	_cleanup_(manager_plan_done) struct manager_plan mp = {};
@@ -221,6 +260,7 @@ int manager_apply(struct manager *m, const char *only_address, struct varlink_co
 
 	if (m->read_only || m->disabled || !m->binder)
 		return 0;
+	sriov_autoprobe_off(m, only_address);
 	r = manager_plan_build(m, &m->policy, only_address, &mp);
 	if (r < 0)
 		return r;

@@ -73,8 +73,20 @@ check_eq "release: driver e1000e, override unset, node gone, claim forgotten" \
 	"$(drv 0000:00:03.0) $(ovr 0000:00:03.0) $([ -e "$TMP/dev/vfio/4" ] && echo node) $(claims)" \
 	"e1000e (null)  []"
 
-# --- uio_pci_generic --------------------------------------------------------------------------
+# --- uio_pci_generic, followed on Monitor ------------------------------------------------------
+ctl -j monitor >"$TMP/monitor.json" 2>&1 &
+mon=$!
+for _ in $(seq 100); do
+	[ "$(ctl -j status | json_eval 'd["status"]["monitors"]')" = 1 ] && break
+	sleep 0.05
+done
 ctl claim 0000:00:07.0 --driver uio_pci_generic >/dev/null
+for _ in $(seq 100); do grep -q '"progress":"done"' "$TMP/monitor.json" && break; sleep 0.05; done
+kill "$mon"
+wait "$mon" 2>/dev/null
+check_eq "Monitor streams the claim's progress: each step, then done" \
+	"$(json_each 'd["event"]["progress"] + " " + (d["event"]["transaction"].get("step") or d["event"]["transaction"]["state"]) if d["event"]["action"] == "transaction" else ""' <"$TMP/monitor.json" | grep . | paste -sd'|')" \
+	"step load module uio_pci_generic|step bus/pci/devices/0000:00:07.0/driver_override uio_pci_generic|step unbind 0000:00:07.0|step bus/pci/drivers_probe 0000:00:07.0|done done"
 check_eq "claim to uio_pci_generic: driver link and /dev/uio0" \
 	"$(drv 0000:00:07.0) $(ls "$TMP/dev" | grep uio)" "uio_pci_generic uio0"
 check_eq "uio release: back to igb" "$(ctl release 0000:00:07.0 >/dev/null; drv 0000:00:07.0)" "igb"
@@ -220,6 +232,26 @@ for _ in $(seq 100); do [ "$(drv 0000:00:04.0)" = vfio-pci ] && break; sleep 0.0
 check_eq "hotplug (remove + rescan loses the override): claimed again" "$(drv 0000:00:04.0)" "vfio-pci"
 check_eq "…with the original driver still e1000e" "$(claims)" "['0000:00:04.0>e1000e']"
 check "pcipassd stops cleanly (after hotplug)" daemon_stop
+
+# --- SR-IOV: the VFs of a PF, never touching the host's VF driver ------------------------------
+printf '[Match]\nVirtualFunctionOf=0000:00:02.0\n[Assign]\nDriver=vfio-pci\n' >"$pol/60-vfs.policy"
+writes >/dev/null
+daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
+check_eq "a PF whose VFs policy passes through: VF autoprobe turned off at start" \
+	"$(cat "$M/bus/pci/devices/0000:00:02.0/sriov_drivers_autoprobe") $(writes)" \
+	"0 sriov_drivers_autoprobe 0000:00:02.0 0 -> ok"
+kwrite "$M/bus/pci/devices/0000:00:02.0/sriov_numvfs" 2 >/dev/null
+vfs=$(cd "$M/bus/pci/devices/0000:00:02.0" && for v in virtfn*; do basename "$(readlink "$v")"; done | sort | paste -sd' ')
+for _ in $(seq 100); do
+	[ "$(for v in $vfs; do drv "$v"; done | paste -sd' ')" = "vfio-pci vfio-pci" ] && break
+	sleep 0.05
+done
+check_eq "two VFs created: both claimed for vfio-pci" "$(for v in $vfs; do drv "$v"; done | paste -sd' ')" "vfio-pci vfio-pci"
+check_eq "…and igbvf never bound them" "$(writes | grep -c 'igbvf')" "0"
+check_eq "…journaled as having had no driver" "$(claims)" \
+	"$(python3 -c "import sys; print(sorted([a + '>-' for a in sys.argv[1:]] + ['0000:00:04.0>e1000e']))" $vfs)"
+check "pcipassd stops cleanly (SR-IOV)" daemon_stop
+rm "$pol/60-vfs.policy"
 
 # --- pcipass.disable=1 ------------------------------------------------------------------------
 rm "$pol/50-nic.policy"
