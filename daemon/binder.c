@@ -215,8 +215,15 @@ int txn_new_from_plan(const struct binder *b, const struct plan_group *g, enum t
 				r = txn_add_step(t, i, PLAN_STEP_LOAD_MODULE, NULL, m->target);
 			if (r >= 0)
 				r = txn_member_steps(t, i, m->target);
-		} else
-			r = txn_member_steps(t, i, c ? c->original_override : NULL);
+		} else {
+			/* The driver it goes back to may have been unloaded meanwhile. */
+			for (size_t j = 0; j < i; j++)
+				loaded = loaded || streq(t->members[j].target, m->target);
+			if (m->target && !loaded)
+				r = txn_add_step(t, i, PLAN_STEP_LOAD_MODULE, NULL, m->target);
+			if (r >= 0)
+				r = txn_member_steps(t, i, c ? c->original_override : NULL);
+		}
 	}
 	if (r < 0)
 		return r;
@@ -303,7 +310,21 @@ static int load_module(struct binder *b, const char *name_or_alias)
 	return r < 0 ? r : 0;
 }
 
-static int step_run(struct binder *b, const struct plan_step *s)
+/* The module for a function whose driver is not loaded: by its name, else by its modalias. */
+static int load_module_for(struct binder *b, const char *driver, const char *address)
+{
+	_cleanup_free_ char *path = NULL, *alias = NULL;
+
+	if (load_module(b, driver) >= 0)
+		return 0;
+	if (asprintf(&path, "bus/pci/devices/%s/modalias", address) < 0)
+		return -ENOMEM;
+	if (sysfs_read(b->sysfs, path, &alias) < 0)
+		return -ENOENT;
+	return load_module(b, alias);
+}
+
+static int step_run(struct binder *b, const struct plan_step *s, const char *address)
 {
 	_cleanup_free_ char *drv = NULL, *path = NULL;
 	int r;
@@ -320,7 +341,7 @@ static int step_run(struct binder *b, const struct plan_step *s)
 	}
 	if (driver_registered(b, s->value))
 		return 0;
-	r = load_module(b, s->value);
+	r = load_module_for(b, s->value, address);
 	if (r < 0)
 		return r;
 	return driver_registered(b, s->value) ? 0 : -ENOENT;
@@ -444,7 +465,7 @@ static int restore_member(struct binder *b, const char *address, const char *dri
 	}
 	if (driver) {
 		if (!driver_registered(b, driver))
-			(void)load_module(b, driver);
+			(void)load_module_for(b, driver, address);
 		r = sysfs_write(b->sysfs, "bus/pci/drivers_probe", address);
 		if (r < 0)
 			goto fail;
@@ -532,7 +553,7 @@ static void *worker(void *userdata)
 			break;
 		}
 		send_msg(b, MSG_STEP_START, i, 0);
-		r = step_run(b, &t->steps[i]);
+		r = step_run(b, &t->steps[i], t->members[mi].address);
 		send_msg(b, MSG_STEP_DONE, i, r);
 		if (r < 0) {
 			if (t->steps[i].op == PLAN_STEP_WRITE)

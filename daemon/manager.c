@@ -14,6 +14,7 @@
 #include "planner.h"
 #include "sysfs.h"
 #include "udev-monitor.h"
+#include "udev-rules.h"
 
 int manager_new(const struct manager_config *config, struct manager **ret)
 {
@@ -31,6 +32,8 @@ int manager_new(const struct manager_config *config, struct manager **ret)
 	m->socket_path = strdup(config->socket_path);
 	m->state_dir = strdup(config->state_dir);
 	m->config_path = strdup(config->config_path);
+	if (config->udev_rules && !(m->udev_rules = strdup(config->udev_rules)))
+		return -ENOMEM;
 	if (!m->sysfs_root || !m->dev_root || !m->socket_path || !m->state_dir || !m->config_path)
 		return -ENOMEM;
 	for (n = 0; config->policy_dirs[n]; n++)
@@ -69,6 +72,7 @@ struct manager *manager_free(struct manager *m)
 	free(m->policy_error);
 	strv_free(m->policy_dirs);
 	free(m->config_path);
+	free(m->udev_rules);
 	kmod_unref(m->kmod);
 	sysfs_free(m->sysfs);
 	sd_event_unref(m->event);
@@ -109,6 +113,12 @@ int manager_load_policy(struct manager *m, struct policy_error *err)
 	m->config = config;
 	m->policy_error = mfree(m->policy_error);
 	log_info("Policy loaded: %zu rules", m->policy.n_rules);
+	if (m->udev_rules && !m->read_only) {
+		r = udev_rules_install(&m->policy, m->udev_rules);
+		if (r < 0)
+			log_warning_errno(r, "Failed to write the udev rule '%s', continuing: %m",
+					  m->udev_rules);
+	}
 	for (size_t i = 0; i < m->policy.n_rules; i++)
 		log_debug("  %s", m->policy.rules[i]->path);
 	return 0;

@@ -27,6 +27,7 @@ struct manager_config {
 	uint64_t step_timeout_usec;	/* a binder step taking longer is reported stuck */
 	char *const *policy_dirs;	/* NULL-terminated, lowest priority first */
 	const char *config_path;	/* pcipassd.conf */
+	const char *udev_rules;		/* the generated udev rule; NULL: none */
 };
 
 struct manager {
@@ -42,6 +43,7 @@ struct manager {
 
 	char **policy_dirs;
 	char *config_path;
+	char *udev_rules;
 	struct policy policy;		/* the last good one */
 	struct daemon_config config;	/* likewise */
 	char *policy_error;		/* why the last load failed; NULL when it did not */

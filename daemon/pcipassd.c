@@ -17,6 +17,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "manager.h"
+#include "udev-rules.h"
 
 #define DEFAULT_SOCKET		"/run/pcipass/io.pcipass"
 #define DEFAULT_STATE_DIR	"/run/pcipass"
@@ -27,6 +28,7 @@ static const char *arg_socket = DEFAULT_SOCKET;
 static const char *arg_state_dir = DEFAULT_STATE_DIR;
 static bool arg_read_only;
 static uint64_t arg_step_timeout_usec = UINT64_C(30000000);
+static const char *arg_udev_rules;	/* NULL: the default, on the real /sys only */
 static const char *arg_config = DAEMON_CONFIG_DEFAULT;
 static char **arg_policy_dirs;	/* --policy-dir, in order; NULL: the standard three */
 static size_t n_arg_policy_dirs;
@@ -48,6 +50,9 @@ static void help(void)
 	       "      --policy-dir=DIR   read *.policy rules from DIR; repeat it for several,\n"
 	       "                         later ones taking precedence (default %s)\n"
 	       "      --step-timeout=SEC a sysfs write taking longer is reported stuck (default 30)\n"
+	       "      --udev-rules=PATH  write the udev rule derived from the policy there\n"
+	       "                         (default with /sys: " UDEV_RULES_DEFAULT ";\n"
+	       "                         with another --sysfs-root: none; \"\": none)\n"
 	       "      --log-level=LEVEL  err, warning, notice, info (default) or debug\n"
 	       "  -h, --help             show this help and exit\n"
 	       "      --version          show the version and exit\n"
@@ -70,6 +75,7 @@ enum {
 	ARG_CONFIG,
 	ARG_POLICY_DIR,
 	ARG_STEP_TIMEOUT,
+	ARG_UDEV_RULES,
 	ARG_LOG_LEVEL,
 	ARG_VERSION,
 };
@@ -86,6 +92,7 @@ static int parse_argv(int argc, char *argv[])
 		{ "config", required_argument, NULL, ARG_CONFIG },
 		{ "policy-dir", required_argument, NULL, ARG_POLICY_DIR },
 		{ "step-timeout", required_argument, NULL, ARG_STEP_TIMEOUT },
+		{ "udev-rules", required_argument, NULL, ARG_UDEV_RULES },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -112,6 +119,9 @@ static int parse_argv(int argc, char *argv[])
 			break;
 		case ARG_CONFIG:
 			arg_config = optarg;
+			break;
+		case ARG_UDEV_RULES:
+			arg_udev_rules = optarg;
 			break;
 		case ARG_STEP_TIMEOUT: {
 			char *end = NULL;
@@ -208,6 +218,9 @@ static int run(void)
 		.policy_dirs = arg_policy_dirs ?: policy_dirs_default,
 		.config_path = arg_config,
 		.step_timeout_usec = arg_step_timeout_usec,
+		/* A synthetic tree's policy must never reach the real udev. */
+		.udev_rules = arg_udev_rules ? (isempty(arg_udev_rules) ? NULL : arg_udev_rules) :
+			      streq(arg_sysfs_root, "/sys") ? UDEV_RULES_DEFAULT : NULL,
 	};
 
 	/* Signals become sd-event sources; block them before the loop exists. */

@@ -253,8 +253,33 @@ check_eq "…journaled as having had no driver" "$(claims)" \
 check "pcipassd stops cleanly (SR-IOV)" daemon_stop
 rm "$pol/60-vfs.policy"
 
+# --- the udev rule derived from the policy ---------------------------------------------------
+rm -f "$pol"/*.policy
+printf '[Match]\nAddress=0000:00:03.0\n[Assign]\nDriver=deny\n' >"$pol/10-deny.policy"
+printf '[Match]\nId=10de:* 1002:*\nClass=0x0300/0xffff00\n[Assign]\nDriver=vfio-pci\nApply=request\n' >"$pol/50-gpu.policy"
+printf '[Match]\nAddress=0000:65:00.*\n[Assign]\nDriver=vfio-pci\n' >"$pol/55-slot.policy"
+printf '[Match]\nNumaNode=1\n[Assign]\nDriver=vfio-pci\n' >"$pol/70-numa.policy"
+printf '[Match]\nId=8086:1533\n[Assign]\nDriver=uio_pci_generic\n' >"$pol/80-after.policy"
+daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf" --udev-rules "$TMP/udev/61-pcipass.rules"
+check_eq "the udev rule: first match wins, only start-up rules set an override, stops at what udev cannot match" \
+	"$(grep -v '^#' "$TMP/udev/61-pcipass.rules"; grep '^# [0-9]' "$TMP/udev/61-pcipass.rules")" \
+	'ACTION!="add", GOTO="pcipass_end"
+SUBSYSTEM!="pci", GOTO="pcipass_end"
+KERNEL=="0000:00:03.0", GOTO="pcipass_end"
+ATTR{vendor}=="0x10de", ATTR{class}=="0x0300*", GOTO="pcipass_end"
+ATTR{vendor}=="0x1002", ATTR{class}=="0x0300*", GOTO="pcipass_end"
+KERNEL=="0000:65:00.*", ATTR{driver_override}="vfio-pci", GOTO="pcipass_end"
+LABEL="pcipass_end"
+# 10-deny.policy
+# 50-gpu.policy
+# 55-slot.policy
+# 70-numa.policy: NumaNode= cannot be matched at add; this rule and the ones after it are left to pcipassd'
+check "pcipassd stops cleanly (udev rule)" daemon_stop
+check "with a synthetic --sysfs-root and no --udev-rules, the real udev is never written" \
+	test ! -e /run/udev/rules.d/61-pcipass.rules
+rm "$pol"/*.policy
+
 # --- pcipass.disable=1 ------------------------------------------------------------------------
-rm "$pol/50-nic.policy"
 ctl_root_release() { daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf" && ctl release 0000:00:04.0 >/dev/null; daemon_stop; }
 ctl_root_release
 printf 'BOOT_IMAGE=/vmlinuz root=/dev/vda1 pcipass.disable=1\n' >"$TMP/cmdline"

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The udev rule pcipassd derives from its policy: for a function appearing (boot, hotplug),
+ * driver_override is set as the first matching rule wants before udev loads the host driver's
+ * module. Rules are translated in order, first match wins; a rule that cannot be matched at
+ * "add" (it needs the driver, the IOMMU group, SR-IOV relations …) ends the translation, so
+ * the generated rule never claims what the policy would not.
+ */
+
+#include <stdio.h>
+
+#include "policy.h"
+
+#define UDEV_RULES_DEFAULT "/run/udev/rules.d/61-pcipass.rules"
+
+int udev_rules_write(const struct policy *p, FILE *f);
+/* Writes the rules to path atomically (tmp, fsync, rename). */
+int udev_rules_install(const struct policy *p, const char *path);
