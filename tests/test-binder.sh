@@ -190,27 +190,38 @@ check_eq "--read-only refuses claims" "$(ctl claim 0000:00:03.0 2>&1)" \
 	"pcipassctl: pcipassd runs --read-only: it changes nothing"
 daemon_stop
 
-# --- kill -9 in the middle of a claim: the next start undoes it -------------------------------
-control "hang drivers_probe 0000:00:03.0 2
+# --- kill -9 in the middle of a claim, at each step: the next start undoes it ------------------
+for step in "driver_override|bus/pci/devices/0000:00:03.0/driver_override vfio-pci" \
+	    "unbind|unbind 0000:00:03.0" "drivers_probe|bus/pci/drivers_probe 0000:00:03.0"; do
+	op=${step%%|*}
+	control "hang $op 0000:00:03.0 2
 "
-daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
-ctl claim 0000:00:03.0 >/dev/null 2>&1 &
-for _ in $(seq 100); do
-	[ "$(ctl -j status | json_eval '(d["status"]["transaction"] or {}).get("step")')" = "bus/pci/drivers_probe 0000:00:03.0" ] && break
-	sleep 0.05
+	daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
+	ctl claim 0000:00:03.0 >/dev/null 2>&1 &
+	for _ in $(seq 100); do
+		[ "$(ctl -j status | json_eval '(d["status"]["transaction"] or {}).get("step")')" = "${step#*|}" ] && break
+		sleep 0.05
+	done
+	kill -9 "$DAEMON_PID"
+	wait "$DAEMON_PID" 2>/dev/null
+	DAEMON_PID=
+	check_eq "killed during $op: the journal holds the transaction in flight" "$(inflight)" "True"
+	sleep 2.2	# the hung write ends: the kernel finishes what the dead daemon started
+	control ""
+	daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
+	for _ in $(seq 100); do [ "$(drv 0000:00:03.0) $(inflight)" = "e1000e False" ] && break; sleep 0.05; done
+	check_eq "restart after a kill during $op: undone (e1000e, override unset, journal clean)" \
+		"$(drv 0000:00:03.0) $(ovr 0000:00:03.0) $(inflight) $(claims)" "e1000e (null) False []"
+	check "restart after a kill during $op: the log says so" grep -q "was in flight when pcipassd stopped" "$TMP/daemon.log"
+	daemon_stop
 done
-kill -9 "$DAEMON_PID"
-wait "$DAEMON_PID" 2>/dev/null
-DAEMON_PID=
-check_eq "killed mid-claim: the journal holds the transaction in flight" "$(inflight)" "True"
-sleep 2.2	# the hung probe ends: the kernel finishes what the dead daemon started
-check_eq "…and the kernel finished the probe: 00:03.0 is on vfio-pci, unjournaled" "$(drv 0000:00:03.0) $(claims)" "vfio-pci []"
-control ""
+
+# --- a driver that is not there ---------------------------------------------------------------
 daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
-for _ in $(seq 100); do [ "$(drv 0000:00:03.0)" = e1000e ] && break; sleep 0.05; done
-check_eq "restart: the interrupted claim is undone (e1000e, override unset, journal clean)" \
-	"$(drv 0000:00:03.0) $(ovr 0000:00:03.0) $(inflight) $(claims)" "e1000e (null) False []"
-check "restart: the log says so" grep -q "was in flight when pcipassd stopped" "$TMP/daemon.log"
+ctl claim 0000:00:03.0 --driver mlx5_vfio_pci >/dev/null 2>"$TMP/err"
+check_eq "claim to a driver neither loaded nor installed: fails at loading it, nothing moved" \
+	"$(cat "$TMP/err") $(drv 0000:00:03.0)" \
+	"pcipassctl: claim of IOMMU group 4 failed at 0000:00:03.0, load module mlx5_vfio_pci: No such file or directory (ENOENT); the group was put back as it was e1000e"
 daemon_stop
 
 # --- the policy at start and on hotplug -------------------------------------------------------
