@@ -134,6 +134,203 @@ static void print_link(json_object *link)
 	print_field("Link capable:", buf);
 }
 
+/* "Mem+ BusMaster- …": the named booleans of a bits object, as lspci writes them. */
+static void print_flags(const char *label, json_object *bits, const char *const (*names)[2], size_t n)
+{
+	char buf[512];
+	size_t k = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < n && k < sizeof(buf); i++) {
+		int b = json_get_bool(bits, names[i][0]);
+
+		if (b >= 0)
+			k += (size_t)snprintf(buf + k, sizeof(buf) - k, "%s%s%c", k ? " " : "",
+					      names[i][1], b ? '+' : '-');
+	}
+	print_field(label, buf);
+}
+
+static const char *yes(json_object *o, const char *key)
+{
+	return json_get_bool(o, key) == 1 ? "+" : "-";
+}
+
+static void print_names(const char *label, json_object *a)
+{
+	char buf[512];
+	size_t k = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < json_object_array_length(a) && k < sizeof(buf); i++)
+		k += (size_t)snprintf(buf + k, sizeof(buf) - k, "%s%s", i ? " " : "",
+				      json_object_get_string(json_object_array_get_idx(a, i)));
+	printf("    %-22s %s\n", label, k ? buf : "(none)");
+}
+
+static void print_cap(json_object *cap)
+{
+	const char *name = json_get_str(cap, "name");
+	json_object *link;
+
+	printf("  [%03llx]%s %s\n", json_get_int(cap, "offset"),
+	       json_get_bool(cap, "extended") == 1 ? "e" : " ",
+	       name ?: "(unknown capability)");
+	if (json_get_bool(cap, "truncated") == 1)
+		printf("    (truncated: not all of it could be read)\n");
+	if (streq(name, "Power Management"))
+		printf("    state %s, version %lld\n", json_get_str(cap, "power_state"),
+		       json_get_int(cap, "version"));
+	else if (streq(name, "MSI"))
+		printf("    Enable%s vectors %lld/%lld 64bit%s Maskable%s\n", yes(cap, "enabled"),
+		       json_get_int(cap, "vectors_enabled"), json_get_int(cap, "vectors_capable"),
+		       yes(cap, "address_64bit"), yes(cap, "per_vector_masking"));
+	else if (streq(name, "MSI-X"))
+		printf("    Enable%s Count=%lld Masked%s table BAR %lld+%#llx, PBA BAR %lld+%#llx\n",
+		       yes(cap, "enabled"), json_get_int(cap, "table_size"), yes(cap, "function_mask"),
+		       json_get_int(cap, "table_bar"), json_get_int(cap, "table_offset"),
+		       json_get_int(cap, "pba_bar"), json_get_int(cap, "pba_offset"));
+	else if (streq(name, "PCI Express")) {
+		printf("    %s, MaxPayload %lld (supported %lld), MaxReadReq %lld, FLR%s\n",
+		       json_get_str(cap, "port_type"), json_get_int(cap, "max_payload"),
+		       json_get_int(cap, "max_payload_supported"), json_get_int(cap, "max_read_request"),
+		       yes(cap, "flr"));
+		if ((link = json_get(cap, "link")))
+			printf("    link %s GT/s x%lld, capable %s GT/s x%lld%s\n",
+			       json_object_to_json_string(json_get(link, "speed_gts")),
+			       json_get_int(link, "width"),
+			       json_object_to_json_string(json_get(json_get(cap, "link_capable"), "speed_gts")),
+			       json_get_int(json_get(cap, "link_capable"), "width"),
+			       json_get_bool(cap, "downtrained") == 1 ? "  (DOWNTRAINED)" : "");
+	} else if (streq(name, "Advanced Error Reporting")) {
+		print_names("uncorrectable:", json_get(cap, "uncorrectable_status"));
+		print_names("uncorrectable masked:", json_get(cap, "uncorrectable_mask"));
+		print_names("correctable:", json_get(cap, "correctable_status"));
+		print_names("correctable masked:", json_get(cap, "correctable_mask"));
+	} else if (streq(name, "Single Root I/O Virtualization"))
+		printf("    VFs %lld of %lld (initial %lld), VF device %04llx, enabled%s\n",
+		       json_get_int(cap, "num_vfs"), json_get_int(cap, "total_vfs"),
+		       json_get_int(cap, "initial_vfs"), json_get_int(cap, "vf_device_id"),
+		       yes(cap, "vf_enabled"));
+	else if (streq(name, "Access Control Services")) {
+		static const char *const acs[][2] = {
+			{ "source_validation", "SrcValid" }, { "translation_blocking", "TransBlk" },
+			{ "request_redirect", "ReqRedir" }, { "completion_redirect", "CmpltRedir" },
+			{ "upstream_forwarding", "UpstreamFwd" }, { "egress_control", "EgressCtrl" },
+			{ "direct_translated_p2p", "DirectTrans" },
+		};
+
+		printf("    ");
+		print_flags("capable:", json_get(cap, "capable"), acs, ELEMENTSOF(acs));
+		printf("    ");
+		print_flags("enabled:", json_get(cap, "enabled"), acs, ELEMENTSOF(acs));
+	}
+}
+
+/* The config space, like lspci -vv: command and status, BARs, the capability chain. */
+static void print_config(json_object *c)
+{
+	static const char *const command[][2] = {
+		{ "io", "I/O" }, { "memory", "Mem" }, { "bus_master", "BusMaster" },
+		{ "parity_error_response", "ParErr" }, { "serr", "SERR" }, { "intx_disable", "DisINTx" },
+	};
+	static const char *const status[][2] = {
+		{ "capabilities_list", "Cap" }, { "interrupt", "INTx" },
+		{ "signaled_target_abort", ">TAbort" }, { "received_target_abort", "<TAbort" },
+		{ "received_master_abort", "<MAbort" }, { "signaled_system_error", ">SERR" },
+		{ "detected_parity_error", "<PERR" },
+	};
+	json_object *bars = json_get(c, "bars"), *caps = json_get(c, "capabilities");
+	json_object *problems = json_get(c, "problems");
+
+	if (!c)
+		return;
+	printf("\nConfig space (%lld bytes read)\n", json_get_int(c, "size"));
+	print_flags("Control:", json_get(c, "command"), command, ELEMENTSOF(command));
+	print_flags("Status:", json_get(c, "status"), status, ELEMENTSOF(status));
+	if (json_get_str(c, "interrupt_pin")) {
+		char buf[64];
+
+		snprintf(buf, sizeof(buf), "pin %s, line %lld", json_get_str(c, "interrupt_pin"),
+			 json_get_int(c, "interrupt_line"));
+		print_field("Interrupt:", buf);
+	}
+	for (size_t i = 0; i < json_object_array_length(bars); i++) {
+		json_object *b = json_object_array_get_idx(bars, i);
+		char label[32], buf[128];
+
+		snprintf(label, sizeof(label), "Region %lld:", json_get_int(b, "index"));
+		if (json_get_int(b, "size") >= 0 && streq(json_get_str(b, "type"), "io"))
+			snprintf(buf, sizeof(buf), "I/O ports at %#llx [size=%lld]",
+				 json_get_int(b, "address"), json_get_int(b, "size"));
+		else if (json_get_int(b, "size") >= 0)
+			snprintf(buf, sizeof(buf), "memory at %#llx (%s%s) [size=%lld]",
+				 json_get_int(b, "address"),
+				 json_get_int(b, "bits") == 64 ? "64-bit" : "32-bit",
+				 json_get_bool(b, "prefetchable") == 1 ? ", prefetchable" : "",
+				 json_get_int(b, "size"));
+		else
+			snprintf(buf, sizeof(buf), "%s at %#llx", json_get_str(b, "type"),
+				 json_get_int(b, "address"));
+		print_field(label, buf);
+	}
+	if (json_get_int(json_get(c, "rom_bar"), "size") > 0) {
+		char buf[96];
+
+		snprintf(buf, sizeof(buf), "at %#llx [size=%lld]%s",
+			 json_get_int(json_get(c, "rom_bar"), "address"),
+			 json_get_int(json_get(c, "rom_bar"), "size"),
+			 json_get_bool(json_get(c, "rom_bar"), "enabled") == 1 ? "" : " (disabled)");
+		print_field("Expansion ROM:", buf);
+	}
+	if (json_object_array_length(caps) > 0)
+		printf("Capabilities\n");
+	for (size_t i = 0; i < json_object_array_length(caps); i++)
+		print_cap(json_object_array_get_idx(caps, i));
+	for (size_t i = 0; i < json_object_array_length(problems); i++)
+		printf("PROBLEM: %s\n", json_object_get_string(json_object_array_get_idx(problems, i)));
+}
+
+static void print_uio(json_object *u)
+{
+	json_object *maps = json_get(u, "maps"), *ports = json_get(u, "portio");
+	char buf[128];
+
+	if (!u)
+		return;
+	printf("\nUIO\n");
+	snprintf(buf, sizeof(buf), "%s (%s), %s %s", json_get_str(u, "device"),
+		 json_get_str(u, "node"), json_get_str(u, "name") ?: "?", json_get_str(u, "version") ?: "");
+	print_field("Device:", buf);
+	print_int_field("Interrupts:", json_get_int(u, "event_count"), false);
+	for (size_t i = 0; i < json_object_array_length(maps); i++) {
+		json_object *m = json_object_array_get_idx(maps, i);
+
+		snprintf(buf, sizeof(buf), "%s addr %#llx size %#llx offset %#llx",
+			 json_get_str(m, "name") ?: "-", json_get_int(m, "addr"),
+			 json_get_int(m, "size"), json_get_int(m, "offset"));
+		print_field(json_get_str(m, "region"), buf);
+	}
+	for (size_t i = 0; i < json_object_array_length(ports); i++) {
+		json_object *p = json_object_array_get_idx(ports, i);
+
+		snprintf(buf, sizeof(buf), "%s start %#llx size %#llx %s", json_get_str(p, "name") ?: "-",
+			 json_get_int(p, "start"), json_get_int(p, "size"), json_get_str(p, "porttype") ?: "");
+		print_field(json_get_str(p, "region"), buf);
+	}
+}
+
+static void print_vfio(json_object *v)
+{
+	if (!v)
+		return;
+	printf("\nVFIO\n");
+	print_field("Group node:", json_get_str(v, "group_node") ?: "(missing)");
+	print_field("Device cdev:", json_get_str(v, "cdev"));
+	print_field("Group type:", json_get_str(v, "group_type"));
+	print_field("In use:", json_get_bool(v, "in_use") == 1 ? json_get_str(v, "open_by") : "no");
+}
+
 static void print_device(json_object *dev)
 {
 	char buf[64];
@@ -172,6 +369,11 @@ static void print_device(json_object *dev)
 	}
 	print_link(json_get(dev, "link"));
 	print_list_field("Reset methods:", json_get(dev, "reset_methods"));
+	if (json_get(dev, "claim"))
+		print_field("Returns to:", json_get_str(json_get(dev, "claim"), "original_driver") ?: "(no driver)");
+	print_config(json_get(dev, "config"));
+	print_uio(json_get(dev, "uio"));
+	print_vfio(json_get(dev, "vfio"));
 }
 
 int verb_show(struct ctl *c, int argc, char *argv[])

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "client/ctl.h"
+#include "client/ctl-rom.h"
 #include "client/output.h"
 #include "lib/json-util.h"
 #include "lib/macro.h"
@@ -38,6 +39,8 @@ static const struct verb verbs[] = {
 				     "                       vfio-pci (--driver) as one transaction" },
 	{ "release", 1, 1, verb_release, "release ADDRESS      return its IOMMU group to the host drivers" },
 	{ "apply", 0, 0, verb_apply, "apply                carry out the plan for start-up rules now" },
+	{ "rom", 2, 1000, verb_rom, "rom check FILE…      validate PCI option ROM images (signatures, PCIR,\n"
+				   "                       ids, code type, checksums), offline" },
 };
 
 static void help(void)

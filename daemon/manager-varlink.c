@@ -129,8 +129,12 @@ static int method_get(struct varlink_conn *c, json_object *params, unsigned flag
 		return varlink_error(c, ERROR_NO_SUCH_DEVICE, p);
 	}
 	r = manager_device_json(m, dev, &d);
-	if (r < 0)
+	if (r >= 0)
+		r = manager_inspect_json(m, dev, d);
+	if (r < 0) {
+		(void)json_object_put(d);
 		return r;
+	}
 	return reply_one(c, "device", d);
 }
 

@@ -80,6 +80,9 @@ void manager_plan_done(struct manager_plan *mp);
 /* Plans the whole host, or only_address's group; -ENODEV when there is no such function. */
 int manager_plan(struct manager *m, const char *only_address, json_object **ret);
 
+/* manager-inspect.c: adds config (decoded), uio and vfio to a device's JSON (Get). */
+int manager_inspect_json(struct manager *m, const struct pcidev *d, json_object *device);
+
 /* manager-binder.c */
 int manager_binder_start(struct manager *m);
 /* Carries out the plan for groups whose rules apply at boot (only_address: its group only). */

@@ -6,5 +6,5 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends \
 	build-essential autoconf automake pkgconf \
 	libsystemd-dev libudev-dev libjson-c-dev libkmod-dev libinih-dev \
-	scdoc python3 cppcheck util-linux iproute2 tar gzip xz-utils ca-certificates \
+	scdoc python3 cppcheck util-linux iproute2 pciutils tar gzip xz-utils ca-certificates \
 	libfuse3-dev fuse3

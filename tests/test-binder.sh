@@ -59,7 +59,13 @@ check "list shows where a release returns it" \
 	bash -c "'$PCIPASSCTL' --socket '$SOCK' list | grep -q '^0000:00:03.0 .*vfio-pci .*claimed, returns-to=e1000e'"
 check_eq "claim again: nothing to do" "$(ctl claim 0000:00:03.0)" "Nothing to do: already in place."
 
+check_eq "show: the VFIO view, free" \
+	"$(ctl -j show 0000:00:03.0 | json_eval '(d["device"]["vfio"]["group_node"] == "'"$TMP"'/dev/vfio/4", d["device"]["vfio"]["in_use"])')" \
+	"(True, False)"
 exec 9<"$TMP/dev/vfio/4"
+check_eq "show: the VFIO view, held open" \
+	"$(ctl -j show 0000:00:03.0 | json_eval '(d["device"]["vfio"]["in_use"], "/dev/vfio/4 open by pid" in d["device"]["vfio"]["open_by"])')" \
+	"(True, True)"
 ctl release 0000:00:03.0 >/dev/null 2>"$TMP/err"
 check_eq "release while /dev/vfio/4 is open: refused (exit 1)" "$?" "1"
 check "release while open: says the node is open, by whom" grep -q "device-open: .*/dev/vfio/4 open by pid [0-9]" "$TMP/err"
@@ -89,6 +95,9 @@ check_eq "Monitor streams the claim's progress: each step, then done" \
 	"step load module uio_pci_generic|step bus/pci/devices/0000:00:07.0/driver_override uio_pci_generic|step unbind 0000:00:07.0|step bus/pci/drivers_probe 0000:00:07.0|done done"
 check_eq "claim to uio_pci_generic: driver link and /dev/uio0" \
 	"$(drv 0000:00:07.0) $(ls "$TMP/dev" | grep uio)" "uio_pci_generic uio0"
+check_eq "show: the UIO view (device, name, version, interrupt count)" \
+	"$(ctl -j show 0000:00:07.0 | json_eval '[d["device"]["uio"][k] for k in ("device", "name", "version", "event_count", "node_exists")]')" \
+	"['uio0', 'uio_pci_generic', '0.01.0', 0, True]"
 check_eq "uio release: back to igb" "$(ctl release 0000:00:07.0 >/dev/null; drv 0000:00:07.0)" "igb"
 
 # --- the GPU and its audio function -----------------------------------------------------------

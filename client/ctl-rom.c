@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * pcipassctl rom check: validates PCI expansion ROM files offline with the daemon's parser
+ * (daemon/pcirom.c), e.g. a ROM dumped from sysfs or a vendor's image before it is given to
+ * a guest with romfile=.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "client/ctl-rom.h"
+#include "client/output.h"
+#include "daemon/pcirom.h"
+#include "lib/json-util.h"
+#include "lib/macro.h"
+
+/* Reads a whole regular file of at most ROM_FILE_MAX bytes. */
+static int read_rom_file(const char *path, uint8_t **ret, size_t *ret_size)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	_cleanup_free_ uint8_t *buf = NULL;
+	struct stat st;
+	size_t n = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	buf = malloc(ROM_FILE_MAX + 1);
+	if (!buf)
+		return -ENOMEM;
+	/* One byte more than allowed: reading it means the file is too large. */
+	while (n <= ROM_FILE_MAX) {
+		ssize_t k = read(fd, buf + n, ROM_FILE_MAX + 1 - n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	if (n > ROM_FILE_MAX)
+		return -EFBIG;
+	*ret = TAKE_PTR(buf);
+	*ret_size = n;
+	return 0;
+}
+
+/* "bad-signature, truncated", or "-" for none. */
+static char *problems_string(unsigned problems, const char *(*to_string)(unsigned), unsigned n)
+{
+	_cleanup_free_ char *s = NULL;
+	size_t len = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		const char *name;
+		char *t;
+
+		if (!(problems & (1U << i)))
+			continue;
+		name = to_string(1U << i);
+		t = realloc(s, len + strlen(name) + 3);
+		if (!t)
+			return NULL;
+		s = t;
+		len += (size_t)sprintf(s + len, "%s%s", len > 0 ? ", " : "", name);
+	}
+	return TAKE_PTR(s) ?: strdup("-");
+}
+
+static int print_human(const char *path, const struct pci_rom *rom, bool valid)
+{
+	static const char *const columns[] = {
+		"IMAGE", "OFFSET", "TYPE", "ID", "CLASS", "LENGTH", "LAST", "CHECKSUM", "PROBLEMS",
+	};
+	_cleanup_(table_freep) struct table *t = table_new(columns, ELEMENTSOF(columns));
+	_cleanup_free_ char *rom_problems = NULL;
+
+	if (!t)
+		return -ENOMEM;
+	for (size_t i = 0; i < rom->n_images; i++) {
+		const struct pci_rom_image *img = &rom->images[i];
+		char idx[DECIMAL_STR_MAX(size_t)], offset[2 + 2 * sizeof(size_t) + 1];
+		char type[64] = "-", id[16] = "-", class[8] = "-", length[DECIMAL_STR_MAX(size_t)] = "-";
+		_cleanup_free_ char *problems = problems_string(img->problems,
+								pci_rom_image_problem_to_string,
+								_PCI_ROM_IMAGE_PROBLEM_COUNT);
+		const char *checksum = "n/a";
+		int r;
+
+		if (!problems)
+			return -ENOMEM;
+		(void)snprintf(idx, sizeof(idx), "%zu", i);
+		(void)snprintf(offset, sizeof(offset), "0x%zx", img->offset);
+		if (img->has_pcir) {
+			const char *machine = img->has_efi ?
+				pci_rom_efi_machine_to_string(img->efi.machine_type) : NULL;
+
+			if (img->has_efi && machine)
+				(void)snprintf(type, sizeof(type), "efi/%s", machine);
+			else if (img->has_efi)
+				(void)snprintf(type, sizeof(type), "efi/0x%04x", img->efi.machine_type);
+			else
+				(void)snprintf(type, sizeof(type), "%s",
+					       pci_rom_code_type_to_string(img->code_type));
+			(void)snprintf(id, sizeof(id), "%04x:%04x", img->vendor_id, img->device_id);
+			(void)snprintf(class, sizeof(class), "%06" PRIx32, img->class);
+			(void)snprintf(length, sizeof(length), "%zu", img->length);
+		}
+		if (img->checksum_checked)
+			checksum = img->checksum == 0 ? "ok" : "BAD";
+		r = table_add_row(t, (const char *const[]) {
+			idx, offset, type, id, class, length,
+			pci_rom_image_is_last(img) ? "yes" : "no",
+			checksum, problems,
+		});
+		if (r < 0)
+			return r;
+	}
+	if (rom->n_images > 0 && table_print(t, true) < 0)
+		return -EIO;
+
+	rom_problems = problems_string(rom->problems, pci_rom_problem_to_string,
+				       _PCI_ROM_PROBLEM_COUNT);
+	if (!rom_problems)
+		return -ENOMEM;
+	printf("%s: %s, %zu bytes, %zu image%s", path, valid ? "valid" : "INVALID", rom->size,
+	       rom->n_images, rom->n_images == 1 ? "" : "s");
+	if (rom->trailing > 0)
+		printf(", %zu bytes after the images", rom->trailing);
+	if (rom->problems)
+		printf("; ROM problems: %s", rom_problems);
+	printf("\n");
+	return 0;
+}
+
+int rom_check_file(const char *path, bool json, bool pretty)
+{
+	_cleanup_pci_rom_ struct pci_rom *rom = NULL;
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t size = 0;
+	bool valid;
+	int r;
+
+	r = read_rom_file(path, &buf, &size);
+	if (r == -EFBIG) {
+		fprintf(stderr, "pcipassctl: %s: larger than %u MiB, not a PCI option ROM\n", path,
+			ROM_FILE_MAX / (1024U * 1024U));
+		return CTL_EXIT_FAILURE;
+	}
+	if (r < 0) {
+		fprintf(stderr, "pcipassctl: cannot read %s: %s\n", path, strerror(-r));
+		return CTL_EXIT_FAILURE;
+	}
+	r = pci_rom_parse(buf, size, &rom);
+	if (r < 0) {
+		fprintf(stderr, "pcipassctl: cannot parse %s: %s\n", path, strerror(-r));
+		return CTL_EXIT_FAILURE;
+	}
+	valid = pci_rom_valid(rom, PCI_ROM_ID_UNKNOWN, PCI_ROM_ID_UNKNOWN);
+
+	if (json) {
+		_cleanup_json_ json_object *o = NULL;
+
+		r = pci_rom_to_json(rom, PCI_ROM_ID_UNKNOWN, PCI_ROM_ID_UNKNOWN, &o);
+		if (r >= 0)
+			r = json_add_str(o, "path", path);
+		if (r >= 0)
+			r = json_print(o, pretty);
+	} else
+		r = print_human(path, rom, valid);
+	if (r < 0) {
+		fprintf(stderr, "pcipassctl: cannot print the verdict on %s: %s\n", path, strerror(-r));
+		return CTL_EXIT_FAILURE;
+	}
+	return valid ? CTL_EXIT_OK : CTL_EXIT_FAILURE;
+}
+
+int verb_rom(struct ctl *c, int argc, char *argv[])
+{
+	int ret = CTL_EXIT_OK;
+
+	if (argc < 1 || !(streq(argv[0], "check") || streq(argv[0], "--check")))
+		return ctl_usage_error("unknown rom command '%s' (known: check FILE…)",
+				       argc > 0 ? argv[0] : "");
+	if (argc < 2)
+		return ctl_usage_error("rom check needs a FILE");
+	for (int i = 1; i < argc; i++)
+		if (rom_check_file(argv[i], c->json, c->pretty) != CTL_EXIT_OK)
+			ret = CTL_EXIT_FAILURE;
+	return ret;
+}
