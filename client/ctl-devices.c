@@ -49,9 +49,21 @@ static void format_notes(json_object *dev, char *buf, size_t size)
 #undef NOTE
 }
 
+/* "8GT/s x16", and "!" when it trained below what both ends can do ("2.5GT/s x4!"). */
+static void format_link(json_object *link, char *buf, size_t size)
+{
+	double gts = json_object_get_double(json_get(link, "speed_gts"));
+
+	buf[0] = 0;
+	if (!link || gts <= 0)
+		return;
+	snprintf(buf, size, "%gGT/s x%lld%s", gts, json_get_int(link, "width"),
+		 json_get_bool(link, "downtrained") == 1 ? "!" : "");
+}
+
 static int print_device_row(struct table *t, json_object *dev)
 {
-	char id[16], class[48], group[24], notes[256];
+	char id[16], class[48], group[24], notes[256], link[32];
 	long long g = json_get_int(dev, "iommu_group");
 
 	ctl_format_id(dev, id, sizeof(id));
@@ -59,14 +71,16 @@ static int print_device_row(struct table *t, json_object *dev)
 	if (g >= 0)
 		snprintf(group, sizeof(group), "%lld", g);
 	format_notes(dev, notes, sizeof(notes));
+	format_link(json_get(dev, "link"), link, sizeof(link));
 	return table_add_row(t, (const char *const[]){
 		json_get_str(dev, "address"), id, class, json_get_str(dev, "driver"),
-		g >= 0 ? group : NULL, notes[0] ? notes : "" });
+		g >= 0 ? group : NULL, link[0] ? link : NULL, notes[0] ? notes : "" });
 }
 
 int verb_list(struct ctl *c, int argc, char *argv[])
 {
-	static const char *const columns[] = { "ADDRESS", "ID", "CLASS", "DRIVER", "GROUP", "NOTES" };
+	static const char *const columns[] = { "ADDRESS", "ID", "CLASS", "DRIVER", "GROUP", "LINK",
+					       "NOTES" };
 	_cleanup_json_ json_object *reply = NULL;
 	_cleanup_(table_freep) struct table *t = NULL;
 	json_object *devices;
@@ -132,6 +146,8 @@ static void print_link(json_object *link)
 		 json_get_int(link, "max_width"), json_get_int(link, "max_generation"),
 		 json_get_int(link, "max_bandwidth_mbps"));
 	print_field("Link capable:", buf);
+	if (json_get_bool(link, "downtrained") == 1)
+		print_field("", "WARNING: trained below what this function and its port can do");
 }
 
 /* "Mem+ BusMaster- …": the named booleans of a bits object, as lspci writes them. */

@@ -179,6 +179,41 @@ int manager_device_json(struct manager *m, const struct pcidev *d, json_object *
 	r = model_siblings(&m->model, d, &siblings);
 	if (r >= 0)
 		r = pcidev_to_json(d, siblings, &o);
+	/* A link trained below what both ends can do (a GPU in the wrong slot): this function's
+	 * maximum against the port above it. */
+	if (r >= 0 && d->link.speed > 0) {
+		const struct pcidev *up = d->parent[0] ? model_find(&m->model, d->parent) : NULL;
+		double speed = d->max_link.speed;
+		int width = d->max_link.width;
+		json_object *link = json_object_object_get(o, "link");
+
+		double other_speed = up ? up->max_link.speed : 0;
+		int other_width = up ? up->max_link.width : -1;
+
+		/* A port's link: the other end is the function(s) below it (none: cannot tell). */
+		if (d->header == PCI_HEADER_BRIDGE) {
+			other_speed = 0;
+			other_width = -1;
+			for (size_t i = 0; i < m->model.n_devs; i++) {
+				const struct pcidev *below = m->model.devs[i];
+
+				if (!streq(below->parent, d->address))
+					continue;
+				other_speed = MAX(other_speed, below->max_link.speed);
+				other_width = MAX(other_width, below->max_link.width);
+			}
+			if (other_speed <= 0)
+				speed = 0, width = -1;
+		}
+		if (other_speed > 0 && other_speed < speed)
+			speed = other_speed;
+		if (other_width > 0 && (width < 0 || other_width < width))
+			width = other_width;
+		if (link)
+			r = json_add_bool(link, "downtrained",
+					  (speed > 0 && d->link.speed < speed) ||
+					  (width > 0 && d->link.width > 0 && d->link.width < width));
+	}
 	/* What pcipass moved it from: where a release returns it. */
 	if (r >= 0 && c)
 		r = claim_to_json(c, &cj);

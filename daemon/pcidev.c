@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
@@ -229,6 +230,26 @@ int pcidev_read(struct sysfs *s, const char *address, struct pcidev **ret)
 		return -ENOMEM;
 	d->n_ref = 1;
 	strcpy(d->address, address);
+
+	/* …/devices/pci0000:00/0000:00:1c.0/0000:01:00.0: the component before ours, if it is
+	 * a PCI function, is the bridge (port) the function's link goes to. */
+	{
+		char target[PATH_MAX];
+		ssize_t k = readlinkat(s->root_fd, path, target, sizeof(target) - 1);
+		char *last, *prev;
+
+		if (k > 0) {
+			target[k] = 0;
+			last = strrchr(target, '/');
+			if (last) {
+				*last = 0;
+				prev = strrchr(target, '/');
+				prev = prev ? prev + 1 : target;
+				if (pci_addr_is_valid(prev) && strlen(prev) < sizeof(d->parent))
+					memcpy(d->parent, prev, strlen(prev) + 1);
+			}
+		}
+	}
 
 	/* The identity is not optional: a function without it is going away. */
 	r = sysfs_read_u32_at(dfd, "vendor", 16, &d->vendor);

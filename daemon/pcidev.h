@@ -54,6 +54,7 @@ struct pcidev {
 	int32_t sriov_numvfs, sriov_totalvfs;
 
 	struct pci_link link, max_link;
+	char parent[PCI_ADDR_MAX + 1];	/* the bridge above it; "" on a root bus */
 	char **reset_methods;	/* NULL: attribute absent (old kernel or no reset) */
 };
 

@@ -96,4 +96,20 @@ done
 check_eq "a monitor that goes away is forgotten" \
 	"$(ctl -j status | json_eval 'd["status"]["monitors"]')" "1"
 check "pcipassd stops cleanly" daemon_stop
+
+# Link training judged against both ends: a gen4 x16 GPU trained at 8 GT/s x4 below a gen4 x16
+# port is downtrained; the same GPU at 8 GT/s x16 below a gen3 x16 port is not (the slot is
+# the limit, not a fault).
+fs add 0000:00:03.0 header=1 driver=pcieport group=10 speed="16.0 GT/s PCIe" width=16 >/dev/null
+fs add 0000:02:00.0 parent=0000:00:03.0 vendor=0x10de device=0x2204 class=0x030000 driver=nouveau \
+	group=11 speed="8.0 GT/s PCIe" width=4 maxspeed="16.0 GT/s PCIe" maxwidth=16 >/dev/null
+fs add 0000:00:04.0 header=1 driver=pcieport group=12 speed="8.0 GT/s PCIe" width=16 >/dev/null
+fs add 0000:03:00.0 parent=0000:00:04.0 vendor=0x10de device=0x2204 class=0x030000 driver=nouveau \
+	group=13 speed="8.0 GT/s PCIe" width=16 maxspeed="16.0 GT/s PCIe" maxwidth=16 >/dev/null
+daemon_start "$root" --read-only
+check_eq "downtrained: below what both the GPU and its port can do" \
+	"$(ctl -j show 0000:02:00.0 | json_eval 'd["device"]["link"]["downtrained"]') $(ctl -j show 0000:03:00.0 | json_eval 'd["device"]["link"]["downtrained"]')" \
+	"True False"
+check "list marks it with !" bash -c "'$PCIPASSCTL' --socket '$SOCK' list | grep -q '^0000:02:00.0 .* 8GT/s x4!'"
+check "pcipassd stops cleanly (links)" daemon_stop
 finish
