@@ -28,31 +28,6 @@
 #include "lib/util.h"
 #include "tests.h"
 
-#ifdef __SANITIZE_ADDRESS__
-#include <sanitizer/lsan_interface.h>
-#endif
-
-/*
- * Each test runs in a forked child that ends with _exit(), which skips LeakSanitizer's exit
- * check: PTEST runs the body, then asks for a leak check once every _cleanup_ has run.
- */
-static void check_leaks(void)
-{
-#ifdef __SANITIZE_ADDRESS__
-	if (__lsan_do_recoverable_leak_check() != 0)
-		TEST_FAIL("memory leaked (LeakSanitizer report above)");
-#endif
-}
-
-#define PTEST(n)								\
-	static void body_##n(void);						\
-	TEST(n)									\
-	{									\
-		body_##n();							\
-		check_leaks();							\
-	}									\
-	static void body_##n(void)
-
 /* --- temporary directories ----------------------------------------------------------------- */
 
 /* Directories to remove even when an assertion aborts the test. */
@@ -661,7 +636,7 @@ static void group_types_are(const struct model *m, const char *type)
  * lib/util
  */
 
-PTEST(pci_addr_is_valid)
+TEST(pci_addr_is_valid)
 {
 	ASSERT_TRUE(pci_addr_is_valid("0000:00:00.0"));
 	ASSERT_TRUE(pci_addr_is_valid("0000:00:1f.7"));
@@ -690,7 +665,7 @@ PTEST(pci_addr_is_valid)
 	ASSERT_FALSE(pci_addr_is_valid(NULL));
 }
 
-PTEST(pci_addr_same_slot)
+TEST(pci_addr_same_slot)
 {
 	ASSERT_TRUE(pci_addr_same_slot("0000:00:05.0", "0000:00:05.1"));
 	ASSERT_TRUE(pci_addr_same_slot("0000:00:1f.3", "0000:00:1f.0"));
@@ -703,7 +678,7 @@ PTEST(pci_addr_same_slot)
 	ASSERT_FALSE(pci_addr_same_slot("0000:00:05.0", "10000:00:05.1"));
 }
 
-PTEST(safe_atou32_base)
+TEST(safe_atou32_base)
 {
 	uint32_t v = 0;
 
@@ -742,7 +717,7 @@ PTEST(safe_atou32_base)
 	ASSERT_EQ(v, 7);
 }
 
-PTEST(safe_atoi32)
+TEST(safe_atoi32)
 {
 	int32_t v = 0;
 
@@ -768,7 +743,7 @@ PTEST(safe_atoi32)
 	ASSERT_ERROR(safe_atoi32("abc", &v), EINVAL);
 }
 
-PTEST(strstrip_trailing)
+TEST(strstrip_trailing)
 {
 	char a[] = "  vfio-pci \n\t\n", b[] = "", c[] = "\n";
 
@@ -781,7 +756,7 @@ PTEST(strstrip_trailing)
  * daemon/pcidev: pure functions
  */
 
-PTEST(pci_addr_compare)
+TEST(pci_addr_compare)
 {
 	ASSERT_EQ(pci_addr_compare("0000:00:00.0", "0000:00:00.0"), 0);
 	ASSERT_TRUE(pci_addr_compare("0000:00:00.0", "0000:00:00.1") < 0);
@@ -795,7 +770,7 @@ PTEST(pci_addr_compare)
 	ASSERT_TRUE(pci_addr_compare("10001:00:00.0", "10000:e1:00.0") > 0);
 }
 
-PTEST(pci_link_speed_parse)
+TEST(pci_link_speed_parse)
 {
 	ASSERT_TRUE(near(pci_link_speed_parse("2.5 GT/s"), 2.5));
 	ASSERT_TRUE(near(pci_link_speed_parse("2.5 GT/s PCIe"), 2.5));
@@ -815,7 +790,7 @@ PTEST(pci_link_speed_parse)
 	ASSERT_EQ(pci_link_speed_parse("nan GT/s"), 0);
 }
 
-PTEST(pci_link_tables)
+TEST(pci_link_tables)
 {
 	static const struct {
 		double gts;
@@ -839,7 +814,7 @@ PTEST(pci_link_tables)
 	ASSERT_EQ(pci_link_lane_mbps(-1), 0);
 }
 
-PTEST(pci_header_to_string)
+TEST(pci_header_to_string)
 {
 	ASSERT_STREQ(pci_header_to_string(PCI_HEADER_ENDPOINT), "endpoint");
 	ASSERT_STREQ(pci_header_to_string(PCI_HEADER_BRIDGE), "bridge");
@@ -852,7 +827,7 @@ PTEST(pci_header_to_string)
  * daemon/host: pure functions
  */
 
-PTEST(lockdown_parse)
+TEST(lockdown_parse)
 {
 	_cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
 	char *x = NULL;
@@ -870,7 +845,7 @@ PTEST(lockdown_parse)
 	ASSERT_NULL(x);
 }
 
-PTEST(kernel_release_at_least)
+TEST(kernel_release_at_least)
 {
 	ASSERT_TRUE(kernel_release_at_least("6.1.0-56-amd64", 5, 19));
 	ASSERT_TRUE(kernel_release_at_least("5.19.0", 5, 19));
@@ -889,7 +864,7 @@ PTEST(kernel_release_at_least)
  * daemon/sysfs
  */
 
-PTEST(sysfs_open)
+TEST(sysfs_open)
 {
 	_cleanup_tree_ struct tree t = { .fd = -EBADF };
 	_cleanup_(sysfs_freep) struct sysfs *s = NULL;
@@ -916,7 +891,7 @@ PTEST(sysfs_open)
 	}
 }
 
-PTEST(sysfs_read)
+TEST(sysfs_read)
 {
 	_cleanup_tree_ struct tree t = { .fd = -EBADF };
 	_cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
@@ -970,7 +945,7 @@ PTEST(sysfs_read)
 	ASSERT_ERROR(sysfs_read_i32_at(dfd, "missing", &i), ENOENT);
 }
 
-PTEST(sysfs_read_bin)
+TEST(sysfs_read_bin)
 {
 	_cleanup_tree_ struct tree t = { .fd = -EBADF };
 	_cleanup_close_ int dfd = -EBADF;
@@ -994,7 +969,7 @@ PTEST(sysfs_read_bin)
 	ASSERT_ERROR(sysfs_read_bin_at(dfd, "dir", buf, 64), EISDIR);
 }
 
-PTEST(sysfs_readlink_name)
+TEST(sysfs_readlink_name)
 {
 	_cleanup_tree_ struct tree t = { .fd = -EBADF };
 	_cleanup_close_ int dfd = -EBADF;
@@ -1023,7 +998,7 @@ PTEST(sysfs_readlink_name)
 	ASSERT_NULL(x);
 }
 
-PTEST(sysfs_list)
+TEST(sysfs_list)
 {
 	_cleanup_tree_ struct tree t = { .fd = -EBADF };
 	_cleanup_strv_free_ char **l = NULL, **e = NULL, **big = NULL;
@@ -1061,7 +1036,7 @@ PTEST(sysfs_list)
 	ASSERT_NULL(x);
 }
 
-PTEST(sysfs_write)
+TEST(sysfs_write)
 {
 	_cleanup_tree_ struct tree t = { .fd = -EBADF };
 	_cleanup_(sysfs_freep) struct sysfs *rw = NULL;
@@ -1089,7 +1064,7 @@ PTEST(sysfs_write)
  * daemon/pcidev: reading synthetic functions
  */
 
-PTEST(pcidev_read_full)
+TEST(pcidev_read_full)
 {
 	_cleanup_tree_ struct tree t = { .fd = -EBADF };
 	_cleanup_(pcidev_unrefp) struct pcidev *d = NULL;
@@ -1137,7 +1112,7 @@ PTEST(pcidev_read_full)
 	ASSERT_NULL(pcidev_unref(NULL));
 }
 
-PTEST(pcidev_read_driver_override)
+TEST(pcidev_read_driver_override)
 {
 	static const struct {
 		const char *value;
@@ -1163,7 +1138,7 @@ PTEST(pcidev_read_driver_override)
 	}
 }
 
-PTEST(pcidev_read_numa_node)
+TEST(pcidev_read_numa_node)
 {
 	static const struct {
 		const char *value;
@@ -1186,7 +1161,7 @@ PTEST(pcidev_read_numa_node)
 }
 
 /* Attributes a function may lack are absent values, not errors. */
-PTEST(pcidev_read_minimal)
+TEST(pcidev_read_minimal)
 {
 	static const char *const optional[] = {
 		"subsystem_vendor", "subsystem_device", "revision", "numa_node", "driver_override",
@@ -1227,7 +1202,7 @@ PTEST(pcidev_read_minimal)
 }
 
 /* An attribute that exists but refuses to be read is treated as absent. */
-PTEST(pcidev_read_unreadable)
+TEST(pcidev_read_unreadable)
 {
 	static const char *const attrs[] = {
 		"subsystem_vendor", "subsystem_device", "revision", "numa_node", "driver_override",
@@ -1268,7 +1243,7 @@ PTEST(pcidev_read_unreadable)
 }
 
 /* The identity is not optional. */
-PTEST(pcidev_read_bad_identity)
+TEST(pcidev_read_bad_identity)
 {
 	static const struct {
 		const char *attr, *value;
@@ -1307,7 +1282,7 @@ PTEST(pcidev_read_bad_identity)
 	}
 }
 
-PTEST(pcidev_read_gone)
+TEST(pcidev_read_gone)
 {
 	_cleanup_tree_ struct tree t = { .fd = -EBADF };
 	struct pcidev *d = NULL;
@@ -1329,7 +1304,7 @@ PTEST(pcidev_read_gone)
 	ASSERT_NULL(d);
 }
 
-PTEST(pcidev_read_link)
+TEST(pcidev_read_link)
 {
 	static const struct {
 		const char *speed, *width;
@@ -1365,7 +1340,7 @@ PTEST(pcidev_read_link)
 }
 
 /* A function's Link Capabilities reading 0 makes the kernel print PCIE_LNK_WIDTH_UNKNOWN. */
-PTEST(pcidev_read_link_width_unknown)
+TEST(pcidev_read_link_width_unknown)
 {
 	_cleanup_tree_ struct tree t = { .fd = -EBADF };
 	_cleanup_(pcidev_unrefp) struct pcidev *d = NULL;
@@ -1381,7 +1356,7 @@ PTEST(pcidev_read_link_width_unknown)
 	ASSERT_EQ(d->max_link.width, -1);
 }
 
-PTEST(pcidev_read_header)
+TEST(pcidev_read_header)
 {
 	static const struct {
 		size_t size;
@@ -1422,7 +1397,7 @@ PTEST(pcidev_read_header)
 	}
 }
 
-PTEST(pcidev_read_boot_vga_and_resets)
+TEST(pcidev_read_boot_vga_and_resets)
 {
 	_cleanup_tree_ struct tree t = { .fd = -EBADF };
 	_cleanup_(pcidev_unrefp) struct pcidev *a = NULL, *b = NULL, *c = NULL;
@@ -1449,7 +1424,7 @@ PTEST(pcidev_read_boot_vga_and_resets)
 	ASSERT_TRUE(strv_equal(c->reset_methods, STRV_EMPTY));
 }
 
-PTEST(pcidev_read_sriov)
+TEST(pcidev_read_sriov)
 {
 	_cleanup_tree_ struct tree t = { .fd = -EBADF };
 	_cleanup_(pcidev_unrefp) struct pcidev *pf = NULL, *vf = NULL, *pf2 = NULL;
@@ -1518,7 +1493,7 @@ static void check_strv_json(json_object *a, const char *const *want)
 		ASSERT_STREQ(json_object_get_string(json_object_array_get_idx(a, i)), want[i]);
 }
 
-PTEST(pcidev_to_json_absent)
+TEST(pcidev_to_json_absent)
 {
 	static const char *const optional[] = {
 		"subsystem_vendor", "subsystem_device", "revision", "numa_node", "driver_override",
@@ -1562,7 +1537,7 @@ PTEST(pcidev_to_json_absent)
 	check_strv_json(jget(j, "siblings"), STRV_EMPTY);
 }
 
-PTEST(pcidev_to_json_full)
+TEST(pcidev_to_json_full)
 {
 	_cleanup_tree_ struct tree t = { .fd = -EBADF };
 	_cleanup_(pcidev_unrefp) struct pcidev *pf = NULL, *vf = NULL;
@@ -1632,7 +1607,7 @@ PTEST(pcidev_to_json_full)
 	ASSERT_NULL(jget(jv, "link"));	/* nothing known about it */
 }
 
-PTEST(pcidev_to_json_partial_link)
+TEST(pcidev_to_json_partial_link)
 {
 	_cleanup_tree_ struct tree t = { .fd = -EBADF };
 	_cleanup_(pcidev_unrefp) struct pcidev *d = NULL;
@@ -1664,7 +1639,7 @@ PTEST(pcidev_to_json_partial_link)
  * daemon/model on synthetic trees
  */
 
-PTEST(model_scan_skips_bad_functions)
+TEST(model_scan_skips_bad_functions)
 {
 	_cleanup_tree_ struct tree t = { .fd = -EBADF };
 	_cleanup_(model_done) struct model m = {};
@@ -1695,7 +1670,7 @@ PTEST(model_scan_skips_bad_functions)
 	ASSERT_EQ(m.n_groups, 0);
 }
 
-PTEST(model_scan_no_groups)
+TEST(model_scan_no_groups)
 {
 	_cleanup_tree_ struct tree t = { .fd = -EBADF };
 	_cleanup_(model_done) struct model m = {};
@@ -1719,7 +1694,7 @@ PTEST(model_scan_no_groups)
 	check_model(&m);
 }
 
-PTEST(model_scan_failure_keeps_model)
+TEST(model_scan_failure_keeps_model)
 {
 	_cleanup_tree_ struct tree t = { .fd = -EBADF };
 	_cleanup_(model_done) struct model m = {};
@@ -1739,7 +1714,7 @@ PTEST(model_scan_failure_keeps_model)
 	check_model(&m);
 }
 
-PTEST(model_scan_order_and_siblings)
+TEST(model_scan_order_and_siblings)
 {
 	static const char *const order[] = {
 		"0000:00:00.0", "0000:00:1f.0", "0000:00:1f.2", "0000:00:1f.3", "0000:0a:00.0",
@@ -1776,7 +1751,7 @@ PTEST(model_scan_order_and_siblings)
 	ASSERT_NULL(s4);
 }
 
-PTEST(model_refresh)
+TEST(model_refresh)
 {
 	_cleanup_tree_ struct tree t = { .fd = -EBADF };
 	_cleanup_(model_done) struct model m = {};
@@ -1971,7 +1946,7 @@ PTEST(model_refresh)
 	}
 }
 
-PTEST(model_refresh_group)
+TEST(model_refresh_group)
 {
 	_cleanup_tree_ struct tree t = { .fd = -EBADF };
 	_cleanup_(model_done) struct model m = {};
@@ -2017,7 +1992,7 @@ PTEST(model_refresh_group)
  * daemon/host on synthetic trees
  */
 
-PTEST(host_facts_synthetic)
+TEST(host_facts_synthetic)
 {
 	_cleanup_tree_ struct tree t = { .fd = -EBADF };
 	_cleanup_(host_facts_done) struct host_facts a = {}, b = {}, c = {}, e = {};
@@ -2068,7 +2043,7 @@ PTEST(host_facts_synthetic)
  * Real-kernel snapshots
  */
 
-PTEST(fixture_q35_iommu_claimed)
+TEST(fixture_q35_iommu_claimed)
 {
 	_cleanup_fixture_ struct fixture f = { .tree.fd = -EBADF };
 	_cleanup_strv_free_ char **s05 = NULL, **s051 = NULL, **s1f = NULL, **s03 = NULL,
@@ -2199,7 +2174,7 @@ PTEST(fixture_q35_iommu_claimed)
 
 /* Kernel 6.1 prints max_link_width 255 (PCIE_LNK_WIDTH_UNKNOWN) for 00:03.0, whose Link
  * Capabilities read 0: that is no width. */
-PTEST(fixture_q35_link_width_unknown)
+TEST(fixture_q35_link_width_unknown)
 {
 	_cleanup_fixture_ struct fixture f = { .tree.fd = -EBADF };
 	char buf[64];
@@ -2213,7 +2188,7 @@ PTEST(fixture_q35_link_width_unknown)
 	ASSERT_EQ(d->max_link.width, -1);
 }
 
-PTEST(fixture_q35_iommu_claimed_host)
+TEST(fixture_q35_iommu_claimed_host)
 {
 	_cleanup_fixture_ struct fixture f = { .tree.fd = -EBADF };
 	_cleanup_(host_facts_done) struct host_facts h = {};
@@ -2228,7 +2203,7 @@ PTEST(fixture_q35_iommu_claimed_host)
 }
 
 /* A refresh of every function of a real tree changes nothing. */
-PTEST(fixture_q35_iommu_claimed_refresh)
+TEST(fixture_q35_iommu_claimed_refresh)
 {
 	_cleanup_fixture_ struct fixture f = { .tree.fd = -EBADF };
 	_cleanup_strv_free_ char **addrs = NULL;
@@ -2254,7 +2229,7 @@ PTEST(fixture_q35_iommu_claimed_refresh)
 	check_model(&f.model);
 }
 
-PTEST(fixture_q35_iommu_host)
+TEST(fixture_q35_iommu_host)
 {
 	_cleanup_fixture_ struct fixture f = { .tree.fd = -EBADF };
 	_cleanup_(host_facts_done) struct host_facts h = {};
@@ -2282,7 +2257,7 @@ PTEST(fixture_q35_iommu_host)
 	ASSERT_STREQ(h.lockdown, "none");
 }
 
-PTEST(fixture_virtio_noiommu)
+TEST(fixture_virtio_noiommu)
 {
 	_cleanup_fixture_ struct fixture f = { .tree.fd = -EBADF };
 	_cleanup_(host_facts_done) struct host_facts h = {}, h2 = {};

@@ -12,28 +12,6 @@
 #include "lib/macro.h"
 #include "tests.h"
 
-#ifdef __SANITIZE_ADDRESS__
-#include <sanitizer/lsan_interface.h>
-#endif
-
-/* Each test runs in a forked child that ends with _exit(): check for leaks explicitly. */
-static void check_leaks(void)
-{
-#ifdef __SANITIZE_ADDRESS__
-	if (__lsan_do_recoverable_leak_check() != 0)
-		TEST_FAIL("memory leaked (LeakSanitizer report above)");
-#endif
-}
-
-#define LTEST(n)								\
-	static void body_##n(void);						\
-	TEST(n)									\
-	{									\
-		body_##n();							\
-		check_leaks();							\
-	}									\
-	static void body_##n(void)
-
 #define UNKNOWN PCI_ROM_ID_UNKNOWN
 #define VENDOR 0x8086U
 #define DEVICE 0x10d3U
@@ -231,7 +209,7 @@ static const char *get_problems(json_object *o)
 
 /* --- the valid ROM --------------------------------------------------------------------------- */
 
-LTEST(valid_two_images)
+TEST(valid_two_images)
 {
 	uint8_t buf[VALID_SIZE];
 	_cleanup_pci_rom_ struct pci_rom *rom = NULL;
@@ -281,7 +259,7 @@ LTEST(valid_two_images)
 	ASSERT_EQ(efi->efi.image_offset, 0x38);
 }
 
-LTEST(valid_json)
+TEST(valid_json)
 {
 	uint8_t buf[VALID_SIZE];
 	_cleanup_pci_rom_ struct pci_rom *rom = NULL;
@@ -340,7 +318,7 @@ LTEST(valid_json)
 	ASSERT_STREQ(get_problems(img), "");
 }
 
-LTEST(expected_ids)
+TEST(expected_ids)
 {
 	uint8_t buf[VALID_SIZE];
 	_cleanup_pci_rom_ struct pci_rom *rom = NULL;
@@ -378,7 +356,7 @@ LTEST(expected_ids)
 	ASSERT_EQ(pci_rom_image_ids_match(NULL, VENDOR, DEVICE), -1);
 }
 
-LTEST(device_list)
+TEST(device_list)
 {
 	uint8_t buf[VALID_SIZE];
 	_cleanup_pci_rom_ struct pci_rom *rom = NULL;
@@ -418,7 +396,7 @@ LTEST(device_list)
 	ASSERT_EQ(rom->images[0].problems, 0);
 }
 
-LTEST(device_list_invalid)
+TEST(device_list_invalid)
 {
 	uint8_t buf[VALID_SIZE];
 	_cleanup_pci_rom_ struct pci_rom *rom = NULL;
@@ -447,7 +425,7 @@ LTEST(device_list_invalid)
 
 /* --- malformed ROMs ---------------------------------------------------------------------------- */
 
-LTEST(empty)
+TEST(empty)
 {
 	_cleanup_pci_rom_ struct pci_rom *rom = NULL;
 	_cleanup_json_ json_object *o = NULL;
@@ -470,7 +448,7 @@ LTEST(empty)
 	ASSERT_STREQ(problems(rom, -1, 0, 0), "no-last-image");
 }
 
-LTEST(bad_signature)
+TEST(bad_signature)
 {
 	uint8_t buf[VALID_SIZE];
 	_cleanup_pci_rom_ struct pci_rom *rom = NULL;
@@ -510,7 +488,7 @@ LTEST(bad_signature)
 	ASSERT_STREQ(problems(rom, -1, 0, 0), "no-last-image");
 }
 
-LTEST(pcir_out_of_range)
+TEST(pcir_out_of_range)
 {
 	uint8_t buf[VALID_SIZE];
 	_cleanup_pci_rom_ struct pci_rom *rom = NULL;
@@ -560,7 +538,7 @@ LTEST(pcir_out_of_range)
 	ASSERT_STREQ(problems(rom, 0, VENDOR, DEVICE), "pcir-out-of-range");
 }
 
-LTEST(pcir_missing_misaligned_short)
+TEST(pcir_missing_misaligned_short)
 {
 	uint8_t buf[VALID_SIZE];
 	_cleanup_pci_rom_ struct pci_rom *rom = NULL;
@@ -593,7 +571,7 @@ LTEST(pcir_missing_misaligned_short)
 	ASSERT_STREQ(problems(rom, 0, VENDOR, DEVICE), "pcir-length-invalid");
 }
 
-LTEST(zero_length)
+TEST(zero_length)
 {
 	uint8_t buf[VALID_SIZE];
 	_cleanup_pci_rom_ struct pci_rom *rom = NULL;
@@ -619,7 +597,7 @@ LTEST(zero_length)
 	ASSERT_STREQ(problems(rom, -1, 0, 0), "trailing-data");
 }
 
-LTEST(truncated)
+TEST(truncated)
 {
 	uint8_t buf[VALID_SIZE];
 	_cleanup_pci_rom_ struct pci_rom *rom = NULL;
@@ -653,7 +631,7 @@ LTEST(truncated)
 	ASSERT_STREQ(problems(rom, -1, 0, 0), "no-last-image");
 }
 
-LTEST(checksum)
+TEST(checksum)
 {
 	uint8_t buf[VALID_SIZE];
 	_cleanup_pci_rom_ struct pci_rom *rom = NULL;
@@ -677,7 +655,7 @@ LTEST(checksum)
 	ASSERT_TRUE(pci_rom_valid(rom, VENDOR, DEVICE));
 }
 
-LTEST(init_size)
+TEST(init_size)
 {
 	uint8_t buf[VALID_SIZE];
 	_cleanup_pci_rom_ struct pci_rom *rom = NULL;
@@ -719,7 +697,7 @@ LTEST(init_size)
 	ASSERT_STREQ(problems(rom, 1, VENDOR, DEVICE), "init-size-invalid");
 }
 
-LTEST(efi_header)
+TEST(efi_header)
 {
 	uint8_t buf[VALID_SIZE];
 	uint8_t *efi = buf + X86_BLOCKS * 512;
@@ -750,7 +728,7 @@ LTEST(efi_header)
 	ASSERT_STREQ(pci_rom_efi_subsystem_to_string(12), "runtime-driver");
 }
 
-LTEST(code_types)
+TEST(code_types)
 {
 	uint8_t buf[512];
 	_cleanup_pci_rom_ struct pci_rom *rom = NULL;
@@ -773,7 +751,7 @@ LTEST(code_types)
 	ASSERT_STREQ(pci_rom_code_type_to_string(0xFF), "unknown");
 }
 
-LTEST(no_last_image)
+TEST(no_last_image)
 {
 	uint8_t buf[VALID_SIZE];
 	_cleanup_pci_rom_ struct pci_rom *rom = NULL;
@@ -798,7 +776,7 @@ LTEST(no_last_image)
 	ASSERT_STREQ(problems(rom, -1, 0, 0), "no-last-image");
 }
 
-LTEST(too_many_images)
+TEST(too_many_images)
 {
 	const size_t n = PCI_ROM_IMAGES_MAX + 4;
 	_cleanup_free_ uint8_t *buf = malloc(n * 512);
@@ -827,7 +805,7 @@ LTEST(too_many_images)
 	ASSERT_TRUE(pci_rom_valid(rom, VENDOR, DEVICE));
 }
 
-LTEST(trailing_data)
+TEST(trailing_data)
 {
 	uint8_t buf[VALID_SIZE + 1024];
 	_cleanup_pci_rom_ struct pci_rom *rom = NULL;
@@ -858,7 +836,7 @@ LTEST(trailing_data)
 	ASSERT_EQ(get_tribool(o, "valid"), 0);
 }
 
-LTEST(arguments_and_names)
+TEST(arguments_and_names)
 {
 	struct pci_rom *rom = NULL;
 	json_object *o = NULL;
@@ -886,7 +864,7 @@ LTEST(arguments_and_names)
 }
 
 /* Every prefix and every single-byte corruption of the valid ROM parses (ASan watches). */
-LTEST(every_prefix_and_byte)
+TEST(every_prefix_and_byte)
 {
 	uint8_t buf[VALID_SIZE];
 
@@ -940,7 +918,7 @@ static uint8_t *read_fixture(const char *name, size_t *ret_size)
 	return TAKE_PTR(buf);
 }
 
-LTEST(real_pxe_e1000)
+TEST(real_pxe_e1000)
 {
 	size_t size = 0;
 	_cleanup_free_ uint8_t *buf = read_fixture("pxe-e1000.rom", &size);
@@ -973,7 +951,7 @@ LTEST(real_pxe_e1000)
 	ASSERT_EQ(get_tribool(image_json(o, 0), "checksum_ok"), 1);
 }
 
-LTEST(real_efi_e1000e)
+TEST(real_efi_e1000e)
 {
 	size_t size = 0;
 	_cleanup_free_ uint8_t *buf = read_fixture("efi-e1000e.rom", &size);
@@ -1007,7 +985,7 @@ LTEST(real_efi_e1000e)
 	ASSERT_EQ(get_tribool(efi, "compressed"), 0);
 }
 
-LTEST(real_vgabios)
+TEST(real_vgabios)
 {
 	size_t size = 0;
 	_cleanup_free_ uint8_t *buf = read_fixture("vgabios-stdvga.bin", &size);

@@ -17,32 +17,6 @@
 #include "lib/macro.h"
 #include "tests.h"
 
-#ifdef __SANITIZE_ADDRESS__
-#include <sanitizer/lsan_interface.h>
-#endif
-
-
-/*
- * Each test runs in a forked child that ends with _exit(), which skips LeakSanitizer's check
- * at exit: LTEST runs the body, then asks for a leak check once its _cleanup_ variables ran.
- */
-static void check_leaks(void)
-{
-#ifdef __SANITIZE_ADDRESS__
-	if (__lsan_do_recoverable_leak_check() != 0)
-		TEST_FAIL("memory leaked (LeakSanitizer report above)");
-#endif
-}
-
-#define LTEST(n)								\
-	static void body_##n(void);						\
-	TEST(n)									\
-	{									\
-		body_##n();							\
-		check_leaks();							\
-	}									\
-	static void body_##n(void)
-
 /* --- parsing helpers ----------------------------------------------------------------------- */
 
 #define NAME "50-test.policy"
@@ -123,7 +97,7 @@ static size_t strv_length(char *const *l)
 
 /* --- [Match] ------------------------------------------------------------------------------- */
 
-LTEST(match_address)
+TEST(match_address)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 
@@ -156,7 +130,7 @@ LTEST(match_address)
 	ASSERT_STREQ(r->addresses[1], "0000:3b:*");
 }
 
-LTEST(match_id)
+TEST(match_id)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 
@@ -176,7 +150,7 @@ LTEST(match_id)
 	ASSERT_NULL(r->addresses);
 }
 
-LTEST(match_subsystem_id)
+TEST(match_subsystem_id)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 
@@ -189,7 +163,7 @@ LTEST(match_subsystem_id)
 	ASSERT_EQ(r->n_ids, 0);
 }
 
-LTEST(match_class)
+TEST(match_class)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 
@@ -214,7 +188,7 @@ LTEST(match_class)
 	ASSERT_EQ(r->classes[5].mask, 0x00ffff);
 }
 
-LTEST(match_driver)
+TEST(match_driver)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 
@@ -229,7 +203,7 @@ LTEST(match_driver)
 	ASSERT_STREQ(r->driver, "vfio-pci");
 }
 
-LTEST(match_iommu_group)
+TEST(match_iommu_group)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 
@@ -240,7 +214,7 @@ LTEST(match_iommu_group)
 	ASSERT_EQ(r->groups[2], UINT32_MAX);
 }
 
-LTEST(match_numa_node)
+TEST(match_numa_node)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 
@@ -251,7 +225,7 @@ LTEST(match_numa_node)
 	ASSERT_EQ(r->numa_nodes[2], -1);
 }
 
-LTEST(match_sriov)
+TEST(match_sriov)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 
@@ -271,7 +245,7 @@ LTEST(match_sriov)
 	ASSERT_EQ(r->sriov, POLICY_SRIOV_VF);
 }
 
-LTEST(match_virtual_function_of)
+TEST(match_virtual_function_of)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 
@@ -289,7 +263,7 @@ LTEST(match_virtual_function_of)
 	ASSERT_EQ(r->sriov, POLICY_SRIOV_VF);
 }
 
-LTEST(match_all_keys)
+TEST(match_all_keys)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 
@@ -318,7 +292,7 @@ LTEST(match_all_keys)
 
 /* --- [Assign] ------------------------------------------------------------------------------ */
 
-LTEST(assign_defaults)
+TEST(assign_defaults)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 
@@ -336,7 +310,7 @@ LTEST(assign_defaults)
 	ASSERT_NULL(r->description);
 }
 
-LTEST(assign_driver)
+TEST(assign_driver)
 {
 	static const struct {
 		const char *value;
@@ -369,7 +343,7 @@ LTEST(assign_driver)
 	ASSERT_NULL(policy_target_to_string((enum policy_target)-1));
 }
 
-LTEST(assign_apply)
+TEST(assign_apply)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 
@@ -388,7 +362,7 @@ LTEST(assign_apply)
 	ASSERT_NULL(policy_apply_to_string((enum policy_apply)2));
 }
 
-LTEST(assign_group)
+TEST(assign_group)
 {
 	static const struct {
 		const char *value;
@@ -411,7 +385,7 @@ LTEST(assign_group)
 	ASSERT_NULL(policy_group_to_string((enum policy_group)3));
 }
 
-LTEST(assign_pool)
+TEST(assign_pool)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 	char name[65];
@@ -435,7 +409,7 @@ LTEST(assign_pool)
 	}
 }
 
-LTEST(assign_pin_id)
+TEST(assign_pin_id)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 
@@ -452,7 +426,7 @@ LTEST(assign_pin_id)
 	ASSERT_EQ(r->pin.device, 0x2204);
 }
 
-LTEST(assign_force)
+TEST(assign_force)
 {
 	static const char *const yes[] = { "yes", "true", "on", "1", "YES", "True", "ON" };
 	static const char *const no[] = { "no", "false", "off", "0", "No", "FALSE", "Off" };
@@ -469,7 +443,7 @@ LTEST(assign_force)
 	}
 }
 
-LTEST(assign_description)
+TEST(assign_description)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 
@@ -483,7 +457,7 @@ LTEST(assign_description)
 	ASSERT_STREQ(r->description, "GPU;pool");
 }
 
-LTEST(assign_all_keys)
+TEST(assign_all_keys)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 
@@ -511,7 +485,7 @@ LTEST(assign_all_keys)
 
 /* --- lexical matters ----------------------------------------------------------------------- */
 
-LTEST(syntax_comments_and_blank_lines)
+TEST(syntax_comments_and_blank_lines)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 
@@ -533,7 +507,7 @@ LTEST(syntax_comments_and_blank_lines)
 	ASSERT_NULL(r->pool);
 }
 
-LTEST(syntax_crlf)
+TEST(syntax_crlf)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 
@@ -559,7 +533,7 @@ LTEST(syntax_crlf)
 			   PATH ":4: unknown key Vendor= in [Match]");
 }
 
-LTEST(syntax_no_final_newline)
+TEST(syntax_no_final_newline)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 
@@ -567,7 +541,7 @@ LTEST(syntax_no_final_newline)
 	ASSERT_EQ(r->target, POLICY_TARGET_HOST);
 }
 
-LTEST(syntax_bom)
+TEST(syntax_bom)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 
@@ -585,7 +559,7 @@ LTEST(syntax_bom)
 			   PATH ":1: unknown section [Matchh] (expected [Match] or [Assign])");
 }
 
-LTEST(syntax_indented_lines)
+TEST(syntax_indented_lines)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 
@@ -618,7 +592,7 @@ LTEST(syntax_indented_lines)
 			   PATH ":3: expected [Section], Key=Value or a comment");
 }
 
-LTEST(syntax_line_length)
+TEST(syntax_line_length)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 	_cleanup_free_ char *text = NULL, *msg = NULL;
@@ -650,7 +624,7 @@ LTEST(syntax_line_length)
 	ASSERT_STREQ(msg, PATH ":5: line too long (at most 198 characters)");
 }
 
-LTEST(syntax_size)
+TEST(syntax_size)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 	_cleanup_free_ char *text = malloc(POLICY_FILE_MAX + 2), *msg = NULL;
@@ -673,7 +647,7 @@ LTEST(syntax_size)
 	ASSERT_STREQ(msg, PATH ": larger than 65536 bytes");
 }
 
-LTEST(syntax_nul)
+TEST(syntax_nul)
 {
 	static const char text[] = "[Match]\nId=10de:*\0garbage\n" ASSIGN_VFIO;
 	_cleanup_free_ char *msg = NULL;
@@ -686,7 +660,7 @@ LTEST(syntax_nul)
 	ASSERT_STREQ(msg, PATH ": contains a NUL byte: not a text file");
 }
 
-LTEST(syntax_size_is_respected)
+TEST(syntax_size_is_respected)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 	static const char text[] = MATCH_ANY ASSIGN_VFIO "Pool=gpu\n";
@@ -705,7 +679,7 @@ LTEST(syntax_size_is_respected)
 
 /* --- errors -------------------------------------------------------------------------------- */
 
-LTEST(error_unknown_section)
+TEST(error_unknown_section)
 {
 	ASSERT_PARSE_ERROR("[Foo]\nBar=1\n" MATCH_ANY ASSIGN_VFIO,
 			   PATH ":1: unknown section [Foo] (expected [Match] or [Assign])");
@@ -723,7 +697,7 @@ LTEST(error_unknown_section)
 			   PATH ":1: unknown section [] (expected [Match] or [Assign])");
 }
 
-LTEST(error_section_trailing_garbage)
+TEST(error_section_trailing_garbage)
 {
 	/* What follows "]" must be nothing or a comment: a key there would be lost. */
 	ASSERT_PARSE_ERROR("[Match] Id=10de:2204\nClass=0x0300\n" ASSIGN_VFIO,
@@ -748,7 +722,7 @@ LTEST(error_section_trailing_garbage)
 
 }
 
-LTEST(error_unknown_key)
+TEST(error_unknown_key)
 {
 	ASSERT_PARSE_ERROR("[Match]\nVendor=10de\n" ASSIGN_VFIO,
 			   PATH ":2: unknown key Vendor= in [Match]");
@@ -763,7 +737,7 @@ LTEST(error_unknown_key)
 			   PATH ":5: unknown key Class= in [Assign]");
 }
 
-LTEST(error_key_outside_section)
+TEST(error_key_outside_section)
 {
 	ASSERT_PARSE_ERROR("Id=10de:*\n" MATCH_ANY ASSIGN_VFIO,
 			   PATH ":1: Id= outside a section (expected [Match] or [Assign] first)");
@@ -771,7 +745,7 @@ LTEST(error_key_outside_section)
 			   PATH ":3: Driver= outside a section (expected [Match] or [Assign] first)");
 }
 
-LTEST(error_syntax)
+TEST(error_syntax)
 {
 	/* A line that is no section, no Key=Value and no comment. */
 	ASSERT_PARSE_ERROR(MATCH_ANY "vfio-pci\n" ASSIGN_VFIO,
@@ -786,7 +760,7 @@ LTEST(error_syntax)
 			   PATH ":5: unknown key = in [Assign]");
 }
 
-LTEST(error_empty_value)
+TEST(error_empty_value)
 {
 	ASSERT_PARSE_ERROR("[Match]\nAddress=\n" ASSIGN_VFIO, PATH ":2: Address= is empty");
 	ASSERT_PARSE_ERROR("[Match]\nId=  \t \n" ASSIGN_VFIO, PATH ":2: Id= is empty");
@@ -812,7 +786,7 @@ LTEST(error_empty_value)
 			   PATH ":5: Description= is empty");
 }
 
-LTEST(error_key_twice)
+TEST(error_key_twice)
 {
 	ASSERT_PARSE_ERROR("[Match]\nId=10de:*\nId=8086:*\n" ASSIGN_VFIO,
 			   PATH ":3: Id= given twice (first on line 2; put several values on one "
@@ -833,7 +807,7 @@ LTEST(error_key_twice)
 			   PATH ":5: Force=maybe: expected yes or no");
 }
 
-LTEST(error_match_after_assign)
+TEST(error_match_after_assign)
 {
 	ASSERT_PARSE_ERROR(MATCH_ANY ASSIGN_VFIO "[Match]\nClass=0x0300\n",
 			   PATH ":6: [Match] after [Assign]: one rule per file");
@@ -848,7 +822,7 @@ LTEST(error_match_after_assign)
 	}
 }
 
-LTEST(error_no_match_keys)
+TEST(error_no_match_keys)
 {
 	ASSERT_PARSE_ERROR("[Match]\n" ASSIGN_VFIO,
 			   PATH ": no [Match] keys: a rule must say which functions it is for");
@@ -860,7 +834,7 @@ LTEST(error_no_match_keys)
 			   PATH ": no [Match] keys: a rule must say which functions it is for");
 }
 
-LTEST(error_no_driver)
+TEST(error_no_driver)
 {
 	ASSERT_PARSE_ERROR("# comment\n" MATCH_ANY,
 			   PATH ":2: [Assign] needs Driver= (vfio-pci, a vfio variant, "
@@ -870,7 +844,7 @@ LTEST(error_no_driver)
 			   "uio_pci_generic, host or deny)");
 }
 
-LTEST(error_bad_address)
+TEST(error_bad_address)
 {
 	ASSERT_PARSE_ERROR("[Match]\nAddress=0000:zz:00.0\n" ASSIGN_VFIO,
 			   PATH ":2: Address=0000:zz:00.0: expected a PCI address DDDD:BB:DD.F, "
@@ -900,7 +874,7 @@ LTEST(error_bad_address)
 			   "DDDD:BB:DD.F, globs allowed (e.g. 0000:65:00.*)");
 }
 
-LTEST(error_bad_id)
+TEST(error_bad_id)
 {
 	ASSERT_PARSE_ERROR("[Match]\nId=10de\n" ASSIGN_VFIO,
 			   PATH ":2: Id=10de: expected VENDOR:DEVICE in hex, e.g. 10de:2204");
@@ -930,7 +904,7 @@ LTEST(error_bad_id)
 			   PATH ":2: SubsystemId=1043:g: the device must be 1 to 4 hex digits or *");
 }
 
-LTEST(error_bad_class)
+TEST(error_bad_class)
 {
 #define CLASS_EXPECTED ": expected a class as 4 hex digits (0x0300: class and subclass) or 6 " \
 	"(0x030000: with programming interface), optionally /MASK"
@@ -965,7 +939,7 @@ LTEST(error_bad_class)
 #define X65 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 #define P65 "ppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
 
-LTEST(error_bad_match_driver)
+TEST(error_bad_match_driver)
 {
 	ASSERT_PARSE_ERROR("[Match]\nDriver=nv/idia\n" ASSIGN_VFIO,
 			   PATH ":2: Driver=nv/idia: not a driver name (use \"none\" for no driver)");
@@ -977,7 +951,7 @@ LTEST(error_bad_match_driver)
 			   "not a driver name (use \"none\" for no driver)");
 }
 
-LTEST(error_bad_iommu_group)
+TEST(error_bad_iommu_group)
 {
 	ASSERT_PARSE_ERROR("[Match]\nIommuGroup=-1\n" ASSIGN_VFIO,
 			   PATH ":2: IommuGroup=-1: expected a group number");
@@ -991,7 +965,7 @@ LTEST(error_bad_iommu_group)
 			   PATH ":2: IommuGroup=1*: expected a group number");
 }
 
-LTEST(error_bad_numa_node)
+TEST(error_bad_numa_node)
 {
 	ASSERT_PARSE_ERROR("[Match]\nNumaNode=-2\n" ASSIGN_VFIO,
 			   PATH ":2: NumaNode=-2: expected a node number (-1: none)");
@@ -1001,7 +975,7 @@ LTEST(error_bad_numa_node)
 			   PATH ":2: NumaNode=2147483648: expected a node number (-1: none)");
 }
 
-LTEST(error_bad_sriov)
+TEST(error_bad_sriov)
 {
 	ASSERT_PARSE_ERROR("[Match]\nSriov=both\n" ASSIGN_VFIO,
 			   PATH ":2: Sriov=both: expected pf, vf or none");
@@ -1011,7 +985,7 @@ LTEST(error_bad_sriov)
 			   PATH ":2: Sriov=yes: expected pf, vf or none");
 }
 
-LTEST(error_bad_assign_values)
+TEST(error_bad_assign_values)
 {
 #define DRIVER_EXPECTED ": expected vfio-pci, a vfio variant driver (e.g. mlx5_vfio_pci), " \
 	"uio_pci_generic, host or deny"
@@ -1060,7 +1034,7 @@ LTEST(error_bad_assign_values)
 	                   PATH ":5: Force=y: expected yes or no");
 }
 
-LTEST(error_pool_needs_passthrough)
+TEST(error_pool_needs_passthrough)
 {
 	ASSERT_PARSE_ERROR(MATCH_ANY "[Assign]\nDriver=host\nPool=gpu\n",
 			   PATH ":5: Pool= needs Driver= to name a passthrough driver");
@@ -1068,7 +1042,7 @@ LTEST(error_pool_needs_passthrough)
 			   PATH ":4: Pool= needs Driver= to name a passthrough driver");
 }
 
-LTEST(error_deny_conflicts)
+TEST(error_deny_conflicts)
 {
 	ASSERT_PARSE_ERROR(MATCH_ANY "[Assign]\nDriver=deny\nApply=request\n",
 			   PATH ":5: Apply= has no meaning with Driver=deny");
@@ -1091,7 +1065,7 @@ LTEST(error_deny_conflicts)
 	}
 }
 
-LTEST(error_pin_without_address)
+TEST(error_pin_without_address)
 {
 	ASSERT_PARSE_ERROR(MATCH_ANY ASSIGN_VFIO "PinId=10de:2204\n",
 			   PATH ":5: PinId= pins the ids expected at an address: [Match] needs "
@@ -1103,7 +1077,7 @@ LTEST(error_pin_without_address)
 			   "Address=");
 }
 
-LTEST(error_vf_of_with_sriov)
+TEST(error_vf_of_with_sriov)
 {
 	ASSERT_PARSE_ERROR("[Match]\nSriov=pf\nVirtualFunctionOf=0000:3b:00.0\n" ASSIGN_VFIO,
 			   PATH ":3: VirtualFunctionOf= matches virtual functions only; Sriov= must "
@@ -1113,7 +1087,7 @@ LTEST(error_vf_of_with_sriov)
 			   "be vf or absent");
 }
 
-LTEST(error_whole_file_checks_order)
+TEST(error_whole_file_checks_order)
 {
 	/* Line errors come first; then the missing Driver=; then the conflicts. */
 	ASSERT_PARSE_ERROR(MATCH_ANY "[Assign]\nPool=gpu\nForce=maybe\n",
@@ -1132,7 +1106,7 @@ LTEST(error_whole_file_checks_order)
 			   "Address=");
 }
 
-LTEST(error_first_wins)
+TEST(error_first_wins)
 {
 	/* A bad value on line 2, an unknown key on line 5. */
 	ASSERT_PARSE_ERROR("[Match]\nId=10de\n" ASSIGN_VFIO "Colour=green\n",
@@ -1170,7 +1144,7 @@ LTEST(error_first_wins)
 			   "line, separated by spaces)");
 }
 
-LTEST(error_format)
+TEST(error_format)
 {
 	struct policy_error e = {};
 	_cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
@@ -1286,7 +1260,7 @@ static void symlink_tmp(const char *target, const char *rel)
 
 /* --- policy_load --------------------------------------------------------------------------- */
 
-LTEST(load_order_override_mask)
+TEST(load_order_override_mask)
 {
 	_cleanup_(policy_done) struct policy p = {};
 	_cleanup_(policy_error_done) struct policy_error err = {};
@@ -1352,7 +1326,7 @@ LTEST(load_order_override_mask)
 	tmpdir_remove();
 }
 
-LTEST(load_missing_dirs)
+TEST(load_missing_dirs)
 {
 	_cleanup_(policy_done) struct policy p = {};
 	_cleanup_(policy_error_done) struct policy_error err = {};
@@ -1395,7 +1369,7 @@ LTEST(load_missing_dirs)
 	tmpdir_remove();
 }
 
-LTEST(load_bad_file_fails_all)
+TEST(load_bad_file_fails_all)
 {
 	_cleanup_(policy_done) struct policy p = {};
 	_cleanup_(policy_error_done) struct policy_error err = {};
@@ -1485,7 +1459,7 @@ LTEST(load_bad_file_fails_all)
 	tmpdir_remove();
 }
 
-LTEST(load_files_in_given_order)
+TEST(load_files_in_given_order)
 {
 	_cleanup_(policy_done) struct policy p = {};
 	_cleanup_(policy_error_done) struct policy_error err = {};
@@ -1527,7 +1501,7 @@ LTEST(load_files_in_given_order)
 	tmpdir_remove();
 }
 
-LTEST(rule_load)
+TEST(rule_load)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
 	_cleanup_(policy_error_done) struct policy_error err = {};
@@ -1632,7 +1606,7 @@ static bool matches(const char *match, const struct pcidev *d)
 	return policy_rule_matches(r, d);
 }
 
-LTEST(matches_empty_rule)
+TEST(matches_empty_rule)
 {
 	struct policy_rule r = {};
 	struct pcidev g = gpu(), pf = nic_pf(), vf = nic_vf();
@@ -1643,7 +1617,7 @@ LTEST(matches_empty_rule)
 	ASSERT_TRUE(policy_rule_matches(&r, &vf));
 }
 
-LTEST(matches_address)
+TEST(matches_address)
 {
 	struct pcidev g = gpu(), vf = nic_vf();
 
@@ -1664,7 +1638,7 @@ LTEST(matches_address)
 	ASSERT_FALSE(matches("Address=0000:3b:10.[1-7]", &vf));
 }
 
-LTEST(matches_id)
+TEST(matches_id)
 {
 	struct pcidev g = gpu();
 
@@ -1678,7 +1652,7 @@ LTEST(matches_id)
 	ASSERT_FALSE(matches("Id=8086:* 10de:1aef", &g));
 }
 
-LTEST(matches_subsystem_id)
+TEST(matches_subsystem_id)
 {
 	struct pcidev g = gpu();
 
@@ -1697,7 +1671,7 @@ LTEST(matches_subsystem_id)
 	ASSERT_TRUE(matches("Id=10de:2204", &g));
 }
 
-LTEST(matches_class)
+TEST(matches_class)
 {
 	struct pcidev g = gpu();
 
@@ -1727,7 +1701,7 @@ LTEST(matches_class)
 	ASSERT_TRUE(matches("Class=0x0c03", &g));
 }
 
-LTEST(matches_driver)
+TEST(matches_driver)
 {
 	struct pcidev g = gpu();
 
@@ -1745,7 +1719,7 @@ LTEST(matches_driver)
 	ASSERT_FALSE(matches("Driver=vfio-pci", &g));
 }
 
-LTEST(matches_iommu_group)
+TEST(matches_iommu_group)
 {
 	struct pcidev g = gpu();
 
@@ -1760,7 +1734,7 @@ LTEST(matches_iommu_group)
 	ASSERT_TRUE(matches("IommuGroup=0", &g));
 }
 
-LTEST(matches_numa_node)
+TEST(matches_numa_node)
 {
 	struct pcidev g = gpu();
 
@@ -1774,7 +1748,7 @@ LTEST(matches_numa_node)
 	ASSERT_FALSE(matches("NumaNode=0", &g));
 }
 
-LTEST(matches_sriov)
+TEST(matches_sriov)
 {
 	struct pcidev g = gpu(), pf = nic_pf(), vf = nic_vf();
 
@@ -1798,7 +1772,7 @@ LTEST(matches_sriov)
 	ASSERT_TRUE(matches("Sriov=none", &pf));
 }
 
-LTEST(matches_virtual_function_of)
+TEST(matches_virtual_function_of)
 {
 	struct pcidev g = gpu(), pf = nic_pf(), vf = nic_vf();
 
@@ -1814,7 +1788,7 @@ LTEST(matches_virtual_function_of)
 	ASSERT_TRUE(matches("VirtualFunctionOf=*\nSriov=vf", &vf));
 }
 
-LTEST(matches_keys_and)
+TEST(matches_keys_and)
 {
 	static const char *const keys[] = {
 		"Address=0000:65:00.0",
@@ -1875,7 +1849,7 @@ LTEST(matches_keys_and)
 	}
 }
 
-LTEST(match_first_wins)
+TEST(match_first_wins)
 {
 	struct policy_rule *rules[] = {
 		parse_ok("[Match]\nAddress=0000:65:00.0\n[Assign]\nDriver=deny\n"),
@@ -1953,7 +1927,7 @@ static char *config_error(const char *text, size_t size)
 		ASSERT_STREQ(_m, (expected));					\
 	} while (0)
 
-LTEST(config_missing_file)
+TEST(config_missing_file)
 {
 	_cleanup_(policy_error_done) struct policy_error err = {};
 	_cleanup_free_ char *path = NULL;
@@ -1974,7 +1948,7 @@ LTEST(config_missing_file)
 	tmpdir_remove();
 }
 
-LTEST(config_keys)
+TEST(config_keys)
 {
 	_cleanup_(daemon_config_done) struct daemon_config c = {};
 
@@ -2014,7 +1988,7 @@ LTEST(config_keys)
 	tmpdir_remove();
 }
 
-LTEST(config_errors)
+TEST(config_errors)
 {
 	tmpdir_new();
 	ASSERT_CONFIG_ERROR("[Main]\nSocketGroup=kvm\n",
@@ -2063,7 +2037,7 @@ LTEST(config_errors)
 	tmpdir_remove();
 }
 
-LTEST(config_not_text)
+TEST(config_not_text)
 {
 	_cleanup_free_ char *big = malloc(POLICY_FILE_MAX + 1), *msg = NULL;
 	static const char nul[] = "[Daemon]\nUnmatched=deny\0\nAllowNoIommu=yes\n";
@@ -2112,7 +2086,7 @@ static const char *srcdir(void)
 	return ".";
 }
 
-LTEST(shipped_policy_examples)
+TEST(shipped_policy_examples)
 {
 	_cleanup_(policy_done) struct policy p = {};
 	_cleanup_(policy_error_done) struct policy_error err = {};
@@ -2190,7 +2164,7 @@ LTEST(shipped_policy_examples)
 	ASSERT_NULL(policy_match(&p, &other_vf));
 }
 
-LTEST(shipped_daemon_config)
+TEST(shipped_daemon_config)
 {
 	_cleanup_(daemon_config_done) struct daemon_config c = {};
 	_cleanup_(policy_error_done) struct policy_error err = {};

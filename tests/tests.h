@@ -18,6 +18,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #define EXIT_TEST_SKIP 77
 
 struct test {
@@ -132,6 +136,15 @@ static inline int test_run_all(void)
 		if (pid == 0) {
 			t->fn();
 			fflush(stdout);
+			/* _exit() skips LeakSanitizer's check at exit: ask for it here, once the
+			 * test's _cleanup_ variables have run. */
+#ifdef __SANITIZE_ADDRESS__
+			if (__lsan_do_recoverable_leak_check() != 0) {
+				printf("# memory leaked (LeakSanitizer report above)\n");
+				fflush(stdout);
+				_exit(1);
+			}
+#endif
 			_exit(0);
 		}
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
