@@ -23,7 +23,8 @@ static json_object *find_device(json_object *devices, const char *address)
 
 int verb_groups(struct ctl *c, int argc, char *argv[])
 {
-	static const char *const columns[] = { "GROUP", "TYPE", "DEVICE", "ID", "CLASS", "DRIVER" };
+	static const char *const columns[] = { "GROUP", "TYPE", "VIABLE", "DEVICE", "ID",
+						     "CLASS", "DRIVER" };
 	_cleanup_json_ json_object *reply = NULL, *list = NULL;
 	_cleanup_(table_freep) struct table *t = NULL;
 	json_object *groups, *devices;
@@ -64,7 +65,8 @@ int verb_groups(struct ctl *c, int argc, char *argv[])
 					 name ? " " : "", name ?: "");
 			}
 			if (table_add_row(t, (const char *const[]){
-					j == 0 ? id : "", j == 0 ? json_get_str(g, "type") : "", addr,
+					j == 0 ? id : "", j == 0 ? json_get_str(g, "type") : "",
+					j == 0 ? json_get_bool(g, "viable") == 1 ? "yes" : "no" : "", addr,
 					d ? ids : NULL, d ? class : NULL,
 					d ? json_get_str(d, "driver") ?: "(none)" : NULL }) < 0)
 				return CTL_EXIT_FAILURE;

@@ -138,9 +138,17 @@ static int method_get(struct varlink_conn *c, json_object *params, unsigned flag
 	return reply_one(c, "device", d);
 }
 
-static int group_to_json(const struct iommu_group *g, json_object **ret)
+static const char *driver_now(const struct pcidev *d, void *userdata)
+{
+	return d->driver;
+}
+
+static int group_to_json(const struct model *model, bool dma_ownership, const struct iommu_group *g,
+			 json_object **ret)
 {
 	_cleanup_json_ json_object *o = json_object_new_object(), *members = NULL;
+	_cleanup_free_ char *why = NULL;
+	bool viable;
 	int r;
 
 	members = json_object_new_array();
@@ -154,6 +162,12 @@ static int group_to_json(const struct iommu_group *g, json_object **ret)
 		r = json_add_str(o, "type", g->type);
 	if (r >= 0)
 		r = json_add(o, "members", TAKE_PTR(members));
+	/* What VFIO_GROUP_GET_STATUS would say if vfio held the group now. */
+	viable = group_viable(model, g, dma_ownership, driver_now, NULL, &why);
+	if (r >= 0)
+		r = json_add_bool(o, "viable", viable);
+	if (r >= 0 && why)
+		r = json_add_str(o, "not_viable_because", why);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(o);
@@ -164,6 +178,7 @@ static int method_list_groups(struct varlink_conn *c, json_object *params, unsig
 			      void *userdata)
 {
 	struct manager *m = userdata;
+	_cleanup_(host_facts_done) struct host_facts h = { .noiommu = -1, .interrupt_remapping = -1 };
 	_cleanup_json_ json_object *groups = json_object_new_array();
 	const char *bad = NULL;
 
@@ -171,9 +186,10 @@ static int method_list_groups(struct varlink_conn *c, json_object *params, unsig
 		return invalid(c, bad);
 	if (!groups)
 		return -ENOMEM;
+	(void)host_facts_read(m->sysfs, &h);
 	for (size_t i = 0; i < m->model.n_groups; i++) {
 		json_object *g = NULL;
-		int r = group_to_json(&m->model.groups[i], &g);
+		int r = group_to_json(&m->model, h.dma_ownership, &m->model.groups[i], &g);
 
 		if (r < 0)
 			return r;

@@ -1,0 +1,210 @@
+#!/bin/bash
+# Boots the Debian kernel in QEMU (q35, emulated Intel IOMMU with interrupt remapping, emulated
+# NICs, a GPU-like slot, an SR-IOV nvme, bridges, an empty hotplug port) and runs pcipassd and
+# pcipassctl inside it against the guest's real /sys, checking every claim against the kernel.
+# Prints TAP: one line per check the guest makes, numbered here.
+#
+#   run-vm.sh [SCENARIO…]    scenarios from tests/vm/scenarios (default: all), by name
+#   run-vm.sh --demo         the README's demo (tests/vm/demo.sh in the guest, output on stdout)
+#
+# Environment: PCIPASS_BUILD (build directory; default the current one), KV (kernel version;
+# default the newest /boot/vmlinuz-*), ACCEL (auto, tcg or kvm), VM_DIR (work directory).
+# Exits 77 when QEMU, the kernel, busybox or cpio are missing (tests/install-deps.sh installs
+# them). All writes happen in the guest's /sys; nothing here touches the host's devices.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "${PCIPASS_BUILD:-.}" && pwd)
+vm=${VM_DIR:-$build/tests/vm/run}
+demo=0
+[ "${1:-}" = --demo ] && { demo=1; shift; }
+
+skip() { echo "1..0 # SKIP $*"; exit 77; }
+die() { echo "Bail out! $*"; exit 99; }
+
+# --- what we need ------------------------------------------------------------------------------
+for tool in qemu-system-x86_64 cpio depmod modprobe xz; do
+	command -v "$tool" >/dev/null || skip "$tool is not installed (tests/install-deps.sh installs it)"
+done
+[ -x /bin/busybox ] && file_is_static=$(ldd /bin/busybox 2>&1 | grep -c 'not a dynamic') \
+	&& [ "$file_is_static" -gt 0 ] || skip "busybox-static is not installed"
+KV=${KV:-$(ls /boot/vmlinuz-* 2>/dev/null | sed 's|.*/vmlinuz-||' | sort -V | tail -1)}
+[ -n "$KV" ] && [ -r "/boot/vmlinuz-$KV" ] || skip "no Debian kernel in /boot (linux-image-amd64)"
+[ -d "/lib/modules/$KV" ] || skip "no modules for $KV in /lib/modules"
+for bin in daemon/pcipassd client/pcipassctl tests/vm/vmcheck; do
+	[ -x "$build/$bin" ] || die "$build/$bin is not built (run make, or set PCIPASS_BUILD)"
+done
+mkdir -p "$vm" || die "cannot create $vm"
+
+# --- the kernel: the ELF vmlinux boots through PVH, 4-5 s faster than the bzImage under TCG --
+vmlinux=$vm/vmlinux-$KV
+if [ ! -s "$vmlinux" ]; then
+	off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "/boot/vmlinuz-$KV" | head -1 | cut -d: -f1)
+	[ -n "$off" ] || die "no XZ payload in /boot/vmlinuz-$KV"
+	tail -c +$((off + 1)) "/boot/vmlinuz-$KV" | xz -dc >"$vmlinux.tmp" 2>/dev/null
+	[ -s "$vmlinux.tmp" ] && mv "$vmlinux.tmp" "$vmlinux" || die "cannot extract vmlinux"
+fi
+
+# --- the initramfs -----------------------------------------------------------------------------
+root=$vm/root
+rm -rf "$root" && mkdir -p "$root"/{bin,sbin,etc,lib,lib64,proc,sys,dev,run,tmp,vm}
+cp /bin/busybox "$root/bin/busybox"
+
+# Copies executables with every library ldd names, at the same paths.
+copy_with_libs() {
+	local f lib
+	for f in "$@"; do
+		mkdir -p "$root$(dirname "$f")" && cp -L "$f" "$root$f" || return 1
+		for lib in $(ldd "$f" 2>/dev/null | grep -o '/[^ ]*'); do
+			[ -e "$root$lib" ] && continue
+			mkdir -p "$root$(dirname "$lib")" && cp -L "$lib" "$root$lib" || return 1
+		done
+	done
+}
+
+mods="vfio vfio_iommu_type1 vfio-pci uio uio_pci_generic pci-stub e1000e e1000 nvme snd-hda-intel"
+for m in $mods; do
+	modprobe -S "$KV" --show-depends "$m" 2>/dev/null | awk '$1 == "insmod" { print $2 }'
+done | sort -u | while read -r ko; do
+	mkdir -p "$root$(dirname "$ko")" && cp "$ko" "$root$ko"
+done
+for f in modules.order modules.builtin modules.builtin.modinfo; do
+	cp "/lib/modules/$KV/$f" "$root/lib/modules/$KV/" 2>/dev/null
+done
+depmod -b "$root" "$KV" || die "depmod failed"
+
+# pcipassd, pcipassctl and vmcheck as built (with the sanitizers when configured so).
+mkdir -p "$root/usr/sbin" "$root/usr/bin"
+cp "$build/daemon/pcipassd" "$root/usr/sbin/" && cp "$build/client/pcipassctl" \
+	"$build/tests/vm/vmcheck" "$root/usr/bin/" || die "cannot copy the binaries"
+copy_with_libs "$build/daemon/pcipassd" "$build/client/pcipassctl" "$build/tests/vm/vmcheck" \
+	>/dev/null 2>&1
+rm -rf "$root$build"
+
+# A real systemd-udevd, so that libudev monitors see real udev events and host drivers load
+# by modalias as on a host.
+if [ -x /bin/udevadm ]; then
+	copy_with_libs /bin/udevadm || die "cannot copy udevadm"
+	mkdir -p "$root/lib/systemd" "$root/etc/udev/rules.d" "$root/lib/udev/rules.d"
+	ln -s /bin/udevadm "$root/lib/systemd/systemd-udevd"
+	cp /lib/udev/rules.d/80-drivers.rules "$root/lib/udev/rules.d/" 2>/dev/null
+fi
+printf 'root:x:0:0::/:/bin/sh\n' >"$root/etc/passwd"
+printf 'root:x:0:\n' >"$root/etc/group"
+
+cp "$here/init" "$root/init" && cp "$here/guest-lib.sh" "$here/demo.sh" "$root/vm/" &&
+	cp -r "$here/scenarios" "$root/vm/" || die "cannot copy the guest scripts"
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet) >"$vm/initramfs.cpio" || die "cpio failed"
+
+# --- accelerator: KVM only where a stock kernel can use it -------------------------------------
+# /dev/kvm alone proves nothing: software-nested kinds (kvm_pvm) expose it but cannot boot a
+# distribution kernel. Hardware KVM means kvm_intel or kvm_amd is loaded.
+accel=${ACCEL:-auto}
+if [ "$accel" = auto ]; then
+	accel=tcg
+	[ -w /dev/kvm ] && { [ -d /sys/module/kvm_intel ] || [ -d /sys/module/kvm_amd ]; } && accel=kvm
+fi
+case $accel in
+kvm) machine="q35,accel=kvm,kernel-irqchip=split"; cpu=host ;;
+*) machine="q35,accel=tcg"; cpu=max ;;
+esac
+
+# --- the layouts -------------------------------------------------------------------------------
+# main: as hypervisor hosts are built. 00:02.0 is the console GPU; 00:05.0+.1 a GPU with its
+# HDMI audio (conventional PCI: one group); 01:00.0+.1 a dual-port NIC behind a root port (one
+# group); 02:00.0 an nvme with SR-IOV; 04:01.0, 04:02.0 behind a PCIe-to-PCI bridge (one group
+# with the bridge); 05:00.0 behind a root port without ACS (in the port's group); hp0 empty.
+layout_main=(
+	-device intel-iommu,intremap=on
+	-device VGA,addr=0x2.0
+	-device e1000e,addr=0x3.0 -device e1000e,addr=0x4.0
+	-device VGA,addr=0x5.0,multifunction=on -device ich9-intel-hda,addr=0x5.1
+	-device pcie-root-port,id=rp0,chassis=1,addr=0x6.0
+	-device e1000e,bus=rp0,addr=0x0.0,multifunction=on -device e1000e,bus=rp0,addr=0x0.1
+	-device pcie-root-port,id=rp1,chassis=2,addr=0x7.0 -device nvme-subsys,id=nvsubsys0
+	-device nvme,bus=rp1,serial=vmtest0,subsys=nvsubsys0,sriov_max_vfs=2,sriov_vq_flexible=4,sriov_vi_flexible=2
+	-device pcie-root-port,id=rp2,chassis=3,addr=0x8.0 -device pcie-pci-bridge,id=pbr,bus=rp2
+	-device e1000,bus=pbr,addr=0x1 -device e1000,bus=pbr,addr=0x2
+	-device pcie-root-port,id=rp3,chassis=4,addr=0x9.0,disable-acs=on -device e1000e,bus=rp3
+	-device pcie-root-port,id=hp0,chassis=5,addr=0xa.0
+)
+append_main="intel_iommu=on iommu=nopt"
+# noiommu: the same machine booted without the IOMMU.
+layout_noiommu=("${layout_main[@]:2}")
+append_noiommu=""
+
+# boot LAYOUT SCENARIOS: one guest; its check lines arrive on the second serial port.
+boot() {
+	local layout=$1 scenarios=$2 log=$vm/console-$1.log res=$vm/results-$1.log mon=$vm/qmp-$1
+	local -n devs=layout_$layout
+	local -n extra=append_$layout
+	rm -f "$log" "$res" "$mon.in" "$mon.out"
+	mkfifo "$mon.in" "$mon.out" && : >"$res"
+	timeout 600 qemu-system-x86_64 -machine "$machine" -cpu "$cpu" -m 1024 -smp 2 \
+		-nodefaults -display none -no-reboot \
+		-serial "file:$log" -serial "file:$res" \
+		-chardev "pipe,id=mon0,path=$mon" -mon chardev=mon0,mode=control \
+		-kernel "$vmlinux" -initrd "$vm/initramfs.cpio" \
+		-append "console=ttyS0 $extra panic=-1 quiet vmtest=$scenarios" \
+		"${devs[@]}" 2> >(grep -v 'has no peer' >&2) &
+	qemu=$!
+	exec 9<>"$mon.in"
+	cat "$mon.out" >"$vm/qmp-$layout.log" &
+	echo '{"execute":"qmp_capabilities"}' >&9
+	# The guest asks for QMP commands (hotplug) with "@qmp JSON" lines.
+	tail -n +1 -f --pid="$qemu" "$res" | while IFS= read -r line; do
+		line=${line%$'\r'}
+		case $line in
+		'@qmp '*) echo "${line#@qmp }" >&9 ;;
+		*) printf '%s\n' "$line" ;;
+		esac
+	done
+	wait "$qemu"
+	local rc=$?
+	exec 9>&-
+	return $rc
+}
+
+# --- run ---------------------------------------------------------------------------------------
+if [ "$demo" = 1 ]; then
+	boot main demo | sed -u '/^@done/d'
+	exit "${PIPESTATUS[0]}"
+fi
+
+all=$(cd "$here/scenarios" && ls *.sh | sed 's/\.sh$//')
+wanted=${*:-$all}
+n=0 failed=0
+for layout in main noiommu; do
+	list=
+	for s in $wanted; do
+		[ -f "$here/scenarios/$s.sh" ] || die "no scenario $s"
+		grep -q "^# layout: $layout\$" "$here/scenarios/$s.sh" && list=${list:+$list,}$s
+	done
+	[ -n "$list" ] || continue
+	echo "# booting $KV ($accel) with the $layout layout: $list"
+	start=$(date +%s)
+	done_seen=0
+	while IFS= read -r line; do
+		case $line in
+		'ok '* | 'not ok '*)
+			n=$((n + 1))
+			case $line in 'not ok'*) failed=$((failed + 1)) ;; esac
+			status=${line%% - *}
+			echo "$status $n - ${line#* - }"
+			;;
+		'@done') done_seen=1 ;;
+		*) echo "# $line" ;;
+		esac
+	done < <(boot "$layout" "$list")
+	echo "# $layout: $(($(date +%s) - start)) s"
+	if [ "$done_seen" != 1 ]; then
+		n=$((n + 1)) failed=$((failed + 1))
+		echo "not ok $n - the $layout guest did not finish its scenarios"
+	fi
+	if [ "$failed" -gt 0 ]; then
+		echo "# console of the $layout guest (kept in $vm/console-$layout.log), last lines:"
+		tail -n 80 "$vm/console-$layout.log" | sed 's/^/#   /'
+	fi
+done
+echo "1..$n"
+[ "$failed" -eq 0 ]
