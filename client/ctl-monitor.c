@@ -13,7 +13,7 @@
 
 static void print_event(json_object *ev)
 {
-	json_object *dev = json_get(ev, "device");
+	json_object *dev = json_get(ev, "device"), *txn = json_get(ev, "transaction");
 	const char *address = json_get_str(ev, "address");
 	const char *devname = json_get_str(ev, "devname");
 	char when[16];
@@ -21,6 +21,21 @@ static void print_event(json_object *ev)
 	struct tm tm;
 
 	strftime(when, sizeof(when), "%H:%M:%S", localtime_r(&now, &tm));
+	if (txn) {
+		/* "transaction #3 claim group 14 step: probe 0000:06:00.0" */
+		printf("%s %-11s #%lld %s", when, "transaction", json_get_int(txn, "id"),
+		       json_get_str(txn, "kind") ?: "?");
+		if (json_get_int(txn, "iommu_group") >= 0)
+			printf(" group %lld", json_get_int(txn, "iommu_group"));
+		printf(" %s", json_get_str(ev, "progress") ?: json_get_str(txn, "state") ?: "?");
+		if (json_get_str(txn, "step"))
+			printf(": %s", json_get_str(txn, "step"));
+		if (json_get_str(txn, "message"))
+			printf(": %s", json_get_str(txn, "message"));
+		putchar('\n');
+		fflush(stdout);
+		return;
+	}
 	printf("%s %-8s %-8s %-14s", when, json_get_str(ev, "action") ?: "?",
 	       json_get_str(ev, "subsystem") ?: "-", address ?: "-");
 	if (dev) {

@@ -268,18 +268,24 @@ static void manager_on_pci_event(struct manager *m, const struct uevent *ev)
 /* vfio group nodes, vfio-dev cdevs and uio devices: refresh the PCI function behind them. */
 static void manager_on_node_event(struct manager *m, const struct uevent *ev)
 {
+	_cleanup_(pcidev_unrefp) struct pcidev *old = NULL;
 	char address[PCI_ADDR_MAX + 1];
 	struct pcidev *d = NULL;
 	uint32_t group;
 
 	if (uevent_devpath_pci_address(ev->devpath, address, sizeof(address)) >= 0) {
-		if (model_refresh(&m->model, m->sysfs, address, NULL, &d) < 0)
+		if (model_refresh(&m->model, m->sysfs, address, &old, &d) < 0)
 			d = NULL;
 	} else if (streq(ev->subsystem, "vfio") && safe_atou32(ev->sysname, &group) >= 0) {
 		(void)model_refresh_group(&m->model, m->sysfs, group);
 	}
 	manager_monitor_send(m, uevent_action_to_string(ev->action), ev->subsystem,
 			     d ? d->address : NULL, d, ev->devname, ev->seqnum);
+	/* A function removed while on vfio-pci: the kernel sends vfio-dev's remove before the
+	 * function's unbind and remove, and the refresh above already found it gone, so the
+	 * PCI remove that follows would find nothing to report. Report it now. */
+	if (old && !d)
+		manager_monitor_send(m, "remove", "pci", old->address, NULL, NULL, ev->seqnum);
 }
 
 static void manager_on_uevent(const struct uevent *ev, void *userdata)

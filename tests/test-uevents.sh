@@ -87,6 +87,20 @@ check "monitor --initial lists the present devices first" \
 check_eq "monitor --initial sends one event per device" \
 	"$(sleep 0.3; grep -c '"action":"present"' "$TMP/initial.json")" "4"
 
+# A function removed while on vfio-pci: the kernel sends vfio-dev's remove first (when the
+# daemon looks, the function has already left sysfs), then the function's unbind and remove.
+# The removal must reach monitor, once.
+dp=/devices/pci0000:00/0000:00:01.0/0000:01:00.1
+fs remove 0000:01:00.1 >/dev/null
+"$FAKESYS" uevent remove $dp/vfio-dev/vfio0 vfio-dev >/dev/null
+"$FAKESYS" uevent unbind $dp pci >/dev/null
+"$FAKESYS" uevent remove $dp pci >/dev/null
+removed='"action":"remove","subsystem":"pci","address":"0000:01:00.1"'
+check "removed on vfio-pci: monitor reports the function's removal" wait_for "$TMP/monitor.json" "$removed"
+check_eq "removed on vfio-pci: once" "$(sleep 0.3; grep -c "$removed" "$TMP/monitor.json")" "1"
+check_eq "removed on vfio-pci: gone from the model" \
+	"$(ctl -j list | json_eval '[x["address"] for x in d["devices"] if x["address"] == "0000:01:00.1"]')" "[]"
+
 kill "$mon" 2>/dev/null
 wait "$mon" 2>/dev/null
 for _ in $(seq 100); do
