@@ -1,0 +1,40 @@
+# layout: main
+# The daemon killed with SIGKILL in the middle of a group claim (the dual-port NIC, one group),
+# then restarted: nothing lost; the group ends viable on vfio-pci or back on its host drivers.
+a=0000:01:00.0 b=0000:01:00.1
+check_eq "the two ports share a group" "$(group_of $a)" "$(group_of $b)"
+policy 50-dual <<P
+[Match]
+Address=$a
+[Assign]
+Driver=vfio-pci
+Group=claim
+Apply=request
+P
+for point in override bound; do
+	daemon_start
+	pcipassctl claim $a --group >/dev/null 2>&1 &
+	case $point in
+	override) until grep -q vfio-pci /sys/bus/pci/devices/$a/driver_override; do :; done ;;
+	bound) until readlink /sys/bus/pci/devices/$a/driver | grep -q vfio-pci; do :; done ;;
+	esac
+	kill -KILL $DAEMON_PID
+	wait $DAEMON_PID 2>/dev/null
+	DAEMON_PID=
+	say "  killed at '$point': $a on $(driver_of $a), $b on $(driver_of $b)"
+	daemon_start
+	check "after a kill at '$point' the daemon settles" wait_for 30 sh -c \
+		"d=\$(readlink /sys/bus/pci/devices/$a/driver); e=\$(readlink /sys/bus/pci/devices/$b/driver); [ \"\${d##*/}\" = \"\${e##*/}\" ]"
+	state="$(driver_of $a) $(driver_of $b)"
+	say "  after restart: $state"
+	case $state in
+	"vfio-pci vfio-pci") pass "kill at '$point': the group ended on vfio-pci"
+		check_eq "the kernel: viable" viable "$(vmcheck viable $(group_of $a))" ;;
+	"e1000e e1000e") pass "kill at '$point': the group is back on e1000e" ;;
+	*) fail "kill at '$point': the group is split: $state" ;;
+	esac
+	kernel_agrees "after a kill at '$point'"
+	check "release works afterwards" pcipassctl release $a
+	check_eq "both ports on e1000e" "e1000e e1000e" "$(driver_of $a) $(driver_of $b)"
+	daemon_stop
+done
