@@ -2,7 +2,8 @@
 /*
  * pcipassctl rom check: validates PCI expansion ROM files offline with the daemon's parser
  * (daemon/pcirom.c), e.g. a ROM dumped from sysfs or a vendor's image before it is given to
- * a guest with romfile=.
+ * a guest with romfile=. pcipassctl rom ADDRESS -o FILE: has pcipassd read a function's ROM
+ * (DumpRom), saves it to FILE and prints the same verdict.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,12 +11,16 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "client/ctl-rom.h"
 #include "client/output.h"
 #include "daemon/pcirom.h"
 #include "lib/json-util.h"
 #include "lib/macro.h"
+#include "lib/util.h"
+
+const char *arg_rom_output;
 
 /* Reads a whole regular file of at most ROM_FILE_MAX bytes. */
 static int read_rom_file(const char *path, uint8_t **ret, size_t *ret_size)
@@ -75,7 +80,9 @@ static char *problems_string(unsigned problems, const char *(*to_string)(unsigne
 	return TAKE_PTR(s) ?: strdup("-");
 }
 
-static int print_human(const char *path, const struct pci_rom *rom, bool valid)
+/* The table of images and the verdict line; the expected ids may be PCI_ROM_ID_UNKNOWN. */
+static int print_human(const char *path, const struct pci_rom *rom, bool valid, uint32_t vendor,
+		       uint32_t device)
 {
 	static const char *const columns[] = {
 		"IMAGE", "OFFSET", "TYPE", "ID", "CLASS", "LENGTH", "LAST", "CHECKSUM", "PROBLEMS",
@@ -89,9 +96,9 @@ static int print_human(const char *path, const struct pci_rom *rom, bool valid)
 		const struct pci_rom_image *img = &rom->images[i];
 		char idx[DECIMAL_STR_MAX(size_t)], offset[2 + 2 * sizeof(size_t) + 1];
 		char type[64] = "-", id[16] = "-", class[8] = "-", length[DECIMAL_STR_MAX(size_t)] = "-";
-		_cleanup_free_ char *problems = problems_string(img->problems,
-								pci_rom_image_problem_to_string,
-								_PCI_ROM_IMAGE_PROBLEM_COUNT);
+		_cleanup_free_ char *problems = problems_string(
+			pci_rom_image_problems(img, vendor, device), pci_rom_image_problem_to_string,
+			_PCI_ROM_IMAGE_PROBLEM_COUNT);
 		const char *checksum = "n/a";
 		int r;
 
@@ -175,7 +182,7 @@ int rom_check_file(const char *path, bool json, bool pretty)
 		if (r >= 0)
 			r = json_print(o, pretty);
 	} else
-		r = print_human(path, rom, valid);
+		r = print_human(path, rom, valid, PCI_ROM_ID_UNKNOWN, PCI_ROM_ID_UNKNOWN);
 	if (r < 0) {
 		fprintf(stderr, "pcipassctl: cannot print the verdict on %s: %s\n", path, strerror(-r));
 		return CTL_EXIT_FAILURE;
@@ -183,13 +190,157 @@ int rom_check_file(const char *path, bool json, bool pretty)
 	return valid ? CTL_EXIT_OK : CTL_EXIT_FAILURE;
 }
 
+/*
+ * Writes the n bytes at p to path as a whole: into a new temporary file next to it, synced, then
+ * renamed over path. A failure leaves path as it was (never a partial ROM); an existing file is
+ * replaced, a symlink at path too (not the file it points to).
+ */
+static int write_file_replace(const char *path, const void *p, size_t n)
+{
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	const uint8_t *b = p;
+	mode_t mask;
+	int r = 0;
+
+	if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
+		return -ENOMEM;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* mkostemp() makes it 0600; a saved ROM is an ordinary file, as O_CREAT would make it. */
+	mask = umask(0);
+	(void)umask(mask);
+	if (fchmod(fd, 0666 & ~mask) < 0)
+		r = -errno;
+	for (size_t off = 0; r >= 0 && off < n;) {
+		ssize_t k = write(fd, b + off, n - off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			r = -errno;
+		else
+			off += (size_t)k;
+	}
+	if (r >= 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r >= 0 && close(TAKE_FD(fd)) < 0)
+		r = -errno;
+	if (r >= 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		(void)unlink(tmp);
+	return r;
+}
+
+/* The ROM of the reply, decoded; -EBADMSG when the reply is not what DumpRom promises. */
+static int reply_rom(json_object *reply, uint8_t **ret, size_t *ret_size)
+{
+	json_object *data = json_get(reply, "data");
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t size = 0;
+	int r;
+
+	if (!json_object_is_type(data, json_type_string) ||
+	    !json_object_is_type(json_get(reply, "validation"), json_type_object) ||
+	    json_get_bool(json_get(reply, "validation"), "valid") < 0)
+		return -EBADMSG;
+	r = base64_decode(json_object_get_string(data), (size_t)json_object_get_string_len(data),
+			  &buf, &size);
+	if (r == -EINVAL)
+		return -EBADMSG;
+	if (r < 0)
+		return r;
+	if ((long long)size != json_get_int(reply, "size"))
+		return -EBADMSG;
+	*ret = TAKE_PTR(buf);
+	*ret_size = size;
+	return 0;
+}
+
+/*
+ * rom ADDRESS -o FILE: DumpRom, then FILE, then the verdict as rom check prints it (for this
+ * function's ids). An invalid ROM is saved all the same, and fails.
+ */
+static int rom_dump(struct ctl *c, const char *address, const char *path)
+{
+	_cleanup_json_ json_object *p = json_object_new_object(), *reply = NULL;
+	_cleanup_pci_rom_ struct pci_rom *rom = NULL;
+	_cleanup_free_ uint8_t *buf = NULL;
+	json_object *validation;
+	size_t size = 0;
+	bool valid;
+	int r;
+
+	if (!p || json_add_str(p, "address", address) < 0)
+		return CTL_EXIT_FAILURE;
+	if (ctl_call(c, "io.pcipass.DumpRom", p, &reply) < 0)
+		return CTL_EXIT_FAILURE;
+	r = reply_rom(reply, &buf, &size);
+	if (r == -EBADMSG) {
+		fprintf(stderr, "pcipassctl: pcipassd's DumpRom reply is malformed (data, size or "
+				"validation)\n");
+		return CTL_EXIT_FAILURE;
+	}
+	if (r < 0) {
+		fprintf(stderr, "pcipassctl: cannot decode the ROM of %s: %s\n", address, strerror(-r));
+		return CTL_EXIT_FAILURE;
+	}
+	r = write_file_replace(path, buf, size);
+	if (r < 0) {
+		fprintf(stderr, "pcipassctl: cannot save the ROM of %s to %s: %s\n", address, path,
+			strerror(-r));
+		return CTL_EXIT_FAILURE;
+	}
+	/* The daemon's verdict decides; the table is drawn from the same bytes and ids. */
+	validation = json_get(reply, "validation");
+	valid = json_get_bool(validation, "valid") == 1;
+	if (c->json) {
+		r = json_add_str(validation, "address", address);
+		if (r >= 0)
+			r = json_add_str(validation, "path", path);
+		if (r >= 0)
+			r = json_print(validation, c->pretty);
+	} else {
+		r = pci_rom_parse(buf, size, &rom);
+		/* Absent ids read -1: PCI_ROM_ID_UNKNOWN. */
+		if (r >= 0)
+			r = print_human(path, rom, valid,
+					(uint32_t)json_get_int(reply, "vendor_id"),
+					(uint32_t)json_get_int(reply, "device_id"));
+	}
+	if (r < 0) {
+		fprintf(stderr, "pcipassctl: cannot print the verdict on %s: %s\n", path, strerror(-r));
+		return CTL_EXIT_FAILURE;
+	}
+	if (!valid) {
+		fprintf(stderr, "pcipassctl: the option ROM of %s is not valid; saved to %s all the same\n",
+			address, path);
+		return CTL_EXIT_FAILURE;
+	}
+	return CTL_EXIT_OK;
+}
+
 int verb_rom(struct ctl *c, int argc, char *argv[])
 {
 	int ret = CTL_EXIT_OK;
 
-	if (argc < 1 || !(streq(argv[0], "check") || streq(argv[0], "--check")))
-		return ctl_usage_error("unknown rom command '%s' (known: check FILE…)",
+	if (argc >= 1 && pci_addr_is_valid(argv[0])) {
+		if (argc > 1)
+			return ctl_usage_error("too many arguments for 'rom ADDRESS'");
+		if (!arg_rom_output)
+			return ctl_usage_error("rom ADDRESS needs -o FILE, where the ROM is saved");
+		return rom_dump(c, argv[0], arg_rom_output);
+	}
+	if (argc < 1 || !(streq(argv[0], "check") || streq(argv[0], "--check"))) {
+		if (argc > 0 && strchr(argv[0], ':'))
+			return ctl_usage_error("'%s' is not a PCI address (DDDD:BB:DD.F)", argv[0]);
+		return ctl_usage_error("unknown rom command '%s' (known: check FILE…, ADDRESS -o FILE)",
 				       argc > 0 ? argv[0] : "");
+	}
+	if (arg_rom_output)
+		return ctl_usage_error("-o/--output is for 'rom ADDRESS', not 'rom check'");
 	if (argc < 2)
 		return ctl_usage_error("rom check needs a FILE");
 	for (int i = 1; i < argc; i++)

@@ -14,5 +14,13 @@
  */
 int rom_check_file(const char *path, bool json, bool pretty);
 
-/* "rom check FILE…" (also "rom --check FILE…"): rom_check_file() on each; fails if any fails. */
+/* -o/--output FILE of "rom ADDRESS" (struct ctl has no room for it); set by pcipassctl.c. */
+extern const char *arg_rom_output;
+
+/*
+ * "rom check FILE…" (also "rom --check FILE…"): rom_check_file() on each; fails if any fails.
+ * "rom ADDRESS -o FILE": pcipassd reads the function's ROM (DumpRom, root only), FILE gets it
+ * (replaced as a whole), and the verdict is printed as rom check prints it; fails when the ROM
+ * is invalid (FILE is saved all the same) or cannot be read or saved.
+ */
 int verb_rom(struct ctl *c, int argc, char *argv[]);

@@ -39,8 +39,10 @@ static const struct verb verbs[] = {
 				     "                       vfio-pci (--driver) as one transaction" },
 	{ "release", 1, 1, verb_release, "release ADDRESS      return its IOMMU group to the host drivers" },
 	{ "apply", 0, 0, verb_apply, "apply                carry out the plan for start-up rules now" },
-	{ "rom", 2, 1000, verb_rom, "rom check FILE…      validate PCI option ROM images (signatures, PCIR,\n"
-				   "                       ids, code type, checksums), offline" },
+	{ "rom", 1, 1000, verb_rom, "rom check FILE…      validate PCI option ROM images (signatures, PCIR,\n"
+				   "                       ids, code type, checksums), offline\n"
+				   "  rom ADDRESS -o FILE  save a function's option ROM to FILE and validate\n"
+				   "                       it (root; an invalid ROM is saved, and exits 1)" },
 };
 
 static void help(void)
@@ -61,13 +63,16 @@ static void help(void)
 	       "      --group          claim: move the whole IOMMU group\n"
 	       "      --force          claim: override the safety guards (boot VGA, disks, NICs)\n"
 	       "      --dry-run        claim, release: show the plan, change nothing\n"
+	       "  -o, --output=FILE    rom ADDRESS: the file the ROM is saved to (replaced\n"
+	       "                       as a whole)\n"
 	       "      --initial        monitor: print the current devices first\n"
 	       "      --socket=PATH    pcipassd's socket (default $PCIPASS_SOCKET or\n"
 	       "                       %s)\n"
 	       "  -h, --help           show this help and exit\n"
 	       "      --version        show the version and exit\n"
 	       "\n"
-	       "Exit status: 0 success, 1 failure, 2 usage error. See pcipassctl(1).\n",
+	       "Exit status: 0 success, 1 failure (rom: also an invalid ROM), 2 usage error.\n"
+	       "See pcipassctl(1).\n",
 	       DEFAULT_SOCKET);
 }
 
@@ -99,8 +104,8 @@ int ctl_connect(struct ctl *c)
 	return 0;
 }
 
-/* Says what a Varlink error means, in one line. */
-static void print_error(const char *error, json_object *params)
+/* Says what a Varlink error of a call to method means, in one line. */
+static void print_error(const char *method, const char *error, json_object *params)
 {
 	const char *s;
 
@@ -151,9 +156,16 @@ static void print_error(const char *error, json_object *params)
 	else if (streq(error, "io.pcipass.PolicyInvalid"))
 		fprintf(stderr, "pcipassctl: policy refused, the policy in force stays: %s\n",
 			json_get_str(params, "message") ?: "(no reason given)");
+	else if (streq(error, "io.pcipass.PermissionDenied") && streq(method, "io.pcipass.DumpRom"))
+		fprintf(stderr, "pcipassctl: permission denied: reading an option ROM is for root "
+				"only\n");
 	else if (streq(error, "io.pcipass.PermissionDenied"))
 		fprintf(stderr, "pcipassctl: permission denied (run as root or a member of the "
 				"SocketGroup= of pcipassd.conf)\n");
+	else if (streq(error, "io.pcipass.NoRom"))
+		fprintf(stderr, "pcipassctl: no option ROM to read on %s: %s\n",
+			json_get_str(params, "address") ?: "(unknown)",
+			json_get_str(params, "reason") ?: "(no reason given)");
 	else if ((s = json_get_str(params, "message")))
 		fprintf(stderr, "pcipassctl: %s: %s\n", error, s);
 	else
@@ -178,7 +190,7 @@ int ctl_call(struct ctl *c, const char *method, json_object *params, json_object
 		return r;
 	}
 	if (error) {
-		print_error(error, p);
+		print_error(method, error, p);
 		return -EREMOTEIO;
 	}
 	*ret_params = json_object_get(p);
@@ -213,6 +225,7 @@ static int parse_argv(struct ctl *c, int argc, char *argv[])
 		{ "group", no_argument, NULL, ARG_GROUP },
 		{ "force", no_argument, NULL, ARG_FORCE },
 		{ "dry-run", no_argument, NULL, ARG_DRY_RUN },
+		{ "output", required_argument, NULL, 'o' },
 		{ "socket", required_argument, NULL, ARG_SOCKET },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -221,7 +234,7 @@ static int parse_argv(struct ctl *c, int argc, char *argv[])
 	int opt;
 
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "jpnh", options, NULL)) >= 0) {
+	while ((opt = getopt_long(argc, argv, ":jpnho:", options, NULL)) >= 0) {
 		switch (opt) {
 		case 'j':
 			c->json = true;
@@ -247,6 +260,9 @@ static int parse_argv(struct ctl *c, int argc, char *argv[])
 		case ARG_DRY_RUN:
 			c->dry_run = true;
 			break;
+		case 'o':
+			arg_rom_output = optarg;
+			break;
 		case ARG_SOCKET:
 			c->socket = optarg;
 			break;
@@ -256,6 +272,8 @@ static int parse_argv(struct ctl *c, int argc, char *argv[])
 		case ARG_VERSION:
 			printf("pcipassctl %s\n", PACKAGE_VERSION);
 			return 0;
+		case ':':
+			return -ctl_usage_error("option '%s' needs an argument", argv[optind - 1]);
 		default:
 			if (optopt && optopt < 0x100)
 				return -ctl_usage_error("invalid option -- '%c'", optopt);
@@ -290,6 +308,8 @@ int main(int argc, char *argv[])
 					       v->min_args == 1 ? "an argument" : "more arguments");
 		if (n_args > v->max_args)
 			return ctl_usage_error("too many arguments for '%s'", name);
+		if (arg_rom_output && v->fn != verb_rom)
+			return ctl_usage_error("-o/--output is for 'rom ADDRESS' only");
 		r = v->fn(&c, n_args, argv + optind + (optind < argc));
 		varlink_client_free(c.client);
 		return r;

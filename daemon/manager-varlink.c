@@ -619,6 +619,7 @@ static const struct varlink_method io_pcipass_methods[] = {
 	{ "Claim", manager_method_claim },
 	{ "Release", manager_method_release },
 	{ "Apply", manager_method_apply },
+	{ "DumpRom", manager_method_dump_rom },
 	{}
 };
 

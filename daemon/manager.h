@@ -96,6 +96,10 @@ void manager_monitor_send_event(struct manager *m, json_object *event);
 /* A device's JSON with the model's context (siblings). */
 int manager_device_json(struct manager *m, const struct pcidev *d, json_object **ret);
 
+/* manager-rom.c: DumpRom, a function's option ROM through its sysfs rom attribute. */
+int manager_method_dump_rom(struct varlink_conn *c, json_object *params, unsigned flags,
+			    void *userdata);
+
 /* manager-varlink.c */
 int manager_varlink_start(struct manager *m, int listen_fd);
 void manager_varlink_stop(struct manager *m);

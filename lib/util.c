@@ -119,3 +119,95 @@ uint64_t now_usec(void)
 	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
 }
+
+static const char base64_alphabet[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int base64_encode(const void *p, size_t n, char **ret)
+{
+	const uint8_t *in = p;
+	char *s, *o;
+	size_t i;
+
+	if (n > (SIZE_MAX - 1) / 4 * 3 - 2)
+		return -E2BIG;
+	s = malloc(BASE64_ENCODED_SIZE(n) + 1);
+	if (!s)
+		return -ENOMEM;
+	o = s;
+	for (i = 0; i + 3 <= n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+
+		*o++ = base64_alphabet[v >> 18];
+		*o++ = base64_alphabet[(v >> 12) & 0x3f];
+		*o++ = base64_alphabet[(v >> 6) & 0x3f];
+		*o++ = base64_alphabet[v & 0x3f];
+	}
+	if (i < n) {
+		/* One or two bytes left: two or three characters, then padding. */
+		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
+
+		*o++ = base64_alphabet[v >> 18];
+		*o++ = base64_alphabet[(v >> 12) & 0x3f];
+		*o++ = i + 1 < n ? base64_alphabet[(v >> 6) & 0x3f] : '=';
+		*o++ = '=';
+	}
+	*o = '\0';
+	*ret = s;
+	return 0;
+}
+
+/* The 6-bit value of a base64 character, or -1. */
+static int base64_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+int base64_decode(const char *s, size_t len, uint8_t **ret, size_t *ret_size)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t pad = 0, n = 0;
+
+	if (len % 4 != 0)
+		return -EINVAL;
+	if (len > 0 && s[len - 1] == '=')
+		pad = len > 1 && s[len - 2] == '=' ? 2 : 1;
+	buf = malloc(len / 4 * 3 + 1);
+	if (!buf)
+		return -ENOMEM;
+	for (size_t i = 0; i < len; i += 4) {
+		bool last = i + 4 == len;
+		uint32_t v = 0;
+
+		for (size_t j = 0; j < 4; j++) {
+			int d = base64_value(s[i + j]);
+
+			/* "=" only as the padding of the last group, nothing else anywhere. */
+			if (d < 0 && !(last && s[i + j] == '=' && j >= 4 - pad))
+				return -EINVAL;
+			v = v << 6 | (uint32_t)(d < 0 ? 0 : d);
+		}
+		/* The bits the padding leaves unused must be zero (one encoding per input). */
+		if ((last && pad == 2 && (v & 0xffff)) || (last && pad == 1 && (v & 0xff)))
+			return -EINVAL;
+		buf[n++] = (uint8_t)(v >> 16);
+		if (!last || pad < 2)
+			buf[n++] = (uint8_t)(v >> 8);
+		if (!last || pad < 1)
+			buf[n++] = (uint8_t)v;
+	}
+	buf[n] = 0;
+	*ret = TAKE_PTR(buf);
+	*ret_size = n;
+	return 0;
+}

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lib/macro.h"
@@ -30,3 +31,15 @@ bool pci_addr_same_slot(const char *a, const char *b);
 
 /* Monotonic time in microseconds. */
 uint64_t now_usec(void);
+
+/*
+ * Base64 (RFC 4648 §4: the standard alphabet, "=" padding, no line breaks), for binary data in
+ * JSON strings. base64_encode() makes a NUL-terminated string of the n bytes at p.
+ * base64_decode() accepts exactly what base64_encode() makes: padded to a multiple of 4, no
+ * whitespace or other characters, unused bits zero; anything else is -EINVAL. The result has a
+ * NUL byte after its *ret_size bytes (not counted). Both fail with -ENOMEM, and with -E2BIG
+ * when the size would not fit.
+ */
+#define BASE64_ENCODED_SIZE(n)	(((n) + 2) / 3 * 4)	/* without the NUL */
+int base64_encode(const void *p, size_t n, char **ret);
+int base64_decode(const char *s, size_t len, uint8_t **ret, size_t *ret_size);

@@ -120,7 +120,9 @@ int varlink_client_send(struct varlink_client *c, const char *method, json_objec
 /*
  * Waits up to timeout_ms (-1: forever) for the next reply. On success *ret_reply is the whole
  * reply object (owned by the caller). Returns -ETIMEDOUT, -ECONNRESET when the server hung
- * up, -EBADMSG on a malformed reply.
+ * up, -EBADMSG on a malformed reply, -EMSGSIZE on one larger than VARLINK_OUTPUT_MAX. Replies
+ * may be far larger than VARLINK_MESSAGE_MAX, which limits only what a server accepts (a
+ * DumpRom reply carries up to 16 MiB of ROM in base64).
  */
 int varlink_client_recv(struct varlink_client *c, int timeout_ms, json_object **ret_reply);
 /*

@@ -22,6 +22,7 @@
  *   devices/.../ADDR/driver_override   devices/.../ADDR/sriov_numvfs
  *   devices/.../ADDR/sriov_drivers_autoprobe
  *   devices/.../ADDR/remove            devices/.../ADDR/rescan
+ *   devices/.../ADDR/rom
  *   bus/pci/drivers/DRV/{bind,unbind,new_id,remove_id}
  *   bus/pci/drivers_probe              bus/pci/rescan
  * Opening a file for writing that has no write bit, or for reading that has
@@ -54,6 +55,14 @@
  *   by a VFIO user: some process has DEVROOT/vfio/N (or noiommu-N) open.
  * - Unbinding a PF's driver disables SR-IOV first (as PF drivers do in
  *   remove()): its VFs are unbound and removed, with their uevents.
+ * - The expansion ROM (a "rom" file of the function, tests/fakesys rom=FILE)
+ *   is read as pci_read_rom() reads it: EINVAL until enabled; then the
+ *   images from its start as pci_get_rom_size() finds them (each with
+ *   0x55AA and a "PCIR" structure, up to the one flagged last; the file's
+ *   size is the ROM BAR's window), EIO when the first is not one.  A write
+ *   of exactly "0" and one more byte at offset 0 ("0\n") disables it, any
+ *   other write enables it (pci_write_rom()); the bytes never change.  A
+ *   function that is removed forgets that it was enabled.
  * - Binding a vfio driver creates DEVROOT/vfio/N (a regular file) with
  *   devices/virtual/vfio/N and class/vfio/N and a "vfio" add uevent when
  *   the group's first member binds, and DEVROOT/vfio/vfio; when the group's
@@ -63,7 +72,8 @@
  *   uevents.  The PCI "bind" uevent follows the node's add uevent; the
  *   node's remove uevent precedes "unbind".
  *
- * Control file (--control FILE): read again before each control write;
+ * Control file (--control FILE): read again before each control write (and
+ * rom read);
  * one rule a line, '#' starts a comment, blank lines are ignored:
  *   fail OP ADDR ERRNO [once]  the write fails with ERRNO (a name such as
  *                              EBUSY, or a number) and has no effect; with
@@ -78,7 +88,9 @@
  *                              uio_pci_generic's probe refuses it (ENODEV)
  *   log FILE                   append a line for every write to FILE
  * OP is driver_override, unbind, bind, drivers_probe, sriov_numvfs,
- * sriov_drivers_autoprobe, remove, rescan, new_id, remove_id, or "*".  ADDR
+ * sriov_drivers_autoprobe, remove, rescan, new_id, remove_id, rom, or "*";
+ * and rom_read, the one read that rules act on: a read of an enabled rom
+ * (fail: it fails with ERRNO; hang: it waits; reads are not logged).  ADDR
  * is "*" or the function the write is about: the written address for bind,
  * unbind and drivers_probe, the device for device attributes, the driver
  * name for new_id and remove_id; a bus-wide rescan matches only "*".  When
@@ -130,12 +142,13 @@ static const char usage_text[] =
 "\n"
 "Serves the sysfs tree BACKING (made by tests/fakesys) at MOUNTPOINT as the\n"
 "kernel serves /sys: writes to driver_override, bind, unbind, drivers_probe,\n"
-"new_id, remove_id, sriov_numvfs, sriov_drivers_autoprobe, remove and rescan\n"
-"get the kernel's answers and change BACKING as the kernel would.  Needs\n"
+"new_id, remove_id, sriov_numvfs, sriov_drivers_autoprobe, remove, rescan and\n"
+"rom get the kernel's answers and change BACKING as the kernel would (rom\n"
+"reads as the kernel's: EINVAL until \"1\" is written).  Needs\n"
 "root; run it inside \"unshare -m -n\".  SIGTERM or SIGINT unmounts.\n"
 "\n"
 "  --dev-root DIR   device nodes (vfio/N, vfio/vfio, uioN) go below DIR\n"
-"  --control FILE   rules, read again before each control write:\n"
+"  --control FILE   rules, read again before each control write (and rom read):\n"
 "                     fail OP ADDR ERRNO [once]\n"
 "                     hang OP ADDR SECONDS\n"
 "                     host ADDR DRIVER        (DRIVER \"none\": no host driver)\n"
@@ -143,7 +156,8 @@ static const char usage_text[] =
 "                     nointx ADDR             (uio_pci_generic refuses, ENODEV)\n"
 "                     log FILE                (\"OP TARGET VALUE -> RESULT\" a write)\n"
 "                   OP: driver_override unbind bind drivers_probe sriov_numvfs\n"
-"                   sriov_drivers_autoprobe remove rescan new_id remove_id *\n"
+"                   sriov_drivers_autoprobe remove rescan new_id remove_id rom\n"
+"                   rom_read (a read of an enabled rom) *\n"
 "                   ADDR: * or the function (the driver for new_id, remove_id)\n"
 "  --uevents        send udev-format uevents (netlink, as fakesys -u)\n"
 "  -d, --debug      log each control write and the library's messages to stderr\n"
@@ -161,6 +175,8 @@ enum op {
 	OP_RESCAN,
 	OP_NEW_ID,
 	OP_REMOVE_ID,
+	OP_ROM,
+	OP_ROM_READ,		/* not a write: a read of an enabled rom, for rules */
 	_OP_MAX,
 	OP_WRITE = _OP_MAX,	/* any other file: stored as written */
 	OP_ANY,			/* "*" in a rule */
@@ -177,6 +193,8 @@ static const char *const op_names[_OP_MAX] = {
 	[OP_RESCAN] = "rescan",
 	[OP_NEW_ID] = "new_id",
 	[OP_REMOVE_ID] = "remove_id",
+	[OP_ROM] = "rom",
+	[OP_ROM_READ] = "rom_read",
 };
 
 /* One write as the handler sees it. */
@@ -189,6 +207,7 @@ struct req {
 	char *addr;		/* ADDR that rules match ("" if none) */
 	char *value;		/* the bytes written, NUL-terminated */
 	size_t count;
+	off_t off;
 };
 
 enum rule_kind { RULE_FAIL, RULE_HANG, RULE_HOST, RULE_VFHOST, RULE_NOINTX, RULE_LOG };
@@ -243,6 +262,7 @@ struct fk {
 	size_t n_dynids;
 	struct removed *removed;
 	size_t n_removed;
+	struct names rom_on;		/* functions whose rom reads (rom_attr_enabled) */
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -517,6 +537,28 @@ static int group_owned(struct fk *k, const char *dir)
 
 	free(node);
 	return r;
+}
+
+/* Index of @s in @l, or -1. */
+static long names_find(const struct names *l, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i], s))
+			return (long)i;
+	return -1;
+}
+
+static void names_del(struct names *l, const char *s)
+{
+	long i = names_find(l, s);
+
+	if (i < 0)
+		return;
+	free(l->v[i]);
+	memmove(&l->v[i], &l->v[i + 1], (l->n - (size_t)i - 1) * sizeof(*l->v));
+	l->n--;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1376,8 +1418,10 @@ static int do_remove(struct fk *k, struct req *q)
 	r = subtree(k, q->dir, &fns);
 	if (!r)
 		r = dev_stop(&k->t, q->dir);
-	for (i = 0; !r && i < fns.n; i++)
+	for (i = 0; !r && i < fns.n; i++) {
+		names_del(&k->rom_on, base_of(fns.v[i]));
 		r = removed_add(k, fns.v[i]);
+	}
 	if (!r)
 		r = dev_destroy(&k->t, q->dir);
 	names_free(&fns);
@@ -1543,6 +1587,22 @@ static int do_remove_id(struct fk *k, struct req *q)
 	return -ENODEV;
 }
 
+/*
+ * pci_write_rom() (drivers/pci/pci-sysfs.c): "if ((off == 0) && (*buf == '0')
+ * && (count == 2)) disable, else enable", and it returns count: "0\n"
+ * disables reading the ROM, any other write (also "0" alone) enables it.
+ */
+static int do_rom(struct fk *k, struct req *q)
+{
+	const char *addr = base_of(q->dir);
+
+	if (q->off == 0 && q->count == 2 && q->value[0] == '0') {
+		names_del(&k->rom_on, addr);
+		return 0;
+	}
+	return names_find(&k->rom_on, addr) >= 0 ? 0 : names_add(&k->rom_on, addr);
+}
+
 static int handle(struct fk *k, struct req *q)
 {
 	static int (*const handlers[_OP_MAX])(struct fk *k, struct req *q) = {
@@ -1556,6 +1616,7 @@ static int handle(struct fk *k, struct req *q)
 		[OP_RESCAN] = do_rescan,
 		[OP_NEW_ID] = do_new_id,
 		[OP_REMOVE_ID] = do_remove_id,
+		[OP_ROM] = do_rom,
 	};
 
 	names_free(&k->t.drivers);	/* drivers may have come and gone */
@@ -1856,6 +1917,7 @@ static int req_classify(struct req *q)
 {
 	static const enum op dev_ops[] = {
 		OP_DRIVER_OVERRIDE, OP_SRIOV_NUMVFS, OP_SRIOV_AUTOPROBE, OP_REMOVE, OP_RESCAN,
+		OP_ROM,
 	};
 	static const enum op drv_ops[] = { OP_BIND, OP_UNBIND, OP_NEW_ID, OP_REMOVE_ID };
 	const char *base = base_of(q->rel);
@@ -1918,7 +1980,7 @@ static int fk_write(const char *path, const char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fk *k = fk_get();
-	struct req q = { .rel = rel_of(path), .count = size };
+	struct req q = { .rel = rel_of(path), .count = size, .off = off };
 	long long ns;
 	int err, r;
 
@@ -2023,12 +2085,117 @@ static int fk_open(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
+/* Little-endian bytes of the ROM file; 0 past its end. */
+static unsigned long rom_le(int fd, size_t off, size_t n)
+{
+	unsigned char b[4] = { 0 };
+	unsigned long v = 0;
+
+	if (pread(fd, b, n, (off_t)off) != (ssize_t)n)
+		return 0;
+	while (n--)
+		v = v << 8 | b[n];
+	return v;
+}
+
+/*
+ * pci_get_rom_size() (drivers/pci/rom.c) on the ROM file, its size the
+ * window: the images while each starts with 0x55AA and points to a "PCIR"
+ * structure, up to the one flagged last (or of length 0, or without a next
+ * image after it); never more than the window; 0 when the first is not one.
+ */
+static size_t rom_size(int fd, size_t window)
+{
+	size_t image = 0, pds;
+	unsigned long length = 0;
+	int last = 0;
+
+	do {
+		if (image + 0x1a > window || rom_le(fd, image, 2) != 0xaa55)
+			break;
+		pds = image + rom_le(fd, image + 0x18, 2);
+		if (pds + 0x18 > window || rom_le(fd, pds, 4) != 0x52494350)	/* "PCIR" */
+			break;
+		last = rom_le(fd, pds + 0x15, 1) & 0x80;
+		length = rom_le(fd, pds + 0x10, 2);
+		image += length * 512;
+		if (image >= window)
+			break;
+		if (!last && rom_le(fd, image, 2) != 0xaa55)
+			break;
+	} while (length && !last);
+	return image < window ? image : window;
+}
+
+/*
+ * pci_read_rom(): EINVAL unless enabled (a write to rom); a "rom_read" fail
+ * or hang rule; then the ROM as pci_map_rom() maps it, EIO when it finds none.
+ */
+static int rom_read(struct fk *k, const char *rel, int fd, char *buf, size_t size, off_t off)
+{
+	struct req q = { .op = OP_ROM_READ, .rel = rel };
+	struct stat st;
+	size_t n;
+	long long ns = 0;
+	int r, enabled = 0, err = 0;
+	ssize_t got;
+
+	q.dir = dir_of(rel);
+	r = q.dir ? 0 : -ENOMEM;
+	q.addr = r ? NULL : strdup(base_of(q.dir));
+	if (!r && !q.addr)
+		r = -ENOMEM;
+	pthread_mutex_lock(&k->lock);
+	if (!r)
+		r = control_load(k);
+	if (!r) {
+		enabled = names_find(&k->rom_on, q.addr) >= 0;
+		ns = enabled ? rule_hang(k, &q) : 0;
+		err = enabled ? rule_fail(k, &q) : 0;
+	}
+	pthread_mutex_unlock(&k->lock);
+	req_free(&q);
+	if (!r && !enabled)
+		r = -EINVAL;
+	if (!r && ns)
+		r = hang(ns);
+	if (!r && err)
+		r = -err;
+	if (!r && fstat(fd, &st) < 0)
+		r = -errno;
+	if (r)
+		return r;
+	n = rom_size(fd, (size_t)st.st_size);
+	if (!n)
+		return -EIO;
+	if ((size_t)off >= n)
+		return 0;
+	got = pread(fd, buf, size < n - (size_t)off ? size : n - (size_t)off, off);
+	return got < 0 ? -errno : (int)got;
+}
+
+/* A function's rom, as the kernel resolves the path: devices/.../ADDR/rom. */
+static int is_rom(const char *rel)
+{
+	char *dir;
+	int r;
+
+	if (!has_prefix(rel, "devices/") || strcmp(base_of(rel), "rom"))
+		return 0;
+	dir = dir_of(rel);
+	r = dir && is_addr(base_of(dir));
+	free(dir);
+	return r;
+}
+
 static int fk_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	ssize_t n;
 
 	if ((int)fi->fh < 0)
 		return -EBADF;
+	if (is_rom(rel_of(path)))
+		return rom_read(fk_get(), rel_of(path), (int)fi->fh, buf, size, off);
 	n = pread((int)fi->fh, buf, size, off);
 	return n < 0 ? -errno : (int)n;
 }
@@ -2114,6 +2281,7 @@ static void fk_done(struct fk *k)
 	free(k->removed);
 	control_free(&k->ctl);
 	names_free(&k->fired);
+	names_free(&k->rom_on);
 	free(k->dev_root);
 	if (k->dev_fd >= 0)
 		close(k->dev_fd);

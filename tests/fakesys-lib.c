@@ -82,6 +82,7 @@ static const struct key_desc keys[K_COUNT] = {
 	[K_PHYSFN] = STRKEY("physfn", physfn),
 	[K_RESET] = STRKEY("reset", reset),
 	[K_IOMMU] = STRKEY("iommu", iommu),
+	[K_ROM] = STRKEY("rom", rom),
 };
 
 /* Link speeds as the kernel prints them, indexed by the LnkSta encoding. */
@@ -867,6 +868,8 @@ static void cfg_build(const struct fdev *f, unsigned char *c,
 		cfg_pcie(f, c, port_type);
 	if (f->totalvfs)
 		cfg_sriov(f, c);
+	if (f->rom)	/* the expansion ROM BAR: assigned, decoding off */
+		put32(c, f->header ? 0x38 : 0x30, 0xfeb80000);
 }
 
 int cfg_rw(int fd, const char *dir, int wr, size_t off, void *buf,
@@ -1742,11 +1745,40 @@ static int add_prepare(struct tree *t, struct fdev *f)
 
 static int unlink_all(struct tree *t, const char *dir);
 
+/*
+ * The "rom" attribute with the bytes of the file f->rom, root-only as in the kernel
+ * (pci_dev_rom_attr: 0600). tests/fakekernel gives it the kernel's semantics.
+ */
+static int write_rom(const struct fdev *f, int dfd)
+{
+	char buf[65536];
+	ssize_t n;
+	int in, out, r = 0;
+
+	in = open(f->rom, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return fail(-errno, "rom=%s: %s", f->rom, strerror(errno));
+	out = openat(dfd, "rom", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out < 0)
+		r = -errno;
+	while (!r && (n = read(in, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		r = n < 0 ? -errno : write_all(out, buf, (size_t)n);
+	}
+	if (out >= 0 && close(out) < 0 && !r)
+		r = -errno;
+	close(in);
+	return r;
+}
+
 static int add_tree(struct tree *t, struct fdev *f, int dfd)
 {
 	int r;
 
 	r = write_attrs(f, dfd);
+	if (!r && f->rom)
+		r = write_rom(f, dfd);
 	if (!r)
 		r = write_config(t, f, dfd);
 	if (!r)
@@ -1852,7 +1884,7 @@ static int describe_link(struct tree *t, const char *dir, const char *lnk, const
  * The "add" out that create the function in @dir again as a rescan finds
  * it: ids, class, header, link, SR-IOV capability, IOMMU group and unit,
  * parent bridge.  Not its driver, driver_override or VFs: a new pci_dev
- * has none of them.
+ * has none of them.  Nor its rom: its bytes are not a key.
  */
 int dev_describe(struct tree *t, const char *dir, struct names *out)
 {

@@ -188,6 +188,28 @@ except OSError as e:
 EOF
 }
 
+# kread PATH: reads PATH to its end, as the daemon reads a binary attribute; prints the byte
+# count, or the errno's name of the open or a read (EINVAL, EIO, ...).
+kread() {
+	python3 - "$1" <<'EOF'
+import errno, os, sys
+try:
+    fd = os.open(sys.argv[1], os.O_RDONLY)
+    n = 0
+    try:
+        while True:
+            b = os.read(fd, 1 << 16)
+            if not b:
+                break
+            n += len(b)
+    finally:
+        os.close(fd)
+    print(n)
+except OSError as e:
+    print(errno.errorcode.get(e.errno, str(e.errno)))
+EOF
+}
+
 # uevent_listen FILE: records every udev-format uevent of this network namespace in FILE, one
 # line each: "ACTION SUBSYSTEM DEVPATH" and DRIVER=, DEVNAME= when the event has them (as a
 # libudev monitor gets them, before any filter). Stopped by the EXIT trap.

@@ -2,14 +2,17 @@
 /*
  * The Varlink server and client of lib/varlink.c, over socket pairs: framing (split and merged
  * writes), ordering and pipelining, oneway and more, the built-in service interface, the
- * protocol errors, and the limits that keep one bad peer from hurting the daemon.
+ * protocol errors, and the limits that keep one bad peer from hurting the daemon. And base64
+ * (lib/util.c), how binary data travels in JSON strings.
  */
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include "lib/json-util.h"
 #include "lib/macro.h"
+#include "lib/util.h"
 #include "lib/varlink.h"
 #include "tests.h"
 
@@ -730,6 +733,120 @@ TEST(client_reassembles_and_reports_errors)
 	ASSERT_ERROR(varlink_client_recv(cl, 1000, &reply), EBADMSG);
 	close(sv[0]);
 	ASSERT_ERROR(varlink_client_recv(cl, 1000, &reply), ECONNRESET);
+}
+
+/*
+ * A reply may be far larger than what the server accepts in one message (VARLINK_MESSAGE_MAX):
+ * DumpRom answers with up to 16 MiB of ROM in base64. The client takes up to
+ * VARLINK_OUTPUT_MAX, what a server may queue for one peer.
+ */
+TEST(client_accepts_replies_beyond_the_message_limit)
+{
+	static const char head[] = "{\"parameters\":{\"data\":\"", tail[] = "\"}}";
+	_cleanup_(varlink_client_freep) struct varlink_client *cl = NULL;
+	_cleanup_json_ json_object *reply = NULL;
+	size_t n = 3 * VARLINK_MESSAGE_MAX;
+	json_object *data = NULL;
+	int sv[2];
+	pid_t pid;
+
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_OK(varlink_client_new_fd(sv[1], &cl));
+	pid = fork();
+	ASSERT_OK(pid);
+	if (pid == 0) {
+		char *s = malloc(n);
+
+		if (!s)
+			_exit(1);
+		memset(s, 'A', n);
+		if (write(sv[0], head, STRLEN(head)) != (ssize_t)STRLEN(head))
+			_exit(1);
+		for (size_t off = 0; off < n;) {
+			ssize_t k = write(sv[0], s + off, n - off);
+
+			if (k <= 0)
+				_exit(1);
+			off += (size_t)k;
+		}
+		_exit(write(sv[0], tail, sizeof(tail)) == (ssize_t)sizeof(tail) ? 0 : 1);
+	}
+	close(sv[0]);
+	ASSERT_OK(varlink_client_recv(cl, 20000, &reply));
+	ASSERT_TRUE(json_object_object_get_ex(varlink_reply_params(reply), "data", &data));
+	ASSERT_EQ(json_object_get_string_len(data), n);
+	{
+		int status = 0;
+
+		ASSERT_EQ(waitpid(pid, &status, 0), pid);
+		ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+}
+
+/* --- base64 (lib/util.c), binary data in JSON strings ---------------------------------------- */
+
+TEST(base64_rfc4648_vectors)
+{
+	static const char *const vectors[][2] = {
+		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
+		{ "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(vectors); i++) {
+		_cleanup_free_ char *enc = NULL;
+		_cleanup_free_ uint8_t *dec = NULL;
+		size_t n = SIZE_MAX;
+
+		ASSERT_OK(base64_encode(vectors[i][0], strlen(vectors[i][0]), &enc));
+		ASSERT_STREQ(enc, vectors[i][1]);
+		ASSERT_EQ(strlen(enc), BASE64_ENCODED_SIZE(strlen(vectors[i][0])));
+		ASSERT_OK(base64_decode(enc, strlen(enc), &dec, &n));
+		ASSERT_EQ(n, strlen(vectors[i][0]));
+		ASSERT_EQ(memcmp(dec, vectors[i][0], n), 0);
+		ASSERT_EQ(dec[n], 0);	/* NUL after the data */
+	}
+}
+
+TEST(base64_round_trip_every_byte_and_length)
+{
+	uint8_t in[600];
+
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 7 + i / 256);	/* every value, in varying order */
+	for (size_t len = 0; len <= sizeof(in); len++) {
+		_cleanup_free_ char *enc = NULL;
+		_cleanup_free_ uint8_t *dec = NULL;
+		size_t n = 0;
+
+		ASSERT_OK(base64_encode(in, len, &enc));
+		ASSERT_EQ(strlen(enc), BASE64_ENCODED_SIZE(len));
+		ASSERT_EQ(strspn(enc, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				      "abcdefghijklmnopqrstuvwxyz0123456789+/="), strlen(enc));
+		ASSERT_OK(base64_decode(enc, strlen(enc), &dec, &n));
+		ASSERT_EQ(n, len);
+		ASSERT_EQ(memcmp(dec, in, len), 0);
+	}
+}
+
+TEST(base64_decode_refuses_anything_else)
+{
+	static const char *const bad[] = {
+		"Zg", "Zg=", "Zm9vY", "Z===", "====", "=Zm9", "Zg==Zg==", "Zm=v",
+		"Zh==",		/* unused bits set: a second spelling of "f" */
+		"Zm9=",		/* likewise for "fo" */
+		"Zm9v\n", "Zm 9v", " Zm9v", "Zm9v====",
+		"Zm-v", "Zm_v",	/* the URL-safe alphabet */
+		"Zm9\xc3", "Zm9.",
+	};
+	uint8_t *dec = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+		if (base64_decode(bad[i], strlen(bad[i]), &dec, &n) != -EINVAL)
+			TEST_FAIL("'%s' was accepted", bad[i]);
+	/* A NUL inside the given length is a bad character, not the end. */
+	ASSERT_ERROR(base64_decode("Zm\0v", 4, &dec, &n), EINVAL);
+	ASSERT_NULL(dec);
 }
 
 DEFINE_TEST_MAIN

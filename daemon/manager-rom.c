@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * DumpRom: a function's expansion (option) ROM, read through sysfs as the kernel shows it, with
+ * the verdict of daemon/pcirom.c on it.
+ *
+ * The rom attribute (drivers/pci/pci-sysfs.c) reads as EINVAL until it is enabled. Its write
+ * handler, pci_write_rom(), disables it only for a write of exactly two bytes at offset 0 that
+ * starts with '0' ("0\n"), and enables it for any other write; so we write "1\n" and "0\n", as
+ * echo does. A read then maps the ROM BAR (pci_map_rom(), which trims what it shows to the chain
+ * of images, and fails with EIO when there is no ROM resource or no 0x55AA image with a "PCIR"
+ * structure at its start) and copies from it. The attribute is disabled again after every read,
+ * also a failed one, and after a failed enable, since any write but "0\n" may have enabled it.
+ *
+ * The read runs on the event loop, like the other reads of sysfs: option ROMs are small (64 KiB
+ * to a few MiB, at most ROM_DUMP_MAX here) and the kernel copies them from the BAR in one go;
+ * a device whose ROM stalls the read stalls the daemon for that long.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/json-util.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "lib/varlink.h"
+#include "manager.h"
+#include "pcirom.h"
+#include "sysfs.h"
+
+/*
+ * The largest ROM we read: pcipassctl's ROM_FILE_MAX. Real option ROMs are 64 KiB to a few MiB.
+ * In base64 the reply is 4/3 of that plus the verdict, 22.4 MiB at most: far more than
+ * VARLINK_MESSAGE_MAX (1 MiB), which bounds what the server accepts from a peer, but within
+ * VARLINK_OUTPUT_MAX (64 MiB), which bounds both what the server queues for one peer and what
+ * varlink_client_recv() takes in one reply. So the reply needs no limit of its own, and no
+ * streaming.
+ */
+#define ROM_DUMP_MAX		(16U * 1024U * 1024U)
+#define ROM_READ_CHUNK		(64U * 1024U)
+
+#define ERROR_NO_ROM		"io.pcipass.NoRom"
+#define ERROR_NO_SUCH_DEVICE	"io.pcipass.NoSuchDevice"
+#define ERROR_PERMISSION_DENIED	"io.pcipass.PermissionDenied"
+#define ERROR_READ_ONLY		"io.pcipass.ReadOnly"
+#define ERROR_DISABLED		"io.pcipass.Disabled"
+#define ERROR_SYSTEM		"io.pcipass.SystemError"
+
+/* Reads fd to its end, at most ROM_DUMP_MAX bytes (-EFBIG past that). */
+static int read_rom_fd(int fd, uint8_t **ret, size_t *ret_size)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t n = 0, size = 0;
+
+	for (;;) {
+		ssize_t k;
+
+		if (n > ROM_DUMP_MAX)
+			return -EFBIG;
+		if (n == size) {
+			/* One byte more than allowed: reading it means the ROM is too large. */
+			size_t want = MIN(MAX(size * 2, (size_t)ROM_READ_CHUNK),
+					  (size_t)ROM_DUMP_MAX + 1);
+			uint8_t *p = realloc(buf, want);
+
+			if (!p)
+				return -ENOMEM;
+			buf = p;
+			size = want;
+		}
+		k = read(fd, buf + n, size - n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	*ret = TAKE_PTR(buf);
+	*ret_size = n;
+	return 0;
+}
+
+/* What happened to the rom attribute: each step's error (0: it worked, or did not run). */
+struct rom_dump {
+	uint8_t *data;
+	size_t size;
+	int enable_error, read_error, disable_error;
+};
+
+static void rom_dump_done(struct rom_dump *d)
+{
+	d->data = mfree(d->data);
+}
+
+/*
+ * Enables the rom attribute of the function at address, reads it, and disables it again, also
+ * after a failed enable or read. Fails with -ENODEV when the function is gone from sysfs and
+ * -ENOENT when it has no rom attribute, having written nothing; else returns 0 with the steps'
+ * errors in *ret (the read's: -EIO when the kernel could not map the ROM, -EFBIG when it is
+ * larger than ROM_DUMP_MAX).
+ */
+static int rom_read(struct manager *m, const char *address, struct rom_dump *ret)
+{
+	_cleanup_free_ char *dir = NULL, *path = NULL;
+	_cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+	struct rom_dump d = {};
+	struct stat st;
+
+	if (asprintf(&dir, "bus/pci/devices/%s", address) < 0 || asprintf(&path, "%s/rom", dir) < 0)
+		return -ENOMEM;
+	dfd = sysfs_open_dir(m->sysfs, dir);
+	if (dfd < 0)
+		return dfd == -ENOENT ? -ENODEV : dfd;
+	if (fstatat(dfd, "rom", &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -ENOENT;
+
+	d.enable_error = sysfs_write(m->sysfs, path, "1\n");
+	if (d.enable_error >= 0) {
+		fd = openat(dfd, "rom", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		d.read_error = fd < 0 ? -errno : read_rom_fd(fd, &d.data, &d.size);
+		fd = safe_close(fd);
+	}
+	d.disable_error = sysfs_write(m->sysfs, path, "0\n");
+	log_debug("%s: ROM attribute enabled (%s), read (%s), disabled (%s)", address,
+		  d.enable_error < 0 ? strerror(-d.enable_error) : "ok",
+		  d.read_error < 0 ? strerror(-d.read_error) : d.enable_error < 0 ? "-" : "ok",
+		  d.disable_error < 0 ? strerror(-d.disable_error) : "ok");
+	*ret = d;
+	return 0;
+}
+
+static int error_with_address(struct varlink_conn *c, const char *error, const char *address,
+			      const char *reason)
+{
+	json_object *p = json_object_new_object();
+
+	if (!p || json_add_str(p, "address", address) < 0 ||
+	    (reason && json_add_str(p, "reason", reason) < 0)) {
+		(void)json_object_put(p);
+		return -ENOMEM;
+	}
+	return varlink_error(c, error, p);
+}
+
+/* SystemError with a message that says what failed, not only strerror(). */
+_printf_(3, 4)
+static int system_error(struct varlink_conn *c, int error, const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL;
+	json_object *p;
+	va_list ap;
+	int e = error < 0 ? -error : error, n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -ENOMEM;
+	p = json_object_new_object();
+	if (!p || json_add_int(p, "errno", e) < 0 ||
+	    json_add_str(p, "errno_name", strerrorname_np(e)) < 0 ||
+	    json_add_str(p, "message", msg) < 0) {
+		(void)json_object_put(p);
+		return -ENOMEM;
+	}
+	return varlink_error(c, ERROR_SYSTEM, p);
+}
+
+static bool rom_dump_failed(const struct rom_dump *d)
+{
+	return d->enable_error < 0 || d->read_error < 0 || d->disable_error < 0 || d->size == 0;
+}
+
+/* Answers a dump that failed with the error that says what is wrong. */
+static int rom_dump_error(struct varlink_conn *c, const char *address, const struct rom_dump *d)
+{
+	_cleanup_free_ char *reason = NULL;
+
+	/* The first thing to say: the attribute was left enabled. */
+	if (d->disable_error < 0) {
+		log_warning_errno(d->disable_error, "%s: failed to disable the ROM attribute again, "
+				  "it stays enabled: %m", address);
+		return system_error(c, d->disable_error,
+				    "Failed to disable the ROM attribute of %s again, it stays enabled: %s",
+				    address, strerror(-d->disable_error));
+	}
+	if (d->enable_error < 0)
+		return system_error(c, d->enable_error,
+				    "Failed to enable the ROM attribute of %s: %s", address,
+				    strerror(-d->enable_error));
+	switch (d->read_error) {
+	case 0:
+		return error_with_address(c, ERROR_NO_ROM, address, "the rom attribute reads empty");
+	case -EIO:
+		return error_with_address(c, ERROR_NO_ROM, address, "the kernel could not map it "
+					  "(EIO): no ROM resource, or no valid image at its start");
+	case -EFBIG:
+		if (asprintf(&reason, "larger than %u MiB, more than pcipassd reads",
+			     ROM_DUMP_MAX / (1024U * 1024U)) < 0)
+			return -ENOMEM;
+		return error_with_address(c, ERROR_NO_ROM, address, reason);
+	default:
+		return system_error(c, d->read_error, "Failed to read the ROM of %s: %s", address,
+				    strerror(-d->read_error));
+	}
+}
+
+static int dump_reply(struct varlink_conn *c, const struct pcidev *d, const uint8_t *rom,
+		      size_t size)
+{
+	_cleanup_json_ json_object *p = json_object_new_object(), *validation = NULL;
+	_cleanup_pci_rom_ struct pci_rom *parsed = NULL;
+	_cleanup_free_ char *data = NULL;
+	bool valid;
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	r = pci_rom_parse(rom, size, &parsed);
+	if (r < 0)
+		return r;
+	r = pci_rom_to_json(parsed, d->vendor, d->device, &validation);
+	if (r < 0)
+		return r;
+	r = base64_encode(rom, size, &data);
+	if (r < 0)
+		return r;
+	valid = pci_rom_valid(parsed, d->vendor, d->device);
+	log_info("%s: option ROM read, %zu bytes, %zu image%s, %s", d->address, size,
+		 parsed->n_images, parsed->n_images == 1 ? "" : "s", valid ? "valid" : "invalid");
+
+	r = json_add_str(p, "address", d->address);
+	if (r >= 0)
+		r = json_add_int(p, "vendor_id", d->vendor);
+	if (r >= 0)
+		r = json_add_int(p, "device_id", d->device);
+	if (r >= 0)
+		r = json_add_int(p, "size", (int64_t)size);
+	if (r >= 0) {
+		/* Of the ROM's copies (bytes, base64, JSON string, wire text) drop one early. */
+		json_object *s = json_object_new_string_len(data, (int)BASE64_ENCODED_SIZE(size));
+
+		data = mfree(data);
+		r = s ? json_add(p, "data", s) : -ENOMEM;
+	}
+	if (r >= 0)
+		r = json_add(p, "validation", TAKE_PTR(validation));
+	if (r < 0)
+		return r;
+	return varlink_reply(c, TAKE_PTR(p));
+}
+
+int manager_method_dump_rom(struct varlink_conn *c, json_object *params, unsigned flags,
+			    void *userdata)
+{
+	static const struct json_field fields[] = {
+		{ "address", JSON_FIELD_STRING, JSON_FIELD_MANDATORY, 0 },
+		{}
+	};
+	struct manager *m = userdata;
+	_cleanup_(rom_dump_done) struct rom_dump dump = {};
+	const char *address = NULL, *bad = NULL;
+	const struct pcidev *d;
+	int r;
+
+	if (json_dispatch(params, fields, &address, &bad) < 0)
+		return varlink_error_invalid_parameter(c, bad);
+	if (!pci_addr_is_valid(address))
+		return varlink_error_invalid_parameter(c, "address");
+	/* Enabling the attribute is a write, and what comes back is the device's firmware: for
+	 * root alone, not the daemon's own user or SocketGroup= as the other mutating calls. */
+	if (varlink_conn_uid(c) != 0)
+		return varlink_error(c, ERROR_PERMISSION_DENIED, NULL);
+	if (m->read_only)
+		return varlink_error(c, ERROR_READ_ONLY, NULL);
+	if (m->disabled)
+		return varlink_error(c, ERROR_DISABLED, NULL);
+	d = model_find(&m->model, address);
+	if (!d)
+		return error_with_address(c, ERROR_NO_SUCH_DEVICE, address, NULL);
+
+	r = rom_read(m, d->address, &dump);
+	if (r == -ENODEV)
+		return error_with_address(c, ERROR_NO_SUCH_DEVICE, d->address, NULL);
+	if (r == -ENOENT)
+		return error_with_address(c, ERROR_NO_ROM, d->address,
+					  "no rom attribute: the function has no expansion ROM");
+	if (r < 0)
+		return r;
+	if (rom_dump_failed(&dump))
+		return rom_dump_error(c, d->address, &dump);
+	return dump_reply(c, d, dump.data, dump.size);
+}
