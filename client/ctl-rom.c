@@ -301,6 +301,8 @@ static int rom_dump(struct ctl *c, const char *address, const char *path)
 		if (r >= 0)
 			r = json_add_str(validation, "path", path);
 		if (r >= 0)
+			r = json_add_bool(validation, "shadow", json_get_bool(reply, "shadow") == 1);
+		if (r >= 0)
 			r = json_print(validation, c->pretty);
 	} else {
 		r = pci_rom_parse(buf, size, &rom);
@@ -314,6 +316,10 @@ static int rom_dump(struct ctl *c, const char *address, const char *path)
 		fprintf(stderr, "pcipassctl: cannot print the verdict on %s: %s\n", path, strerror(-r));
 		return CTL_EXIT_FAILURE;
 	}
+	if (json_get_bool(reply, "shadow") == 1)
+		fprintf(stderr, "pcipassctl: warning: the kernel read %s's ROM from the legacy shadow at "
+			"0xC0000: the firmware's initialized copy of the boot VGA BIOS, not this "
+			"function's own ROM; do not use it as a romfile for passthrough\n", address);
 	if (!valid) {
 		fprintf(stderr, "pcipassctl: the option ROM of %s is not valid; saved to %s all the same\n",
 			address, path);

@@ -85,10 +85,36 @@ static int read_rom_fd(int fd, uint8_t **ret, size_t *ret_size)
 	return 0;
 }
 
+/*
+ * Whether the kernel serves the ROM from the legacy shadow at 0xC0000 instead of the ROM BAR:
+ * on x86, pci_fixup_video() marks every VGA device that decodes I/O and memory at boot
+ * (IORESOURCE_ROM_SHADOW, the ROM resource moved to 0xC0000-0xDFFFF), and pci_map_rom() then
+ * returns the firmware's initialized copy of the boot VGA BIOS: not this function's pristine
+ * ROM, and for a second GPU possibly not even its own. sysfs shows it only as the ROM line
+ * (the seventh) of the resource file starting at 0xc0000.
+ */
+static bool rom_shadowed(int dfd)
+{
+	_cleanup_free_ char *resource = NULL;
+	const char *line;
+	unsigned long long start;
+
+	if (sysfs_read_at(dfd, "resource", &resource) < 0)
+		return false;
+	line = resource;
+	for (int i = 0; i < 6 && line; i++) {
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	return line && sscanf(line, "%llx", &start) == 1 && start == 0xc0000;
+}
+
 /* What happened to the rom attribute: each step's error (0: it worked, or did not run). */
 struct rom_dump {
 	uint8_t *data;
 	size_t size;
+	bool shadow;	/* read from the legacy shadow at 0xC0000, not the ROM BAR */
 	int enable_error, read_error, disable_error;
 };
 
@@ -121,6 +147,7 @@ static int rom_read(struct manager *m, const char *address, struct rom_dump *ret
 	if (!S_ISREG(st.st_mode))
 		return -ENOENT;
 
+	d.shadow = rom_shadowed(dfd);
 	d.enable_error = sysfs_write(m->sysfs, path, "1\n");
 	if (d.enable_error >= 0) {
 		fd = openat(dfd, "rom", O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -213,7 +240,7 @@ static int rom_dump_error(struct varlink_conn *c, const char *address, const str
 }
 
 static int dump_reply(struct varlink_conn *c, const struct pcidev *d, const uint8_t *rom,
-		      size_t size)
+		      size_t size, bool shadow)
 {
 	_cleanup_json_ json_object *p = json_object_new_object(), *validation = NULL;
 	_cleanup_pci_rom_ struct pci_rom *parsed = NULL;
@@ -233,8 +260,9 @@ static int dump_reply(struct varlink_conn *c, const struct pcidev *d, const uint
 	if (r < 0)
 		return r;
 	valid = pci_rom_valid(parsed, d->vendor, d->device);
-	log_info("%s: option ROM read, %zu bytes, %zu image%s, %s", d->address, size,
-		 parsed->n_images, parsed->n_images == 1 ? "" : "s", valid ? "valid" : "invalid");
+	log_info("%s: option ROM read, %zu bytes, %zu image%s, %s%s", d->address, size,
+		 parsed->n_images, parsed->n_images == 1 ? "" : "s", valid ? "valid" : "invalid",
+		 shadow ? ", from the shadow copy at 0xC0000" : "");
 
 	r = json_add_str(p, "address", d->address);
 	if (r >= 0)
@@ -250,6 +278,8 @@ static int dump_reply(struct varlink_conn *c, const struct pcidev *d, const uint
 		data = mfree(data);
 		r = s ? json_add(p, "data", s) : -ENOMEM;
 	}
+	if (r >= 0)
+		r = json_add_bool(p, "shadow", shadow);
 	if (r >= 0)
 		r = json_add(p, "validation", TAKE_PTR(validation));
 	if (r < 0)
@@ -296,5 +326,5 @@ int manager_method_dump_rom(struct varlink_conn *c, json_object *params, unsigne
 		return r;
 	if (rom_dump_failed(&dump))
 		return rom_dump_error(c, d->address, &dump);
-	return dump_reply(c, d, dump.data, dump.size);
+	return dump_reply(c, d, dump.data, dump.size, dump.shadow);
 }

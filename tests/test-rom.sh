@@ -57,6 +57,14 @@ fs add 0000:00:06.0 vendor=0x8086 device=0x10d3 driver=e1000e group=6
 fs add 0000:00:07.0 vendor=0x8086 device=0x10d3 group=7 rom="$TMP/nosig.rom"
 fs add 0000:00:08.0 vendor=0x8086 device=0x100e group=8 rom="$TMP/big.rom"
 fs add 0000:00:09.0 vendor=0x8086 device=0x100e group=9 rom="$TMP/huge.rom"
+# A VGA device the kernel serves from the legacy shadow (pci_fixup_video()): the ROM line of its
+# resource file (the seventh) starts at 0xc0000.
+fs add 0000:00:0a.0 vendor=0x1234 device=0x1111 class=0x030000 group=10 boot_vga=1 \
+	rom="$ROMS/vgabios-stdvga.bin"
+{
+	for _ in 1 2 3 4 5 6; do echo "0x0000000000000000 0x0000000000000000 0x0000000000000000"; done
+	echo "0x00000000000c0000 0x00000000000dffff 0x0000000000004e02"
+} >"$root/bus/pci/devices/0000:00:0a.0/resource"
 control ""
 fakekernel_start "$root" "$M" || { not_ok "fakekernel mounts the tree"; finish; }
 
@@ -99,7 +107,7 @@ check_eq "-j: the verdict as rom check -j has it, with address and path" \
 check "--output replaces an existing file as a whole" cmp -s "$out/old.rom" "$ROMS/efi-e1000e.rom"
 check_eq "the Varlink reply: base64 data, size, the function's ids, the validation" \
 	"$(python3 "$top_srcdir/tests/vl.py" "$SOCK" io.pcipass.DumpRom '{"address":"0000:00:03.0"}' | json_eval '(sorted(d["parameters"]), __import__("base64").b64decode(d["parameters"]["data"]) == open("'"$ROMS/efi-e1000e.rom"'", "rb").read(), d["parameters"]["vendor_id"], d["parameters"]["device_id"], d["parameters"]["validation"]["valid"])')" \
-	"(['address', 'data', 'device_id', 'size', 'validation', 'vendor_id'], True, 32902, 4307, True)"
+	"(['address', 'data', 'device_id', 'shadow', 'size', 'validation', 'vendor_id'], True, 32902, 4307, True)"
 writes >/dev/null
 
 # --- invalid ROMs are saved, and fail ---------------------------------------------------------
@@ -198,6 +206,18 @@ check_eq "-o with another verb: usage error" \
 check_eq "-o with rom check: usage error" "$(rom check "$ROMS/pxe-e1000.rom" -o "$out/x.rom") $(head -1 "$TMP/stderr")" \
 	"2 pcipassctl: -o/--output is for 'rom ADDRESS', not 'rom check'"
 check_eq "usage errors write nothing" "[$(writes)] $(ls "$out" | grep -c x.rom)" "[] 0"
+# The legacy shadow: saved, valid, and said.
+rc=$(rom 0000:00:03.0 -o "$TMP/e.rom")
+check_eq "a ROM from its ROM BAR: no shadow warning" "$rc $(grep -c shadow "$TMP/stderr")" "0 0"
+rc=$(rom 0000:00:0a.0 -o "$TMP/vga.rom")
+check_eq "a ROM served from the legacy shadow: saved (exit 0), with a warning" \
+	"$rc $(grep -c 'legacy shadow at 0xC0000' "$TMP/stderr")" "0 1"
+rc=$(rom -j 0000:00:0a.0 -o "$TMP/vga.rom")
+check_eq "…shadow in the JSON" "$rc $(json_eval 'd["shadow"]' <"$TMP/stdout")" "0 True"
+rc=$(rom -j 0000:00:03.0 -o "$TMP/e.rom")
+check_eq "…false for a ROM BAR" "$rc $(json_eval 'd["shadow"]' <"$TMP/stdout")" "0 False"
+writes >/dev/null
+
 check "pcipassd stops cleanly" daemon_stop
 
 daemon_start "$M" --read-only --policy-dir "$TMP/pol" --config "$TMP/none.conf"
