@@ -28,9 +28,10 @@ struct verb {
 static const struct verb verbs[] = {
 	{ "list", 0, 0, verb_list, "list                 list PCI functions" },
 	{ "show", 1, 1, verb_show, "show ADDRESS         show everything known about one function" },
-	{ "groups", 0, 0, verb_groups, "groups               list IOMMU groups and their members" },
+	{ "groups", 0, 0, verb_groups, "groups               list IOMMU groups, whether each is viable now,\n"
+				       "                       and their members" },
 	{ "status", 0, 0, verb_status, "status               show host readiness and daemon state" },
-	{ "monitor", 0, 0, verb_monitor, "monitor [--initial]  follow device events" },
+	{ "monitor", 0, 0, verb_monitor, "monitor [--initial]  follow device events and claims/releases" },
 	{ "plan", 0, 1, verb_plan, "plan [ADDRESS]       what the policy would do, group by group (dry run)" },
 	{ "policy", 1, 1000, verb_policy, "policy check [FILE…] validate policy files offline (default: the\n"
 					 "                       installed ones)" },

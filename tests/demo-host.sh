@@ -1,5 +1,5 @@
 #!/bin/bash
-# The main job, until the VM demo exists: build pcipassd and pcipassctl, start pcipassd
+# The read-only host demo: build pcipassd and pcipassctl, start pcipassd
 # --read-only on this machine's real /sys -- behind a read-only bind mount of /sys in a
 # private mount namespace, so that not even a bug could write there -- and show what it sees.
 set -eu

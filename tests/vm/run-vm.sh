@@ -6,6 +6,7 @@
 #
 #   run-vm.sh [SCENARIO…]    scenarios from tests/vm/scenarios (default: all), by name
 #   run-vm.sh --demo         the README's demo (tests/vm/demo.sh in the guest, output on stdout)
+#   run-vm.sh --bench        the claim/release benchmark (tests/vm/bench.sh; bench/vm-claim.sh)
 #
 # Environment: PCIPASS_BUILD (build directory; default the current one), KV (kernel version;
 # default the newest /boot/vmlinuz-*), ACCEL (auto, tcg or kvm), VM_DIR (work directory).
@@ -15,8 +16,8 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${PCIPASS_BUILD:-.}" && pwd)
 vm=${VM_DIR:-$build/tests/vm/run}
-demo=0
-[ "${1:-}" = --demo ] && { demo=1; shift; }
+mode=test
+case ${1:-} in --demo) mode=demo; shift ;; --bench) mode=bench; shift ;; esac
 
 skip() { echo "1..0 # SKIP $*"; exit 77; }
 die() { echo "Bail out! $*"; exit 99; }
@@ -88,12 +89,25 @@ if [ -x /bin/udevadm ]; then
 	ln -s /bin/udevadm "$root/lib/systemd/systemd-udevd"
 	cp /lib/udev/rules.d/80-drivers.rules "$root/lib/udev/rules.d/" 2>/dev/null
 fi
+# lspci, for the config-space comparison (the lspci scenario).
+if command -v lspci >/dev/null; then
+	copy_with_libs "$(command -v lspci)" || die "cannot copy lspci"
+	[ -r /usr/share/misc/pci.ids ] && mkdir -p "$root/usr/share/misc" &&
+		cp /usr/share/misc/pci.ids "$root/usr/share/misc/"
+fi
 printf 'root:x:0:0::/:/bin/sh\n' >"$root/etc/passwd"
 printf 'root:x:0:\n' >"$root/etc/group"
 
-cp "$here/init" "$root/init" && cp "$here/guest-lib.sh" "$here/demo.sh" "$root/vm/" &&
+cp "$here/init" "$root/init" && cp "$here/guest-lib.sh" "$here/demo.sh" "$here/bench.sh" "$root/vm/" &&
 	cp -r "$here/scenarios" "$root/vm/" || die "cannot copy the guest scripts"
 chmod +x "$root/init"
+# The option ROMs QEMU loads into the VGA and e1000e ROM BARs (seabios, ipxe-qemu), to compare
+# with the rom scenario's dumps; the copies in tests/fixtures/roms when the host has none.
+mkdir -p "$root/vm/roms"
+for rom in /usr/share/seabios/vgabios-stdvga.bin /usr/lib/ipxe/qemu/efi-e1000e.rom; do
+	[ -r "$rom" ] || rom=$here/../fixtures/roms/${rom##*/}
+	cp "$rom" "$root/vm/roms/" || die "cannot copy $rom"
+done
 (cd "$root" && find . | cpio -o -H newc --quiet) >"$vm/initramfs.cpio" || die "cpio failed"
 
 # --- accelerator: KVM only where a stock kernel can use it -------------------------------------
@@ -139,6 +153,7 @@ boot() {
 	local -n devs=layout_$layout
 	local -n extra=append_$layout
 	rm -f "$log" "$res" "$mon.in" "$mon.out"
+	rm -rf "$vm/files"
 	mkfifo "$mon.in" "$mon.out" && : >"$res"
 	timeout 600 qemu-system-x86_64 -machine "$machine" -cpu "$cpu" -m 1024 -smp 2 \
 		-nodefaults -display none -no-reboot \
@@ -156,6 +171,12 @@ boot() {
 		line=${line%$'\r'}
 		case $line in
 		'@qmp '*) echo "${line#@qmp }" >&9 ;;
+		'@file '*)
+			# "@file NAME TEXT": a line of a file the guest sends back.
+			line=${line#@file }
+			mkdir -p "$vm/files/$(dirname "${line%% *}")"
+			printf '%s\n' "${line#* }" >>"$vm/files/${line%% *}"
+			;;
 		*) printf '%s\n' "$line" ;;
 		esac
 	done
@@ -166,8 +187,8 @@ boot() {
 }
 
 # --- run ---------------------------------------------------------------------------------------
-if [ "$demo" = 1 ]; then
-	boot main demo | sed -u '/^@done/d'
+if [ "$mode" != test ]; then
+	boot main "$mode" | sed -u '/^@done/d'
 	exit "${PIPESTATUS[0]}"
 fi
 
@@ -189,13 +210,22 @@ for layout in main noiommu; do
 		'ok '* | 'not ok '*)
 			n=$((n + 1))
 			case $line in 'not ok'*) failed=$((failed + 1)) ;; esac
-			status=${line%% - *}
+			status=ok
+			case $line in 'not ok'*) status="not ok" ;; esac
 			echo "$status $n - ${line#* - }"
 			;;
 		'@done') done_seen=1 ;;
+		'@done-host' | '1..'*) ;;
 		*) echo "# $line" ;;
 		esac
-	done < <(boot "$layout" "$list")
+	done < <(boot "$layout" "$list"
+		 # What the guest sent back to be judged here.
+		 if [ -f "$vm/files/lspci.tgz.b64" ]; then
+			base64 -d "$vm/files/lspci.tgz.b64" | tar xzf - -C "$vm/files" &&
+				top_srcdir=$here/../.. "$here/lspci-check.sh" "$vm/files/lspci" ||
+				echo "not ok - lspci: what the guest sent cannot be read"
+		 fi
+		 echo @done-host)
 	echo "# $layout: $(($(date +%s) - start)) s"
 	if [ "$done_seen" != 1 ]; then
 		n=$((n + 1)) failed=$((failed + 1))

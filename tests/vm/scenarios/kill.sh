@@ -1,6 +1,8 @@
 # layout: main
 # The daemon killed with SIGKILL in the middle of a group claim (the dual-port NIC, one group),
 # then restarted: nothing lost; the group ends viable on vfio-pci or back on its host drivers.
+# Last, killed after the claim completed: the claim is adopted and a release still knows
+# where each port goes back to.
 a=0000:01:00.0 b=0000:01:00.1
 check_eq "the two ports share a group" "$(group_of $a)" "$(group_of $b)"
 policy 50-dual <<P
@@ -11,10 +13,11 @@ Driver=vfio-pci
 Group=claim
 Apply=request
 P
-for point in override bound; do
+for point in override bound done; do
 	daemon_start
 	pcipassctl claim $a --group >/dev/null 2>&1 &
 	case $point in
+	done) wait $! ;;
 	override) until grep -q vfio-pci /sys/bus/pci/devices/$a/driver_override; do :; done ;;
 	bound) until readlink /sys/bus/pci/devices/$a/driver | grep -q vfio-pci; do :; done ;;
 	esac
@@ -30,10 +33,13 @@ for point in override bound; do
 	case $state in
 	"vfio-pci vfio-pci") pass "kill at '$point': the group ended on vfio-pci"
 		check_eq "the kernel: viable" viable "$(vmcheck viable $(group_of $a))" ;;
-	"e1000e e1000e") pass "kill at '$point': the group is back on e1000e" ;;
+	"e1000e e1000e") [ $point != done ] && pass "kill at '$point': the group is back on e1000e" ||
+		fail "kill at '$point': a finished claim was undone" ;;
 	*) fail "kill at '$point': the group is split: $state" ;;
 	esac
 	kernel_agrees "after a kill at '$point'"
+	[ $point = done ] && check "the adopted claim remembers e1000e for both ports" \
+		sh -c "[ \$(pcipassctl list | grep -c 'returns-to=e1000e') = 2 ]"
 	check "release works afterwards" pcipassctl release $a
 	check_eq "both ports on e1000e" "e1000e e1000e" "$(driver_of $a) $(driver_of $b)"
 	daemon_stop

@@ -1,0 +1,20 @@
+# layout: main
+# The config-space decoding next to lspci -vvv for every function of the guest (PCIe root
+# ports with AER, e1000e, an nvme PF with SR-IOV and its VFs, a PCIe-to-PCI bridge, conventional
+# devices): both are sent to the host, which compares them (tests/vm/lspci-check.sh).
+pf=0000:02:00.0
+check "lspci is in the guest" command -v lspci
+echo 0 >/sys/bus/pci/devices/$pf/sriov_drivers_autoprobe
+echo 2 >/sys/bus/pci/devices/$pf/sriov_numvfs
+daemon_start
+mkdir -p $W/lspci
+n=0
+for d in /sys/bus/pci/devices/*; do
+	a=${d##*/}
+	pcipassctl -j show $a >$W/lspci/$a.json
+	lspci -vvv -s $a >$W/lspci/$a.txt
+	n=$((n + 1))
+done
+# Compressed: the serial port is slow under TCG (some 2 KB/s).
+tar c -C $W lspci | gzip -9 | base64 | sed 's|^|@file lspci.tgz.b64 |' >$RES
+pass "pcipassctl -j show and lspci -vvv of $n functions sent to the host"
