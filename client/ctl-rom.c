@@ -21,6 +21,7 @@
 #include "lib/util.h"
 
 const char *arg_rom_output;
+bool arg_rom_check;
 
 /* Reads a whole regular file of at most ROM_FILE_MAX bytes. */
 static int read_rom_file(const char *path, uint8_t **ret, size_t *ret_size)
@@ -332,6 +333,17 @@ int verb_rom(struct ctl *c, int argc, char *argv[])
 {
 	int ret = CTL_EXIT_OK;
 
+	if (arg_rom_check) {
+		/* rom --check FILE…, and rom --check check FILE… too. */
+		if (argc >= 1 && streq(argv[0], "check"))
+			argc--, argv++;
+		if (arg_rom_output)
+			return ctl_usage_error("-o/--output is for 'rom ADDRESS', not 'rom --check'");
+		for (int i = 0; i < argc; i++)
+			if (rom_check_file(argv[i], c->json, c->pretty) != CTL_EXIT_OK)
+				ret = CTL_EXIT_FAILURE;
+		return argc > 0 ? ret : ctl_usage_error("rom --check needs a FILE");
+	}
 	if (argc >= 1 && pci_addr_is_valid(argv[0])) {
 		if (argc > 1)
 			return ctl_usage_error("too many arguments for 'rom ADDRESS'");

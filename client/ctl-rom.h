@@ -16,6 +16,8 @@ int rom_check_file(const char *path, bool json, bool pretty);
 
 /* -o/--output FILE of "rom ADDRESS" (struct ctl has no room for it); set by pcipassctl.c. */
 extern const char *arg_rom_output;
+/* --check: rom --check FILE… is rom check FILE…. */
+extern bool arg_rom_check;
 
 /*
  * "rom check FILE…" (also "rom --check FILE…"): rom_check_file() on each; fails if any fails.

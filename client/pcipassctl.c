@@ -41,7 +41,8 @@ static const struct verb verbs[] = {
 	{ "release", 1, 1, verb_release, "release ADDRESS      return its IOMMU group to the host drivers" },
 	{ "apply", 0, 0, verb_apply, "apply                carry out the plan for start-up rules now" },
 	{ "rom", 1, 1000, verb_rom, "rom check FILE…      validate PCI option ROM images (signatures, PCIR,\n"
-				   "                       ids, code type, checksums), offline\n"
+				   "                       ids, code type, checksums), offline; also\n"
+				   "                       rom --check FILE…\n"
 				   "  rom ADDRESS -o FILE  save a function's option ROM to FILE and validate\n"
 				   "                       it (root; an invalid ROM is saved, and exits 1)" },
 };
@@ -212,6 +213,7 @@ enum {
 	ARG_GROUP,
 	ARG_FORCE,
 	ARG_DRY_RUN,
+	ARG_CHECK,
 };
 
 /* Returns 1 to go on, 0 to exit successfully, CTL_EXIT_USAGE (negated) on a usage error. */
@@ -226,6 +228,7 @@ static int parse_argv(struct ctl *c, int argc, char *argv[])
 		{ "group", no_argument, NULL, ARG_GROUP },
 		{ "force", no_argument, NULL, ARG_FORCE },
 		{ "dry-run", no_argument, NULL, ARG_DRY_RUN },
+		{ "check", no_argument, NULL, ARG_CHECK },
 		{ "output", required_argument, NULL, 'o' },
 		{ "socket", required_argument, NULL, ARG_SOCKET },
 		{ "help", no_argument, NULL, 'h' },
@@ -263,6 +266,9 @@ static int parse_argv(struct ctl *c, int argc, char *argv[])
 			break;
 		case 'o':
 			arg_rom_output = optarg;
+			break;
+		case ARG_CHECK:
+			arg_rom_check = true;
 			break;
 		case ARG_SOCKET:
 			c->socket = optarg;
@@ -311,6 +317,8 @@ int main(int argc, char *argv[])
 			return ctl_usage_error("too many arguments for '%s'", name);
 		if (arg_rom_output && v->fn != verb_rom)
 			return ctl_usage_error("-o/--output is for 'rom ADDRESS' only");
+		if (arg_rom_check && v->fn != verb_rom)
+			return ctl_usage_error("--check is for 'rom --check FILE…' only");
 		r = v->fn(&c, n_args, argv + optind + (optind < argc));
 		varlink_client_free(c.client);
 		return r;

@@ -49,6 +49,11 @@ EOF
 check_eq "the 16 MiB ROM made for the test is valid offline" \
 	"$("$PCIPASSCTL" rom check "$TMP/big.rom" | tail -1)" "$TMP/big.rom: valid, 16777216 bytes, 1 image"
 
+check_eq "rom --check FILE is rom check FILE" \
+	"$("$PCIPASSCTL" rom --check "$ROMS/pxe-e1000.rom" | tail -1)" "$ROMS/pxe-e1000.rom: valid, 75264 bytes, 1 image"
+check_eq "rom --check with -o is a usage error (exit 2)" \
+	"$("$PCIPASSCTL" rom --check "$ROMS/pxe-e1000.rom" -o "$TMP/x.rom" >/dev/null 2>&1; echo $?)" "2"
+
 fs init --iommu dmar0
 fs add 0000:00:03.0 vendor=0x8086 device=0x10d3 driver=e1000e group=3 rom="$ROMS/efi-e1000e.rom"
 fs add 0000:00:04.0 vendor=0x8086 device=0x10d3 driver=e1000e group=4 rom="$TMP/corrupt.rom"
