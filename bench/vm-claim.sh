@@ -6,8 +6,8 @@
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${PCIPASS_BUILD:-$src/build/bench}
-(cd "$src" && ./autogen.sh >/dev/null)
 mkdir -p "$build"
-(cd "$build" && "$src/configure" -q && make -j"$(nproc)" all tests/vm/vmcheck) \
-	>"$build/build.log" 2>&1 || { cat "$build/build.log"; exit 1; }
+(cd "$src" && ./autogen.sh && cd "$build" && "$src/configure" -q &&
+	make -j"$(nproc)" all tests/vm/vmcheck) >"$build/build.log" 2>&1 ||
+	{ cat "$build/build.log"; exit 1; }
 PCIPASS_BUILD=$build VM_DIR=$build/tests/vm/run "$src/tests/vm/run-vm.sh" --bench

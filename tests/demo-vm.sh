@@ -9,10 +9,10 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 build=$src/build/demo
 
 echo "== Building pcipass"
-(cd "$src" && ./autogen.sh >/dev/null)
 mkdir -p "$build"
-(cd "$build" && "$src/configure" -q && make -j"$(nproc)" all tests/vm/vmcheck) \
-	>"$build/build.log" 2>&1 || { cat "$build/build.log"; exit 1; }
+(cd "$src" && ./autogen.sh && cd "$build" && "$src/configure" -q &&
+	make -j"$(nproc)" all tests/vm/vmcheck) >"$build/build.log" 2>&1 ||
+	{ cat "$build/build.log"; exit 1; }
 
 echo "== Booting $(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1 | sed 's|.*/vmlinuz-||') in QEMU with an emulated IOMMU (about 30 s under TCG)"
 PCIPASS_BUILD=$build "$src/tests/vm/run-vm.sh" --demo
