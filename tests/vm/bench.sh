@@ -79,7 +79,10 @@ boot_claim() {
 	sed 's/^Apply=request/Apply=boot/' $W/policy/51-vfs.policy >$W/boot/51-vfs.policy
 	pcipassd --policy-dir $W/boot 2>>$W/pcipassd.log &
 	pid=$!
-	until all_on vfio-pci 2>/dev/null; do :; done
+	i=0
+	until all_on vfio-pci 2>/dev/null; do
+		[ $((i += 1)) -gt 3000 ] && { echo "bench: the daemon did not claim them all" >&2; return 1; }
+	done
 }
 boot_release() {
 	pcipass_release || return 1
@@ -87,7 +90,8 @@ boot_release() {
 	wait $pid
 	pcipassd --policy-dir $W/policy 2>>$W/pcipassd.log &
 	pid=$!
-	until pcipassctl status >/dev/null 2>&1; do sleep 0.05; done
+	i=0
+	until pcipassctl status >/dev/null 2>&1 || [ $((i += 1)) -gt 600 ]; do sleep 0.05; done
 }
 pcipass_claim() { for d in $firsts; do pcipassctl claim $d --group >/dev/null || return 1; done; }
 pcipass_release() { for d in $firsts; do pcipassctl release $d >/dev/null || return 1; done; }

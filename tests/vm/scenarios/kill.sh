@@ -18,8 +18,11 @@ for point in override bound done; do
 	pcipassctl claim $a --group >/dev/null 2>&1 &
 	case $point in
 	done) wait $! ;;
-	override) until grep -q vfio-pci /sys/bus/pci/devices/$a/driver_override; do :; done ;;
-	bound) until readlink /sys/bus/pci/devices/$a/driver | grep -q vfio-pci; do :; done ;;
+	# Spin (bounded: a claim that never gets there must not hang the guest).
+	override) i=0; until grep -q vfio-pci /sys/bus/pci/devices/$a/driver_override ||
+		[ $((i += 1)) -gt 3000 ]; do :; done ;;
+	bound) i=0; until readlink /sys/bus/pci/devices/$a/driver | grep -q vfio-pci ||
+		[ $((i += 1)) -gt 3000 ]; do :; done ;;
 	esac
 	kill -KILL $DAEMON_PID
 	wait $DAEMON_PID 2>/dev/null
