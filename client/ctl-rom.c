@@ -191,19 +191,44 @@ int rom_check_file(const char *path, bool json, bool pretty)
 	return valid ? CTL_EXIT_OK : CTL_EXIT_FAILURE;
 }
 
+static int write_all(int fd, const uint8_t *b, size_t n)
+{
+	for (size_t off = 0; off < n;) {
+		ssize_t k = write(fd, b + off, n - off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		off += (size_t)k;
+	}
+	return 0;
+}
+
 /*
- * Writes the n bytes at p to path as a whole: into a new temporary file next to it, synced, then
- * renamed over path. A failure leaves path as it was (never a partial ROM); an existing file is
- * replaced, a symlink at path too (not the file it points to).
+ * Writes the n bytes at p to path. A regular file, or a new one, is written as a whole: into a
+ * new temporary file next to it, synced, then renamed over path, so a failure leaves path as it
+ * was (never a partial ROM). Anything else that exists at path -- a device such as /dev/null or
+ * /dev/stdout, a FIFO, a symlink -- is opened and written in place: renaming over it would
+ * replace a device node (we run as root) or the link instead of what it names.
  */
 static int write_file_replace(const char *path, const void *p, size_t n)
 {
 	_cleanup_free_ char *tmp = NULL;
 	_cleanup_close_ int fd = -EBADF;
-	const uint8_t *b = p;
+	struct stat st;
 	mode_t mask;
 	int r = 0;
 
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0)
+			return -errno;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ftruncate(fd, 0) < 0)
+			return -errno;
+		r = write_all(fd, p, n);
+		return r < 0 ? r : close(TAKE_FD(fd)) < 0 ? -errno : 0;
+	}
 	if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
 		return -ENOMEM;
 	fd = mkostemp(tmp, O_CLOEXEC);
@@ -214,16 +239,8 @@ static int write_file_replace(const char *path, const void *p, size_t n)
 	(void)umask(mask);
 	if (fchmod(fd, 0666 & ~mask) < 0)
 		r = -errno;
-	for (size_t off = 0; r >= 0 && off < n;) {
-		ssize_t k = write(fd, b + off, n - off);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			r = -errno;
-		else
-			off += (size_t)k;
-	}
+	if (r >= 0)
+		r = write_all(fd, p, n);
 	if (r >= 0 && fsync(fd) < 0)
 		r = -errno;
 	if (r >= 0 && close(TAKE_FD(fd)) < 0)

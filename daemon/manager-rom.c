@@ -12,8 +12,9 @@
  * also a failed one, and after a failed enable, since any write but "0\n" may have enabled it.
  *
  * The read runs on the event loop, like the other reads of sysfs: option ROMs are small (64 KiB
- * to a few MiB, at most ROM_DUMP_MAX here) and the kernel copies them from the BAR in one go;
- * a device whose ROM stalls the read stalls the daemon for that long.
+ * to a few MiB, at most ROM_DUMP_MAX here); kernfs hands out at most a page per read() and the
+ * kernel maps the ROM for each, so a large ROM costs some thousand map/unmap cycles, and a
+ * device whose ROM stalls the read stalls the daemon for that long.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -97,7 +98,7 @@ static bool rom_shadowed(int dfd)
 {
 	_cleanup_free_ char *resource = NULL;
 	const char *line;
-	unsigned long long start;
+	unsigned long long start, flags;
 
 	if (sysfs_read_at(dfd, "resource", &resource) < 0)
 		return false;
@@ -107,7 +108,9 @@ static bool rom_shadowed(int dfd)
 		if (line)
 			line++;
 	}
-	return line && sscanf(line, "%llx", &start) == 1 && start == 0xc0000;
+	/* The flags column has IORESOURCE_ROM_SHADOW (bit 1) on a shadowed ROM line. */
+	return line && sscanf(line, "%llx %*x %llx", &start, &flags) == 2 &&
+	       ((flags & 0x2) || start == 0xc0000);
 }
 
 /* What happened to the rom attribute: each step's error (0: it worked, or did not run). */
@@ -132,10 +135,12 @@ static void rom_dump_done(struct rom_dump *d)
  */
 static int rom_read(struct manager *m, const char *address, struct rom_dump *ret)
 {
-	_cleanup_free_ char *dir = NULL, *path = NULL;
+	_cleanup_free_ char *dir = NULL, *path = NULL, *pm_path = NULL, *pm = NULL;
 	_cleanup_close_ int dfd = -EBADF, fd = -EBADF;
 	struct rom_dump d = {};
+	bool pm_held = false;
 	struct stat st;
+	int r;
 
 	if (asprintf(&dir, "bus/pci/devices/%s", address) < 0 || asprintf(&path, "%s/rom", dir) < 0)
 		return -ENOMEM;
@@ -148,6 +153,18 @@ static int rom_read(struct manager *m, const char *address, struct rom_dump *ret
 		return -ENOENT;
 
 	d.shadow = rom_shadowed(dfd);
+	/* pci_read_rom() maps the BAR without a runtime-PM reference: a function its driver has
+	 * runtime-suspended (vfio-pci does so with no user) sits in D3hot, where it decodes no
+	 * memory and its ROM reads as all ones (EIO). Hold it in D0 for the read. */
+	if (asprintf(&pm_path, "%s/power/control", dir) < 0)
+		return -ENOMEM;
+	if (sysfs_read(m->sysfs, pm_path, &pm) >= 0 && streq(pm, "auto")) {
+		r = sysfs_write(m->sysfs, pm_path, "on\n");
+		if (r < 0)
+			log_debug_errno(r, "%s: failed to hold it powered for the ROM read, "
+					"reading anyway: %m", address);
+		pm_held = r >= 0;
+	}
 	d.enable_error = sysfs_write(m->sysfs, path, "1\n");
 	if (d.enable_error >= 0) {
 		fd = openat(dfd, "rom", O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -155,6 +172,12 @@ static int rom_read(struct manager *m, const char *address, struct rom_dump *ret
 		fd = safe_close(fd);
 	}
 	d.disable_error = sysfs_write(m->sysfs, path, "0\n");
+	if (pm_held) {
+		r = sysfs_write(m->sysfs, pm_path, "auto\n");
+		if (r < 0)
+			log_warning_errno(r, "%s: failed to give runtime power management back "
+					  "(power/control stays \"on\"): %m", address);
+	}
 	log_debug("%s: ROM attribute enabled (%s), read (%s), disabled (%s)", address,
 		  d.enable_error < 0 ? strerror(-d.enable_error) : "ok",
 		  d.read_error < 0 ? strerror(-d.read_error) : d.enable_error < 0 ? "-" : "ok",

@@ -70,6 +70,10 @@ fs add 0000:00:0a.0 vendor=0x1234 device=0x1111 class=0x030000 group=10 boot_vga
 	for _ in 1 2 3 4 5 6; do echo "0x0000000000000000 0x0000000000000000 0x0000000000000000"; done
 	echo "0x00000000000c0000 0x00000000000dffff 0x0000000000004e02"
 } >"$root/bus/pci/devices/0000:00:0a.0/resource"
+# 0000:00:05.0 under runtime power management (power/control "auto"), as a vfio-pci function
+# nobody uses is.
+mkdir -p "$root/bus/pci/devices/0000:00:05.0/power"
+echo auto >"$root/bus/pci/devices/0000:00:05.0/power/control"
 control ""
 fakekernel_start "$root" "$M" || { not_ok "fakekernel mounts the tree"; finish; }
 
@@ -211,6 +215,27 @@ check_eq "-o with another verb: usage error" \
 check_eq "-o with rom check: usage error" "$(rom check "$ROMS/pxe-e1000.rom" -o "$out/x.rom") $(head -1 "$TMP/stderr")" \
 	"2 pcipassctl: -o/--output is for 'rom ADDRESS', not 'rom check'"
 check_eq "usage errors write nothing" "[$(writes)] $(ls "$out" | grep -c x.rom)" "[] 0"
+# Runtime PM: held on for the read, given back after (this ROM is iPXE's e1000 one: ids-mismatch).
+rc=$(rom 0000:00:05.0 -o "$TMP/pm.rom")
+check_eq "under runtime PM: power/control \"on\" around the read, \"auto\" again after" \
+	"$rc $(writes) $(cat "$M/bus/pci/devices/0000:00:05.0/power/control")" \
+	'1 write devices/pci0000:00/0000:00:05.0/power/control on\n -> ok|rom 0000:00:05.0 1\n -> ok|rom 0000:00:05.0 0\n -> ok|write devices/pci0000:00/0000:00:05.0/power/control auto\n -> ok auto'
+
+# Not a regular file at FILE: written in place, never replaced by a rename.
+mkfifo "$TMP/fifo"
+cat "$TMP/fifo" >"$TMP/from-fifo" &
+reader=$!
+rc=$(rom 0000:00:03.0 -o "$TMP/fifo")
+wait $reader
+check_eq "-o FIFO: exit 0, the FIFO is still one, the reader got the ROM" \
+	"$rc $(stat -c %F "$TMP/fifo") $(stat -c %s "$TMP/from-fifo")" "0 fifo 249856"
+: >"$TMP/target.rom"
+ln -s target.rom "$TMP/link.rom"
+rc=$(rom 0000:00:03.0 -o "$TMP/link.rom")
+check_eq "-o SYMLINK: the link stays, the file it names gets the ROM" \
+	"$rc $(stat -c %F "$TMP/link.rom") $(stat -c %s "$TMP/target.rom")" "0 symbolic link 249856"
+writes >/dev/null
+
 # The legacy shadow: saved, valid, and said.
 rc=$(rom 0000:00:03.0 -o "$TMP/e.rom")
 check_eq "a ROM from its ROM BAR: no shadow warning" "$rc $(grep -c shadow "$TMP/stderr")" "0 0"

@@ -13,6 +13,24 @@ check_eq "valid, both images' ids are the function's, not a shadow" "true true t
 	"$(vmcheck get valid <$W/rom.json) $(vmcheck get images.0.ids_match <$W/rom.json) $(vmcheck get images.1.ids_match <$W/rom.json) $(vmcheck get shadow <$W/rom.json)"
 check "the rom attribute is disabled again" sh -c "! cat /sys/bus/pci/devices/$nic/rom >/dev/null 2>&1"
 
+# A function on vfio-pci that nobody uses is runtime-suspended (D3hot on hardware, where its
+# ROM would read as all ones): pcipassd holds it powered for the read and gives PM back.
+nic2=0000:00:04.0
+cat >$W/policy/50-nic2.policy <<P
+[Match]
+Address=$nic2
+[Assign]
+Driver=vfio-pci
+Apply=request
+P
+pcipassctl reload >/dev/null
+check "claim $nic2 for vfio-pci" pcipassctl claim $nic2
+check_eq "vfio-pci runtime-suspended it" "auto suspended" \
+	"$(cat /sys/bus/pci/devices/$nic2/power/control) $(cat /sys/bus/pci/devices/$nic2/power/runtime_status)"
+check "its ROM, byte for byte" sh -c "pcipassctl rom $nic2 -o $W/nic2.rom && cmp $W/nic2.rom /vm/roms/efi-e1000e.rom"
+check_eq "runtime PM given back" auto "$(cat /sys/bus/pci/devices/$nic2/power/control)"
+check "release $nic2" pcipassctl release $nic2
+
 check "the kernel serves $gpu's ROM from the shadow" sh -c "dmesg | grep -q '$gpu: Video device with shadowed ROM'"
 pcipassctl rom $gpu -o $W/gpu.rom >$W/gpu.out 2>$W/gpu.err
 check_eq "pcipassctl rom $gpu: saved (exit 0)" 0 "$?"
