@@ -66,7 +66,8 @@ int verb_groups(struct ctl *c, int argc, char *argv[])
 			}
 			if (table_add_row(t, (const char *const[]){
 					j == 0 ? id : "", j == 0 ? json_get_str(g, "type") : "",
-					j == 0 ? json_get_bool(g, "viable") == 1 ? "yes" : "no" : "", addr,
+					j > 0 ? "" : json_get_bool(g, "viable") == 1 ? "yes" :
+					json_get_bool(g, "viable") == 0 ? "no" : "-", addr,
 					d ? ids : NULL, d ? class : NULL,
 					d ? json_get_str(d, "driver") ?: "(none)" : NULL }) < 0)
 				return CTL_EXIT_FAILURE;

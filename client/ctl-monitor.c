@@ -30,8 +30,15 @@ static void print_event(json_object *ev)
 		printf(" %s", json_get_str(ev, "progress") ?: json_get_str(txn, "state") ?: "?");
 		if (json_get_str(txn, "step"))
 			printf(": %s", json_get_str(txn, "step"));
+		if (json_get_bool(txn, "stuck") == 1)
+			printf(" (stuck: past its deadline)");
+		if (json_get_str(txn, "error_member") || json_get_str(txn, "error_step"))
+			printf(": %s at %s", json_get_str(txn, "error_member") ?: "the group",
+			       json_get_str(txn, "error_step") ?: "?");
 		if (json_get_str(txn, "message"))
 			printf(": %s", json_get_str(txn, "message"));
+		if (json_get_str(txn, "rollback_error"))
+			printf("; putting it back failed: %s", json_get_str(txn, "rollback_error"));
 		putchar('\n');
 		fflush(stdout);
 		return;

@@ -280,7 +280,7 @@ static void manager_on_node_event(struct manager *m, const struct uevent *ev)
 		(void)model_refresh_group(&m->model, m->sysfs, group);
 	}
 	manager_monitor_send(m, uevent_action_to_string(ev->action), ev->subsystem,
-			     d ? d->address : NULL, d, ev->devname, ev->seqnum);
+			     d ? d->address : old ? old->address : NULL, d, ev->devname, ev->seqnum);
 	/* A function removed while on vfio-pci: the kernel sends vfio-dev's remove before the
 	 * function's unbind and remove, and the refresh above already found it gone, so the
 	 * PCI remove that follows would find nothing to report. Report it now. */

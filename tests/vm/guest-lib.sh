@@ -66,23 +66,45 @@ daemon_start() {
 	fi
 }
 
-# daemon_stop: SIGTERM; it must exit 0 (a sanitizer report makes it fail).
+# daemon_stop: SIGTERM; it must exit 0 (a sanitizer report makes it fail) within 20 s, or it
+# is killed and that is a failure.
 daemon_stop() {
+	local rc n=200
 	[ -n "${DAEMON_PID:-}" ] || return 0
 	kill -TERM "$DAEMON_PID"
+	while kill -0 "$DAEMON_PID" 2>/dev/null && [ $((n -= 1)) -gt 0 ]; do sleep 0.1; done
+	[ "$n" -gt 0 ] || { say "    pcipassd did not exit within 20 s of SIGTERM"; kill -KILL "$DAEMON_PID"; }
 	wait "$DAEMON_PID"
-	local rc=$?
+	rc=$?
 	DAEMON_PID=
 	check_eq "pcipassd exits cleanly (0)" 0 "$rc"
 	[ "$rc" = 0 ] || sed 's/^/    /' $W/pcipassd.log | tail -40 >$RES
 }
 
+# monitor_start FILE: pcipassctl monitor into FILE, once the daemon counts it (MONITOR_PID).
+monitor_start() {
+	pcipassctl monitor >"$1" 2>&1 &
+	MONITOR_PID=$!
+	wait_for 10 sh -c 'pcipassctl status | grep -q " 1 monitors"' ||
+		say "    the monitor did not register within 10 s"
+}
+
+# absent ADDRESS: the daemon answers, and says there is no such function.
+absent() {
+	pcipassctl show "$1" 2>&1 >/dev/null | grep -q "no PCI function $1"
+}
+
+# idle: no transaction running in the daemon.
+idle() {
+	pcipassctl -j status >$W/status.json && ! vmcheck get status.transaction <$W/status.json
+}
+
 # kernel_agrees: for every IOMMU group the kernel can be asked about (a member on vfio), its
 # verdict (VFIO_GROUP_GET_STATUS and SET_CONTAINER) equals the daemon's.
+# With MIN, at least MIN groups must have a vfio node to compare (after a claim).
 kernel_agrees() {
-	pcipassctl -j groups >$W/groups.json &&
-		check "$1: for every group, the daemon's viability is the kernel's" \
-			sh -c "vmcheck compare <$W/groups.json"
+	check "$1: for every group, the daemon's viability is the kernel's" \
+		sh -c "pcipassctl -j groups >$W/groups.json && vmcheck compare ${2:-0} <$W/groups.json"
 	grep -v 'no vfio node' $W/out | sed 's/^/  /' >$RES
 }
 
@@ -110,7 +132,14 @@ scenario_run() {
 	SCENARIO=$1
 	rm -rf $W && mkdir -p $W/policy
 	say "scenario $SCENARIO"
-	(. /vm/scenarios/"$SCENARIO".sh; daemon_stop)
+	# A scenario that dies half-way (a shell error ends the subshell) is a failure, and the
+	# daemon it leaves behind must not serve the next one.
+	(. /vm/scenarios/"$SCENARIO".sh; : >$W/ran-to-end; daemon_stop)
+	[ -e $W/ran-to-end ] || fail "the scenario ran to its end"
+	for p in /proc/[0-9]*; do
+		[ "$(cat $p/comm 2>/dev/null)" = pcipassd ] || continue
+		kill -KILL "${p#/proc/}" && say "    killed a pcipassd left running"
+	done
 	if grep -q 'ERROR: \(Address\|Undefined\|Leak\)Sanitizer\|runtime error:' $W/*.log 2>/dev/null; then
 		fail "sanitizer report"
 		grep -h -A20 'Sanitizer\|runtime error:' $W/*.log | head -60 | sed 's/^/    /' >$RES

@@ -6,8 +6,11 @@
  * of pcipassctl's JSON, and does the bare sysfs writes the benchmark compares pcipassd with.
  *
  *   vmcheck viable GROUP        prints viable, not-viable or no-node (no member on vfio)
- *   vmcheck compare < groups    pcipassctl -j groups on stdin; one line per group; exit 1
- *                               when the daemon and the kernel disagree on any group
+ *   vmcheck compare [MIN] < groups
+ *                               pcipassctl -j groups on stdin; one line per group; exit 1
+ *                               when the daemon and the kernel disagree on any group, when a
+ *                               /dev/vfio group node has no group in the reply, or when fewer
+ *                               than MIN groups could be compared
  *   vmcheck get PATH < json     prints the value at PATH (a.0.b); exit 1 when absent
  *   vmcheck rebind DRIVER BDF…  driver_override, unbind, drivers_probe per function; DRIVER
  *                               "-" clears the override (back to the host driver)
@@ -136,13 +139,39 @@ static json_object *read_json(void)
 	return o;
 }
 
-static int cmd_compare(void)
+static bool group_listed(json_object *groups, long id)
+{
+	for (size_t i = 0; i < json_object_array_length(groups); i++) {
+		json_object *g = json_object_array_get_idx(groups, i), *v;
+
+		if (json_object_object_get_ex(g, "id", &v) && json_object_get_int64(v) == id)
+			return true;
+	}
+	return false;
+}
+
+static int cmd_compare(int min)
 {
 	json_object *root = read_json(), *groups;
 	int bad = 0, compared = 0;
+	struct dirent *de;
+	DIR *d;
 
 	if (!root || !json_object_object_get_ex(root, "groups", &groups))
 		return 1;
+	/* Every group the kernel has a VFIO node for must be in the daemon's reply. */
+	d = opendir("/dev/vfio");
+	while (d && (de = readdir(d))) {
+		char *end;
+		long id = strtol(de->d_name, &end, 10);
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' || *end || group_listed(groups, id))
+			continue;
+		printf("group %ld: /dev/vfio/%ld exists, the daemon does not list the group\n", id, id);
+		bad++;
+	}
+	if (d)
+		closedir(d);
 	for (size_t i = 0; i < json_object_array_length(groups); i++) {
 		json_object *g = json_object_array_get_idx(groups, i), *id, *viable;
 		char why[512];
@@ -171,8 +200,10 @@ static int cmd_compare(void)
 		       why[0] ? ")" : "");
 	}
 	printf("%d groups compared, %d disagree\n", compared, bad);
+	if (compared < min)
+		printf("fewer than the %d groups with a vfio node expected\n", min);
 	json_object_put(root);
-	return bad ? 1 : 0;
+	return bad || compared < min ? 1 : 0;
 }
 
 static int cmd_get(const char *path)
@@ -246,8 +277,8 @@ int main(int argc, char *argv[])
 		printf("%s%s%s%s\n", verdict_name[v], why[0] ? " (" : "", why, why[0] ? ")" : "");
 		return v == FAILED ? 1 : 0;
 	}
-	if (argc == 2 && !strcmp(argv[1], "compare"))
-		return cmd_compare();
+	if ((argc == 2 || argc == 3) && !strcmp(argv[1], "compare"))
+		return cmd_compare(argc == 3 ? atoi(argv[2]) : 0);
 	if (argc == 3 && !strcmp(argv[1], "get"))
 		return cmd_get(argv[2]);
 	if (argc >= 3 && !strcmp(argv[1], "rebind"))
@@ -259,6 +290,6 @@ int main(int argc, char *argv[])
 		printf("%lld.%09ld\n", (long long)ts.tv_sec, ts.tv_nsec);
 		return 0;
 	}
-	fprintf(stderr, "usage: vmcheck viable GROUP | compare | get PATH | rebind DRIVER BDF… | now\n");
+	fprintf(stderr, "usage: vmcheck viable GROUP | compare [MIN] | get PATH | rebind DRIVER BDF… | now\n");
 	return 2;
 }

@@ -21,7 +21,8 @@ Driver=vfio-pci
 Apply=request
 P
 daemon_start
-pcipassctl claim $a --dry-run >$W/dry.txt 2>&1
+pcipassctl claim $a --group --dry-run >$W/dry.txt 2>&1
+check_eq "a dry run of the group claim: exit 0" 0 "$?"
 check "the dry run moves the other e1000 along" grep -q "$b" $W/dry.txt
 check_eq "a dry run changes nothing" e1000 "$(driver_of $a)"
 check "claim $a with its group" pcipassctl claim $a --group
@@ -31,7 +32,7 @@ check_eq "the kernel: group $g is viable" viable "$(vmcheck viable $g)"
 check "claim $ep (its port stays on pcieport)" pcipassctl claim $ep
 check_eq "the port is still on pcieport" pcieport "$(driver_of $port)"
 check_eq "the kernel: group $(group_of $ep) is viable with pcieport in it" viable "$(vmcheck viable $(group_of $ep))"
-kernel_agrees "bridged and no-ACS groups claimed"
+kernel_agrees "bridged and no-ACS groups claimed" 2
 check "release $a" pcipassctl release $a
 check "release $ep" pcipassctl release $ep
 check_eq "all back on their drivers" "e1000 e1000 e1000e" "$(driver_of $a) $(driver_of $b) $(driver_of $ep)"

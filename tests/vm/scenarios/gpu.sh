@@ -25,7 +25,7 @@ pcipassctl plan >$W/plan.txt 2>&1
 check "the plan refuses the console GPU: boot-vga" grep -q "boot-vga.*$console\|$console.*boot VGA" $W/plan.txt
 check "claim $console is refused" sh -c "! pcipassctl claim $console"
 check "pcipassctl groups shows group $group viable" sh -c "pcipassctl groups | grep -q '^$group .* yes '"
-kernel_agrees "GPU pool claimed"
+kernel_agrees "GPU pool claimed" 1
 check "release the GPU" pcipassctl release $gpu
 check_eq "the audio function is back on snd_hda_intel" snd_hda_intel "$(driver_of $audio)"
 check_eq "the GPU is back to no driver" none "$(driver_of $gpu)"
@@ -68,6 +68,6 @@ check "the kernel: group $group is not viable (SET_CONTAINER refused)" sh -c "vm
 pcipassctl -j groups >$W/groups.json
 check "the daemon: group $group not viable because of $audio" \
 	sh -c "grep -q '\"not_viable_because\":\"$audio is bound to snd_hda_intel\"' $W/groups.json"
-kernel_agrees "VGA alone"
+kernel_agrees "VGA alone" 1
 check "release the GPU" pcipassctl release $gpu
 check_eq "the GPU is back to no driver" none "$(driver_of $gpu)"

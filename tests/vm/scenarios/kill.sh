@@ -16,6 +16,7 @@ P
 for point in override bound done; do
 	daemon_start
 	pcipassctl claim $a --group >/dev/null 2>&1 &
+	i=0
 	case $point in
 	done) wait $! ;;
 	# Spin (bounded: a claim that never gets there must not hang the guest).
@@ -24,13 +25,16 @@ for point in override bound done; do
 	bound) i=0; until readlink /sys/bus/pci/devices/$a/driver | grep -q vfio-pci ||
 		[ $((i += 1)) -gt 3000 ]; do :; done ;;
 	esac
+	[ "${i:-0}" -le 3000 ] || fail "the claim never reached '$point' (killed anyway)"
 	kill -KILL $DAEMON_PID
 	wait $DAEMON_PID 2>/dev/null
 	DAEMON_PID=
 	say "  killed at '$point': $a on $(driver_of $a), $b on $(driver_of $b)"
 	daemon_start
+	# Settled: no transaction running (the undo is submitted after the socket answers), both
+	# ports on a driver.
 	check "after a kill at '$point' the daemon settles" wait_for 30 sh -c \
-		"d=\$(readlink /sys/bus/pci/devices/$a/driver); e=\$(readlink /sys/bus/pci/devices/$b/driver); [ \"\${d##*/}\" = \"\${e##*/}\" ]"
+		". /vm/guest-lib.sh; idle && [ -e /sys/bus/pci/devices/$a/driver ] && [ -e /sys/bus/pci/devices/$b/driver ]"
 	state="$(driver_of $a) $(driver_of $b)"
 	say "  after restart: $state"
 	case $state in

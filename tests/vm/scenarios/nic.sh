@@ -16,7 +16,7 @@ check_eq "$nic is on vfio-pci" vfio-pci "$(driver_of $nic)"
 check "the kernel made /dev/vfio/$group" test -c /dev/vfio/$group
 check_eq "the kernel: group $group is viable, a device fd opens" viable "$(vmcheck viable $group)"
 check "pcipassctl list shows it on vfio-pci" sh -c "pcipassctl list | grep '^$nic .*vfio-pci'"
-kernel_agrees "claimed"
+kernel_agrees "claimed" 1
 check "release $nic" pcipassctl release $nic
 check_eq "$nic is back on e1000e" e1000e "$(driver_of $nic)"
 check "/dev/vfio/$group is gone" test ! -e /dev/vfio/$group
