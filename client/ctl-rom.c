@@ -291,7 +291,8 @@ static int rom_dump(struct ctl *c, const char *address, const char *path)
 	bool valid;
 	int r;
 
-	if (!p || json_add_str(p, "address", address) < 0)
+	if (!p || json_add_str(p, "address", address) < 0 ||
+	    (c->force && json_add_bool(p, "force", true) < 0))
 		return CTL_EXIT_FAILURE;
 	if (ctl_call(c, "io.pcipass.DumpRom", p, &reply) < 0)
 		return CTL_EXIT_FAILURE;

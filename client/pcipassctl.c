@@ -44,7 +44,8 @@ static const struct verb verbs[] = {
 				   "                       ids, code type, checksums), offline; also\n"
 				   "                       rom --check FILE…\n"
 				   "  rom ADDRESS -o FILE  save a function's option ROM to FILE and validate\n"
-				   "                       it (root; an invalid ROM is saved, and exits 1)" },
+				   "                       it (root; an invalid ROM is saved, and exits 1;\n"
+				   "                       refused while in use unless --force)" },
 };
 
 static void help(void)
@@ -63,7 +64,8 @@ static void help(void)
 	       "  -n, --no-legend      print tables without the header line\n"
 	       "      --driver=NAME    claim: vfio-pci (default), a vfio variant, uio_pci_generic\n"
 	       "      --group          claim: move the whole IOMMU group\n"
-	       "      --force          claim: override the safety guards (boot VGA, disks, NICs)\n"
+	       "      --force          claim: override the safety guards (boot VGA, disks, NICs);\n"
+	       "                       rom: read the ROM of a function in use\n"
 	       "      --dry-run        claim, release: show the plan, change nothing\n"
 	       "  -o, --output=FILE    rom ADDRESS: the file the ROM is saved to (replaced\n"
 	       "                       as a whole)\n"
@@ -164,6 +166,10 @@ static void print_error(const char *method, const char *error, json_object *para
 	else if (streq(error, "io.pcipass.PermissionDenied"))
 		fprintf(stderr, "pcipassctl: permission denied (run as root or a member of the "
 				"SocketGroup= of pcipassd.conf)\n");
+	else if (streq(error, "io.pcipass.DeviceBusy"))
+		fprintf(stderr, "pcipassctl: %s is in use: %s (--force reads its ROM anyway)\n",
+			json_get_str(params, "address") ?: "(unknown)",
+			json_get_str(params, "reason") ?: "(no reason given)");
 	else if (streq(error, "io.pcipass.NoRom"))
 		fprintf(stderr, "pcipassctl: no option ROM to read on %s: %s\n",
 			json_get_str(params, "address") ?: "(unknown)",

@@ -120,22 +120,38 @@ static int uio_json(struct manager *m, const struct pcidev *d, json_object **ret
 	return 0;
 }
 
-/* The VFIO view: the group node (or noiommu-N), the cdev, who holds it, the domain type. */
-static int vfio_json(struct manager *m, const struct pcidev *d, json_object **ret)
+int manager_open_by(struct manager *m, const struct pcidev *d, char **ret)
 {
 	_cleanup_(manager_plan_done) struct manager_plan mp = {};
-	_cleanup_strv_free_ char **cdev = NULL;
-	_cleanup_free_ char *node = NULL, *noiommu = NULL, *dir = NULL, *cdev_node = NULL;
-	_cleanup_json_ json_object *o = json_object_new_object();
 	/* Facts are gathered for what rules match: one rule naming this function. */
 	char name[] = "inspect", *addresses[] = { (char *)d->address, NULL };
 	struct policy_rule rule = { .name = name, .addresses = addresses,
 				    .target = POLICY_TARGET_HOST };
 	struct policy_rule *rules[] = { &rule };
 	const struct policy one = { .rules = rules, .n_rules = 1 };
+	int r;
+
+	*ret = NULL;
+	r = manager_plan_build(m, &one, d->address, &mp);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < mp.facts.n_devs; i++)
+		if (streq(mp.facts.devs[i].address, d->address) && mp.facts.devs[i].open_by) {
+			*ret = strdup(mp.facts.devs[i].open_by);
+			return *ret ? 0 : -ENOMEM;
+		}
+	return 0;
+}
+
+/* The VFIO view: the group node (or noiommu-N), the cdev, who holds it, the domain type. */
+static int vfio_json(struct manager *m, const struct pcidev *d, json_object **ret)
+{
+	_cleanup_strv_free_ char **cdev = NULL;
+	_cleanup_free_ char *node = NULL, *noiommu = NULL, *dir = NULL, *cdev_node = NULL;
+	_cleanup_free_ char *open_by = NULL;
+	_cleanup_json_ json_object *o = json_object_new_object();
 	const struct iommu_group *g;
 	const char *path = NULL;
-	const char *open_by = NULL;
 	int r;
 
 	*ret = NULL;
@@ -151,10 +167,9 @@ static int vfio_json(struct manager *m, const struct pcidev *d, json_object **re
 	    asprintf(&cdev_node, "%s/vfio/devices/%s", m->dev_root, cdev[0]) < 0)
 		return -ENOMEM;
 	/* Who holds the group node: the same scan the planner's facts make. */
-	if (manager_plan_build(m, &one, d->address, &mp) >= 0)
-		for (size_t i = 0; i < mp.facts.n_devs; i++)
-			if (streq(mp.facts.devs[i].address, d->address))
-				open_by = mp.facts.devs[i].open_by;
+	r = manager_open_by(m, d, &open_by);
+	if (r == -ENOMEM)
+		return r;
 	r = json_add_int(o, "iommu_group", d->iommu_group);
 	if (r >= 0)
 		r = path ? json_add_str(o, "group_node", path) : json_add_null(o, "group_node");

@@ -44,6 +44,7 @@
 #define ROM_READ_CHUNK		(64U * 1024U)
 
 #define ERROR_NO_ROM		"io.pcipass.NoRom"
+#define ERROR_DEVICE_BUSY	"io.pcipass.DeviceBusy"
 #define ERROR_NO_SUCH_DEVICE	"io.pcipass.NoSuchDevice"
 #define ERROR_PERMISSION_DENIED	"io.pcipass.PermissionDenied"
 #define ERROR_READ_ONLY		"io.pcipass.ReadOnly"
@@ -313,18 +314,25 @@ static int dump_reply(struct varlink_conn *c, const struct pcidev *d, const uint
 int manager_method_dump_rom(struct varlink_conn *c, json_object *params, unsigned flags,
 			    void *userdata)
 {
+	struct {
+		const char *address;
+		int force;
+	} p = { .force = -1 };
 	static const struct json_field fields[] = {
-		{ "address", JSON_FIELD_STRING, JSON_FIELD_MANDATORY, 0 },
+		{ "address", JSON_FIELD_STRING, JSON_FIELD_MANDATORY, offsetof(typeof(p), address) },
+		{ "force", JSON_FIELD_BOOL, 0, offsetof(typeof(p), force) },
 		{}
 	};
 	struct manager *m = userdata;
 	_cleanup_(rom_dump_done) struct rom_dump dump = {};
-	const char *address = NULL, *bad = NULL;
+	_cleanup_free_ char *open_by = NULL;
+	const char *address, *bad = NULL;
 	const struct pcidev *d;
 	int r;
 
-	if (json_dispatch(params, fields, &address, &bad) < 0)
+	if (json_dispatch(params, fields, &p, &bad) < 0)
 		return varlink_error_invalid_parameter(c, bad);
+	address = p.address;
 	if (!pci_addr_is_valid(address))
 		return varlink_error_invalid_parameter(c, "address");
 	/* Enabling the attribute is a write, and what comes back is the device's firmware: for
@@ -339,6 +347,17 @@ int manager_method_dump_rom(struct varlink_conn *c, json_object *params, unsigne
 	if (!d)
 		return error_with_address(c, ERROR_NO_SUCH_DEVICE, address, NULL);
 
+	/* A VM on its vfio group, DPDK on its uio node, a display server on its DRM node: the
+	 * ROM decoder may share the address decoder of the BARs they use. */
+	r = manager_open_by(m, d, &open_by);
+	if (r == -ENOMEM)
+		return r;
+	if (open_by && p.force != 1) {
+		log_notice("%s: ROM read refused, the function is in use: %s", d->address, open_by);
+		return error_with_address(c, ERROR_DEVICE_BUSY, d->address, open_by);
+	}
+	if (open_by)
+		log_notice("%s: reading the ROM of a function in use (forced): %s", d->address, open_by);
 	r = rom_read(m, d->address, &dump);
 	if (r == -ENODEV)
 		return error_with_address(c, ERROR_NO_SUCH_DEVICE, d->address, NULL);

@@ -82,6 +82,9 @@ int manager_plan(struct manager *m, const char *only_address, json_object **ret)
 
 /* manager-inspect.c: adds config (decoded), uio and vfio to a device's JSON (Get). */
 int manager_inspect_json(struct manager *m, const struct pcidev *d, json_object *device);
+/* Who holds d's device nodes open (vfio group, uio, drm), as the planner's facts say: a
+ * "NODE open by pid N (comm)" string in *ret, NULL when nobody or when it cannot tell. */
+int manager_open_by(struct manager *m, const struct pcidev *d, char **ret);
 
 /* manager-binder.c */
 int manager_binder_start(struct manager *m);

@@ -70,6 +70,7 @@ fs add 0000:00:0a.0 vendor=0x1234 device=0x1111 class=0x030000 group=10 boot_vga
 	for _ in 1 2 3 4 5 6; do echo "0x0000000000000000 0x0000000000000000 0x0000000000000000"; done
 	echo "0x00000000000c0000 0x00000000000dffff 0x0000000000004e02"
 } >"$root/bus/pci/devices/0000:00:0a.0/resource"
+fs add 0000:00:0b.0 vendor=0x8086 device=0x10d3 driver=vfio-pci group=11 rom="$ROMS/efi-e1000e.rom"
 # 0000:00:05.0 under runtime power management (power/control "auto"), as a vfio-pci function
 # nobody uses is.
 mkdir -p "$root/bus/pci/devices/0000:00:05.0/power"
@@ -220,6 +221,19 @@ rc=$(rom 0000:00:05.0 -o "$TMP/pm.rom")
 check_eq "under runtime PM: power/control \"on\" around the read, \"auto\" again after" \
 	"$rc $(writes) $(cat "$M/bus/pci/devices/0000:00:05.0/power/control")" \
 	'1 write devices/pci0000:00/0000:00:05.0/power/control on\n -> ok|rom 0000:00:05.0 1\n -> ok|rom 0000:00:05.0 0\n -> ok|write devices/pci0000:00/0000:00:05.0/power/control auto\n -> ok auto'
+
+# In use: a process holds its vfio group node open (a VM): refused unless --force.
+mkdir -p "$TMP/dev/vfio"
+: >"$TMP/dev/vfio/11"
+exec 8<"$TMP/dev/vfio/11"
+rc=$(rom 0000:00:0b.0 -o "$TMP/busy.rom")
+check_eq "a function in use: refused (exit 1), says by whom, nothing written, no file" \
+	"$rc $(grep -c "0000:00:0b.0 is in use: .*/dev/vfio/11 open by pid [0-9]* .* (--force reads its ROM anyway)" "$TMP/stderr") [$(writes)] $([ -e "$TMP/busy.rom" ] && echo file)" \
+	"1 1 [] "
+rc=$(rom 0000:00:0b.0 -o "$TMP/busy.rom" --force)
+check_eq "--force reads it" "$rc $(cmp -s "$TMP/busy.rom" "$ROMS/efi-e1000e.rom" && echo same)" "0 same"
+exec 8<&-
+writes >/dev/null
 
 # Not a regular file at FILE: written in place, never replaced by a rename.
 mkfifo "$TMP/fifo"

@@ -27,6 +27,12 @@ pcipassctl reload >/dev/null
 check "claim $nic2 for vfio-pci" pcipassctl claim $nic2
 check_eq "vfio-pci runtime-suspended it" "auto suspended" \
 	"$(cat /sys/bus/pci/devices/$nic2/power/control) $(cat /sys/bus/pci/devices/$nic2/power/runtime_status)"
+g2=$(group_of $nic2)
+exec 7<>/dev/vfio/$g2
+pcipassctl rom $nic2 -o $W/busy.rom >$W/busy.txt 2>&1
+check_eq "while a process holds /dev/vfio/$g2 (a VM would): refused (exit 1)" 1 "$?"
+check "naming the holder" grep -q "is in use: /dev/vfio/$g2 open by pid" $W/busy.txt
+exec 7<&-
 check "its ROM, byte for byte" sh -c "pcipassctl rom $nic2 -o $W/nic2.rom && cmp $W/nic2.rom /vm/roms/efi-e1000e.rom"
 check_eq "runtime PM given back" auto "$(cat /sys/bus/pci/devices/$nic2/power/control)"
 check "release $nic2" pcipassctl release $nic2
