@@ -83,6 +83,7 @@ boot_claim() {
 	until all_on vfio-pci 2>/dev/null; do
 		[ $((i += 1)) -gt 3000 ] && { echo "bench: the daemon did not claim them all" >&2; return 1; }
 	done
+	return 0
 }
 boot_release() {
 	pcipass_release || return 1
