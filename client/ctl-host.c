@@ -145,7 +145,8 @@ int verb_status(struct ctl *c, int argc, char *argv[])
 	noiommu = json_get_bool(s, "noiommu_mode");
 	line("No-IOMMU mode:", "%s", noiommu < 0 ? "not available (vfio not loaded)" :
 				      noiommu ? "ENABLED (unsafe: no DMA isolation)" : "off");
-	line("Lockdown:", "%s", json_get_str(s, "lockdown") ?: "not supported by this kernel");
+	line("Lockdown:", "%s",
+	     json_get_str(s, "lockdown") ?: "not reported (no lockdown LSM, or securityfs not mounted)");
 	ir = json_get_bool(s, "interrupt_remapping");
 	if (json_get_bool(s, "iommu_present") == 1)
 		line("IRQ remapping:", "%s", ir < 0 ? "cannot tell (the IOMMU does not say)" :
