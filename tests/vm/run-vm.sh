@@ -9,7 +9,8 @@
 #   run-vm.sh --bench        the claim/release benchmark (tests/vm/bench.sh; bench/vm-claim.sh)
 #
 # Environment: PCIPASS_BUILD (build directory; default the current one), KV (kernel version;
-# default the newest /boot/vmlinuz-*), ACCEL (auto, tcg or kvm), VM_DIR (work directory).
+# default the newest generic /boot/vmlinuz-*), ACCEL (auto, tcg or kvm), VM_DIR (work
+# directory), VM_KVM_PROBE=1 (try KVM even without kvm_intel/kvm_amd loaded).
 # Exits 77 when QEMU, the kernel, busybox or cpio are missing (tests/install-deps.sh installs
 # them). All writes happen in the guest's /sys; nothing here touches the host's devices.
 set -u
@@ -120,10 +121,25 @@ done
 # --- accelerator: KVM only where a stock kernel can use it -------------------------------------
 # /dev/kvm alone proves nothing: software-nested kinds (kvm_pvm) expose it but cannot boot a
 # distribution kernel. Hardware KVM means kvm_intel or kvm_amd is loaded.
+# Even then, the kernel must print its banner under KVM within 20 s, or TCG it is.
+kvm_boots() {
+	rm -f "$vm/kvm-probe.log"
+	(timeout 20 qemu-system-x86_64 -machine q35,accel=kvm,kernel-irqchip=split -cpu host -m 256 \
+		-nodefaults -display none -no-reboot -serial "file:$vm/kvm-probe.log" \
+		-kernel "$vmlinux" -append "console=ttyS0 panic=-1") >/dev/null 2>&1
+	grep -q "Linux version" "$vm/kvm-probe.log" 2>/dev/null
+}
 accel=${ACCEL:-auto}
 if [ "$accel" = auto ]; then
 	accel=tcg
-	[ -w /dev/kvm ] && { [ -d /sys/module/kvm_intel ] || [ -d /sys/module/kvm_amd ]; } && accel=kvm
+	if [ -n "${VM_KVM_PROBE:-}" ] ||
+	   { [ -w /dev/kvm ] && { [ -d /sys/module/kvm_intel ] || [ -d /sys/module/kvm_amd ]; }; }; then
+		if kvm_boots; then
+			accel=kvm
+		else
+			echo "# /dev/kvm is there, but $KV does not boot on it (see $vm/kvm-probe.log): TCG"
+		fi
+	fi
 fi
 case $accel in
 kvm) machine="q35,accel=kvm,kernel-irqchip=split"; cpu=host ;;
