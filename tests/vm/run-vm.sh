@@ -134,7 +134,7 @@ if [ "$accel" = auto ]; then
 	accel=tcg
 	if [ -n "${VM_KVM_PROBE:-}" ] ||
 	   { [ -w /dev/kvm ] && { [ -d /sys/module/kvm_intel ] || [ -d /sys/module/kvm_amd ]; }; }; then
-		if kvm_boots; then
+		if kvm_boots 2>/dev/null; then
 			accel=kvm
 		else
 			echo "# /dev/kvm is there, but $KV does not boot on it (see $vm/kvm-probe.log): TCG"
