@@ -188,6 +188,7 @@ boot() {
 	qemu=$!
 	exec 9<>"$mon.in"
 	cat "$mon.out" >"$vm/qmp-$layout.log" &
+	local drain=$!
 	echo '{"execute":"qmp_capabilities"}' >&9
 	# The guest asks for QMP commands (hotplug) with "@qmp JSON" lines.
 	tail -n +1 -f --pid="$qemu" "$res" | while IFS= read -r line; do
@@ -206,6 +207,7 @@ boot() {
 	wait "$qemu"
 	local rc=$?
 	exec 9>&-
+	kill "$drain" 2>/dev/null	# blocked in open() if QEMU died before opening its pipe
 	return $rc
 }
 
