@@ -23,13 +23,11 @@
 const char *arg_rom_output;
 bool arg_rom_check;
 
-/* Reads a whole regular file of at most ROM_FILE_MAX bytes. */
+/* Reads a whole file of at most ROM_FILE_MAX bytes (-EFBIG when larger). */
 static int read_rom_file(const char *path, uint8_t **ret, size_t *ret_size)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	_cleanup_free_ uint8_t *buf = NULL;
 	struct stat st;
-	size_t n = 0;
 
 	if (fd < 0)
 		return -errno;
@@ -37,26 +35,7 @@ static int read_rom_file(const char *path, uint8_t **ret, size_t *ret_size)
 		return -errno;
 	if (S_ISDIR(st.st_mode))
 		return -EISDIR;
-	buf = malloc(ROM_FILE_MAX + 1);
-	if (!buf)
-		return -ENOMEM;
-	/* One byte more than allowed: reading it means the file is too large. */
-	while (n <= ROM_FILE_MAX) {
-		ssize_t k = read(fd, buf + n, ROM_FILE_MAX + 1 - n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			break;
-		n += (size_t)k;
-	}
-	if (n > ROM_FILE_MAX)
-		return -EFBIG;
-	*ret = TAKE_PTR(buf);
-	*ret_size = n;
-	return 0;
+	return read_full_fd(fd, ROM_FILE_MAX, ret, ret_size);
 }
 
 /* "bad-signature, truncated", or "-" for none. */

@@ -41,7 +41,6 @@
  * streaming.
  */
 #define ROM_DUMP_MAX		(16U * 1024U * 1024U)
-#define ROM_READ_CHUNK		(64U * 1024U)
 
 #define ERROR_NO_ROM		"io.pcipass.NoRom"
 #define ERROR_DEVICE_BUSY	"io.pcipass.DeviceBusy"
@@ -50,42 +49,6 @@
 #define ERROR_READ_ONLY		"io.pcipass.ReadOnly"
 #define ERROR_DISABLED		"io.pcipass.Disabled"
 #define ERROR_SYSTEM		"io.pcipass.SystemError"
-
-/* Reads fd to its end, at most ROM_DUMP_MAX bytes (-EFBIG past that). */
-static int read_rom_fd(int fd, uint8_t **ret, size_t *ret_size)
-{
-	_cleanup_free_ uint8_t *buf = NULL;
-	size_t n = 0, size = 0;
-
-	for (;;) {
-		ssize_t k;
-
-		if (n > ROM_DUMP_MAX)
-			return -EFBIG;
-		if (n == size) {
-			/* One byte more than allowed: reading it means the ROM is too large. */
-			size_t want = MIN(MAX(size * 2, (size_t)ROM_READ_CHUNK),
-					  (size_t)ROM_DUMP_MAX + 1);
-			uint8_t *p = realloc(buf, want);
-
-			if (!p)
-				return -ENOMEM;
-			buf = p;
-			size = want;
-		}
-		k = read(fd, buf + n, size - n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			break;
-		n += (size_t)k;
-	}
-	*ret = TAKE_PTR(buf);
-	*ret_size = n;
-	return 0;
-}
 
 /*
  * Whether the kernel serves the ROM from the legacy shadow at 0xC0000 instead of the ROM BAR:
@@ -169,7 +132,7 @@ static int rom_read(struct manager *m, const char *address, struct rom_dump *ret
 	d.enable_error = sysfs_write(m->sysfs, path, "1\n");
 	if (d.enable_error >= 0) {
 		fd = openat(dfd, "rom", O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		d.read_error = fd < 0 ? -errno : read_rom_fd(fd, &d.data, &d.size);
+		d.read_error = fd < 0 ? -errno : read_full_fd(fd, ROM_DUMP_MAX, &d.data, &d.size);
 		fd = safe_close(fd);
 	}
 	d.disable_error = sysfs_write(m->sysfs, path, "0\n");

@@ -12,6 +12,7 @@
 #include <ini.h>
 
 #include "lib/log.h"
+#include "lib/util.h"
 #include "pcidev.h"
 #include "policy.h"
 
@@ -712,34 +713,22 @@ int policy_rule_parse(const char *name, const char *path, const char *text, size
 static int read_file(const char *path, char **ret, size_t *ret_size, struct policy_error *err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	_cleanup_free_ char *buf = NULL;
-	size_t n = 0;
+	uint8_t *buf = NULL;
 	struct stat st;
+	int r;
 
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return error_set(err, path, 0, "%s", strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return error_set(err, path, 0, "not a regular file");
-	buf = malloc(POLICY_FILE_MAX + 2);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t k = read(fd, buf + n, POLICY_FILE_MAX + 1 - n);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return error_set(err, path, 0, "%s", strerror(errno));
-		}
-		if (k == 0)
-			break;
-		n += (size_t)k;
-		if (n > POLICY_FILE_MAX)
-			return error_set(err, path, 0, "larger than %u bytes", POLICY_FILE_MAX);
-	}
-	buf[n] = 0;
-	*ret = TAKE_PTR(buf);
-	*ret_size = n;
+	r = read_full_fd(fd, POLICY_FILE_MAX, &buf, ret_size);
+	if (r == -EFBIG)
+		return error_set(err, path, 0, "larger than %u bytes", POLICY_FILE_MAX);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return error_set(err, path, 0, "%s", strerror(-r));
+	*ret = (char *)buf;
 	return 0;
 }
 

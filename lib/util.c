@@ -2,9 +2,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lib/util.h"
 
@@ -208,6 +210,48 @@ int base64_decode(const char *s, size_t len, uint8_t **ret, size_t *ret_size)
 	}
 	buf[n] = 0;
 	*ret = TAKE_PTR(buf);
+	*ret_size = n;
+	return 0;
+}
+
+int read_full_fd(int fd, size_t max, uint8_t **ret, size_t *ret_size)
+{
+	uint8_t *buf = NULL;
+	size_t n = 0, size = 0;
+
+	for (;;) {
+		ssize_t k;
+
+		if (n > max) {
+			free(buf);
+			return -EFBIG;
+		}
+		if (n == size) {
+			size_t want = size < 65536 ? 65536 : size > max / 2 ? max + 1 : size * 2;
+			uint8_t *p = realloc(buf, want + 1);	/* + the NUL */
+
+			if (!p) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = p;
+			size = want;
+		}
+		k = read(fd, buf + n, size - n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			int e = errno;
+
+			free(buf);
+			return -e;
+		}
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	buf[n] = 0;
+	*ret = buf;
 	*ret_size = n;
 	return 0;
 }

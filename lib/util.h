@@ -40,6 +40,12 @@ uint64_t now_usec(void);
  * NUL byte after its *ret_size bytes (not counted). Both fail with -ENOMEM, and with -E2BIG
  * when the size would not fit.
  */
+/*
+ * Reads fd to its end into a new buffer, growing it as needed: -EFBIG when there are more than
+ * max bytes (reading one more tells). The buffer has a NUL byte after its *ret_size bytes.
+ */
+int read_full_fd(int fd, size_t max, uint8_t **ret, size_t *ret_size);
+
 #define BASE64_ENCODED_SIZE(n)	(((n) + 2) / 3 * 4)	/* without the NUL */
 int base64_encode(const void *p, size_t n, char **ret);
 int base64_decode(const char *s, size_t len, uint8_t **ret, size_t *ret_size);

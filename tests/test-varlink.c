@@ -785,6 +785,36 @@ TEST(client_accepts_replies_beyond_the_message_limit)
 
 /* --- base64 (lib/util.c), binary data in JSON strings ---------------------------------------- */
 
+/* read_full_fd: the whole of it, NUL after; one byte over max is -EFBIG; growth past 64 KiB. */
+TEST(read_full_fd_limits)
+{
+	static const size_t sizes[] = { 0, 10, 65536, 65537, 200000 };
+
+	for (size_t i = 0; i < ELEMENTSOF(sizes); i++) {
+		_cleanup_free_ uint8_t *data = malloc(sizes[i] + 1), *got = NULL;
+		char path[] = "/tmp/pcipass-read-full-XXXXXX";
+		int fd = mkstemp(path);
+		size_t n = SIZE_MAX;
+
+		ASSERT_TRUE(data && fd >= 0);
+		(void)unlink(path);
+		for (size_t j = 0; j < sizes[i]; j++)
+			data[j] = (uint8_t)(j * 13);
+		ASSERT_EQ(write(fd, data, sizes[i]), (ssize_t)sizes[i]);
+		ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+		ASSERT_OK(read_full_fd(fd, sizes[i], &got, &n));
+		ASSERT_EQ(n, sizes[i]);
+		ASSERT_TRUE(memcmp(got, data, n) == 0 && got[n] == 0);
+		if (sizes[i] > 0) {
+			got = mfree(got);
+			ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+			ASSERT_ERROR(read_full_fd(fd, sizes[i] - 1, &got, &n), EFBIG);
+			ASSERT_TRUE(!got);
+		}
+		close(fd);
+	}
+}
+
 TEST(base64_rfc4648_vectors)
 {
 	static const char *const vectors[][2] = {
