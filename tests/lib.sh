@@ -171,6 +171,12 @@ fakekernel_stop() {
 	return "$rc"
 }
 
+# control LINES: replaces tests/fakekernel's rules ($TMP/control), its write log ($TMP/writes)
+# always on.
+control() { printf 'log %s\n%s' "$TMP/writes" "$*" >"$TMP/control"; }
+# writes: the writes fakekernel logged since the last call, "|"-joined.
+writes() { [ -f "$TMP/writes" ] && paste -sd'|' "$TMP/writes"; : >"$TMP/writes"; }
+
 # kwrite PATH VALUE: one write(2) of VALUE to PATH, as the daemon writes; prints "ok" or the
 # errno's name (ENODEV, EBUSY, ...).
 kwrite() {

@@ -8,8 +8,6 @@ enter_netns_mountns "$@"
 
 root=$TMP/sys
 M=$TMP/mnt
-ctlf=$TMP/control
-wlog=$TMP/writes
 pol=$TMP/policy
 mkdir -p "$pol"
 fs() { "$FAKESYS" "$root" "$@" >/dev/null; }
@@ -19,10 +17,6 @@ register() {
 }
 drv() { local l; l=$(readlink "$M/bus/pci/devices/$1/driver") && basename "$l" || echo none; }
 ovr() { cat "$M/bus/pci/devices/$1/driver_override"; }
-# control LINES: replaces the fakekernel rules (the write log always on).
-control() { printf 'log %s\n%s' "$wlog" "$*" >"$ctlf"; }
-# writes: the writes logged since the last call, "|"-joined.
-writes() { [ -f "$wlog" ] && paste -sd'|' "$wlog"; : >"$wlog"; }
 claims() { python3 -c "import json; print(sorted(c['address'] + '>' + (c['original_driver'] or '-') for c in json.load(open('$TMP/state/claims.json'))['claims']))"; }
 inflight() { python3 -c "import json; print('inflight' in json.load(open('$TMP/state/claims.json')))"; }
 

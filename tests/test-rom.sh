@@ -10,15 +10,10 @@ enter_netns_mountns "$@"
 umask 022
 root=$TMP/sys
 M=$TMP/mnt
-wlog=$TMP/writes
 out=$TMP/out
 ROMS=$FIXTURES/roms
 mkdir -p "$out" "$TMP/pol"
 fs() { "$FAKESYS" "$root" "$@" >/dev/null; }
-# control LINES: replaces the fakekernel rules (the write log always on).
-control() { printf 'log %s\n%s' "$wlog" "$*" >"$TMP/control"; }
-# writes: the writes logged since the last call, "|"-joined.
-writes() { [ -f "$wlog" ] && paste -sd'|' "$wlog"; : >"$wlog"; }
 dev_rom() { echo "$M/bus/pci/devices/$1/rom"; }
 # rom ARGS...: pcipassctl rom, its stdout in $TMP/stdout, stderr in $TMP/stderr; prints the exit.
 rom() {
