@@ -170,20 +170,6 @@ int rom_check_file(const char *path, bool json, bool pretty)
 	return valid ? CTL_EXIT_OK : CTL_EXIT_FAILURE;
 }
 
-static int write_all(int fd, const uint8_t *b, size_t n)
-{
-	for (size_t off = 0; off < n;) {
-		ssize_t k = write(fd, b + off, n - off);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		off += (size_t)k;
-	}
-	return 0;
-}
-
 /*
  * Writes the n bytes at p to path. A regular file, or a new one, is written as a whole: into a
  * new temporary file next to it, synced, then renamed over path, so a failure leaves path as it
@@ -193,11 +179,9 @@ static int write_all(int fd, const uint8_t *b, size_t n)
  */
 static int write_file_replace(const char *path, const void *p, size_t n)
 {
-	_cleanup_free_ char *tmp = NULL;
 	_cleanup_close_ int fd = -EBADF;
 	struct stat st;
-	mode_t mask;
-	int r = 0;
+	int r;
 
 	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
 		fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
@@ -208,27 +192,8 @@ static int write_file_replace(const char *path, const void *p, size_t n)
 		r = write_all(fd, p, n);
 		return r < 0 ? r : close(TAKE_FD(fd)) < 0 ? -errno : 0;
 	}
-	if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
-		return -ENOMEM;
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	/* mkostemp() makes it 0600; a saved ROM is an ordinary file, as O_CREAT would make it. */
-	mask = umask(0);
-	(void)umask(mask);
-	if (fchmod(fd, 0666 & ~mask) < 0)
-		r = -errno;
-	if (r >= 0)
-		r = write_all(fd, p, n);
-	if (r >= 0 && fsync(fd) < 0)
-		r = -errno;
-	if (r >= 0 && close(TAKE_FD(fd)) < 0)
-		r = -errno;
-	if (r >= 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		(void)unlink(tmp);
-	return r;
+	/* A saved ROM is an ordinary file, as O_CREAT would make it. */
+	return write_file_atomic(path, p, n, 0666, true);
 }
 
 /* The ROM of the reply, decoded; -EBADMSG when the reply is not what DumpRom promises. */

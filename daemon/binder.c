@@ -3,15 +3,15 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <libkmod.h>
-
 #include "binder.h"
+#include "kmodule.h"
 #include "lib/json-util.h"
 #include "lib/log.h"
 #include "sysfs.h"
@@ -36,7 +36,7 @@ struct binder {
 	struct claim *claims;
 	size_t n_claims;
 
-	struct txn *queue, *running;
+	struct txn *running;
 	pthread_t thread;
 	int pipe[2];
 	sd_event_source *pipe_src, *deadline_src;
@@ -47,7 +47,7 @@ static const char *const kind_names[] = {
 	[TXN_CLAIM] = "claim", [TXN_RELEASE] = "release", [TXN_UNDO] = "undo",
 };
 static const char *const state_names[] = {
-	[TXN_QUEUED] = "queued", [TXN_RUNNING] = "running", [TXN_DONE] = "done",
+	[TXN_NEW] = "new", [TXN_RUNNING] = "running", [TXN_DONE] = "done",
 	[TXN_FAILED] = "failed",
 };
 
@@ -85,6 +85,8 @@ static void member_done(struct txn_member *m)
 	free(m->pool);
 }
 
+static void claims_free(struct claim *c, size_t n);
+
 struct txn *txn_free(struct txn *t)
 {
 	if (!t)
@@ -92,141 +94,87 @@ struct txn *txn_free(struct txn *t)
 	for (size_t i = 0; i < t->n_members; i++)
 		member_done(&t->members[i]);
 	free(t->members);
-	for (size_t i = 0; i < t->n_steps; i++) {
-		free(t->steps[i].path);
-		free(t->steps[i].value);
-	}
-	free(t->steps);
+	plan_steps_free(t->steps, t->n_steps);
 	free(t->step_member);
 	free(t->error_member);
 	free(t->error_step);
 	free(t->error_message);
 	free(t->rollback_error);
+	claims_free(t->claims_after, t->n_claims_after);
 	free(t);
 	return NULL;
 }
 
-static int txn_add_step(struct txn *t, size_t member, enum plan_step_op op, const char *path,
-			const char *value)
+/* Appends a copy of the plan's steps of member mi. */
+static int txn_add_steps(struct txn *t, size_t mi, const struct plan_step *steps, size_t n)
 {
-	struct plan_step *s = reallocarray_safe(t->steps, t->n_steps + 1, sizeof(*s));
+	struct plan_step *s = reallocarray_safe(t->steps, t->n_steps + n + 1, sizeof(*s));
 	size_t *sm;
 
 	if (!s)
 		return -ENOMEM;
 	t->steps = s;
-	sm = reallocarray_safe(t->step_member, t->n_steps + 1, sizeof(*sm));
+	sm = reallocarray_safe(t->step_member, t->n_steps + n + 1, sizeof(*sm));
 	if (!sm)
 		return -ENOMEM;
 	t->step_member = sm;
-	s[t->n_steps] = (struct plan_step){
-		.op = op, .path = path ? strdup(path) : NULL, .value = strdup(value),
-	};
-	sm[t->n_steps] = member;
-	if ((path && !s[t->n_steps].path) || !s[t->n_steps].value) {
-		free(s[t->n_steps].path);
-		free(s[t->n_steps].value);
-		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		bool oom = false;
+
+		s[t->n_steps] = (struct plan_step){
+			.op = steps[i].op, .path = strdup_or_null(steps[i].path, &oom),
+			.value = strdup_or_null(steps[i].value, &oom),
+		};
+		sm[t->n_steps++] = mi;
+		if (oom)
+			return -ENOMEM;
 	}
-	t->n_steps++;
 	return 0;
 }
 
-static int txn_add_write(struct txn *t, size_t member, const char *a, const char *b,
-			 const char *c, const char *value)
-{
-	_cleanup_free_ char *path = NULL;
-
-	if (asprintf(&path, "%s/%s/%s", a, b, c) < 0)
-		return -ENOMEM;
-	return txn_add_step(t, member, PLAN_STEP_WRITE, path, value);
-}
-
-/*
- * The writes that move member i from what it has now (from_*) to its target: the override
- * first (so that nothing else can take it once it is unbound), then unbind, then a probe.
- */
-static int txn_member_steps(struct txn *t, size_t i, const char *override)
-{
-	struct txn_member *m = &t->members[i];
-	int r = 0;
-
-	if (!streq(m->from_override, override))
-		r = txn_add_write(t, i, "bus/pci/devices", m->address, "driver_override",
-				  override ?: "\n");
-	if (r >= 0)
-		r = txn_add_step(t, i, PLAN_STEP_UNBIND, NULL, m->address);
-	if (r >= 0)
-		r = txn_add_step(t, i, PLAN_STEP_WRITE, "bus/pci/drivers_probe", m->address);
-	return r;
-}
-
-int txn_new_from_plan(const struct binder *b, const struct plan_group *g, enum txn_kind kind,
-		      struct txn **ret)
+int txn_new_from_plan(const struct plan_group *g, struct txn **ret)
 {
 	_cleanup_(txn_freep) struct txn *t = new0(struct txn, 1);
-	bool oom = false;
-	int r = 0;
+	bool binds = false;
 
 	if (!t)
 		return -ENOMEM;
-	t->kind = kind;
 	t->group = g->id;
 	t->members = new0(struct txn_member, g->n_members);
 	if (!t->members)
 		return -ENOMEM;
 	for (size_t i = 0; i < g->n_members; i++) {
 		const struct plan_member *pm = &g->members[i];
-		const struct claim *c = binder_find_claim(b, pm->address);
 		struct txn_member *m;
+		bool oom = false;
+		int r;
 
-		if (!pm->dev || pm->action != (kind == TXN_CLAIM ? PLAN_BIND : PLAN_RELEASE))
+		if (!pm->dev || (pm->action != PLAN_BIND && pm->action != PLAN_RELEASE))
 			continue;
 		m = &t->members[t->n_members++];
-		m->address = strdup_or_null(pm->address, &oom);
-		m->from_driver = strdup_or_null(pm->dev->driver, &oom);
-		m->from_override = strdup_or_null(pm->dev->driver_override, &oom);
-		m->group = g->id;
-		m->rule = pm->rule ? strdup_or_null(pm->rule->name, &oom) : NULL;
-		m->pool = pm->rule ? strdup_or_null(pm->rule->pool, &oom) : NULL;
-		/* A release returns to what the claim recorded; without a record, to whatever
-		 * the kernel picks. */
-		m->target = strdup_or_null(kind == TXN_CLAIM ? pm->target :
-					   c ? c->original_driver : NULL, &oom);
-		if (kind == TXN_CLAIM && driver_is_vfio(pm->target) && pm->rule &&
+		*m = (struct txn_member){
+			.address = strdup_or_null(pm->address, &oom),
+			.from_driver = strdup_or_null(pm->dev->driver, &oom),
+			.from_override = strdup_or_null(pm->dev->driver_override, &oom),
+			.target = strdup_or_null(pm->target, &oom),
+			.release = pm->action == PLAN_RELEASE,
+			.group = g->id,
+			.rule = pm->rule ? strdup_or_null(pm->rule->name, &oom) : NULL,
+			.pool = pm->rule ? strdup_or_null(pm->rule->pool, &oom) : NULL,
+		};
+		if (oom)
+			return -ENOMEM;
+		r = txn_add_steps(t, t->n_members - 1, pm->steps, pm->n_steps);
+		if (r < 0)
+			return r;
+		binds = binds || !m->release;
+		if (!m->release && driver_is_vfio(pm->target) && pm->rule &&
 		    pm->rule->group != POLICY_GROUP_ANY)
 			t->require_viable = true;
 	}
-	if (oom)
-		return -ENOMEM;
 	if (t->n_members == 0)
 		return -ENODATA;
-
-	/* The module first (once), then each member in address order. */
-	for (size_t i = 0; i < t->n_members && r >= 0; i++) {
-		struct txn_member *m = &t->members[i];
-		const struct claim *c = binder_find_claim(b, m->address);
-		bool loaded = false;
-
-		if (kind == TXN_CLAIM) {
-			for (size_t j = 0; j < i; j++)
-				loaded = loaded || streq(t->members[j].target, m->target);
-			if (!loaded)
-				r = txn_add_step(t, i, PLAN_STEP_LOAD_MODULE, NULL, m->target);
-			if (r >= 0)
-				r = txn_member_steps(t, i, m->target);
-		} else {
-			/* The driver it goes back to may have been unloaded meanwhile. */
-			for (size_t j = 0; j < i; j++)
-				loaded = loaded || streq(t->members[j].target, m->target);
-			if (m->target && !loaded)
-				r = txn_add_step(t, i, PLAN_STEP_LOAD_MODULE, NULL, m->target);
-			if (r >= 0)
-				r = txn_member_steps(t, i, c ? c->original_override : NULL);
-		}
-	}
-	if (r < 0)
-		return r;
+	t->kind = binds ? TXN_CLAIM : TXN_RELEASE;
 	*ret = TAKE_PTR(t);
 	return 0;
 }
@@ -242,109 +190,47 @@ static void send_msg(struct binder *b, enum msg_type type, size_t step, int resu
 		;
 }
 
-static int read_driver(struct binder *b, const char *address, char **ret)
-{
-	_cleanup_free_ char *dir = NULL;
-	_cleanup_close_ int fd = -EBADF;
-	int r;
-
-	if (asprintf(&dir, "bus/pci/devices/%s", address) < 0)
-		return -ENOMEM;
-	fd = sysfs_open_dir(b->sysfs, dir);
-	if (fd < 0)
-		return fd;
-	r = sysfs_readlink_name_at(fd, "driver", ret);
-	if (r == -ENOENT) {
-		*ret = NULL;
-		return 0;
-	}
-	return r;
-}
-
-static int read_override(struct binder *b, const char *address, char **ret)
-{
-	_cleanup_free_ char *path = NULL, *v = NULL;
-	int r;
-
-	if (asprintf(&path, "bus/pci/devices/%s/driver_override", address) < 0)
-		return -ENOMEM;
-	r = sysfs_read(b->sysfs, path, &v);
-	if (r < 0)
-		return r;
-	*ret = streq(v, "(null)") || isempty(v) ? NULL : TAKE_PTR(v);
-	return 0;
-}
-
-static bool driver_registered(struct binder *b, const char *driver)
-{
-	_cleanup_free_ char *path = NULL;
-	_cleanup_close_ int fd = -EBADF;
-
-	if (asprintf(&path, "bus/pci/drivers/%s", driver) < 0)
-		return false;
-	fd = sysfs_open_dir(b->sysfs, path);
-	return fd >= 0;
-}
-
-/* Loads a driver's module with libkmod — only on the real /sys: a synthetic tree's drivers
- * are what its bus/pci/drivers shows. */
-static int load_module(struct binder *b, const char *name_or_alias)
-{
-	struct kmod_list *list = NULL, *it;
-	int r = -ENOENT;
-
-	if (!b->config.real_sysfs || !b->config.kmod)
-		return -ENOENT;
-	if (kmod_module_new_from_lookup(b->config.kmod, name_or_alias, &list) < 0 || !list)
-		return -ENOENT;
-	kmod_list_foreach(it, list) {
-		struct kmod_module *mod = kmod_module_get_module(it);
-
-		r = kmod_module_probe_insert_module(mod, KMOD_PROBE_IGNORE_LOADED, NULL, NULL,
-						    NULL, NULL);
-		kmod_module_unref(mod);
-		if (r >= 0)
-			break;
-	}
-	kmod_module_unref_list(list);
-	return r < 0 ? r : 0;
-}
-
-/* The module for a function whose driver is not loaded: by its name, else by its modalias. */
+/*
+ * Loads a driver's module with libkmod — only on the real /sys: a synthetic tree's drivers
+ * are what its bus/pci/drivers shows. By the driver's name, else by the function's modalias.
+ */
 static int load_module_for(struct binder *b, const char *driver, const char *address)
 {
 	_cleanup_free_ char *path = NULL, *alias = NULL;
 
-	if (load_module(b, driver) >= 0)
+	if (sysfs_pci_driver_registered(b->sysfs, driver))
 		return 0;
-	if (asprintf(&path, "bus/pci/devices/%s/modalias", address) < 0)
-		return -ENOMEM;
-	if (sysfs_read(b->sysfs, path, &alias) < 0)
+	if (!b->config.real_sysfs)
 		return -ENOENT;
-	return load_module(b, alias);
+	if (kmodule_load(b->config.kmod, driver) < 0) {
+		if (sysfs_pci_attr_path(address, "modalias", &path) < 0)
+			return -ENOMEM;
+		if (sysfs_read(b->sysfs, path, &alias) < 0 || kmodule_load(b->config.kmod, alias) < 0)
+			return -ENOENT;
+	}
+	return sysfs_pci_driver_registered(b->sysfs, driver) ? 0 : -ENOENT;
 }
 
 static int step_run(struct binder *b, const struct plan_step *s, const char *address)
 {
-	_cleanup_free_ char *drv = NULL, *path = NULL;
-	int r;
-
 	if (s->op == PLAN_STEP_WRITE)
 		return sysfs_write(b->sysfs, s->path, s->value);
-	if (s->op == PLAN_STEP_UNBIND) {
-		r = read_driver(b, s->value, &drv);
-		if (r < 0 || !drv)
-			return r;
-		if (asprintf(&path, "bus/pci/drivers/%s/unbind", drv) < 0)
-			return -ENOMEM;
-		return sysfs_write(b->sysfs, path, s->value);
+	return load_module_for(b, s->value, address);
+}
+
+_printf_(2, 3)
+static char *why(int *r, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0) {
+		s = NULL;
+		*r = -ENOMEM;
 	}
-	if (driver_registered(b, s->value))
-		return 0;
-	r = load_module_for(b, s->value, address);
-	if (r < 0)
-		return r;
-	return driver_registered(b, s->value) ? 0 : -ENOENT;
+	va_end(ap);
+	return s;
 }
 
 /* The node a user of the claimed function opens: /dev/vfio/N (noiommu-N) or /dev/uioK. */
@@ -362,7 +248,7 @@ static int verify_node(struct binder *b, const struct txn_member *m)
 		return access(path, F_OK) == 0 ? 0 : -ENODEV;
 	}
 	if (streq(m->target, "uio_pci_generic")) {
-		if (asprintf(&dir, "bus/pci/devices/%s/uio", m->address) < 0)
+		if (sysfs_pci_attr_path(m->address, "uio", &dir) < 0)
 			return -ENOMEM;
 		if (sysfs_list(b->sysfs, dir, &uio, NULL) < 0 || !uio[0])
 			return -ENODEV;
@@ -373,183 +259,181 @@ static int verify_node(struct binder *b, const struct txn_member *m)
 }
 
 /* After a member's last step: is it where it should be? The driver link says, not the write. */
-static int verify_member(struct binder *b, struct txn *t, const struct txn_member *m, char **why)
+static int verify_member(struct binder *b, const struct txn_member *m, char **ret_why)
 {
 	_cleanup_free_ char *drv = NULL;
 	int r;
 
-	r = read_driver(b, m->address, &drv);
-	if (r < 0)
-		return asprintf(why, "%s cannot be read back: %s", m->address, strerror(-r)) < 0 ?
-			-ENOMEM : r;
-	if (t->kind == TXN_CLAIM && !streq(drv, m->target))
-		return asprintf(why, "%s is %s%s after the probe, not on %s", m->address,
-				drv ? "on " : "", drv ?: "unbound", m->target) < 0 ? -ENOMEM : -EIO;
-	if (t->kind == TXN_RELEASE && m->target && !streq(drv, m->target))
-		return asprintf(why, "%s is %s%s after the probe, not back on %s", m->address,
-				drv ? "on " : "", drv ?: "unbound", m->target) < 0 ? -ENOMEM : -EIO;
-	if (t->kind == TXN_CLAIM) {
+	r = sysfs_pci_driver(b->sysfs, m->address, &drv);
+	if (r < 0) {
+		*ret_why = why(&r, "%s cannot be read back: %s", m->address, strerror(-r));
+		return r;
+	}
+	if (m->target && !streq(drv, m->target)) {
+		r = -EIO;
+		*ret_why = why(&r, "%s is %s%s after the probe, not %son %s", m->address,
+			       drv ? "on " : "", drv ?: "unbound", m->release ? "back " : "",
+			       m->target);
+		return r;
+	}
+	if (!m->release) {
 		r = verify_node(b, m);
 		if (r < 0)
-			return asprintf(why, "%s is on %s but its device node did not appear",
-					m->address, m->target) < 0 ? -ENOMEM : r;
+			*ret_why = why(&r, "%s is on %s but its device node did not appear",
+				       m->address, m->target);
 	}
-	return 0;
-}
-
-/* The kernel's rule, on what sysfs shows now (the binder has no model: it runs off-loop). */
-static int verify_group_viable(struct binder *b, int64_t group, char **why)
-{
-	_cleanup_strv_free_ char **members = NULL;
-	char path[64];
-	int r;
-
-	snprintf(path, sizeof(path), "kernel/iommu_groups/%" PRIi64 "/devices", group);
-	r = sysfs_list(b->sysfs, path, &members, NULL);
-	if (r < 0)
-		return r;
-	for (char **a = members; *a; a++) {
-		_cleanup_free_ char *drv = NULL, *cls = NULL, *cpath = NULL;
-		uint32_t class = 0;
-
-		if (read_driver(b, *a, &drv) < 0 || !drv || driver_manages_dma(drv))
-			continue;
-		if (!b->dma_ownership) {
-			if (asprintf(&cpath, "bus/pci/devices/%s/class", *a) < 0)
-				return -ENOMEM;
-			/* Before 5.19 any bridge keeps its group viable. */
-			if (sysfs_read(b->sysfs, cpath, &cls) >= 0 &&
-			    safe_atou32_base(cls, 16, &class) >= 0 &&
-			    ((class >> 8) == 0x0604 || (class >> 8) == 0x0609))
-				continue;
-		}
-		return asprintf(why, "IOMMU group %" PRIi64 " is not viable: %s is bound to %s",
-				group, *a, drv) < 0 ? -ENOMEM : -EBUSY;
-	}
-	return 0;
-}
-
-/*
- * Puts one function back to a driver and override: used by rollback and by the undo of a
- * transaction found in flight. Reads what it has now, writes only what differs.
- */
-static int restore_member(struct binder *b, const char *address, const char *driver,
-			  const char *override, char **why)
-{
-	_cleanup_free_ char *cur = NULL, *cur_override = NULL, *path = NULL;
-	int r;
-
-	r = read_driver(b, address, &cur);
-	if (r == -ENOENT || r == -ENODEV)
-		return 0;	/* gone: nothing to put back */
-	if (r >= 0)
-		r = read_override(b, address, &cur_override);
-	if (r < 0)
-		goto fail;
-	if (!streq(cur_override, override)) {
-		if (asprintf(&path, "bus/pci/devices/%s/driver_override", address) < 0)
-			return -ENOMEM;
-		r = sysfs_write(b->sysfs, path, override ?: "\n");
-		if (r < 0)
-			goto fail;
-	}
-	if (streq(cur, driver))
-		return 0;
-	if (cur) {
-		free(path);
-		if (asprintf(&path, "bus/pci/drivers/%s/unbind", cur) < 0)
-			return -ENOMEM;
-		r = sysfs_write(b->sysfs, path, address);
-		if (r < 0)
-			goto fail;
-	}
-	if (driver) {
-		if (!driver_registered(b, driver))
-			(void)load_module_for(b, driver, address);
-		r = sysfs_write(b->sysfs, "bus/pci/drivers_probe", address);
-		if (r < 0)
-			goto fail;
-		free(cur);
-		cur = NULL;
-		r = read_driver(b, address, &cur);
-		if (r >= 0 && !streq(cur, driver))
-			r = -EIO;
-		if (r < 0)
-			goto fail;
-	}
-	return 0;
-fail:
-	if (asprintf(why, "%s could not be put back on %s: %s", address, driver ?: "no driver",
-		     strerror(-r)) < 0)
-		*why = NULL;
 	return r;
 }
 
-static int journal_write(struct binder *b, const struct txn *t, size_t step);
+/* The kernel's rule (the planner's function) on what sysfs shows now. */
+static int verify_group_viable(struct binder *b, int64_t group, char **ret_why)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	_cleanup_free_ struct viability_member *v = NULL;
+	bool viable;
+	size_t n;
+	int r;
 
-static void rollback(struct binder *b, struct txn *t)
+	r = sysfs_iommu_group_members(b->sysfs, group, &names);
+	if (r < 0)
+		return r;
+	n = strv_length(names);
+	v = new0(struct viability_member, n + 1);
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		int header = -1;
+
+		v[i].address = names[i];
+		v[i].pci = sysfs_pci_header(b->sysfs, names[i], &header) >= 0;
+		v[i].header = v[i].pci ? (enum pci_header)header : _PCI_HEADER_INVALID;
+		if (v[i].pci && sysfs_pci_driver(b->sysfs, names[i], (char **)&v[i].driver) < 0)
+			v[i].driver = NULL;
+	}
+	viable = viability_check(v, n, b->dma_ownership, ret_why);
+	for (size_t i = 0; i < n; i++)
+		free((char *)v[i].driver);
+	if (viable)
+		return 0;
+	r = -EBUSY;
+	if (*ret_why) {
+		char *w = why(&r, "IOMMU group %" PRIi64 " is not viable: %s", group, *ret_why);
+
+		free(*ret_why);
+		*ret_why = w;
+	}
+	return r;
+}
+
+/*
+ * Puts one function back to a driver and override, by the steps plan_move_steps() makes from
+ * what sysfs shows now: used by rollback and by the undo of a transaction found in flight.
+ */
+static int restore_member(struct binder *b, const char *address, const char *driver,
+			  const char *override, char **ret_why)
+{
+	_cleanup_free_ char *cur = NULL, *cur_override = NULL;
+	struct plan_step *steps = NULL;
+	size_t n = 0;
+	int r;
+
+	r = sysfs_pci_driver(b->sysfs, address, &cur);
+	if (r == -ENODEV)
+		return 0;	/* gone: nothing to put back */
+	if (r >= 0)
+		r = sysfs_pci_override(b->sysfs, address, &cur_override);
+	if (r >= 0)
+		r = plan_move_steps(&(struct plan_move){
+			.address = address, .driver = cur, .override = cur_override,
+			.to_driver = driver, .to_override = override, .load_module = true,
+		}, &steps, &n);
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		r = step_run(b, &steps[i], address);
+		if (r < 0 && steps[i].op == PLAN_STEP_LOAD_MODULE)
+			r = 0;	/* the probe tells whether it came back */
+	}
+	plan_steps_free(steps, n);
+	if (r >= 0 && driver) {
+		free(cur);
+		cur = NULL;
+		r = sysfs_pci_driver(b->sysfs, address, &cur);
+		if (r >= 0 && !streq(cur, driver))
+			r = -EIO;
+	}
+	if (r < 0)
+		*ret_why = why(&r, "%s could not be put back on %s: %s", address, driver ?: "no driver",
+			       strerror(-r));
+	return r;
+}
+
+/* Puts back, in reverse order, the members that moved (all of them: an undo). */
+static void rollback(struct binder *b, struct txn *t, bool all)
 {
 	for (size_t i = t->n_members; i-- > 0;) {
 		struct txn_member *m = &t->members[i];
-		char *why = NULL;
+		char *w = NULL;
 
-		if (!m->moved)
+		if (!m->moved && !all)
 			continue;
-		if (restore_member(b, m->address, m->from_driver, m->from_override, &why) < 0 &&
+		if (all)
+			send_msg(b, MSG_STEP_START, i, 0);
+		if (restore_member(b, m->address, m->from_driver, m->from_override, &w) < 0 &&
 		    !t->rollback_error)
-			t->rollback_error = why;
+			t->rollback_error = w;
 		else
-			free(why);
+			free(w);
+		if (all)
+			send_msg(b, MSG_STEP_DONE, i, 0);
 	}
 }
 
-static void fail_step(struct txn *t, size_t step, int error, char *message)
+static void fail(struct txn *t, size_t step, int error, char *what, char *message)
 {
-	const struct plan_step *s = step < t->n_steps ? &t->steps[step] : NULL;
-
 	t->error = error;
 	t->error_member = step < t->n_steps ? strdup(t->members[t->step_member[step]].address) : NULL;
-	if (s && asprintf(&t->error_step, "%s %s",
-			  s->op == PLAN_STEP_WRITE ? "write" :
-			  s->op == PLAN_STEP_UNBIND ? "unbind" : "load module",
-			  s->op == PLAN_STEP_WRITE ? s->path : s->value) < 0)
-		t->error_step = NULL;
+	t->error_step = what;
 	t->error_message = message;
 }
+
+static void fail_step(struct txn *t, size_t step, int error)
+{
+	char *what = NULL;
+
+	(void)plan_step_describe(&t->steps[step], &what);
+	fail(t, step, error, what, NULL);
+}
+
+static int journal_write(struct binder *b, const struct claim *claims, size_t n_claims,
+			 const struct txn *t, size_t step, char **ret_why);
+static int claims_apply(const struct claim *claims, size_t n, const struct txn *t,
+			struct claim **ret, size_t *ret_n);
 
 static void *worker(void *userdata)
 {
 	struct binder *b = userdata;
 	struct txn *t = b->running;
+	char *w = NULL;
 	int r = 0;
 
 	if (t->kind == TXN_UNDO) {
 		/* Found in flight at start: every member goes back to what it had. */
-		for (size_t i = t->n_members; i-- > 0;) {
-			struct txn_member *m = &t->members[i];
-			char *why = NULL;
-
-			send_msg(b, MSG_STEP_START, i, 0);
-			r = restore_member(b, m->address, m->from_driver, m->from_override, &why);
-			send_msg(b, MSG_STEP_DONE, i, r);
-			if (r < 0 && !t->rollback_error)
-				t->rollback_error = why;
-			else
-				free(why);
-		}
+		rollback(b, t, true);
 		r = t->rollback_error ? -EIO : 0;
-		(void)journal_write(b, NULL, 0);
-		send_msg(b, MSG_END, 0, r);
+		if (journal_write(b, b->claims, b->n_claims, NULL, 0, &w) < 0 && !t->rollback_error)
+			t->rollback_error = why(&r, "%s failed: the next start undoes it again", w);
+		free(w);
+		send_msg(b, MSG_END, 0, t->rollback_error ? -EIO : r);
 		return NULL;
 	}
 
 	for (size_t i = 0; i < t->n_steps && r >= 0; i++) {
 		size_t mi = t->step_member[i];
-		char *why = NULL;
 
-		r = journal_write(b, t, i);	/* before the step: a crash now can be undone */
+		/* Before the step: a crash now can be undone. A journal that cannot be written
+		 * is a failed step: the step is not taken. */
+		r = journal_write(b, b->claims, b->n_claims, t, i, &w);
 		if (r < 0) {
-			fail_step(t, i, r, NULL);
+			fail(t, i, r, TAKE_PTR(w), NULL);
 			break;
 		}
 		send_msg(b, MSG_STEP_START, i, 0);
@@ -558,42 +442,165 @@ static void *worker(void *userdata)
 		if (r < 0) {
 			if (t->steps[i].op == PLAN_STEP_WRITE)
 				t->members[mi].moved = true;	/* it may have half happened */
-			fail_step(t, i, r, NULL);
+			fail_step(t, i, r);
 			break;
 		}
 		if (t->steps[i].op != PLAN_STEP_LOAD_MODULE)
 			t->members[mi].moved = true;
 		/* The member's last step: verify it. */
 		if (i + 1 == t->n_steps || t->step_member[i + 1] != mi) {
-			r = verify_member(b, t, &t->members[mi], &why);
-			if (r < 0) {
-				fail_step(t, i, r, why);
-				free(t->error_step);
-				t->error_step = strdup("verify");
-			}
+			r = verify_member(b, &t->members[mi], &w);
+			if (r < 0)
+				fail(t, i, r, strdup("verify"), TAKE_PTR(w));
 		}
 	}
 	if (r >= 0 && t->require_viable && t->group >= 0) {
-		char *why = NULL;
-
-		r = verify_group_viable(b, t->group, &why);
-		if (r < 0) {
-			fail_step(t, t->n_steps, r, why);
-			t->error_member = NULL;
-			t->error_step = strdup("verify group");
-		}
+		r = verify_group_viable(b, t->group, &w);
+		if (r < 0)
+			fail(t, t->n_steps, r, strdup("verify group"), TAKE_PTR(w));
 	}
-	if (r < 0)
-		rollback(b, t);
+	/* Commit: the claims as they are now, nothing in flight. */
+	if (r >= 0)
+		r = claims_apply(b->claims, b->n_claims, t, &t->claims_after, &t->n_claims_after);
+	if (r >= 0) {
+		r = journal_write(b, t->claims_after, t->n_claims_after, NULL, 0, &w);
+		if (r < 0)
+			fail(t, t->n_steps, r, TAKE_PTR(w), NULL);
+	}
+	if (r < 0) {
+		rollback(b, t, false);
+		/* Put back, so is the journal; if it cannot be written, the next start undoes
+		 * the transaction it still holds, which is what was just done. */
+		if (journal_write(b, b->claims, b->n_claims, NULL, 0, &w) < 0 && !t->rollback_error)
+			t->rollback_error = why(&r, "the group was put back, but %s failed: the "
+						"next start puts it back again", w);
+		free(w);
+	}
 	send_msg(b, MSG_END, 0, r);
 	return NULL;
 }
 
-/* --- the journal ------------------------------------------------------------------------------ */
+/* --- the claims and the journal ------------------------------------------------------------ */
 
-static int opt_str(json_object *o, const char *key, const char *v)
+static void claim_done(struct claim *c)
 {
-	return v ? json_add_str(o, key, v) : json_add_null(o, key);
+	free(c->address);
+	free(c->driver);
+	free(c->original_driver);
+	free(c->original_override);
+	free(c->rule);
+	free(c->pool);
+}
+
+static void claims_free(struct claim *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		claim_done(&c[i]);
+	free(c);
+}
+
+static void claims_remove(struct claim *a, size_t *n, const char *address)
+{
+	for (size_t i = 0; i < *n; i++) {
+		if (!streq(a[i].address, address))
+			continue;
+		claim_done(&a[i]);
+		memmove(&a[i], &a[i + 1], (*n - i - 1) * sizeof(*a));
+		(*n)--;
+		return;
+	}
+}
+
+/* Adds (or replaces) a claim; c's strings may belong to the claim it replaces. */
+static int claims_add(struct claim **a, size_t *n, const struct claim *c)
+{
+	struct claim *p, rec;
+	bool oom = false;
+
+	rec = (struct claim){
+		.address = strdup_or_null(c->address, &oom),
+		.driver = strdup_or_null(c->driver, &oom),
+		.original_driver = strdup_or_null(c->original_driver, &oom),
+		.original_override = strdup_or_null(c->original_override, &oom),
+		.group = c->group,
+		.rule = strdup_or_null(c->rule, &oom),
+		.pool = strdup_or_null(c->pool, &oom),
+		.since_usec = c->since_usec,
+	};
+	p = oom ? NULL : reallocarray_safe(*a, *n + 1, sizeof(**a));
+	if (!p) {
+		claim_done(&rec);
+		return -ENOMEM;
+	}
+	*a = p;
+	claims_remove(p, n, rec.address);
+	p[(*n)++] = rec;
+	return 0;
+}
+
+static const struct claim *claims_find(const struct claim *a, size_t n, const char *address)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(a[i].address, address))
+			return &a[i];
+	return NULL;
+}
+
+/* The claims after t: a release ends a member's claim, a bind records (or keeps) where it came
+ * from — re-claiming keeps the first record. */
+static int claims_apply(const struct claim *claims, size_t n, const struct txn *t,
+			struct claim **ret, size_t *ret_n)
+{
+	struct claim *a = NULL;
+	size_t k = 0;
+	uint64_t now = (uint64_t)time(NULL) * 1000000U;
+	int r = 0;
+
+	for (size_t i = 0; i < n && r >= 0; i++)
+		r = claims_add(&a, &k, &claims[i]);
+	for (size_t i = 0; i < t->n_members && r >= 0; i++) {
+		const struct txn_member *m = &t->members[i];
+		const struct claim *old = claims_find(claims, n, m->address);
+
+		if (m->release) {
+			claims_remove(a, &k, m->address);
+			continue;
+		}
+		r = claims_add(&a, &k, &(struct claim){
+			.address = m->address, .driver = m->target,
+			.original_driver = old ? old->original_driver : m->from_driver,
+			.original_override = old ? old->original_override : m->from_override,
+			.group = m->group, .rule = m->rule, .pool = m->pool, .since_usec = now,
+		});
+	}
+	if (r < 0) {
+		claims_free(a, k);
+		return r;
+	}
+	*ret = a;
+	*ret_n = k;
+	return 0;
+}
+
+const struct claim *binder_find_claim(const struct binder *b, const char *address)
+{
+	return claims_find(b->claims, b->n_claims, address);
+}
+
+size_t binder_n_claims(const struct binder *b)
+{
+	return b->n_claims;
+}
+
+const struct claim *binder_claim(const struct binder *b, size_t i)
+{
+	return i < b->n_claims ? &b->claims[i] : NULL;
+}
+
+const struct claim *binder_claims(const struct binder *b, size_t *ret_n)
+{
+	*ret_n = b->n_claims;
+	return b->claims;
 }
 
 int claim_to_json(const struct claim *c, json_object **ret)
@@ -607,16 +614,16 @@ int claim_to_json(const struct claim *c, json_object **ret)
 	if (r >= 0)
 		r = json_add_str(o, "driver", c->driver);
 	if (r >= 0)
-		r = opt_str(o, "original_driver", c->original_driver);
+		r = json_add_str(o, "original_driver", c->original_driver);
 	if (r >= 0)
-		r = opt_str(o, "original_override", c->original_override);
+		r = json_add_str(o, "original_override", c->original_override);
 	if (r >= 0)
 		r = c->group >= 0 ? json_add_int(o, "iommu_group", c->group)
 				  : json_add_null(o, "iommu_group");
 	if (r >= 0)
-		r = opt_str(o, "rule", c->rule);
+		r = json_add_str(o, "rule", c->rule);
 	if (r >= 0)
-		r = opt_str(o, "pool", c->pool);
+		r = json_add_str(o, "pool", c->pool);
 	if (r >= 0)
 		r = json_add_int(o, "since_usec", (int64_t)c->since_usec);
 	if (r < 0)
@@ -642,11 +649,13 @@ static int members_to_json(const struct txn *t, json_object **ret)
 		}
 		r = json_add_str(o, "address", m->address);
 		if (r >= 0)
-			r = opt_str(o, "from_driver", m->from_driver);
+			r = json_add_str(o, "from_driver", m->from_driver);
 		if (r >= 0)
-			r = opt_str(o, "from_override", m->from_override);
+			r = json_add_str(o, "from_override", m->from_override);
 		if (r >= 0)
-			r = opt_str(o, "target", m->target);
+			r = json_add_str(o, "target", m->target);
+		if (r >= 0)
+			r = json_add_bool(o, "release", m->release);
 		if (r < 0)
 			return r;
 	}
@@ -654,38 +663,32 @@ static int members_to_json(const struct txn *t, json_object **ret)
 	return 0;
 }
 
-/* Writes claims (and t, in flight at step, unless NULL) atomically: tmp, fsync, rename. */
-static int journal_write(struct binder *b, const struct txn *t, size_t step)
+static int journal_json(const struct claim *claims, size_t n_claims, const struct txn *t,
+			size_t step, json_object **ret)
 {
-	_cleanup_json_ json_object *o = json_object_new_object(), *claims = json_object_new_array();
-	_cleanup_free_ char *path = NULL, *tmp = NULL;
-	_cleanup_close_ int fd = -EBADF, dfd = -EBADF;
-	const char *text;
-	size_t len;
+	_cleanup_json_ json_object *o = json_object_new_object(), *a = json_object_new_array();
 	int r;
 
-	if (!o || !claims)
+	if (!o || !a)
 		return -ENOMEM;
-	for (size_t i = 0; i < b->n_claims; i++) {
+	for (size_t i = 0; i < n_claims; i++) {
 		json_object *c = NULL;
 
-		r = claim_to_json(&b->claims[i], &c);
+		r = claim_to_json(&claims[i], &c);
 		if (r < 0)
 			return r;
-		if (json_object_array_add(claims, c) < 0) {
+		if (json_object_array_add(a, c) < 0) {
 			(void)json_object_put(c);
 			return -ENOMEM;
 		}
 	}
-	r = json_add(o, "claims", TAKE_PTR(claims));
+	r = json_add(o, "claims", TAKE_PTR(a));
 	if (r >= 0 && t) {
 		json_object *inflight = json_object_new_object(), *members = NULL;
 
-		if (!inflight || json_add(o, "inflight", inflight) < 0) {
-			(void)json_object_put(inflight);
-			return -ENOMEM;
-		}
-		r = json_add_str(inflight, "kind", txn_kind_to_string(t->kind));
+		r = json_add(o, "inflight", inflight);
+		if (r >= 0)
+			r = json_add_str(inflight, "kind", txn_kind_to_string(t->kind));
 		if (r >= 0)
 			r = json_add_int(inflight, "iommu_group", t->group);
 		if (r >= 0)
@@ -697,96 +700,35 @@ static int journal_write(struct binder *b, const struct txn *t, size_t step)
 	}
 	if (r < 0)
 		return r;
+	*ret = TAKE_PTR(o);
+	return 0;
+}
 
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+/*
+ * Writes claims (and t, in flight at step, unless NULL) atomically: tmp, fsync, rename. On
+ * failure *ret_why names the step that failed, "write journal PATH".
+ */
+static int journal_write(struct binder *b, const struct claim *claims, size_t n_claims,
+			 const struct txn *t, size_t step, char **ret_why)
+{
+	_cleanup_json_ json_object *o = NULL;
+	_cleanup_free_ char *path = NULL;
+	const char *text;
+	int r;
+
+	*ret_why = NULL;
+	if (asprintf(&path, "%s/" JOURNAL, b->state_dir) < 0)
+		return -ENOMEM;
+	r = journal_json(claims, n_claims, t, step, &o);
+	text = r >= 0 ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+						       JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
 	if (!text)
-		return -ENOMEM;
-	len = strlen(text);
-	if (asprintf(&path, "%s/" JOURNAL, b->state_dir) < 0 ||
-	    asprintf(&tmp, "%s/." JOURNAL ".tmp", b->state_dir) < 0)
-		return -ENOMEM;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return log_error_errno(errno, "Failed to write journal '%s': %m", tmp);
-	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) < 0)
-		return log_error_errno(errno ?: EIO, "Failed to write journal '%s': %m", tmp);
-	if (rename(tmp, path) < 0)
-		return log_error_errno(errno, "Failed to replace journal '%s': %m", path);
-	dfd = open(b->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0)
-		(void)fsync(dfd);
-	return 0;
-}
-
-static void claim_done(struct claim *c)
-{
-	free(c->address);
-	free(c->driver);
-	free(c->original_driver);
-	free(c->original_override);
-	free(c->rule);
-	free(c->pool);
-}
-
-const struct claim *binder_find_claim(const struct binder *b, const char *address)
-{
-	for (size_t i = 0; i < b->n_claims; i++)
-		if (streq(b->claims[i].address, address))
-			return &b->claims[i];
-	return NULL;
-}
-
-size_t binder_n_claims(const struct binder *b)
-{
-	return b->n_claims;
-}
-
-const struct claim *binder_claim(const struct binder *b, size_t i)
-{
-	return i < b->n_claims ? &b->claims[i] : NULL;
-}
-
-static void claim_remove(struct binder *b, const char *address)
-{
-	for (size_t i = 0; i < b->n_claims; i++) {
-		if (!streq(b->claims[i].address, address))
-			continue;
-		claim_done(&b->claims[i]);
-		memmove(&b->claims[i], &b->claims[i + 1], (b->n_claims - i - 1) * sizeof(*b->claims));
-		b->n_claims--;
-		return;
-	}
-}
-
-/* Adds (or replaces) a claim; c's strings may belong to the claim it replaces. */
-static int claim_add(struct binder *b, const struct claim *c)
-{
-	struct claim *a, n;
-	bool oom = false;
-
-	n = (struct claim){
-		.address = strdup_or_null(c->address, &oom),
-		.driver = strdup_or_null(c->driver, &oom),
-		.original_driver = strdup_or_null(c->original_driver, &oom),
-		.original_override = strdup_or_null(c->original_override, &oom),
-		.group = c->group,
-		.rule = strdup_or_null(c->rule, &oom),
-		.pool = strdup_or_null(c->pool, &oom),
-		.since_usec = c->since_usec,
-	};
-	if (oom) {
-		claim_done(&n);
-		return -ENOMEM;
-	}
-	claim_remove(b, n.address);
-	a = reallocarray_safe(b->claims, b->n_claims + 1, sizeof(*a));
-	if (!a) {
-		claim_done(&n);
-		return -ENOMEM;
-	}
-	b->claims = a;
-	a[b->n_claims++] = n;
-	return 0;
+		r = -ENOMEM;
+	if (r >= 0)
+		r = write_file_atomic(path, text, strlen(text), 0600, false);
+	if (r < 0 && asprintf(ret_why, "write journal %s", path) < 0)
+		*ret_why = NULL;
+	return r;
 }
 
 static const char *json_str(json_object *o, const char *key)
@@ -844,7 +786,7 @@ int binder_load(struct binder *b, struct txn **ret_undo)
 
 			if (!rec.address || !pci_addr_is_valid(rec.address) || !rec.driver)
 				continue;
-			r = claim_add(b, &rec);
+			r = claims_add(&b->claims, &b->n_claims, &rec);
 			if (r < 0)
 				return r;
 		}
@@ -886,6 +828,12 @@ int binder_load(struct binder *b, struct txn **ret_undo)
 
 int binder_adopt(struct binder *b, const struct model *m)
 {
+	_cleanup_free_ char *w = NULL;
+	int r;
+
+	/* The worker reads the claims: they change only while it is not running. */
+	if (b->running)
+		return -EBUSY;
 	for (size_t i = 0; i < b->n_claims;) {
 		const struct claim *c = &b->claims[i];
 		const struct pcidev *d = model_find(m, c->address);
@@ -894,35 +842,36 @@ int binder_adopt(struct binder *b, const struct model *m)
 			log_notice("%s was claimed for %s but is now %s%s: forgetting the claim",
 				   c->address, c->driver, d->driver ? "on " : "unbound",
 				   d->driver ?: "");
-			claim_remove(b, c->address);
+			claims_remove(b->claims, &b->n_claims, c->address);
 			continue;
 		}
 		i++;
 	}
-	return b->running ? 0 : journal_write(b, NULL, 0);
+	r = journal_write(b, b->claims, b->n_claims, NULL, 0, &w);
+	if (r < 0)
+		log_error_errno(r, "Failed to %s: %m", w ?: "write the journal");
+	return r;
 }
 
 /* --- the event loop side -------------------------------------------------------------------- */
-
-static void binder_start_next(struct binder *b);
 
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct binder *b = userdata;
 	struct txn *t = b->running;
+	_cleanup_free_ char *what = NULL;
 
 	if (!t)
 		return 0;
 	t->stuck = true;
-	if (t->kind == TXN_UNDO || t->step >= t->n_steps)
+	if (t->kind == TXN_UNDO || t->step >= t->n_steps ||
+	    plan_step_describe(&t->steps[t->step], &what) < 0)
 		log_warning("IOMMU group %" PRIi64 ": %s is stuck", t->group, txn_kind_to_string(t->kind));
 	else
-		log_warning("IOMMU group %" PRIi64 ": %s of %s is stuck in '%s %s' for more than %" PRIu64
+		log_warning("IOMMU group %" PRIi64 ": %s of %s is stuck in '%s' for more than %" PRIu64
 			    " s; still serving, the step goes on in the background", t->group,
 			    txn_kind_to_string(t->kind), t->members[t->step_member[t->step]].address,
-			    t->steps[t->step].path ?: t->steps[t->step].op == PLAN_STEP_UNBIND ?
-			    "unbind" : "load module", t->steps[t->step].value,
-			    b->config.step_timeout_usec / 1000000);
+			    what, b->config.step_timeout_usec / 1000000);
 	if (b->config.progress)
 		b->config.progress(t, "stuck", b->config.userdata);
 	return 0;
@@ -930,33 +879,14 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
 
 static void txn_finish(struct binder *b, struct txn *t, int result)
 {
-	uint64_t now = (uint64_t)time(NULL) * 1000000U;
-
-	if (t->kind == TXN_UNDO) {
-		t->state = result < 0 ? TXN_FAILED : TXN_DONE;
-	} else if (result >= 0) {
-		t->state = TXN_DONE;
-		for (size_t i = 0; i < t->n_members; i++) {
-			struct txn_member *m = &t->members[i];
-			const struct claim *old = binder_find_claim(b, m->address);
-
-			if (t->kind == TXN_RELEASE) {
-				claim_remove(b, m->address);
-				continue;
-			}
-			/* Re-claiming keeps the first record of where it came from. */
-			if (claim_add(b, &(struct claim){
-				    .address = m->address, .driver = m->target,
-				    .original_driver = old ? old->original_driver : m->from_driver,
-				    .original_override = old ? old->original_override : m->from_override,
-				    .group = m->group, .rule = m->rule, .pool = m->pool,
-				    .since_usec = now }) < 0)
-				log_error("Out of memory recording the claim of %s", m->address);
-		}
-	} else
-		t->state = TXN_FAILED;
-	(void)journal_write(b, NULL, 0);
-
+	t->state = result < 0 ? TXN_FAILED : TXN_DONE;
+	if (t->state == TXN_DONE && t->kind != TXN_UNDO) {
+		/* Committed to the journal by the worker: now in memory too. */
+		claims_free(b->claims, b->n_claims);
+		b->claims = TAKE_PTR(t->claims_after);
+		b->n_claims = t->n_claims_after;
+		t->n_claims_after = 0;
+	}
 	if (t->state == TXN_FAILED && t->kind != TXN_UNDO)
 		log_error("IOMMU group %" PRIi64 ": %s failed at %s%s%s: %s; %s", t->group,
 			  txn_kind_to_string(t->kind), t->error_member ?: "", t->error_member ? ", " : "",
@@ -965,8 +895,11 @@ static void txn_finish(struct binder *b, struct txn *t, int result)
 	else if (t->state == TXN_FAILED)
 		log_error("Undo of the interrupted transaction failed: %s", t->rollback_error);
 	else
-		log_info("IOMMU group %" PRIi64 ": %s of %zu function%s done", t->group,
-			 txn_kind_to_string(t->kind), t->n_members, t->n_members == 1 ? "" : "s");
+		for (size_t i = 0; i < t->n_members; i++)
+			log_info("IOMMU group %" PRIi64 ": %s %s %s → %s", t->group,
+				 t->kind == TXN_UNDO ? "undid" : t->members[i].release ? "released" : "claimed",
+				 t->members[i].address, t->members[i].from_driver ?: "(none)",
+				 t->members[i].target ?: "(the kernel's choice)");
 	if (b->config.progress)
 		b->config.progress(t, txn_state_to_string(t->state), b->config.userdata);
 	if (t->done)
@@ -1007,22 +940,19 @@ static int on_pipe(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 			(void)pthread_join(b->thread, NULL);
 			b->running = NULL;
 			txn_finish(b, t, m.result);
-			binder_start_next(b);
 			break;
 		}
 	}
 	return 0;
 }
 
-static void binder_start_next(struct binder *b)
+int binder_run(struct binder *b, struct txn *t)
 {
-	struct txn *t = b->queue;
 	int r;
 
-	if (b->running || !t)
-		return;
-	b->queue = t->next;
-	t->next = NULL;
+	if (b->running)
+		return -EBUSY;
+	t->id = ++b->next_id;
 	t->state = TXN_RUNNING;
 	b->running = t;
 	r = pthread_create(&b->thread, NULL, worker, b);
@@ -1031,26 +961,13 @@ static void binder_start_next(struct binder *b)
 		t->error = -r;
 		t->error_step = strdup("start worker thread");
 		txn_finish(b, t, -r);
-		binder_start_next(b);
 	}
-}
-
-int binder_submit(struct binder *b, struct txn *t)
-{
-	struct txn **p = &b->queue;
-
-	t->id = ++b->next_id;
-	t->state = TXN_QUEUED;
-	while (*p)
-		p = &(*p)->next;
-	*p = t;
-	binder_start_next(b);
 	return 0;
 }
 
 bool binder_busy(const struct binder *b)
 {
-	return b->running || b->queue;
+	return b->running;
 }
 
 const struct txn *binder_running(const struct binder *b)
@@ -1107,15 +1024,7 @@ struct binder *binder_free(struct binder *b)
 		(void)pthread_detach(b->thread);
 		return b;
 	}
-	while (b->queue) {
-		struct txn *t = b->queue;
-
-		b->queue = t->next;
-		txn_free(t);
-	}
-	for (size_t i = 0; i < b->n_claims; i++)
-		claim_done(&b->claims[i]);
-	free(b->claims);
+	claims_free(b->claims, b->n_claims);
 	sd_event_source_disable_unref(b->pipe_src);
 	sd_event_source_disable_unref(b->deadline_src);
 	safe_close(b->pipe[0]);
@@ -1152,25 +1061,24 @@ int txn_to_json(const struct txn *t, json_object **ret)
 	if (r >= 0 && t->state == TXN_RUNNING && s) {
 		_cleanup_free_ char *text = NULL;
 
-		if (asprintf(&text, "%s %s", s->op == PLAN_STEP_WRITE ? s->path :
-			     s->op == PLAN_STEP_UNBIND ? "unbind" : "load module", s->value) < 0)
-			return -ENOMEM;
-		r = json_add_str(o, "step", text);
+		r = plan_step_describe(s, &text);
+		if (r >= 0)
+			r = json_add_str(o, "step", text);
 		if (r >= 0)
 			r = json_add_bool(o, "stuck", t->stuck);
 	}
 	if (r >= 0 && t->state == TXN_FAILED) {
-		r = opt_str(o, "error_member", t->error_member);
+		r = json_add_str(o, "error_member", t->error_member);
 		if (r >= 0)
-			r = opt_str(o, "error_step", t->error_step);
+			r = json_add_str(o, "error_step", t->error_step);
 		if (r >= 0)
 			r = json_add_int(o, "errno", -t->error);
 		if (r >= 0)
-			r = opt_str(o, "errno_name", t->error ? strerrorname_np(-t->error) : NULL);
+			r = json_add_str(o, "errno_name", t->error ? strerrorname_np(-t->error) : NULL);
 		if (r >= 0)
-			r = opt_str(o, "message", t->error_message ?: strerror(-t->error));
+			r = json_add_str(o, "message", t->error_message ?: strerror(-t->error));
 		if (r >= 0)
-			r = opt_str(o, "rollback_error", t->rollback_error);
+			r = json_add_str(o, "rollback_error", t->rollback_error);
 	}
 	if (r < 0)
 		return r;

@@ -2,13 +2,16 @@
 #pragma once
 
 /*
- * The binder carries out one IOMMU group's plan as a transaction: every member's original
- * driver is journaled first, then the steps run one by one (load the module, set
- * driver_override, unbind, drivers_probe), each member is verified (the driver link, the
- * /dev/vfio or /dev/uio node), and the group's viability is checked again. When a step fails
- * the members already moved go back, in reverse order. Steps run on a worker thread, so the
- * event loop never waits for the kernel; a step that passes its deadline is reported stuck
- * while the daemon serves on. One transaction runs at a time; others queue.
+ * The binder carries out one IOMMU group's plan as a transaction: exactly the steps the
+ * planner made for it (plan_group.members[].steps, what a dry run prints), in order, each
+ * journaled first. After a member's last step it is verified (the driver link, the /dev/vfio
+ * or /dev/uio node), after the last one the group's viability (viability_check() on what sysfs
+ * shows), and then the claims are committed to the journal. When a step, a verification or a
+ * journal write fails, the members already moved go back, in reverse order, by steps of the
+ * same builder (plan_move_steps()) made from what sysfs shows then. Steps run on a worker
+ * thread, so the event loop never waits for the kernel or the disk; a step that passes its
+ * deadline is reported stuck while the daemon serves on. One transaction runs at a time: the
+ * caller plans the next one when the binder is idle (binder_run() refuses while one runs).
  *
  * The journal (STATE_DIR/claims.json, written to a temporary file, fsynced and renamed before
  * every step) holds the claims — for every function pcipass moved, the driver and override it
@@ -35,7 +38,7 @@ enum txn_kind {
 };
 
 enum txn_state {
-	TXN_QUEUED,
+	TXN_NEW,
 	TXN_RUNNING,
 	TXN_DONE,
 	TXN_FAILED,	/* and rolled back (or the rollback failed too: see rollback_error) */
@@ -43,8 +46,10 @@ enum txn_state {
 
 struct txn_member {
 	char *address;
-	char *from_driver, *from_override;	/* what it had: release returns it there */
-	char *target;		/* the driver it goes to; NULL: the host's (a release) */
+	char *from_driver, *from_override;	/* what it had when planned: rollback returns there */
+	char *target;		/* the driver it goes to; NULL: the kernel's choice (a release
+				 * with no claim record) */
+	bool release;		/* back to the host, ending its claim */
 	int64_t group;
 	char *rule, *pool;	/* for the claim record */
 	bool moved;		/* some step changed it */
@@ -72,16 +77,10 @@ struct txn {
 
 	void (*done)(struct txn *t, void *userdata);	/* on the event loop */
 	void *userdata;
-	struct txn *next;
-};
 
-struct claim {
-	char *address;
-	char *driver;		/* the passthrough driver it was moved to */
-	char *original_driver, *original_override;
-	int64_t group;
-	char *rule, *pool;
-	uint64_t since_usec;	/* CLOCK_REALTIME */
+	/* Made by the worker: the claims once this transaction is committed. */
+	struct claim *claims_after;
+	size_t n_claims_after;
 };
 
 struct binder_config {
@@ -112,21 +111,25 @@ struct binder *binder_free(struct binder *b);
 int binder_load(struct binder *b, struct txn **ret_undo);
 
 /*
- * A transaction for one planned group: claim the members the plan binds, or release those it
- * releases (restoring what the claims recorded). NULL members list: nothing to do (-ENODATA).
+ * The transaction that carries out one planned group: its members that bind or release, with
+ * their steps exactly as planned. -ENODATA when no member acts.
  */
-int txn_new_from_plan(const struct binder *b, const struct plan_group *g, enum txn_kind kind,
-		      struct txn **ret);
+int txn_new_from_plan(const struct plan_group *g, struct txn **ret);
 struct txn *txn_free(struct txn *t);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct txn *, txn_free)
 
-/* Queues t (taking it); done is called on the event loop when it has ended, then t is freed. */
-int binder_submit(struct binder *b, struct txn *t);
+/*
+ * Starts t (taking it); done is called on the event loop when it has ended, then t is freed.
+ * -EBUSY (t not taken) while another transaction runs.
+ */
+int binder_run(struct binder *b, struct txn *t);
 bool binder_busy(const struct binder *b);
 
 const struct claim *binder_find_claim(const struct binder *b, const char *address);
 size_t binder_n_claims(const struct binder *b);
 const struct claim *binder_claim(const struct binder *b, size_t i);
+/* All of them, for planning (plan_env.claims). */
+const struct claim *binder_claims(const struct binder *b, size_t *ret_n);
 /* Forgets claims of functions no longer on their passthrough driver (adoption at start). */
 int binder_adopt(struct binder *b, const struct model *m);
 

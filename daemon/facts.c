@@ -9,9 +9,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include <libkmod.h>
 
 #include "facts.h"
+#include "kmodule.h"
 #include "lib/log.h"
 #include "sysfs.h"
 
@@ -495,48 +495,11 @@ static int gather_intx(struct facts *f, struct sysfs *s)
 	return 0;
 }
 
-static bool kmod_indexes_present(struct kmod_ctx *kmod)
-{
-	_cleanup_free_ char *path = NULL;
-	const char *dir = kmod_get_dirname(kmod);
-
-	if (!dir || asprintf(&path, "%s/modules.dep.bin", dir) < 0)
-		return false;
-	return access(path, F_OK) == 0;
-}
-
 static int module_state(struct sysfs *s, struct kmod_ctx *kmod, const char *driver)
 {
-	struct kmod_list *list = NULL, *it;
-	_cleanup_free_ char *path = NULL, *name = NULL;
-	_cleanup_close_ int fd = -EBADF;
-	int state = 0;
-
-	if (asprintf(&path, "bus/pci/drivers/%s", driver) < 0)
-		return -ENOMEM;
-	fd = sysfs_open_dir(s, path);
-	if (fd >= 0)
+	if (sysfs_pci_driver_registered(s, driver))
 		return 1;	/* registered: loaded or built in */
-	if (!kmod || !kmod_indexes_present(kmod))
-		return -1;	/* no modules installed for this kernel: cannot tell */
-	name = strdup(driver);
-	if (!name)
-		return -ENOMEM;
-	for (char *p = name; *p; p++)
-		if (*p == '-')
-			*p = '_';
-	if (kmod_module_new_from_lookup(kmod, name, &list) < 0)
-		return -1;
-	kmod_list_foreach(it, list) {
-		struct kmod_module *mod = kmod_module_get_module(it);
-
-		if (kmod_module_get_path(mod) ||
-		    kmod_module_get_initstate(mod) == KMOD_MODULE_BUILTIN)
-			state = 1;
-		kmod_module_unref(mod);
-	}
-	kmod_module_unref_list(list);
-	return state;
+	return kmodule_available(kmod, driver);
 }
 
 int facts_gather(const struct model *m, const struct policy *p, struct sysfs *s,

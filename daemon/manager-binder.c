@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Acting on plans: start-up and hotplug application, and the Claim, Release, Apply methods. */
+/*
+ * Moving functions: requests (claim, release) and the policy's start-up rules, queued as jobs
+ * and run one at a time. A job is planned when its turn comes, against the model as it is
+ * then, and its group's plan is handed to the binder as the transaction: the steps a dry run
+ * prints are the ones that run.
+ */
 #include <errno.h>
 #include <fnmatch.h>
 #include <grp.h>
@@ -11,19 +16,13 @@
 #include <systemd/sd-journal.h>
 
 #include "binder.h"
+#include "errors.h"
 #include "lib/json-util.h"
 #include "lib/log.h"
 #include "lib/varlink.h"
 #include "manager.h"
 #include "sysfs.h"
 
-#define ERROR_READ_ONLY		"io.pcipass.ReadOnly"
-#define ERROR_DISABLED		"io.pcipass.Disabled"
-#define ERROR_DENIED		"io.pcipass.DeviceDenied"
-#define ERROR_BLOCKED		"io.pcipass.GroupBlocked"
-#define ERROR_FAILED		"io.pcipass.TransactionFailed"
-#define ERROR_NO_SUCH_DEVICE	"io.pcipass.NoSuchDevice"
-#define ERROR_PERMISSION_DENIED	"io.pcipass.PermissionDenied"
 
 /* --- logging with the device's fields ------------------------------------------------------- */
 
@@ -45,135 +44,6 @@ static void log_device(int priority, const struct pcidev *d, const char *rule, c
 				      rule ?: "", "PCIPASS_ACTION=%s", what, NULL);
 	log_full(priority, "%s %s (%s, group %s, rule %s): %s", what, d ? d->address : "-", id,
 		 group[0] ? group : "none", rule ?: "none", reason);
-}
-
-/* --- permissions ---------------------------------------------------------------------------- */
-
-/* Root, the daemon's own user, or a member of SocketGroup= (its groups from /proc). */
-bool manager_caller_may_change(struct manager *m, struct varlink_conn *c)
-{
-	_cleanup_fclose_ FILE *f = NULL;
-	char path[64], line[4096];
-	const struct group *g;
-	uid_t uid = varlink_conn_uid(c);
-
-	if (uid == 0 || uid == geteuid())
-		return true;
-	if (!m->config.socket_group)
-		return false;
-	g = getgrnam(m->config.socket_group);
-	if (!g)
-		return false;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)varlink_conn_pid(c));
-	f = fopen(path, "re");
-	while (f && fgets(line, sizeof(line), f)) {
-		char *save = NULL;
-
-		if (strncmp(line, "Groups:", 7) != 0)
-			continue;
-		for (char *w = strtok_r(line + 7, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save))
-			if ((gid_t)strtoul(w, NULL, 10) == g->gr_gid)
-				return true;
-	}
-	return false;
-}
-
-/* Refuses a mutating call: read-only, disabled, or not allowed. 1 when the caller may go on. */
-static int may_mutate(struct manager *m, struct varlink_conn *c)
-{
-	if (!manager_caller_may_change(m, c))
-		return varlink_error(c, ERROR_PERMISSION_DENIED, NULL);
-	if (m->read_only)
-		return varlink_error(c, ERROR_READ_ONLY, NULL);
-	if (m->disabled)
-		return varlink_error(c, ERROR_DISABLED, NULL);
-	return 1;
-}
-
-/* --- transactions and their callers ---------------------------------------------------------- */
-
-/* Callers waiting for transactions: one reply when all of theirs have ended. */
-struct waiter {
-	struct manager *m;
-	struct varlink_conn *conn;	/* NULL: nobody waits (start-up, hotplug) */
-	unsigned pending;
-	json_object *results;		/* the transactions, as they end */
-	bool failed;
-};
-
-static void waiter_free(struct waiter *w)
-{
-	varlink_conn_unref(w->conn);
-	(void)json_object_put(w->results);
-	free(w);
-}
-
-static int reply_transactions(struct waiter *w)
-{
-	json_object *p = json_object_new_object();
-
-	if (!p || json_add(p, "transactions", json_object_get(w->results)) < 0) {
-		(void)json_object_put(p);
-		return -ENOMEM;
-	}
-	if (!w->failed)
-		return varlink_reply(w->conn, p);
-	return varlink_error(w->conn, ERROR_FAILED, p);
-}
-
-static void on_txn_done(struct txn *t, void *userdata)
-{
-	struct waiter *w = userdata;
-	json_object *j = NULL;
-
-	if (txn_to_json(t, &j) >= 0 && json_object_array_add(w->results, j) < 0)
-		(void)json_object_put(j);
-	w->failed = w->failed || t->state == TXN_FAILED;
-	if (--w->pending > 0)
-		return;
-	if (w->conn && !varlink_conn_is_closed(w->conn))
-		(void)reply_transactions(w);
-	waiter_free(w);
-}
-
-static struct waiter *waiter_new(struct manager *m, struct varlink_conn *conn)
-{
-	struct waiter *w = new0(struct waiter, 1);
-
-	if (!w)
-		return NULL;
-	w->m = m;
-	w->conn = varlink_conn_ref(conn);
-	w->results = json_object_new_array();
-	if (!w->results) {
-		waiter_free(w);
-		return NULL;
-	}
-	return w;
-}
-
-/* Queues the transactions of one planned group (claims, then releases). */
-static int submit_group(struct manager *m, const struct plan_group *g, struct waiter *w)
-{
-	static const enum txn_kind kinds[] = { TXN_CLAIM, TXN_RELEASE };
-	int r;
-
-	for (size_t k = 0; k < ELEMENTSOF(kinds); k++) {
-		struct txn *t = NULL;
-
-		r = txn_new_from_plan(m->binder, g, kinds[k], &t);
-		if (r == -ENODATA)
-			continue;
-		if (r < 0)
-			return r;
-		t->done = on_txn_done;
-		t->userdata = w;
-		w->pending++;
-		r = binder_submit(m->binder, t);
-		if (r < 0)
-			return r;
-	}
-	return 0;
 }
 
 static const char *member_rule(const struct plan_member *pm)
@@ -252,44 +122,209 @@ static void sriov_autoprobe_off(struct manager *m, const char *only_address)
 	}
 }
 
-int manager_apply(struct manager *m, const char *only_address, struct varlink_conn *reply_to)
+/* --- jobs: requests and applications, planned when their turn comes ------------------------- */
+
+/* A caller waiting for jobs: one answer when all of its jobs have ended. */
+struct waiter {
+	manager_done_fn done;	/* NULL: nobody waits (start-up, hotplug) */
+	void *userdata;
+	unsigned pending;
+	json_object *results;	/* the transactions, as they end */
+	bool failed;
+	char *error;		/* a job was refused: the error, and its parameters */
+	json_object *error_params;
+};
+
+struct job {
+	struct manager *m;
+	struct manager_request req;	/* strings owned */
+	struct waiter *waiter;
+	struct job *next;
+};
+
+static struct waiter *waiter_new(manager_done_fn done, void *userdata)
 {
-	_cleanup_(manager_plan_done) struct manager_plan mp = {};
-	struct waiter *w;
-	int r;
+	struct waiter *w = new0(struct waiter, 1);
 
-	if (m->read_only || m->disabled || !m->binder)
-		return 0;
-	sriov_autoprobe_off(m, only_address);
-	r = manager_plan_build(m, &m->policy, only_address, &mp);
-	if (r < 0)
-		return r;
-	w = waiter_new(m, reply_to);
 	if (!w)
-		return -ENOMEM;
-	w->pending = 1;	/* held until everything is queued */
-	for (size_t i = 0; i < mp.plan.n_groups && r >= 0; i++) {
-		const struct plan_group *g = &mp.plan.groups[i];
-
-		if (!g->acts || !group_applies_at_boot(g))
-			continue;
-		log_blocked(g, NULL);	/* what blocks it, or the guards forced past */
-		if (g->blocked)
-			continue;
-		r = submit_group(m, g, w);
+		return NULL;
+	*w = (struct waiter){ .done = done, .userdata = userdata, .pending = 1 };
+	w->results = json_object_new_array();
+	if (!w->results) {
+		free(w);
+		return NULL;
 	}
-	if (--w->pending == 0) {
-		/* Nothing to do (or all done already). */
-		if (w->conn && r >= 0)
-			(void)reply_transactions(w);
-		waiter_free(w);
-	}
-	return r;
+	return w;
 }
 
-/* --- Claim, Release, Apply ----------------------------------------------------------------- */
+/* One of w's jobs has ended; the last one answers the caller. */
+static void waiter_release(struct waiter *w)
+{
+	json_object *p;
 
-static int blocked_error(struct varlink_conn *c, const char *address, const struct plan_group *g)
+	if (--w->pending > 0)
+		return;
+	if (w->done) {
+		if (w->error)
+			w->done(w->userdata, w->error, TAKE_PTR(w->error_params));
+		else if (!(p = json_object_new_object()) ||
+			 json_add(p, "transactions", json_object_get(w->results)) < 0) {
+			(void)json_object_put(p);
+			w->done(w->userdata, ERROR_SYSTEM, NULL);
+		} else
+			w->done(w->userdata, w->failed ? ERROR_TRANSACTION_FAILED : NULL, p);
+	}
+	(void)json_object_put(w->error_params);
+	(void)json_object_put(w->results);
+	free(w->error);
+	free(w);
+}
+
+static void waiter_refuse(struct waiter *w, const char *error, json_object *params)
+{
+	if (w->error) {
+		(void)json_object_put(params);
+		return;
+	}
+	w->error = strdup(error);
+	w->error_params = params;
+}
+
+static void request_done(struct manager_request *r)
+{
+	free(r->address);
+	free(r->driver);
+}
+
+static struct job *job_free(struct job *j)
+{
+	request_done(&j->req);
+	free(j);
+	return NULL;
+}
+
+static int job_new(struct manager *m, const struct manager_request *req, struct waiter *w,
+		   struct job **ret)
+{
+	struct job *j = new0(struct job, 1);
+
+	if (!j)
+		return -ENOMEM;
+	j->m = m;
+	j->req = *req;
+	j->req.address = req->address ? strdup(req->address) : NULL;
+	j->req.driver = req->driver ? strdup(req->driver) : NULL;
+	j->waiter = w;
+	if ((req->address && !j->req.address) || (req->driver && !j->req.driver)) {
+		job_free(j);
+		return -ENOMEM;
+	}
+	w->pending++;
+	*ret = j;
+	return 0;
+}
+
+static void jobs_append(struct manager *m, struct job *j)
+{
+	struct job **p = &m->jobs;
+
+	while (*p)
+		p = &(*p)->next;
+	*p = j;
+}
+
+/*
+ * The rule a request stands for, made from the model as it is now: a claim names its address;
+ * a release every member of the address's group on a passthrough driver.
+ */
+static int request_rule(struct manager *m, const struct manager_request *req,
+			struct policy_rule **ret)
+{
+	_cleanup_strv_free_ char **addresses = NULL;
+	const struct pcidev *d = model_find(&m->model, req->address);
+	const struct iommu_group *g = NULL;
+	struct policy_rule *r;
+	size_t n = 0;
+
+	if (!d)
+		return -ENODEV;
+	if (req->release && d->iommu_group >= 0)
+		g = model_find_group(&m->model, (uint32_t)d->iommu_group);
+	addresses = new0(char *, (g ? g->n_members : 1) + 1);
+	if (!addresses)
+		return -ENOMEM;
+	for (size_t i = 0; req->release && i < (g ? g->n_members : 1); i++) {
+		const struct pcidev *md = g ? model_find(&m->model, g->members[i]) : d;
+
+		if (!md || !(driver_is_vfio(md->driver) || streq(md->driver, "uio_pci_generic")))
+			continue;
+		if (!(addresses[n++] = strdup(md->address)))
+			return -ENOMEM;
+	}
+	/* A claim, or a release with nothing passed through: the address alone. */
+	if (n == 0 && !(addresses[0] = strdup(req->address)))
+		return -ENOMEM;
+
+	r = new0(struct policy_rule, 1);
+	if (!r)
+		return -ENOMEM;
+	*r = (struct policy_rule){
+		.name = strdup("request"), .path = strdup("request"),
+		.addresses = TAKE_PTR(addresses),
+		.target = req->release ? POLICY_TARGET_HOST : driver_is_vfio(req->driver) ?
+			  POLICY_TARGET_VFIO : POLICY_TARGET_UIO,
+		.driver = req->release ? NULL : strdup(req->driver),
+		.apply = POLICY_APPLY_REQUEST,
+		.group = req->release ? POLICY_GROUP_ANY : req->group ? POLICY_GROUP_CLAIM :
+			 POLICY_GROUP_VIABLE,
+		.force = req->force,
+	};
+	if (!r->name || !r->path || (!req->release && !r->driver)) {
+		policy_rule_free(r);
+		return -ENOMEM;
+	}
+	*ret = r;
+	return 0;
+}
+
+/* The plan of a request's group: its rule first, over the policy in force. */
+static int request_plan(struct manager *m, const struct manager_request *req,
+			struct manager_plan *ret)
+{
+	_cleanup_(policy_rule_freep) struct policy_rule *rule = NULL;
+	_cleanup_free_ struct policy_rule **rules = NULL;
+	int r;
+
+	r = request_rule(m, req, &rule);
+	if (r < 0)
+		return r;
+	rules = new0(struct policy_rule *, m->policy.n_rules + 1);
+	if (!rules)
+		return -ENOMEM;
+	rules[0] = rule;
+	if (m->policy.n_rules)
+		memcpy(rules + 1, m->policy.rules, m->policy.n_rules * sizeof(*rules));
+	r = manager_plan_build(m, &(struct policy){ .rules = rules, .n_rules = m->policy.n_rules + 1 },
+			       req->address, ret);
+	if (r < 0)
+		return r;
+	ret->request = TAKE_PTR(rule);
+	return 0;
+}
+
+static json_object *address_params(const char *address)
+{
+	json_object *p = json_object_new_object();
+
+	if (p && json_add_str(p, "address", address) < 0) {
+		(void)json_object_put(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* GroupBlocked's parameters: every blocker not forced past, with its member. */
+static int blocked_params(const char *address, const struct plan_group *g, json_object **ret)
 {
 	_cleanup_json_ json_object *p = json_object_new_object(), *a = json_object_new_array();
 	int r;
@@ -302,10 +337,11 @@ static int blocked_error(struct varlink_conn *c, const char *address, const stru
 		bool forced = i < g->n_members && g->members[i].forced;
 
 		for (size_t j = 0; j < n; j++) {
-			json_object *o = json_object_new_object();
+			json_object *o;
 
 			if (b[j].forceable && forced)
 				continue;
+			o = json_object_new_object();
 			if (!o || json_object_array_add(a, o) < 0) {
 				(void)json_object_put(o);
 				return -ENOMEM;
@@ -328,266 +364,235 @@ static int blocked_error(struct varlink_conn *c, const char *address, const stru
 		r = json_add(p, "blockers", TAKE_PTR(a));
 	if (r < 0)
 		return r;
-	return varlink_error(c, ERROR_BLOCKED, TAKE_PTR(p));
+	*ret = TAKE_PTR(p);
+	return 0;
 }
 
-/* {"transactions": []}, or NULL (out of memory: the reply is then {}). */
-static json_object *transactions_none(void)
-{
-	json_object *p = json_object_new_object();
-
-	if (!p || json_add(p, "transactions", json_object_new_array()) < 0) {
-		(void)json_object_put(p);
-		return NULL;
-	}
-	return p;
-}
+static void on_txn_done(struct txn *t, void *userdata);
 
 /*
- * A request: a one-rule policy (the request's, first) over the policy in force, planned for
- * the address's group, then carried out unless blocked or a dry run.
+ * Runs one job: plans its group against the model as it is now and starts the transaction
+ * (1: the job goes on until it ends), or finishes it at once (0: nothing to do, refused, or
+ * an application expanded into one job per group).
  */
-static int request(struct manager *m, struct varlink_conn *c, struct policy_rule *rule,
-		   const char *address, bool dry_run)
+static int job_run(struct manager *m, struct job *j)
 {
 	_cleanup_(manager_plan_done) struct manager_plan mp = {};
-	_cleanup_free_ struct policy_rule **rules = NULL;
-	struct policy p = {};
+	struct waiter *w = j->waiter;
 	const struct plan_group *g;
-	struct waiter *w;
+	struct txn *t = NULL;
 	int r;
 
-	rules = new0(struct policy_rule *, m->policy.n_rules + 1);
-	if (!rules)
-		return -ENOMEM;
-	rules[0] = rule;
-	if (m->policy.n_rules)
-		memcpy(rules + 1, m->policy.rules, m->policy.n_rules * sizeof(*rules));
-	p.rules = rules;
-	p.n_rules = m->policy.n_rules + 1;
+	if (!j->req.apply)
+		r = request_plan(m, &j->req, &mp);
+	else
+		r = manager_plan_build(m, &m->policy, j->req.address, &mp);
+	if (r == -ENODEV) {
+		/* Gone while queued (an application's group: nothing left to do). */
+		if (!j->req.apply)
+			waiter_refuse(w, ERROR_NO_SUCH_DEVICE, address_params(j->req.address));
+		return 0;
+	}
+	if (r < 0) {
+		log_warning_errno(r, "Failed to plan %s: %m", j->req.address ?: "the host");
+		waiter_refuse(w, ERROR_SYSTEM, NULL);
+		return 0;
+	}
 
-	r = manager_plan_build(m, &p, address, &mp);
-	if (r < 0)
-		return r;
+	if (j->req.apply && !j->req.address) {
+		/* Every group a start-up rule moves: one job each, planned in its turn. */
+		struct job **at = &m->jobs;
+
+		for (size_t i = 0; i < mp.plan.n_groups; i++) {
+			const struct plan_group *pg = &mp.plan.groups[i];
+			struct manager_request gr = { .apply = true };
+			struct job *gj;
+
+			if (!pg->acts || !group_applies_at_boot(pg))
+				continue;
+			for (size_t k = 0; k < pg->n_members && !gr.address; k++)
+				if (pg->members[k].dev)
+					gr.address = pg->members[k].address;
+			if (job_new(m, &gr, w, &gj) < 0)
+				break;
+			gj->next = *at;
+			*at = gj;
+			at = &gj->next;
+		}
+		return 0;
+	}
+
 	g = &mp.plan.groups[0];
+	if (j->req.apply && (!g->acts || !group_applies_at_boot(g)))
+		return 0;	/* in place by now */
+	log_blocked(g, model_find(&m->model, j->req.address));	/* or the guards forced past */
 	if (g->blocked) {
-		log_blocked(g, model_find(&m->model, address));
-		return blocked_error(c, address, g);
-	}
-	if (!dry_run && !g->acts)
-		/* Already in place. */
-		return varlink_reply(c, transactions_none());
-	if (dry_run) {
-		json_object *j = NULL, *reply = json_object_new_object();
+		if (!j->req.apply) {
+			json_object *p = NULL;
 
-		r = plan_to_json(&(struct plan){ .groups = (struct plan_group *)g, .n_groups = 1 }, &j);
-		if (r < 0 || !reply) {
-			(void)json_object_put(reply);
-			return r < 0 ? r : -ENOMEM;
+			if (blocked_params(j->req.address, g, &p) >= 0)
+				waiter_refuse(w, ERROR_GROUP_BLOCKED, p);
+			else
+				waiter_refuse(w, ERROR_SYSTEM, NULL);
 		}
-		r = json_add(reply, "plan", j);
-		if (r >= 0)
-			r = json_add(reply, "transactions", json_object_new_array());
-		if (r < 0) {
-			(void)json_object_put(reply);
-			return r;
-		}
-		return varlink_reply(c, reply);
+		return 0;
 	}
-	log_blocked(g, model_find(&m->model, address));	/* forced guards are logged */
-	w = waiter_new(m, c);
-	if (!w)
-		return -ENOMEM;
-	w->pending = 1;
-	r = submit_group(m, g, w);
-	if (--w->pending == 0) {
-		if (r >= 0)
-			(void)reply_transactions(w);
-		waiter_free(w);
+	r = txn_new_from_plan(g, &t);
+	if (r == -ENODATA)
+		return 0;	/* already in place: nothing to do, and the answer says so */
+	if (r >= 0) {
+		t->done = on_txn_done;
+		t->userdata = j;
+		r = binder_run(m->binder, t);
 	}
-	return r;	/* the reply comes when the transactions end */
+	if (r < 0) {
+		txn_free(t);
+		log_warning_errno(r, "Failed to start the transaction of %s: %m", j->req.address);
+		waiter_refuse(w, ERROR_SYSTEM, NULL);
+		return 0;
+	}
+	return 1;
 }
 
-/* The rule that decides for d, and whether it refuses requests. */
-static int check_denied(struct manager *m, struct varlink_conn *c, const struct pcidev *d)
+/* Runs queued jobs until one starts a transaction, or none is left. */
+static void jobs_run(struct manager *m)
+{
+	while (m->jobs && !binder_busy(m->binder)) {
+		struct job *j = m->jobs;
+
+		m->jobs = j->next;
+		j->next = NULL;
+		if (job_run(m, j) > 0) {
+			m->job_running = j;
+			return;
+		}
+		waiter_release(j->waiter);
+		job_free(j);
+	}
+}
+
+static void on_txn_done(struct txn *t, void *userdata)
+{
+	struct job *j = userdata;
+	struct manager *m = j->m;
+	json_object *tj = NULL;
+
+	if (txn_to_json(t, &tj) >= 0 && json_object_array_add(j->waiter->results, tj) < 0)
+		(void)json_object_put(tj);
+	j->waiter->failed = j->waiter->failed || t->state == TXN_FAILED;
+	m->job_running = NULL;
+	waiter_release(j->waiter);
+	job_free(j);
+	/* The model was refreshed from sysfs as the transaction ended: plan the next job. */
+	jobs_run(m);
+}
+
+/* Queues a job for a new waiter; done (may be NULL) is called when it has ended. */
+static int submit(struct manager *m, const struct manager_request *req, manager_done_fn done,
+		  void *userdata)
+{
+	struct waiter *w = waiter_new(done, userdata);
+	struct job *j = NULL;
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	r = job_new(m, req, w, &j);
+	if (r < 0) {
+		(void)json_object_put(w->results);
+		free(w);
+		return r;
+	}
+	jobs_append(m, j);
+	waiter_release(w);	/* the job holds it now */
+	jobs_run(m);
+	return 0;
+}
+
+int manager_apply(struct manager *m, const char *only_address, manager_done_fn done,
+		  void *userdata)
+{
+	if (m->read_only || m->disabled || !m->binder) {
+		if (done)
+			done(userdata, NULL, json_object_new_object());
+		return 0;
+	}
+	sriov_autoprobe_off(m, only_address);
+	return submit(m, &(struct manager_request){ .apply = true, .address = (char *)only_address },
+		      done, userdata);
+}
+
+/* The rule that decides for d refuses requests (a deny rule, or Unmatched=deny)? */
+static int check_denied(struct manager *m, const struct pcidev *d, json_object **ret)
 {
 	const struct policy_rule *r = policy_match(&m->policy, d);
 	json_object *p;
 
 	if (r ? r->target != POLICY_TARGET_DENY : m->config.unmatched != UNMATCHED_DENY)
-		return 1;
+		return 0;
 	log_device(LOG_NOTICE, d, r ? r->name : NULL, "refused",
 		   r ? "a deny rule protects it" : "no rule names it, and Unmatched=deny");
+	p = address_params(d->address);
+	if (!p || json_add_str(p, "rule", r ? r->path : NULL) < 0) {
+		(void)json_object_put(p);
+		return -ENOMEM;
+	}
+	*ret = p;
+	return 1;
+}
+
+int manager_request(struct manager *m, const struct manager_request *req, manager_done_fn done,
+		    void *userdata)
+{
+	_cleanup_(manager_plan_done) struct manager_plan mp = {};
+	const struct pcidev *d = model_find(&m->model, req->address);
+	json_object *p = NULL, *plan = NULL;
+	int r;
+
+	if (!d) {
+		done(userdata, ERROR_NO_SUCH_DEVICE, address_params(req->address));
+		return 0;
+	}
+	if (!req->release) {
+		r = check_denied(m, d, &p);
+		if (r < 0)
+			return r;
+		if (r > 0) {
+			done(userdata, ERROR_DEVICE_DENIED, p);
+			return 0;
+		}
+	}
+	if (!req->dry_run) {
+		if (m->read_only || m->disabled) {
+			done(userdata, m->read_only ? ERROR_READ_ONLY : ERROR_DISABLED, NULL);
+			return 0;
+		}
+		return submit(m, req, done, userdata);
+	}
+
+	/* A dry run: the group's plan against the model as it is now, exactly the steps a
+	 * transaction started now would carry out. */
+	r = request_plan(m, req, &mp);
+	if (r < 0)
+		return r;
+	if (mp.plan.groups[0].blocked) {
+		r = blocked_params(req->address, &mp.plan.groups[0], &p);
+		if (r < 0)
+			return r;
+		done(userdata, ERROR_GROUP_BLOCKED, p);
+		return 0;
+	}
+	r = plan_to_json(&(struct plan){ .groups = mp.plan.groups, .n_groups = 1 }, &plan);
+	if (r < 0)
+		return r;
 	p = json_object_new_object();
-	if (!p || json_add_str(p, "address", d->address) < 0 ||
-	    json_add_str(p, "rule", r ? r->path : NULL) < 0) {
+	if (!p || json_add(p, "plan", plan) < 0 ||
+	    json_add(p, "transactions", json_object_new_array()) < 0) {
 		(void)json_object_put(p);
 		return -ENOMEM;
 	}
-	return varlink_error(c, ERROR_DENIED, p);
-}
-
-static int no_such_device(struct varlink_conn *c, const char *address)
-{
-	json_object *p = json_object_new_object();
-
-	if (!p || json_add_str(p, "address", address) < 0) {
-		(void)json_object_put(p);
-		return -ENOMEM;
-	}
-	return varlink_error(c, ERROR_NO_SUCH_DEVICE, p);
-}
-
-static int request_rule(const char *name, char **addresses, enum policy_target target,
-			const char *driver, enum policy_group group, bool force, struct policy_rule **ret)
-{
-	struct policy_rule *r = new0(struct policy_rule, 1);
-
-	if (!r)
-		return -ENOMEM;
-	*r = (struct policy_rule){
-		.name = strdup(name), .path = strdup(name), .addresses = addresses,
-		.target = target, .driver = driver ? strdup(driver) : NULL,
-		.apply = POLICY_APPLY_REQUEST, .group = group, .force = force,
-	};
-	if (!r->name || !r->path || (driver && !r->driver)) {
-		policy_rule_free(r);
-		return -ENOMEM;
-	}
-	*ret = r;
+	done(userdata, NULL, p);
 	return 0;
-}
-
-int manager_method_claim(struct varlink_conn *c, json_object *params, unsigned flags, void *userdata)
-{
-	struct {
-		const char *address, *driver;
-		int group, force, dry_run;
-	} p = { .group = -1, .force = -1, .dry_run = -1 };
-	static const struct json_field fields[] = {
-		{ "address", JSON_FIELD_STRING, JSON_FIELD_MANDATORY, offsetof(typeof(p), address) },
-		{ "driver", JSON_FIELD_STRING, 0, offsetof(typeof(p), driver) },
-		{ "group", JSON_FIELD_BOOL, 0, offsetof(typeof(p), group) },
-		{ "force", JSON_FIELD_BOOL, 0, offsetof(typeof(p), force) },
-		{ "dry_run", JSON_FIELD_BOOL, 0, offsetof(typeof(p), dry_run) },
-		{}
-	};
-	struct manager *m = userdata;
-	_cleanup_(policy_rule_freep) struct policy_rule *rule = NULL;
-	const struct pcidev *d;
-	const char *bad = NULL;
-	char **addresses;
-	int r;
-
-	if (json_dispatch(params, fields, &p, &bad) < 0)
-		return varlink_error_invalid_parameter(c, bad);
-	if (!pci_addr_is_valid(p.address))
-		return varlink_error_invalid_parameter(c, "address");
-	if (!p.driver)
-		p.driver = "vfio-pci";
-	if (!driver_is_vfio(p.driver) && !streq(p.driver, "uio_pci_generic"))
-		return varlink_error_invalid_parameter(c, "driver");
-	if (p.dry_run != 1 && (r = may_mutate(m, c)) <= 0)
-		return r;
-	d = model_find(&m->model, p.address);
-	if (!d)
-		return no_such_device(c, p.address);
-	r = check_denied(m, c, d);
-	if (r <= 0)
-		return r;
-
-	addresses = new0(char *, 2);
-	if (!addresses || !(addresses[0] = strdup(p.address))) {
-		free(addresses);
-		return -ENOMEM;
-	}
-	r = request_rule("request", addresses,
-			 driver_is_vfio(p.driver) ? POLICY_TARGET_VFIO : POLICY_TARGET_UIO, p.driver,
-			 p.group == 1 ? POLICY_GROUP_CLAIM : POLICY_GROUP_VIABLE, p.force == 1, &rule);
-	if (r < 0) {
-		strv_free(addresses);
-		return r;
-	}
-	return request(m, c, rule, p.address, p.dry_run == 1);
-}
-
-int manager_method_release(struct varlink_conn *c, json_object *params, unsigned flags,
-			   void *userdata)
-{
-	struct {
-		const char *address;
-		int dry_run;
-	} p = { .dry_run = -1 };
-	static const struct json_field fields[] = {
-		{ "address", JSON_FIELD_STRING, JSON_FIELD_MANDATORY, offsetof(typeof(p), address) },
-		{ "dry_run", JSON_FIELD_BOOL, 0, offsetof(typeof(p), dry_run) },
-		{}
-	};
-	struct manager *m = userdata;
-	_cleanup_(policy_rule_freep) struct policy_rule *rule = NULL;
-	const struct iommu_group *g;
-	const struct pcidev *d;
-	const char *bad = NULL;
-	char **addresses;
-	size_t n = 0;
-	int r;
-
-	if (json_dispatch(params, fields, &p, &bad) < 0)
-		return varlink_error_invalid_parameter(c, bad);
-	if (!pci_addr_is_valid(p.address))
-		return varlink_error_invalid_parameter(c, "address");
-	if (p.dry_run != 1 && (r = may_mutate(m, c)) <= 0)
-		return r;
-	d = model_find(&m->model, p.address);
-	if (!d)
-		return no_such_device(c, p.address);
-
-	/* The whole group goes back: every member on a passthrough driver. */
-	g = d->iommu_group >= 0 ? model_find_group(&m->model, (uint32_t)d->iommu_group) : NULL;
-	addresses = new0(char *, (g ? g->n_members : 1) + 1);
-	if (!addresses)
-		return -ENOMEM;
-	for (size_t i = 0; i < (g ? g->n_members : 1); i++) {
-		const struct pcidev *md = g ? model_find(&m->model, g->members[i]) : d;
-
-		if (!md || !(driver_is_vfio(md->driver) || streq(md->driver, "uio_pci_generic")))
-			continue;
-		addresses[n] = strdup(md->address);
-		if (!addresses[n++]) {
-			strv_free(addresses);
-			return -ENOMEM;
-		}
-	}
-	if (n == 0) {
-		/* Nothing passed through: nothing to release. */
-		strv_free(addresses);
-		addresses = new0(char *, 2);
-		if (!addresses || !(addresses[0] = strdup(p.address))) {
-			free(addresses);
-			return -ENOMEM;
-		}
-	}
-	r = request_rule("request", addresses, POLICY_TARGET_HOST, NULL, POLICY_GROUP_ANY, false,
-			 &rule);
-	if (r < 0) {
-		strv_free(addresses);
-		return r;
-	}
-	return request(m, c, rule, p.address, p.dry_run == 1);
-}
-
-int manager_method_apply(struct varlink_conn *c, json_object *params, unsigned flags, void *userdata)
-{
-	struct manager *m = userdata;
-	const char *bad = NULL;
-	int r;
-
-	if (json_dispatch(params, (const struct json_field[]){ {} }, NULL, &bad) < 0)
-		return varlink_error_invalid_parameter(c, bad);
-	r = may_mutate(m, c);
-	if (r <= 0)
-		return r;
-	return manager_apply(m, NULL, c);
 }
 
 /* --- progress for Monitor, and start-up --------------------------------------------------------- */
@@ -633,7 +638,7 @@ static void adopt_and_apply(struct manager *m)
 
 	if (!m->read_only)
 		(void)binder_adopt(m->binder, &m->model);
-	r = manager_apply(m, NULL, NULL);
+	r = manager_apply(m, NULL, NULL, NULL);
 	if (r < 0)
 		log_warning_errno(r, "Failed to apply the policy at start, continuing: %m");
 }
@@ -679,7 +684,7 @@ int manager_binder_start(struct manager *m)
 		/* Adoption and the policy wait until the interrupted transaction is undone. */
 		undo->done = on_undo_done;
 		undo->userdata = m;
-		return binder_submit(m->binder, undo);
+		return binder_run(m->binder, undo);
 	}
 	adopt_and_apply(m);
 	return 0;

@@ -28,6 +28,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/varlink.h"
+#include "errors.h"
 #include "manager.h"
 #include "pcirom.h"
 #include "sysfs.h"
@@ -42,13 +43,6 @@
  */
 #define ROM_DUMP_MAX		(16U * 1024U * 1024U)
 
-#define ERROR_NO_ROM		"io.pcipass.NoRom"
-#define ERROR_DEVICE_BUSY	"io.pcipass.DeviceBusy"
-#define ERROR_NO_SUCH_DEVICE	"io.pcipass.NoSuchDevice"
-#define ERROR_PERMISSION_DENIED	"io.pcipass.PermissionDenied"
-#define ERROR_READ_ONLY		"io.pcipass.ReadOnly"
-#define ERROR_DISABLED		"io.pcipass.Disabled"
-#define ERROR_SYSTEM		"io.pcipass.SystemError"
 
 /*
  * Whether the kernel serves the ROM from the legacy shadow at 0xC0000 instead of the ROM BAR:

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "binder.h"
+#include "errors.h"
 #include "host.h"
 #include "planner.h"
 #include "lib/json-util.h"
@@ -18,10 +19,6 @@
 /* Generated from io.pcipass.varlink at build time. */
 extern const char io_pcipass_varlink[];
 
-#define ERROR_NO_SUCH_DEVICE	"io.pcipass.NoSuchDevice"
-#define ERROR_SYSTEM		"io.pcipass.SystemError"
-#define ERROR_POLICY_INVALID	"io.pcipass.PolicyInvalid"
-#define ERROR_PERMISSION_DENIED	"io.pcipass.PermissionDenied"
 
 static int reply_one(struct varlink_conn *c, const char *key, json_object *v)
 {
@@ -607,6 +604,146 @@ static int method_monitor(struct varlink_conn *c, json_object *params, unsigned 
 	return 0;
 }
 
+/* --- who may change things ------------------------------------------------------------------ */
+
+/* Root, the daemon's own user, or a member of SocketGroup= (its groups from /proc). */
+bool manager_caller_may_change(struct manager *m, struct varlink_conn *c)
+{
+	_cleanup_fclose_ FILE *f = NULL;
+	char path[64], line[4096];
+	const struct group *g;
+	uid_t uid = varlink_conn_uid(c);
+
+	if (uid == 0 || uid == geteuid())
+		return true;
+	if (!m->config.socket_group)
+		return false;
+	g = getgrnam(m->config.socket_group);
+	if (!g)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)varlink_conn_pid(c));
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *save = NULL;
+
+		if (strncmp(line, "Groups:", 7) != 0)
+			continue;
+		for (char *w = strtok_r(line + 7, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save))
+			if ((gid_t)strtoul(w, NULL, 10) == g->gr_gid)
+				return true;
+	}
+	return false;
+}
+
+/* Refuses a mutating call: not allowed, read-only, disabled. 1 when the caller may go on. */
+static int may_mutate(struct manager *m, struct varlink_conn *c)
+{
+	if (!manager_caller_may_change(m, c))
+		return varlink_error(c, ERROR_PERMISSION_DENIED, NULL);
+	if (m->read_only)
+		return varlink_error(c, ERROR_READ_ONLY, NULL);
+	if (m->disabled)
+		return varlink_error(c, ERROR_DISABLED, NULL);
+	return 1;
+}
+
+/* --- Claim, Release, Apply: the domain operation answers the call when it has ended ---------- */
+
+static void reply_when_done(void *userdata, const char *error, json_object *params)
+{
+	struct varlink_conn *c = userdata;
+
+	if (varlink_conn_is_closed(c))
+		(void)json_object_put(params);
+	else if (error)
+		(void)varlink_error(c, error, params);
+	else
+		(void)varlink_reply(c, params);
+	varlink_conn_unref(c);
+}
+
+static int call_request(struct manager *m, struct varlink_conn *c, const struct manager_request *req)
+{
+	int r;
+
+	if (!req->dry_run && (r = may_mutate(m, c)) <= 0)
+		return r;
+	r = manager_request(m, req, reply_when_done, varlink_conn_ref(c));
+	if (r < 0)
+		varlink_conn_unref(c);
+	return r;
+}
+
+static int method_claim(struct varlink_conn *c, json_object *params, unsigned flags, void *userdata)
+{
+	struct {
+		const char *address, *driver;
+		int group, force, dry_run;
+	} p = { .group = -1, .force = -1, .dry_run = -1 };
+	static const struct json_field fields[] = {
+		{ "address", JSON_FIELD_STRING, JSON_FIELD_MANDATORY, offsetof(typeof(p), address) },
+		{ "driver", JSON_FIELD_STRING, 0, offsetof(typeof(p), driver) },
+		{ "group", JSON_FIELD_BOOL, 0, offsetof(typeof(p), group) },
+		{ "force", JSON_FIELD_BOOL, 0, offsetof(typeof(p), force) },
+		{ "dry_run", JSON_FIELD_BOOL, 0, offsetof(typeof(p), dry_run) },
+		{}
+	};
+	const char *bad = NULL;
+
+	if (json_dispatch(params, fields, &p, &bad) < 0)
+		return invalid(c, bad);
+	if (!pci_addr_is_valid(p.address))
+		return invalid(c, "address");
+	if (!p.driver)
+		p.driver = "vfio-pci";
+	if (!driver_is_vfio(p.driver) && !streq(p.driver, "uio_pci_generic"))
+		return invalid(c, "driver");
+	return call_request(userdata, c, &(struct manager_request){
+		.address = (char *)p.address, .driver = (char *)p.driver, .group = p.group == 1,
+		.force = p.force == 1, .dry_run = p.dry_run == 1,
+	});
+}
+
+static int method_release(struct varlink_conn *c, json_object *params, unsigned flags,
+			  void *userdata)
+{
+	struct {
+		const char *address;
+		int dry_run;
+	} p = { .dry_run = -1 };
+	static const struct json_field fields[] = {
+		{ "address", JSON_FIELD_STRING, JSON_FIELD_MANDATORY, offsetof(typeof(p), address) },
+		{ "dry_run", JSON_FIELD_BOOL, 0, offsetof(typeof(p), dry_run) },
+		{}
+	};
+	const char *bad = NULL;
+
+	if (json_dispatch(params, fields, &p, &bad) < 0)
+		return invalid(c, bad);
+	if (!pci_addr_is_valid(p.address))
+		return invalid(c, "address");
+	return call_request(userdata, c, &(struct manager_request){
+		.address = (char *)p.address, .release = true, .dry_run = p.dry_run == 1,
+	});
+}
+
+static int method_apply(struct varlink_conn *c, json_object *params, unsigned flags, void *userdata)
+{
+	struct manager *m = userdata;
+	const char *bad = NULL;
+	int r;
+
+	if (json_dispatch(params, (const struct json_field[]){ {} }, NULL, &bad) < 0)
+		return invalid(c, bad);
+	r = may_mutate(m, c);
+	if (r <= 0)
+		return r;
+	r = manager_apply(m, NULL, reply_when_done, varlink_conn_ref(c));
+	if (r < 0)
+		varlink_conn_unref(c);
+	return r;
+}
+
 static const struct varlink_method io_pcipass_methods[] = {
 	{ "List", method_list },
 	{ "Get", method_get },
@@ -616,9 +753,9 @@ static const struct varlink_method io_pcipass_methods[] = {
 	{ "Plan", method_plan },
 	{ "ValidatePolicy", method_validate_policy },
 	{ "Reload", method_reload },
-	{ "Claim", manager_method_claim },
-	{ "Release", manager_method_release },
-	{ "Apply", manager_method_apply },
+	{ "Claim", method_claim },
+	{ "Release", method_release },
+	{ "Apply", method_apply },
 	{ "DumpRom", manager_method_dump_rom },
 	{}
 };

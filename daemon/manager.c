@@ -4,12 +4,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <libkmod.h>
 
 #include "binder.h"
 #include "facts.h"
 #include "lib/json-util.h"
 #include "lib/log.h"
+#include "kmodule.h"
 #include "manager.h"
 #include "planner.h"
 #include "sysfs.h"
@@ -45,7 +45,7 @@ int manager_new(const struct manager_config *config, struct manager **ret)
 		if (!(m->policy_dirs[i] = strdup(config->policy_dirs[i])))
 			return -ENOMEM;
 	/* Without libkmod's context, modules that are not loaded are "cannot tell". */
-	m->kmod = kmod_new(NULL, NULL);
+	m->kmod = kmodule_new();
 
 	r = sysfs_open(m->sysfs_root, m->read_only, &m->sysfs);
 	if (r < 0)
@@ -73,7 +73,7 @@ struct manager *manager_free(struct manager *m)
 	strv_free(m->policy_dirs);
 	free(m->config_path);
 	free(m->udev_rules);
-	kmod_unref(m->kmod);
+	kmodule_unref(m->kmod);
 	sysfs_free(m->sysfs);
 	sd_event_unref(m->event);
 	free(m->sysfs_root);
@@ -127,6 +127,7 @@ int manager_load_policy(struct manager *m, struct policy_error *err)
 void manager_plan_done(struct manager_plan *mp)
 {
 	plan_done(&mp->plan);
+	mp->request = policy_rule_free(mp->request);
 	facts_done(&mp->facts);
 	host_facts_done(&mp->host);
 }
@@ -148,6 +149,8 @@ int manager_plan_build(struct manager *m, const struct policy *policy, const cha
 			.policy = policy, .model = &m->model, .host = &ret->host,
 			.config = &m->config,
 		};
+		if (m->binder)
+			env.claims = binder_claims(m->binder, &env.n_claims);
 		facts_to_env(&ret->facts, &env);
 		r = plan_build(&env, only_address, &ret->plan);
 	}
@@ -262,7 +265,7 @@ static void manager_on_pci_event(struct manager *m, const struct uevent *ev)
 	/* Hotplug (and a function back after remove/rescan, its override lost): the policy's
 	 * start-up rules apply to it as at start. */
 	if (ev->action == UEVENT_ADD && d && m->binder)
-		(void)manager_apply(m, d->address, NULL);
+		(void)manager_apply(m, d->address, NULL, NULL);
 }
 
 /* vfio group nodes, vfio-dev cdevs and uio devices: refresh the PCI function behind them. */

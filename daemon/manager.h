@@ -52,6 +52,9 @@ struct manager {
 	uint64_t step_timeout_usec;
 	bool disabled;			/* pcipass.disable=1 on the kernel command line */
 
+	struct job *jobs;		/* requests and applications, each planned in its turn */
+	struct job *job_running;	/* the one whose transaction runs */
+
 	struct varlink_conn **monitors;	/* Monitor calls being served */
 	size_t n_monitors;
 
@@ -73,6 +76,7 @@ struct manager_plan {
 	struct host_facts host;
 	struct facts facts;
 	struct plan plan;
+	struct policy_rule *request;	/* a request's rule, which the plan points into */
 };
 int manager_plan_build(struct manager *m, const struct policy *policy, const char *only_address,
 		       struct manager_plan *ret);
@@ -86,15 +90,34 @@ int manager_inspect_json(struct manager *m, const struct pcidev *d, json_object 
  * "NODE open by pid N (comm)" string in *ret, NULL when nobody or when it cannot tell. */
 int manager_open_by(struct manager *m, const struct pcidev *d, char **ret);
 
-/* manager-binder.c */
+/*
+ * How a domain operation answers when it has ended: error NULL and the reply's parameters, or
+ * an error name (errors.h) and its parameters (may be NULL). Takes params.
+ */
+typedef void (*manager_done_fn)(void *userdata, const char *error, json_object *params);
+
+/* manager-binder.c: moving functions, one transaction at a time. */
+struct manager_request {
+	char *address;
+	char *driver;		/* a claim's target driver */
+	bool release;		/* the address's group back to the host, else a claim */
+	bool group;		/* a claim takes the rest of the group along */
+	bool force;		/* past the safety guards */
+	bool dry_run;		/* answer with the plan, change nothing */
+	bool apply;		/* the policy's start-up rules (address: its group only) */
+};
 int manager_binder_start(struct manager *m);
-/* Carries out the plan for groups whose rules apply at boot (only_address: its group only). */
-int manager_apply(struct manager *m, const char *only_address, struct varlink_conn *reply_to);
-bool manager_caller_may_change(struct manager *m, struct varlink_conn *c);
-int manager_method_claim(struct varlink_conn *c, json_object *params, unsigned flags, void *userdata);
-int manager_method_release(struct varlink_conn *c, json_object *params, unsigned flags,
-			   void *userdata);
-int manager_method_apply(struct varlink_conn *c, json_object *params, unsigned flags, void *userdata);
+/*
+ * A claim or release. It is planned when its turn comes, against the model as it is then
+ * (a dry run: now), and done is called once, when it has ended; < 0 when it could not be
+ * queued (then done is not called).
+ */
+int manager_request(struct manager *m, const struct manager_request *req, manager_done_fn done,
+		    void *userdata);
+/* Carries out the plan for groups whose rules apply at boot (only_address: its group only);
+ * done may be NULL. */
+int manager_apply(struct manager *m, const char *only_address, manager_done_fn done,
+		  void *userdata);
 void manager_monitor_send_event(struct manager *m, json_object *event);
 /* A device's JSON with the model's context (siblings). */
 int manager_device_json(struct manager *m, const struct pcidev *d, json_object **ret);
@@ -105,6 +128,8 @@ int manager_method_dump_rom(struct varlink_conn *c, json_object *params, unsigne
 
 /* manager-varlink.c */
 int manager_varlink_start(struct manager *m, int listen_fd);
+/* Whether a peer may change things: root, pcipassd's own user, or SocketGroup=. */
+bool manager_caller_may_change(struct manager *m, struct varlink_conn *c);
 void manager_varlink_stop(struct manager *m);
 /* Sends an event to every Monitor client; device may be NULL. */
 void manager_monitor_send(struct manager *m, const char *action, const char *subsystem,

@@ -4,6 +4,7 @@
 
 #include "lib/json-util.h"
 #include "planner.h"
+#include "sysfs.h"
 
 #define HOST_DRIVER "(host driver)"	/* after a release: whichever driver the kernel picks */
 
@@ -33,34 +34,56 @@ bool driver_manages_dma(const char *driver)
 	return driver_is_vfio(driver) || streq(driver, "pci-stub") || streq(driver, "pcieport");
 }
 
-bool group_viable(const struct model *m, const struct iommu_group *g, bool dma_ownership,
-		  plan_driver_fn driver_of, void *userdata, char **ret_why)
+static bool member_keeps_viable(const struct viability_member *v, bool dma_ownership)
 {
-	for (size_t i = 0; i < g->n_members; i++) {
-		const struct pcidev *d = model_find(m, g->members[i]);
-		const char *drv;
-		int r = 0;
+	if (!v->driver)
+		return true;
+	if (dma_ownership)
+		return driver_manages_dma(v->driver);
+	/* Before 5.19: pci-stub, a vfio driver, or any bridge whatever its driver (§2.3). */
+	return streq(v->driver, "pci-stub") || driver_is_vfio(v->driver) ||
+	       (v->header != PCI_HEADER_ENDPOINT && v->header != _PCI_HEADER_INVALID);
+}
 
-		if (!d) {
-			if (ret_why)
-				r = asprintf(ret_why, "%s is not a PCI function pcipass can judge",
-					     g->members[i]);
-			if (r < 0 && ret_why)
-				*ret_why = NULL;
+bool viability_check(const struct viability_member *members, size_t n, bool dma_ownership,
+		     char **ret_why)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct viability_member *v = &members[i];
+		int r;
+
+		if (v->pci && member_keeps_viable(v, dma_ownership))
+			continue;
+		if (!ret_why)
 			return false;
-		}
-		drv = driver_of(d, userdata);
-		if (!drv)
-			continue;
-		if (dma_ownership ? driver_manages_dma(drv)
-				  : streq(drv, "pci-stub") || driver_is_vfio(drv) ||
-				    (d->header != PCI_HEADER_ENDPOINT && d->header != _PCI_HEADER_INVALID))
-			continue;
-		if (ret_why && asprintf(ret_why, "%s is bound to %s", d->address, drv) < 0)
+		if (!v->pci)
+			r = asprintf(ret_why, "%s is not a PCI function pcipass can judge", v->address);
+		else
+			r = asprintf(ret_why, "%s is bound to %s", v->address, v->driver);
+		if (r < 0)
 			*ret_why = NULL;
 		return false;
 	}
 	return true;
+}
+
+bool group_viable(const struct model *m, const struct iommu_group *g, bool dma_ownership,
+		  plan_driver_fn driver_of, void *userdata, char **ret_why)
+{
+	_cleanup_free_ struct viability_member *v = new0(struct viability_member, g->n_members + 1);
+
+	if (!v)
+		return false;
+	for (size_t i = 0; i < g->n_members; i++) {
+		const struct pcidev *d = model_find(m, g->members[i]);
+
+		v[i] = (struct viability_member){
+			.address = g->members[i], .pci = d,
+			.driver = d ? driver_of(d, userdata) : NULL,
+			.header = d ? d->header : _PCI_HEADER_INVALID,
+		};
+	}
+	return viability_check(v, g->n_members, dma_ownership, ret_why);
 }
 
 static const char *driver_now(const struct pcidev *d, void *userdata)
@@ -162,11 +185,7 @@ static void member_done(struct plan_member *m)
 {
 	free(m->address);
 	blockers_free(m->blockers, m->n_blockers);
-	for (size_t i = 0; i < m->n_steps; i++) {
-		free(m->steps[i].path);
-		free(m->steps[i].value);
-	}
-	free(m->steps);
+	plan_steps_free(m->steps, m->n_steps);
 }
 
 static void group_done(struct plan_group *g)
@@ -208,34 +227,84 @@ static int block(struct plan_blocker **a, size_t *n, const char *code, bool forc
 	return 0;
 }
 
-static int step(struct plan_member *m, enum plan_step_op op, const char *path, const char *value)
-{
-	struct plan_step *s = reallocarray_safe(m->steps, m->n_steps + 1, sizeof(*s));
+/* --- the one step builder --------------------------------------------------------------------- */
 
-	if (!s)
-		return -ENOMEM;
-	m->steps = s;
-	s[m->n_steps] = (struct plan_step){
-		.op = op, .path = path ? strdup(path) : NULL, .value = strdup(value),
-	};
-	if ((path && !s[m->n_steps].path) || !s[m->n_steps].value) {
-		free(s[m->n_steps].path);
-		free(s[m->n_steps].value);
+void plan_steps_free(struct plan_step *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(s[i].path);
+		free(s[i].value);
+	}
+	free(s);
+}
+
+/* Appends a step, taking path (may be NULL) and copying value. */
+static int step_add(struct plan_step **steps, size_t *n, enum plan_step_op op, char *path,
+		    const char *value)
+{
+	struct plan_step *a = reallocarray_safe(*steps, *n + 1, sizeof(**steps));
+	char *v = strdup(value);
+
+	if (!a || !v) {
+		free(path);
+		free(v);
+		if (a)
+			*steps = a;
 		return -ENOMEM;
 	}
-	m->n_steps++;
+	*steps = a;
+	a[(*n)++] = (struct plan_step){ .op = op, .path = path, .value = v };
 	return 0;
 }
 
-/* A write to ATTR of the function (prefix "bus/pci/devices") or of a driver ("bus/pci/drivers"). */
-static int write_step(struct plan_member *m, const char *prefix, const char *name, const char *attr,
-		      const char *value)
+/* A write to ATTR of a function (or, with driver set, of that driver). */
+static int step_write(struct plan_step **steps, size_t *n, const char *address, const char *driver,
+		      const char *attr, const char *value)
 {
-	_cleanup_free_ char *path = NULL;
+	char *path = NULL;
+	int r = driver ? sysfs_driver_attr_path(driver, attr, &path)
+		       : sysfs_pci_attr_path(address, attr, &path);
 
-	if (asprintf(&path, "%s/%s/%s", prefix, name, attr) < 0)
-		return -ENOMEM;
-	return step(m, PLAN_STEP_WRITE, path, value);
+	if (r < 0)
+		return r;
+	return step_add(steps, n, PLAN_STEP_WRITE, path, value);
+}
+
+int plan_move_steps(const struct plan_move *mv, struct plan_step **steps, size_t *n_steps)
+{
+	int r = 0;
+
+	if (mv->to_driver && streq(mv->driver, mv->to_driver) && streq(mv->override, mv->to_override))
+		return 0;
+	if (mv->load_module && mv->to_driver)
+		r = step_add(steps, n_steps, PLAN_STEP_LOAD_MODULE, NULL, mv->to_driver);
+	/* The override first: once it is unbound, nothing but the wanted driver can take it. */
+	if (r >= 0 && !streq(mv->override, mv->to_override))
+		r = step_write(steps, n_steps, mv->address, NULL, "driver_override",
+			       mv->to_override ?: "\n");
+	if (r < 0 || (mv->to_driver && streq(mv->driver, mv->to_driver)))
+		return r;
+	if (mv->driver)
+		r = step_write(steps, n_steps, NULL, mv->driver, "unbind", mv->address);
+	if (r >= 0)
+		r = step_add(steps, n_steps, PLAN_STEP_WRITE, strdup(SYSFS_DRIVERS_PROBE), mv->address);
+	return r;
+}
+
+int plan_step_describe(const struct plan_step *s, char **ret)
+{
+	if (s->op == PLAN_STEP_LOAD_MODULE)
+		return asprintf(ret, "load module %s", s->value) < 0 ? -ENOMEM : 0;
+	return asprintf(ret, "write %s %s", s->path, streq(s->value, "\n") ? "\\n" : s->value) < 0 ?
+		-ENOMEM : 0;
+}
+
+const struct claim *plan_env_claim(const struct plan_env *env, const char *address)
+{
+	for (size_t i = 0; i < env->n_claims; i++)
+		if (streq(env->claims[i].address, address))
+			return &env->claims[i];
+	return NULL;
 }
 
 static const struct device_facts *facts_find(const struct plan_env *env, const char *address)
@@ -376,31 +445,20 @@ static bool member_blocked(const struct plan_member *m)
 static int member_steps(struct plan_group *g, size_t i)
 {
 	struct plan_member *m = &g->members[i];
-	const struct pcidev *d = m->dev;
-	const char *a = d->address;
-	int r = 0;
+	bool loaded = false;
 
-	if (m->action == PLAN_BIND) {
-		bool loaded = false;
-
-		/* The driver's module is loaded once per group, before its first bind. */
-		for (size_t j = 0; j < i; j++)
-			loaded = loaded || (g->members[j].action == PLAN_BIND &&
-					    streq(g->members[j].target, m->target));
-		if (!loaded)
-			r = step(m, PLAN_STEP_LOAD_MODULE, NULL, m->target);
-		if (r >= 0 && !streq(d->driver_override, m->target))
-			r = write_step(m, "bus/pci/devices", a, "driver_override", m->target);
-	} else if (m->action == PLAN_RELEASE) {
-		if (d->driver_override)
-			r = write_step(m, "bus/pci/devices", a, "driver_override", "\n");
-	} else
+	if (m->action != PLAN_BIND && m->action != PLAN_RELEASE)
 		return 0;
-	if (r >= 0 && d->driver)
-		r = write_step(m, "bus/pci/drivers", d->driver, "unbind", a);
-	if (r >= 0)
-		r = step(m, PLAN_STEP_WRITE, "bus/pci/drivers_probe", a);
-	return r;
+	/* A driver's module is loaded once per group, before the first member that goes to it
+	 * (on a release: the driver it returns to may have been unloaded meanwhile). */
+	for (size_t j = 0; j < i; j++)
+		loaded = loaded || ((g->members[j].action == PLAN_BIND ||
+				     g->members[j].action == PLAN_RELEASE) &&
+				    streq(g->members[j].target, m->target));
+	return plan_move_steps(&(struct plan_move){
+		.address = m->address, .driver = m->dev->driver, .override = m->dev->driver_override,
+		.to_driver = m->target, .to_override = m->target_override, .load_module = !loaded,
+	}, &m->steps, &m->n_steps);
 }
 
 /* What one function's own rule wants. */
@@ -441,8 +499,8 @@ static const char *driver_after(const struct pcidev *d, void *userdata)
 
 	for (size_t i = 0; i < g->n_members; i++)
 		if (g->members[i].dev == d)
-			return g->members[i].action == PLAN_RELEASE ? HOST_DRIVER
-								    : g->members[i].target;
+			return g->members[i].action == PLAN_RELEASE && !g->members[i].target ?
+				HOST_DRIVER : g->members[i].target;
 	return d->driver;
 }
 
@@ -483,7 +541,7 @@ static int claim_companions(const struct plan_env *env, struct plan_group *g,
 		c->rule = owner->rule;
 		c->companion = true;
 		c->forced = owner->forced;
-		c->target = owner->target;
+		c->target = c->target_override = owner->target;
 		c->action = streq(c->driver, owner->target) ? PLAN_KEEP : PLAN_BIND;
 	}
 	return r;
@@ -512,6 +570,15 @@ static int plan_group_build(const struct plan_env *env, struct plan_group *g, in
 		m->driver = m->dev ? m->dev->driver : NULL;
 		m->rule = m->dev ? policy_match(env->policy, m->dev) : NULL;
 		member_intent(m);
+		if (m->action == PLAN_BIND)
+			m->target_override = m->target;
+		else if (m->action == PLAN_RELEASE) {
+			/* Back to what the claim recorded; without one, the kernel's choice. */
+			const struct claim *c = plan_env_claim(env, m->address);
+
+			m->target = c ? c->original_driver : NULL;
+			m->target_override = c ? c->original_override : NULL;
+		}
 	}
 
 	for (size_t i = 0; i < g->n_members && r >= 0; i++) {
@@ -667,7 +734,7 @@ static int member_to_json(const struct plan_member *m, json_object **ret)
 	if (r >= 0)
 		r = opt_str(o, "driver", m->driver);
 	if (r >= 0)
-		r = opt_str(o, "target", m->action == PLAN_RELEASE ? NULL : m->target);
+		r = opt_str(o, "target", m->target);
 	if (r >= 0)
 		r = json_add_str(o, "action", plan_action_to_string(m->action));
 	if (r >= 0)
@@ -717,11 +784,7 @@ static int member_to_json(const struct plan_member *m, json_object **ret)
 			(void)json_object_put(s);
 			return -ENOMEM;
 		}
-		if (m->steps[i].op == PLAN_STEP_UNBIND) {
-			r = json_add_str(s, "op", "unbind");
-			if (r >= 0)
-				r = json_add_str(s, "value", m->steps[i].value);
-		} else if (m->steps[i].op == PLAN_STEP_LOAD_MODULE) {
+		if (m->steps[i].op == PLAN_STEP_LOAD_MODULE) {
 			r = json_add_str(s, "op", "load_module");
 			if (r >= 0)
 				r = json_add_str(s, "module", m->steps[i].value);

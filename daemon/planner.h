@@ -38,6 +38,16 @@ struct module_fact {
 	int available;		/* 1: loaded, built in or installed; 0: none; -1: cannot tell */
 };
 
+/* What pcipass recorded about a function it moved to a passthrough driver (the journal). */
+struct claim {
+	char *address;
+	char *driver;		/* the passthrough driver it was moved to */
+	char *original_driver, *original_override;	/* where a release returns it */
+	int64_t group;
+	char *rule, *pool;
+	uint64_t since_usec;	/* CLOCK_REALTIME */
+};
+
 struct plan_env {
 	const struct policy *policy;
 	const struct model *model;
@@ -47,6 +57,8 @@ struct plan_env {
 	size_t n_facts;
 	const struct module_fact *modules;
 	size_t n_modules;
+	const struct claim *claims;	/* a release returns each function to what its claim says */
+	size_t n_claims;
 };
 
 enum plan_action {
@@ -64,11 +76,8 @@ struct plan_blocker {
 };
 
 enum plan_step_op {
-	PLAN_STEP_LOAD_MODULE,	/* value: the module */
+	PLAN_STEP_LOAD_MODULE,	/* value: a driver, its module loaded unless it is registered */
 	PLAN_STEP_WRITE,	/* path (relative to the sysfs root) ← value */
-	PLAN_STEP_UNBIND,	/* value: an address, unbound from whatever driver has it when the
-				 * step runs (a hotplugged function's host driver may bind after
-				 * the plan was made) */
 };
 
 struct plan_step {
@@ -77,11 +86,35 @@ struct plan_step {
 	char *value;
 };
 
+/*
+ * One function's move from what it has now to a driver and override. The planner (binds and
+ * releases), the binder's rollback and the undo of an interrupted transaction all turn moves
+ * into steps with plan_move_steps(), so that there is one sequence of writes:
+ *   load the driver's module (when load_module)
+ *   driver_override ← to_override ("\n" clears it), only when it differs
+ *   unbind from the driver it has, only when one is bound
+ *   drivers_probe ← address
+ * Nothing at all when it is on to_driver with to_override already; only the override when it
+ * is on to_driver with another.
+ */
+struct plan_move {
+	const char *address;
+	const char *driver, *override;		/* now; NULL: unbound / unset */
+	const char *to_driver, *to_override;	/* after; to_driver NULL: the kernel's choice */
+	bool load_module;
+};
+int plan_move_steps(const struct plan_move *mv, struct plan_step **steps, size_t *n_steps);
+void plan_steps_free(struct plan_step *s, size_t n);
+/* "write PATH VALUE" or "load module DRIVER": how a step is named in logs and errors. */
+int plan_step_describe(const struct plan_step *s, char **ret);
+
 struct plan_member {
 	char *address;
 	const struct pcidev *dev;	/* NULL: not a PCI function of the model */
 	const char *driver;		/* current; NULL unbound */
-	const char *target;		/* driver after the plan; NULL: unbound / host's choice */
+	const char *target;		/* driver after the plan; NULL: unbound / host's choice (a
+					 * release of a function with no claim record) */
+	const char *target_override;	/* the driver_override after a bind or release */
 	enum plan_action action;
 	const struct policy_rule *rule;	/* the rule that decided, NULL: none */
 	bool companion;			/* moved because a rule claimed its group */
@@ -121,10 +154,26 @@ int plan_build(const struct plan_env *env, const char *only_address, struct plan
 void plan_done(struct plan *p);
 int plan_to_json(const struct plan *p, json_object **ret);
 
-/* The kernel's verdict for a group under a driver assignment. */
+/*
+ * The kernel's viability rule, as one pure function. A member is a function of the group with
+ * the driver it has (or would have); pci is false for a member that is not a PCI function
+ * pcipass can judge (it makes the group not viable). The planner and ListGroups call it on the
+ * model, the binder's verification on what sysfs shows after the last step.
+ */
+struct viability_member {
+	const char *address;
+	const char *driver;		/* NULL: unbound */
+	enum pci_header header;		/* _PCI_HEADER_INVALID: unknown */
+	bool pci;
+};
+bool viability_check(const struct viability_member *members, size_t n, bool dma_ownership,
+		     char **ret_why);
+
+/* The verdict for a group of the model under a driver assignment. */
 typedef const char *(*plan_driver_fn)(const struct pcidev *d, void *userdata);
 bool group_viable(const struct model *m, const struct iommu_group *g, bool dma_ownership,
 		  plan_driver_fn driver_of, void *userdata, char **ret_why);
+const struct claim *plan_env_claim(const struct plan_env *env, const char *address);
 /* Drivers that keep a group viable on ≥ 5.19 (driver_managed_dma). */
 bool driver_manages_dma(const char *driver);
 bool driver_is_vfio(const char *driver);

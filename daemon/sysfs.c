@@ -2,10 +2,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <limits.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/log.h"
 #include "lib/util.h"
 #include "sysfs.h"
 
@@ -27,6 +30,7 @@ int sysfs_open(const char *root, bool read_only, struct sysfs **ret)
 	}
 	s->root_fd = TAKE_FD(fd);
 	s->read_only = read_only;
+	s->write_log_fd = -EBADF;
 	*ret = s;
 	return 0;
 }
@@ -36,6 +40,7 @@ struct sysfs *sysfs_free(struct sysfs *s)
 	if (!s)
 		return NULL;
 	safe_close(s->root_fd);
+	safe_close(s->write_log_fd);
 	free(s->root);
 	free(s);
 	return NULL;
@@ -209,7 +214,42 @@ int sysfs_list(const struct sysfs *s, const char *path, char ***ret, size_t *ret
 	return 0;
 }
 
-int sysfs_write(const struct sysfs *s, const char *path, const char *value)
+int sysfs_set_write_log(struct sysfs *s, const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+
+	if (fd < 0)
+		return -errno;
+	safe_close(s->write_log_fd);
+	s->write_log_fd = fd;
+	return 0;
+}
+
+/* value with newlines, tabs, backslashes and other control bytes escaped (\n, \t, \\, \xNN). */
+static char *escape(const char *value)
+{
+	size_t n = strlen(value);
+	char *e = malloc(n * 4 + 1), *p = e;
+
+	if (!e)
+		return NULL;
+	for (const unsigned char *c = (const unsigned char *)value; *c; c++) {
+		if (*c == '\n')
+			p = stpcpy(p, "\\n");
+		else if (*c == '\t')
+			p = stpcpy(p, "\\t");
+		else if (*c == '\\')
+			p = stpcpy(p, "\\\\");
+		else if (*c < 0x20 || *c == 0x7f)
+			p += sprintf(p, "\\x%02x", *c);
+		else
+			*p++ = (char)*c;
+	}
+	*p = '\0';
+	return e;
+}
+
+static int write_attr(const struct sysfs *s, const char *path, const char *value)
 {
 	_cleanup_close_ int fd = -EBADF;
 	size_t len = strlen(value);
@@ -224,4 +264,114 @@ int sysfs_write(const struct sysfs *s, const char *path, const char *value)
 	if (n < 0)
 		return -errno;
 	return (size_t)n == len ? 0 : -EIO;
+}
+
+int sysfs_write(const struct sysfs *s, const char *path, const char *value)
+{
+	_cleanup_free_ char *e = escape(value), *line = NULL;
+	int r = write_attr(s, path, value);
+	int n;
+
+	log_debug("sysfs: write %s %s -> %s", path, e ?: "?", r < 0 ? strerrorname_np(-r) ?: "error" : "ok");
+	if (s->write_log_fd >= 0 && e) {
+		n = asprintf(&line, "%s %s -> %s\n", path, e, r < 0 ? strerrorname_np(-r) ?: "error" : "ok");
+		if (n > 0 && write(s->write_log_fd, line, (size_t)n) != n)
+			log_debug("sysfs: the write log is short");
+	}
+	return r;
+}
+
+int sysfs_pci_attr_path(const char *address, const char *attr, char **ret)
+{
+	int n = attr ? asprintf(ret, SYSFS_PCI_DEVICES "/%s/%s", address, attr)
+		     : asprintf(ret, SYSFS_PCI_DEVICES "/%s", address);
+
+	return n < 0 ? -ENOMEM : 0;
+}
+
+int sysfs_driver_attr_path(const char *driver, const char *attr, char **ret)
+{
+	int n = attr ? asprintf(ret, SYSFS_PCI_DRIVERS "/%s/%s", driver, attr)
+		     : asprintf(ret, SYSFS_PCI_DRIVERS "/%s", driver);
+
+	return n < 0 ? -ENOMEM : 0;
+}
+
+static int pci_dir(const struct sysfs *s, const char *address)
+{
+	_cleanup_free_ char *dir = NULL;
+	int fd, r;
+
+	r = sysfs_pci_attr_path(address, NULL, &dir);
+	if (r < 0)
+		return r;
+	fd = sysfs_open_dir(s, dir);
+	return fd == -ENOENT ? -ENODEV : fd;
+}
+
+int sysfs_pci_driver(const struct sysfs *s, const char *address, char **ret)
+{
+	_cleanup_close_ int fd = pci_dir(s, address);
+	int r;
+
+	if (fd < 0)
+		return fd;
+	r = sysfs_readlink_name_at(fd, "driver", ret);
+	if (r == -ENOENT) {
+		*ret = NULL;
+		return 0;
+	}
+	return r;
+}
+
+int sysfs_pci_override(const struct sysfs *s, const char *address, char **ret)
+{
+	_cleanup_close_ int fd = pci_dir(s, address);
+	_cleanup_free_ char *v = NULL;
+	int r;
+
+	if (fd < 0)
+		return fd;
+	r = sysfs_read_at(fd, "driver_override", &v);
+	if (r < 0)
+		return r;
+	*ret = streq(v, "(null)") || isempty(v) ? NULL : TAKE_PTR(v);
+	return 0;
+}
+
+int sysfs_pci_header(const struct sysfs *s, const char *address, int *ret)
+{
+	_cleanup_close_ int fd = pci_dir(s, address);
+	uint8_t config[0x10];
+	ssize_t n;
+
+	if (fd < 0)
+		return fd;
+	n = sysfs_read_bin_at(fd, "config", config, sizeof(config));
+	if (n < 0)
+		return (int)n;
+	if (n < (ssize_t)sizeof(config))
+		return -ENODEV;
+	*ret = config[0x0e] & 0x7f;
+	return 0;
+}
+
+bool sysfs_pci_driver_registered(const struct sysfs *s, const char *driver)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_close_ int fd = -EBADF;
+
+	if (sysfs_driver_attr_path(driver, NULL, &path) < 0)
+		return false;
+	fd = sysfs_open_dir(s, path);
+	return fd >= 0;
+}
+
+int sysfs_iommu_group_members(const struct sysfs *s, int64_t group, char ***ret)
+{
+	_cleanup_free_ char *path = NULL;
+
+	if (asprintf(&path, "kernel/iommu_groups/%" PRIi64 "/devices", group) < 0)
+		return -ENOMEM;
+	return sysfs_list(s, path, ret, NULL);
 }

@@ -20,6 +20,7 @@ struct sysfs {
 	int root_fd;
 	char *root;
 	bool read_only;
+	int write_log_fd;	/* every write, as "PATH VALUE -> RESULT" lines; -EBADF: none */
 };
 
 int sysfs_open(const char *root, bool read_only, struct sysfs **ret);
@@ -45,5 +46,32 @@ int sysfs_readlink_name_at(int dirfd, const char *name, char **ret);
 /* The entries of a directory below the root, sorted (strcmp), "." and ".." left out. */
 int sysfs_list(const struct sysfs *s, const char *path, char ***ret, size_t *ret_n);
 
-/* Writes value to an attribute in one write(); -EROFS in read-only mode. */
+/*
+ * Writes value to an attribute in one write(); -EROFS in read-only mode. The only function
+ * that writes below the root: each write is logged (debug level, and to the write log when
+ * one is set) as the step it is, so the daemon's writes can be compared with its dry run.
+ */
 int sysfs_write(const struct sysfs *s, const char *path, const char *value);
+/* Appends every later write to path ("PATH VALUE -> RESULT", VALUE escaped as C does). */
+int sysfs_set_write_log(struct sysfs *s, const char *path);
+
+/* --- PCI: the paths and typed accessors ------------------------------------------------------ */
+
+#define SYSFS_PCI_DEVICES	"bus/pci/devices"
+#define SYSFS_PCI_DRIVERS	"bus/pci/drivers"
+#define SYSFS_DRIVERS_PROBE	"bus/pci/drivers_probe"
+
+/* "bus/pci/devices/ADDRESS/ATTR" and "bus/pci/drivers/DRIVER/ATTR" (attr may be NULL). */
+int sysfs_pci_attr_path(const char *address, const char *attr, char **ret);
+int sysfs_driver_attr_path(const char *driver, const char *attr, char **ret);
+
+/* The driver a function is bound to (NULL: none); -ENODEV when there is no such function. */
+int sysfs_pci_driver(const struct sysfs *s, const char *address, char **ret);
+/* Its driver_override (NULL: unset). */
+int sysfs_pci_override(const struct sysfs *s, const char *address, char **ret);
+/* Its header type (config byte 0x0e & 0x7f); -ENODEV when it has no config space. */
+int sysfs_pci_header(const struct sysfs *s, const char *address, int *ret);
+/* Whether a PCI driver is registered (bus/pci/drivers/NAME exists). */
+bool sysfs_pci_driver_registered(const struct sysfs *s, const char *driver);
+/* The members of an IOMMU group, sorted. */
+int sysfs_iommu_group_members(const struct sysfs *s, int64_t group, char ***ret);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/util.h"
 #include "udev-rules.h"
 
 /* A glob udev understands as fnmatch() does: our address globs use only * ? [ ] ! - . : */
@@ -121,33 +122,27 @@ int udev_rules_write(const struct policy *p, FILE *f)
 
 int udev_rules_install(const struct policy *p, const char *path)
 {
-	_cleanup_free_ char *tmp = NULL, *dir = NULL;
-	_cleanup_fclose_ FILE *f = NULL;
+	_cleanup_free_ char *text = NULL, *dir = NULL;
+	size_t size = 0;
+	FILE *f;
 	char *slash;
-	int fd, r;
+	int r;
 
-	if (asprintf(&tmp, "%s.tmp", path) < 0 || !(dir = strdup(path)))
+	dir = strdup(path);
+	if (!dir)
 		return -ENOMEM;
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = 0;
 		(void)mkdir(dir, 0755);
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	f = fdopen(fd, "we");
-	if (!f) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
+	f = open_memstream(&text, &size);
+	if (!f)
+		return -ENOMEM;
 	r = udev_rules_write(p, f);
-	if (r >= 0 && (fflush(f) != 0 || fsync(fileno(f)) < 0))
-		r = -errno;
-	if (r >= 0 && rename(tmp, path) < 0)
-		r = -errno;
+	if (fclose(f) != 0 && r >= 0)
+		r = -ENOMEM;
 	if (r < 0)
-		(void)unlink(tmp);
-	return r;
+		return r;
+	return write_file_atomic(path, text, size, 0644, false);
 }

@@ -111,6 +111,15 @@ static inline char **strv_free(char **l)
 	return NULL;
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free)
+
+static inline size_t strv_length(char *const *l)
+{
+	size_t n = 0;
+
+	while (l && l[n])
+		n++;
+	return n;
+}
 #define _cleanup_strv_free_	_cleanup_(strv_freep)
 
 static inline bool streq(const char *a, const char *b)

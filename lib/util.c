@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -253,5 +256,60 @@ int read_full_fd(int fd, size_t max, uint8_t **ret, size_t *ret_size)
 	buf[n] = 0;
 	*ret = buf;
 	*ret_size = n;
+	return 0;
+}
+
+int write_all(int fd, const void *p, size_t n)
+{
+	for (size_t off = 0; off < n;) {
+		ssize_t k = write(fd, (const char *)p + off, n - off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		off += (size_t)k;
+	}
+	return 0;
+}
+
+int write_file_atomic(const char *path, const void *p, size_t n, unsigned mode, bool honour_umask)
+{
+	_cleanup_free_ char *tmp = NULL, *dir = NULL;
+	_cleanup_close_ int fd = -EBADF, dfd = -EBADF;
+	char *slash;
+	int r = 0;
+
+	if (asprintf(&tmp, "%s.XXXXXX", path) < 0 || !(dir = strdup(path)))
+		return -ENOMEM;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (honour_umask) {
+		mode_t mask = umask(0);
+
+		(void)umask(mask);
+		mode &= ~mask;
+	}
+	if (fchmod(fd, (mode_t)mode) < 0)
+		r = -errno;
+	if (r >= 0)
+		r = write_all(fd, p, n);
+	if (r >= 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r >= 0 && close(TAKE_FD(fd)) < 0)
+		r = -errno;
+	if (r >= 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		(void)unlink(tmp);
+		return r;
+	}
+	slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0)
+		(void)fsync(dfd);
 	return 0;
 }

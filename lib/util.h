@@ -46,6 +46,15 @@ uint64_t now_usec(void);
  */
 int read_full_fd(int fd, size_t max, uint8_t **ret, size_t *ret_size);
 
+/* Writes all n bytes (retrying short writes and EINTR). */
+int write_all(int fd, const void *p, size_t n);
+/*
+ * Replaces path with the n bytes at p as a whole, or leaves it as it was: a new temporary file
+ * next to it (mode, less the umask when honour_umask), written, fsynced, renamed over path,
+ * then the directory fsynced.
+ */
+int write_file_atomic(const char *path, const void *p, size_t n, unsigned mode, bool honour_umask);
+
 #define BASE64_ENCODED_SIZE(n)	(((n) + 2) / 3 * 4)	/* without the NUL */
 int base64_encode(const void *p, size_t n, char **ret);
 int base64_decode(const char *s, size_t len, uint8_t **ret, size_t *ret_size);

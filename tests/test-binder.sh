@@ -86,7 +86,7 @@ kill "$mon"
 wait "$mon" 2>/dev/null
 check_eq "Monitor streams the claim's progress: each step, then done" \
 	"$(json_each 'd["event"]["progress"] + " " + (d["event"]["transaction"].get("step") or d["event"]["transaction"]["state"]) if d["event"]["action"] == "transaction" else ""' <"$TMP/monitor.json" | grep . | paste -sd'|')" \
-	"step load module uio_pci_generic|step bus/pci/devices/0000:00:07.0/driver_override uio_pci_generic|step unbind 0000:00:07.0|step bus/pci/drivers_probe 0000:00:07.0|done done"
+	"step load module uio_pci_generic|step write bus/pci/devices/0000:00:07.0/driver_override uio_pci_generic|step write bus/pci/drivers/igb/unbind 0000:00:07.0|step write bus/pci/drivers_probe 0000:00:07.0|done done"
 check_eq "claim to uio_pci_generic: driver link and /dev/uio0" \
 	"$(drv 0000:00:07.0) $(ls "$TMP/dev" | grep uio)" "uio_pci_generic uio0"
 check_eq "show: the UIO view (device, name, version, interrupt count)" \
@@ -121,7 +121,7 @@ control "fail drivers_probe 0000:01:00.1 EIO once
 ctl claim 0000:01:00.0 --group --force >/dev/null 2>"$TMP/err"
 check_eq "second member's probe fails: exit 1" "$?" "1"
 check_eq "the error names the member, the step and the errno" "$(cat "$TMP/err")" \
-	"pcipassctl: claim of IOMMU group 2 failed at 0000:01:00.1, write bus/pci/drivers_probe: Input/output error (EIO); the group was put back as it was"
+	"pcipassctl: claim of IOMMU group 2 failed at 0000:01:00.1, write bus/pci/drivers_probe 0000:01:00.1: Input/output error (EIO); the group was put back as it was"
 check_eq "rollback: both back on their drivers, overrides cleared, nothing journaled" \
 	"$(drv 0000:01:00.0) $(drv 0000:01:00.1) $(ovr 0000:01:00.0) $(ovr 0000:01:00.1) $(claims)" \
 	"nouveau snd_hda_intel (null) (null) []"
@@ -155,12 +155,12 @@ for _ in $(seq 100); do
 done
 check_eq "a hung unbind is reported stuck in status, with its step" \
 	"$(ctl -j status | json_eval '(d["status"]["transaction"]["stuck"], d["status"]["transaction"]["step"])')" \
-	"(True, 'unbind 0000:00:03.0')"
+	"(True, 'write bus/pci/drivers/e1000e/unbind 0000:00:03.0')"
 check_eq "…while the daemon answers (list)" "$(ctl -j list | json_eval 'len(d["devices"])')" "7"
 wait "$claimer"
 check_eq "when the step ends, the claim completes" "$(cat "$TMP/claim.out") $(drv 0000:00:03.0)" \
 	"Claimed IOMMU group 4: 0000:00:03.0 e1000e → vfio-pci vfio-pci"
-check "the stuck step is in the log" grep -q "is stuck in 'unbind 0000:00:03.0'" "$TMP/daemon.log"
+check "the stuck step is in the log" grep -q "is stuck in 'write bus/pci/drivers/e1000e/unbind 0000:00:03.0'" "$TMP/daemon.log"
 ctl release 0000:00:03.0 >/dev/null
 
 # --- a function removed in the middle of its claim --------------------------------------------
@@ -194,8 +194,9 @@ check_eq "--read-only refuses claims" "$(ctl claim 0000:00:03.0 2>&1)" \
 daemon_stop
 
 # --- kill -9 in the middle of a claim, at each step: the next start undoes it ------------------
-for step in "driver_override|bus/pci/devices/0000:00:03.0/driver_override vfio-pci" \
-	    "unbind|unbind 0000:00:03.0" "drivers_probe|bus/pci/drivers_probe 0000:00:03.0"; do
+for step in "driver_override|write bus/pci/devices/0000:00:03.0/driver_override vfio-pci" \
+	    "unbind|write bus/pci/drivers/e1000e/unbind 0000:00:03.0" \
+	    "drivers_probe|write bus/pci/drivers_probe 0000:00:03.0"; do
 	op=${step%%|*}
 	control "hang $op 0000:00:03.0 2
 "

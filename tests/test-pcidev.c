@@ -380,15 +380,6 @@ static bool strv_equal(char *const *l, const char *const *want)
 #define STRV(...)	((const char *const[]){ __VA_ARGS__, NULL })
 #define STRV_EMPTY	((const char *const[]){ NULL })
 
-static size_t strv_length(char *const *l)
-{
-	size_t n = 0;
-
-	while (l && l[n])
-		n++;
-	return n;
-}
-
 static bool strv_contains(char *const *l, const char *s)
 {
 	for (; l && *l; l++)

@@ -86,15 +86,6 @@ static struct policy_rule *rule_assigning(const char *assign)
 	return parse_ok(text);
 }
 
-static size_t strv_length(char *const *l)
-{
-	size_t n = 0;
-
-	while (l && l[n])
-		n++;
-	return n;
-}
-
 /* --- [Match] ------------------------------------------------------------------------------- */
 
 TEST(match_address)

@@ -143,7 +143,8 @@ static struct varlink_client *connect_client(struct env *e, int *ret_fd)
 	return cl;
 }
 
-static void write_all(int fd, const void *p, size_t n)
+/* One write(2) of all n bytes, as a peer sends them. */
+static void send_bytes(int fd, const void *p, size_t n)
 {
 	ASSERT_EQ(write(fd, p, n), (ssize_t)n);
 }
@@ -151,7 +152,7 @@ static void write_all(int fd, const void *p, size_t n)
 /* Sends the text of one message, its NUL included. */
 static void send_raw(int fd, const char *text)
 {
-	write_all(fd, text, strlen(text) + 1);
+	send_bytes(fd, text, strlen(text) + 1);
 }
 
 static bool readable(int fd)
@@ -273,11 +274,11 @@ TEST(message_split_into_single_bytes)
 	env_new(&e);
 	cl = connect_client(&e, &fd);
 	for (size_t i = 0; i < sizeof(msg) - 1; i++) {
-		write_all(fd, msg + i, 1);
+		send_bytes(fd, msg + i, 1);
 		pump(&e);
 		ASSERT_FALSE(readable(fd));
 	}
-	write_all(fd, "", 1);	/* the terminating NUL completes it */
+	send_bytes(fd, "", 1);	/* the terminating NUL completes it */
 	pump(&e);
 	expect_reply(cl, NULL, "{\"a\":1}");
 	expect_no_reply(cl);
@@ -297,7 +298,7 @@ TEST(several_messages_in_one_write_answered_in_order)
 
 	env_new(&e);
 	cl = connect_client(&e, &fd);
-	write_all(fd, msgs, sizeof(msgs));
+	send_bytes(fd, msgs, sizeof(msgs));
 	pump(&e);
 	expect_reply(cl, NULL, "{\"n\":1}");
 	expect_reply(cl, NULL, "{\"n\":2}");
@@ -542,7 +543,7 @@ TEST(oversized_message_disconnects)
 
 	/* One byte more, even without its terminator yet, is not. */
 	memset(big, ' ', 1025);
-	write_all(fd, big, 1025);
+	send_bytes(fd, big, 1025);
 	expect_closed(&e, cl);
 
 	/* Other connections are not affected. */
@@ -716,9 +717,9 @@ TEST(client_reassembles_and_reports_errors)
 	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
 	ASSERT_OK(varlink_client_new_fd(sv[1], &cl));
 
-	write_all(sv[0], "{\"parameters\":{\"a\"", 18);
+	send_bytes(sv[0], "{\"parameters\":{\"a\"", 18);
 	ASSERT_ERROR(varlink_client_recv(cl, 50, &reply), ETIMEDOUT);
-	write_all(sv[0], ":1}}\0{\"error\":\"x.Y\"}", 21);
+	send_bytes(sv[0], ":1}}\0{\"error\":\"x.Y\"}", 21);
 	ASSERT_OK(varlink_client_recv(cl, 1000, &reply));
 	ASSERT_EQ(json_object_get_int(json_object_object_get(varlink_reply_params(reply), "a")), 1);
 	json_object_put(reply);
@@ -727,9 +728,9 @@ TEST(client_reassembles_and_reports_errors)
 	ASSERT_NULL(varlink_reply_params(reply));
 	json_object_put(reply);
 
-	write_all(sv[0], "[1]", 4);
+	send_bytes(sv[0], "[1]", 4);
 	ASSERT_ERROR(varlink_client_recv(cl, 1000, &reply), EBADMSG);
-	write_all(sv[0], "{\"a\":", 6);
+	send_bytes(sv[0], "{\"a\":", 6);
 	ASSERT_ERROR(varlink_client_recv(cl, 1000, &reply), EBADMSG);
 	close(sv[0]);
 	ASSERT_ERROR(varlink_client_recv(cl, 1000, &reply), ECONNRESET);
