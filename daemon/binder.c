@@ -387,6 +387,27 @@ static void rollback(struct binder *b, struct txn *t, bool all)
 	}
 }
 
+/* Whether member m still has the driver and override it was planned from. */
+static int check_planned(struct binder *b, const struct txn_member *m, char **ret_why)
+{
+	_cleanup_free_ char *drv = NULL, *ovr = NULL;
+	int r;
+
+	r = sysfs_pci_driver(b->sysfs, m->address, &drv);
+	if (r >= 0)
+		r = sysfs_pci_override(b->sysfs, m->address, &ovr);
+	if (r < 0) {
+		*ret_why = why(&r, "%s cannot be read: %s", m->address, strerror(-r));
+		return r;
+	}
+	if (streq(drv, m->from_driver) && streq(ovr, m->from_override))
+		return 0;
+	r = -ESTALE;
+	*ret_why = why(&r, "%s changed since it was planned (now %s, override %s)", m->address,
+		       drv ?: "unbound", ovr ?: "unset");
+	return r;
+}
+
 static void fail(struct txn *t, size_t step, int error, char *what, char *message)
 {
 	t->error = error;
@@ -412,6 +433,7 @@ static void *worker(void *userdata)
 {
 	struct binder *b = userdata;
 	struct txn *t = b->running;
+	bool journaled = false;	/* the journal on disk holds t in flight */
 	char *w = NULL;
 	int r = 0;
 
@@ -435,6 +457,16 @@ static void *worker(void *userdata)
 		if (r < 0) {
 			fail(t, i, r, TAKE_PTR(w), NULL);
 			break;
+		}
+		journaled = true;
+		/* A member's first step: it must be as planned (a host driver may have bound a
+		 * hotplugged function since), or its planned steps are not the right ones. */
+		if (i == 0 || t->step_member[i - 1] != mi) {
+			r = check_planned(b, &t->members[mi], &w);
+			if (r < 0) {
+				fail(t, i, r, strdup("check"), TAKE_PTR(w));
+				break;
+			}
 		}
 		send_msg(b, MSG_STEP_START, i, 0);
 		r = step_run(b, &t->steps[i], t->members[mi].address);
@@ -471,7 +503,8 @@ static void *worker(void *userdata)
 		rollback(b, t, false);
 		/* Put back, so is the journal; if it cannot be written, the next start undoes
 		 * the transaction it still holds, which is what was just done. */
-		if (journal_write(b, b->claims, b->n_claims, NULL, 0, &w) < 0 && !t->rollback_error)
+		if (journaled && journal_write(b, b->claims, b->n_claims, NULL, 0, &w) < 0 &&
+		    !t->rollback_error)
 			t->rollback_error = why(&r, "the group was put back, but %s failed: the "
 						"next start puts it back again", w);
 		free(w);

@@ -135,8 +135,12 @@ struct waiter {
 	json_object *error_params;
 };
 
+/* A transaction whose members changed between planning and running is planned again. */
+#define JOB_REPLANS_MAX 3
+
 struct job {
 	struct manager *m;
+	unsigned replans;
 	struct manager_request req;	/* strings owned */
 	struct waiter *waiter;
 	struct job *next;
@@ -477,10 +481,18 @@ static void on_txn_done(struct txn *t, void *userdata)
 	struct manager *m = j->m;
 	json_object *tj = NULL;
 
+	m->job_running = NULL;
+	if (t->state == TXN_FAILED && t->error == -ESTALE && !t->rollback_error &&
+	    j->replans++ < JOB_REPLANS_MAX) {
+		log_debug("%s changed before its transaction ran: planning again", j->req.address);
+		j->next = m->jobs;
+		m->jobs = j;
+		jobs_run(m);
+		return;
+	}
 	if (txn_to_json(t, &tj) >= 0 && json_object_array_add(j->waiter->results, tj) < 0)
 		(void)json_object_put(tj);
 	j->waiter->failed = j->waiter->failed || t->state == TXN_FAILED;
-	m->job_running = NULL;
 	waiter_release(j->waiter);
 	job_free(j);
 	/* The model was refreshed from sysfs as the transaction ended: plan the next job. */

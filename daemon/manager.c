@@ -50,6 +50,12 @@ int manager_new(const struct manager_config *config, struct manager **ret)
 	r = sysfs_open(m->sysfs_root, m->read_only, &m->sysfs);
 	if (r < 0)
 		return log_error_errno(r, "Failed to open sysfs root '%s': %m", m->sysfs_root);
+	if (config->write_log) {
+		r = sysfs_set_write_log(m->sysfs, config->write_log);
+		if (r < 0)
+			return log_error_errno(r, "Failed to open the write log '%s': %m",
+					       config->write_log);
+	}
 	r = sd_event_default(&m->event);
 	if (r < 0)
 		return log_error_errno(r, "Failed to allocate event loop: %m");

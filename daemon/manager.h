@@ -28,6 +28,7 @@ struct manager_config {
 	char *const *policy_dirs;	/* NULL-terminated, lowest priority first */
 	const char *config_path;	/* pcipassd.conf */
 	const char *udev_rules;		/* the generated udev rule; NULL: none */
+	const char *write_log;		/* every sysfs write appended there; NULL: none */
 };
 
 struct manager {

@@ -29,6 +29,7 @@ static const char *arg_state_dir = DEFAULT_STATE_DIR;
 static bool arg_read_only;
 static uint64_t arg_step_timeout_usec = UINT64_C(30000000);
 static const char *arg_udev_rules;	/* NULL: the default, on the real /sys only */
+static const char *arg_write_log;
 static const char *arg_config = DAEMON_CONFIG_DEFAULT;
 static char **arg_policy_dirs;	/* --policy-dir, in order; NULL: the standard three */
 static size_t n_arg_policy_dirs;
@@ -53,6 +54,7 @@ static void help(void)
 	       "      --udev-rules=PATH  write the udev rule derived from the policy there\n"
 	       "                         (default with /sys: " UDEV_RULES_DEFAULT ";\n"
 	       "                         with another --sysfs-root: none; \"\": none)\n"
+	       "      --write-log=FILE   append every sysfs write to FILE (\"PATH VALUE -> RESULT\")\n"
 	       "      --log-level=LEVEL  err, warning, notice, info (default) or debug\n"
 	       "  -h, --help             show this help and exit\n"
 	       "      --version          show the version and exit\n"
@@ -76,6 +78,7 @@ enum {
 	ARG_POLICY_DIR,
 	ARG_STEP_TIMEOUT,
 	ARG_UDEV_RULES,
+	ARG_WRITE_LOG,
 	ARG_LOG_LEVEL,
 	ARG_VERSION,
 };
@@ -93,6 +96,7 @@ static int parse_argv(int argc, char *argv[])
 		{ "policy-dir", required_argument, NULL, ARG_POLICY_DIR },
 		{ "step-timeout", required_argument, NULL, ARG_STEP_TIMEOUT },
 		{ "udev-rules", required_argument, NULL, ARG_UDEV_RULES },
+		{ "write-log", required_argument, NULL, ARG_WRITE_LOG },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -122,6 +126,9 @@ static int parse_argv(int argc, char *argv[])
 			break;
 		case ARG_UDEV_RULES:
 			arg_udev_rules = optarg;
+			break;
+		case ARG_WRITE_LOG:
+			arg_write_log = optarg;
 			break;
 		case ARG_STEP_TIMEOUT: {
 			char *end = NULL;
@@ -219,6 +226,7 @@ static int run(void)
 		.config_path = arg_config,
 		.step_timeout_usec = arg_step_timeout_usec,
 		/* A synthetic tree's policy must never reach the real udev. */
+		.write_log = arg_write_log,
 		.udev_rules = arg_udev_rules ? (isempty(arg_udev_rules) ? NULL : arg_udev_rules) :
 			      streq(arg_sysfs_root, "/sys") ? UDEV_RULES_DEFAULT : NULL,
 	};

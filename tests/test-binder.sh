@@ -19,6 +19,11 @@ drv() { local l; l=$(readlink "$M/bus/pci/devices/$1/driver") && basename "$l" |
 ovr() { cat "$M/bus/pci/devices/$1/driver_override"; }
 claims() { python3 -c "import json; print(sorted(c['address'] + '>' + (c['original_driver'] or '-') for c in json.load(open('$TMP/state/claims.json'))['claims']))"; }
 inflight() { python3 -c "import json; print('inflight' in json.load(open('$TMP/state/claims.json')))"; }
+# planned VERB ARGS...: the writes `VERB ARGS... --dry-run` promises, as fakekernel logs them
+planned() { ctl -j "$@" --dry-run | python3 "${top_srcdir:-.}/tests/plan-writes.py" --fakekernel | paste -sd'|'; }
+# status_step: the step the running transaction is in ("" when none runs)
+status_step() { ctl -j status | json_eval '(d["status"]["transaction"] or {}).get("step") or ""'; }
+wait_step() { for _ in $(seq 200); do [ "$(status_step)" = "$1" ] && return 0; sleep 0.05; done; return 1; }
 
 fs init --iommu dmar0
 fs add 0000:00:01.0 header=1 driver=pcieport group=1
@@ -41,11 +46,16 @@ daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf" --step-timeout 1
 writes >/dev/null
 
 # --- one NIC, claimed and released ------------------------------------------------------------
+# Every claim and release below is first asked with --dry-run: what it printed must be exactly
+# the writes fakekernel then saw, in order.
+plan=$(planned claim 0000:00:03.0)
 out=$(ctl claim 0000:00:03.0)
 check_eq "claim of a NIC: one transaction, e1000e → vfio-pci" "$out" \
 	"Claimed IOMMU group 4: 0000:00:03.0 e1000e → vfio-pci"
-check_eq "claim: exactly override, unbind, drivers_probe" "$(writes)" \
+w=$(writes)
+check_eq "claim: exactly override, unbind, drivers_probe" "$w" \
 	'driver_override 0000:00:03.0 vfio-pci -> ok|unbind e1000e 0000:00:03.0 -> ok|drivers_probe pci 0000:00:03.0 -> ok'
+check_eq "claim: the writes are the dry run's steps" "$w" "$plan"
 check_eq "claim: the driver link is vfio-pci and /dev/vfio/4 exists" \
 	"$(drv 0000:00:03.0) $([ -e "$TMP/dev/vfio/4" ] && echo node)" "vfio-pci node"
 check_eq "claim: journaled with the driver it returns to" "$(claims)" "['0000:00:03.0>e1000e']"
@@ -65,10 +75,16 @@ check_eq "release while /dev/vfio/4 is open: refused (exit 1)" "$?" "1"
 check "release while open: says the node is open, by whom" grep -q "device-open: .*/dev/vfio/4 open by pid [0-9]" "$TMP/err"
 exec 9<&-
 writes >/dev/null
+plan=$(planned release 0000:00:03.0)
 check_eq "release: back to e1000e" "$(ctl release 0000:00:03.0)" \
 	"Released IOMMU group 4: 0000:00:03.0 vfio-pci → e1000e"
-check_eq "release: override cleared, unbind, drivers_probe" "$(writes)" \
+w=$(writes)
+check_eq "release: override cleared, unbind, drivers_probe" "$w" \
 	'driver_override 0000:00:03.0 \n -> ok|unbind vfio-pci 0000:00:03.0 -> ok|drivers_probe pci 0000:00:03.0 -> ok'
+check_eq "release: the writes are the dry run's steps" "$w" "$plan"
+check "release --dry-run shows the module of the driver it returns to" \
+	bash -c "'$PCIPASSCTL' --socket '$SOCK' claim 0000:00:03.0 >/dev/null && '$PCIPASSCTL' --socket '$SOCK' release 0000:00:03.0 --dry-run | grep -qx '  load module e1000e' && '$PCIPASSCTL' --socket '$SOCK' release 0000:00:03.0 >/dev/null"
+writes >/dev/null
 check_eq "release: driver e1000e, override unset, node gone, claim forgotten" \
 	"$(drv 0000:00:03.0) $(ovr 0000:00:03.0) $([ -e "$TMP/dev/vfio/4" ] && echo node) $(claims)" \
 	"e1000e (null)  []"
@@ -80,7 +96,10 @@ for _ in $(seq 100); do
 	[ "$(ctl -j status | json_eval 'd["status"]["monitors"]')" = 1 ] && break
 	sleep 0.05
 done
+writes >/dev/null
+plan=$(planned claim 0000:00:07.0 --driver uio_pci_generic)
 ctl claim 0000:00:07.0 --driver uio_pci_generic >/dev/null
+check_eq "uio claim: the writes are the dry run's steps" "$(writes)" "$plan"
 for _ in $(seq 100); do grep -q '"progress":"done"' "$TMP/monitor.json" && break; sleep 0.05; done
 kill "$mon"
 wait "$mon" 2>/dev/null
@@ -92,7 +111,9 @@ check_eq "claim to uio_pci_generic: driver link and /dev/uio0" \
 check_eq "show: the UIO view (device, name, version, interrupt count)" \
 	"$(ctl -j show 0000:00:07.0 | json_eval '[d["device"]["uio"][k] for k in ("device", "name", "version", "event_count", "node_exists")]')" \
 	"['uio0', 'uio_pci_generic', '0.01.0', 0, True]"
+plan=$(planned release 0000:00:07.0)
 check_eq "uio release: back to igb" "$(ctl release 0000:00:07.0 >/dev/null; drv 0000:00:07.0)" "igb"
+check_eq "uio release: the writes are the dry run's steps" "$(writes)" "$plan"
 
 # --- the GPU and its audio function -----------------------------------------------------------
 writes >/dev/null
@@ -104,18 +125,24 @@ check "GPU alone: the boot VGA guard, --force overrides" grep -q "boot-vga: .*(-
 check_eq "GPU refused: nothing was written" "$(writes)" ""
 ctl claim 0000:01:00.0 --group >/dev/null 2>"$TMP/err"
 check "GPU --group without --force: still the boot VGA" grep -q "boot-vga" "$TMP/err"
+writes >/dev/null
+plan=$(planned claim 0000:01:00.0 --group --force)
 check_eq "GPU --group --force: both functions move, in one transaction" \
 	"$(ctl claim 0000:01:00.0 --group --force)" \
 	"Claimed IOMMU group 2: 0000:01:00.0 nouveau → vfio-pci, 0000:01:00.1 snd_hda_intel → vfio-pci"
+check_eq "GPU group claim: the writes are the dry run's steps" "$(writes)" "$plan"
 check_eq "GPU group: both on vfio-pci, /dev/vfio/2" \
 	"$(drv 0000:01:00.0) $(drv 0000:01:00.1) $([ -e "$TMP/dev/vfio/2" ] && echo node)" "vfio-pci vfio-pci node"
 check "the forced guard is logged with the device" grep -q "forced past 0000:01:00.0 (10de:2204, group 2, rule request): .*boot VGA" "$TMP/daemon.log"
+plan=$(planned release 0000:01:00.1)
 check_eq "GPU release: the group goes back, each to its driver" \
 	"$(ctl release 0000:01:00.1)" \
 	"Released IOMMU group 2: 0000:01:00.0 vfio-pci → nouveau, 0000:01:00.1 vfio-pci → snd_hda_intel"
+check_eq "GPU group release: the writes are the dry run's steps" "$(writes)" "$plan"
 
 # --- a failing step rolls the group back ------------------------------------------------------
 writes >/dev/null
+plan=$(planned claim 0000:01:00.0 --group --force)
 control "fail drivers_probe 0000:01:00.1 EIO once
 "
 ctl claim 0000:01:00.0 --group --force >/dev/null 2>"$TMP/err"
@@ -125,8 +152,11 @@ check_eq "the error names the member, the step and the errno" "$(cat "$TMP/err")
 check_eq "rollback: both back on their drivers, overrides cleared, nothing journaled" \
 	"$(drv 0000:01:00.0) $(drv 0000:01:00.1) $(ovr 0000:01:00.0) $(ovr 0000:01:00.1) $(claims)" \
 	"nouveau snd_hda_intel (null) (null) []"
-check_eq "rollback: the writes, in order" "$(writes)" \
+w=$(writes)
+check_eq "rollback: the writes, in order" "$w" \
 	'driver_override 0000:01:00.0 vfio-pci -> ok|unbind nouveau 0000:01:00.0 -> ok|drivers_probe pci 0000:01:00.0 -> ok|driver_override 0000:01:00.1 vfio-pci -> ok|unbind snd_hda_intel 0000:01:00.1 -> ok|drivers_probe pci 0000:01:00.1 -> EIO|driver_override 0000:01:00.1 \n -> ok|drivers_probe pci 0000:01:00.1 -> ok|driver_override 0000:01:00.0 \n -> ok|unbind vfio-pci 0000:01:00.0 -> ok|drivers_probe pci 0000:01:00.0 -> ok'
+check_eq "rollback: up to the failure, the writes are the dry run's steps" \
+	"$(echo "$w" | cut -d'|' -f1-6 | sed 's/-> EIO$/-> ok/')" "$plan"
 
 for step in driver_override unbind; do
 	control "fail $step 0000:00:03.0 EBUSY
@@ -162,6 +192,92 @@ check_eq "when the step ends, the claim completes" "$(cat "$TMP/claim.out") $(dr
 	"Claimed IOMMU group 4: 0000:00:03.0 e1000e → vfio-pci vfio-pci"
 check "the stuck step is in the log" grep -q "is stuck in 'write bus/pci/drivers/e1000e/unbind 0000:00:03.0'" "$TMP/daemon.log"
 ctl release 0000:00:03.0 >/dev/null
+
+# --- requests are planned when their turn comes ------------------------------------------------
+# Two clients claim the same NIC at once: the second is planned after the first has ended and
+# finds it in place.
+writes >/dev/null
+control "hang unbind 0000:00:03.0 1
+"
+ctl claim 0000:00:03.0 >"$TMP/claim1.out" 2>&1 &
+c1=$!
+wait_step "write bus/pci/drivers/e1000e/unbind 0000:00:03.0"
+ctl claim 0000:00:03.0 >"$TMP/claim2.out" 2>&1 &
+c2=$!
+wait "$c1" "$c2"
+check_eq "two claims of one NIC: the first moves it, the second finds it in place" \
+	"$(cat "$TMP/claim1.out") / $(cat "$TMP/claim2.out")" \
+	"Claimed IOMMU group 4: 0000:00:03.0 e1000e → vfio-pci / Nothing to do: already in place."
+control ""
+check_eq "…three writes, not six" "$(writes)" \
+	'driver_override 0000:00:03.0 vfio-pci -> ok|unbind e1000e 0000:00:03.0 -> ok|drivers_probe pci 0000:00:03.0 -> ok'
+
+# A uio claim queued behind a hung release is planned on the release's result: e1000e → uio.
+control "hang unbind 0000:00:03.0 1
+"
+ctl release 0000:00:03.0 >"$TMP/release.out" 2>&1 &
+c1=$!
+wait_step "write bus/pci/drivers/vfio-pci/unbind 0000:00:03.0"
+ctl claim 0000:00:03.0 --driver uio_pci_generic >"$TMP/claim.out" 2>&1 &
+c2=$!
+wait "$c1" "$c2"
+check_eq "a uio claim behind a hung release: the release ends, then the claim moves it from e1000e" \
+	"$(cat "$TMP/release.out") / $(cat "$TMP/claim.out")" \
+	"Released IOMMU group 4: 0000:00:03.0 vfio-pci → e1000e / Claimed IOMMU group 4: 0000:00:03.0 e1000e → uio_pci_generic"
+check_eq "…on uio_pci_generic, its claim returning it to e1000e" "$(drv 0000:00:03.0) $(claims)" \
+	"uio_pci_generic ['0000:00:03.0>e1000e']"
+control ""
+check_eq "…and its release puts it back on e1000e" "$(ctl release 0000:00:03.0 >/dev/null; drv 0000:00:03.0) $(claims)" \
+	"e1000e []"
+writes >/dev/null
+
+# --- the journal cannot be written: a failed step, never a false "Claimed" ----------------------
+check "pcipassd stops cleanly (before the journal tests)" daemon_stop
+mkdir -p "$TMP/jstate"
+mount -t tmpfs -o size=64k tmpfs "$TMP/jstate"
+daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf" --state-dir "$TMP/jstate"
+jclaims() { python3 -c "import json; print([c['address'] for c in json.load(open('$TMP/jstate/claims.json'))['claims']])"; }
+mount -o remount,ro "$TMP/jstate"
+ctl claim 0000:00:03.0 >/dev/null 2>"$TMP/err"
+check_eq "state directory read-only before the claim: refused at the journal (exit 1), nothing written" \
+	"$? $(cat "$TMP/err") [$(writes)]" \
+	"1 pcipassctl: claim of IOMMU group 4 failed at 0000:00:03.0, write journal $TMP/jstate/claims.json: Read-only file system (EROFS); the group was put back as it was []"
+mount -o remount,rw "$TMP/jstate"
+for step in "driver_override|write bus/pci/devices/0000:00:03.0/driver_override vfio-pci" \
+	    "unbind|write bus/pci/drivers/e1000e/unbind 0000:00:03.0" \
+	    "drivers_probe|write bus/pci/drivers_probe 0000:00:03.0"; do
+	op=${step%%|*}
+	control "hang $op 0000:00:03.0 1
+"
+	ctl claim 0000:00:03.0 >/dev/null 2>"$TMP/err" &
+	claimer=$!
+	wait_step "${step#*|}"
+	mount -o remount,ro "$TMP/jstate"
+	wait "$claimer"
+	rc=$?
+	control ""
+	check_eq "journal read-only during $op: the claim fails at the journal (exit 1)" \
+		"$rc $(grep -o 'write journal [^:]*: Read-only file system (EROFS)' "$TMP/err" | head -1)" \
+		"1 write journal $TMP/jstate/claims.json: Read-only file system (EROFS)"
+	check_eq "journal read-only during $op: put back on e1000e, override unset, no claim recorded" \
+		"$(drv 0000:00:03.0) $(ovr 0000:00:03.0) $(ctl -j status | json_eval 'd["status"]["claims"]')" "e1000e (null) 0"
+	mount -o remount,rw "$TMP/jstate"
+done
+dd if=/dev/zero of="$TMP/jstate/fill" bs=4k count=64 2>/dev/null
+writes >/dev/null
+ctl claim 0000:00:03.0 >/dev/null 2>"$TMP/err"
+check_eq "state directory full: the claim fails at the journal, naming ENOSPC; nothing written" \
+	"$? $(grep -o 'write journal [^:]*: No space left on device (ENOSPC)' "$TMP/err") [$(writes)]" \
+	"1 write journal $TMP/jstate/claims.json: No space left on device (ENOSPC) []"
+rm -f "$TMP/jstate/fill"
+check_eq "room again: the claim goes through and is journaled" \
+	"$(ctl claim 0000:00:03.0 >/dev/null && drv 0000:00:03.0) $(jclaims)" "vfio-pci ['0000:00:03.0']"
+ctl release 0000:00:03.0 >/dev/null
+check "pcipassd stops cleanly (journal tests)" daemon_stop
+umount "$TMP/jstate"
+daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf" --step-timeout 1 ||
+	not_ok "pcipassd starts again"
+writes >/dev/null
 
 # --- a function removed in the middle of its claim --------------------------------------------
 control "hang unbind 0000:00:04.0 2
@@ -230,10 +346,14 @@ daemon_stop
 
 # --- the policy at start and on hotplug -------------------------------------------------------
 printf '[Match]\nAddress=0000:00:04.0\n[Assign]\nDriver=vfio-pci\n' >"$pol/50-nic.policy"
+daemon_start "$M" --read-only --policy-dir "$pol" --config "$TMP/none.conf"
+plan=$(ctl -j plan | python3 "${top_srcdir:-.}/tests/plan-writes.py" --fakekernel | paste -sd'|')
+daemon_stop
 writes >/dev/null
 daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
 for _ in $(seq 100); do [ "$(drv 0000:00:04.0)" = vfio-pci ] && break; sleep 0.05; done
 check_eq "a start-up rule is carried out at start" "$(drv 0000:00:04.0) $(claims)" "vfio-pci ['0000:00:04.0>e1000e']"
+check_eq "…by the writes the plan (asked of a --read-only daemon) showed" "$(writes)" "$plan"
 check "pcipassd stops cleanly (after applying at start)" daemon_stop
 writes >/dev/null
 daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
