@@ -710,9 +710,13 @@ int policy_rule_parse(const char *name, const char *path, const char *text, size
 	return 0;
 }
 
+/*
+ * Reads a policy or settings file. O_NONBLOCK: opening a FIFO (or a device) named like a
+ * policy file must not wait for a writer; anything but a regular file is refused.
+ */
 static int read_file(const char *path, char **ret, size_t *ret_size, struct policy_error *err)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	uint8_t *buf = NULL;
 	struct stat st;
 	int r;

@@ -1423,6 +1423,22 @@ TEST(load_bad_file_fails_all)
 	expected = mfree(expected);
 	ASSERT_TRUE(memcmp(&p, &(struct policy){}, sizeof(p)) == 0);
 
+	/* A FIFO named like a rule file: refused at once, not waited on for a writer. */
+	{
+		_cleanup_free_ char *dir = tmp_path("b/40-dir.policy");
+
+		ASSERT_OK(rmdir(dir));
+		ASSERT_OK(mkfifo(dir, 0644));
+		ASSERT_ERROR(policy_load((char *const[]){ a, b, NULL }, &p, &err), EINVAL);
+		msg = policy_error_format(&err);
+		ASSERT_TRUE(asprintf(&expected, "%s: not a regular file", dir) > 0);
+		ASSERT_STREQ(msg, expected);
+		msg = mfree(msg);
+		expected = mfree(expected);
+		ASSERT_OK(unlink(dir));
+		ASSERT_OK(mkdir(dir, 0755));
+	}
+
 	/* A link to nowhere. */
 	{
 		_cleanup_free_ char *dir = tmp_path("b/40-dir.policy");

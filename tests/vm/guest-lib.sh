@@ -56,8 +56,17 @@ wait_for() {
 # policy NAME: the rule on stdin becomes $W/policy/NAME.policy.
 policy() { cat >$W/policy/"$1".policy; }
 
+# planned VERB ARGS...: the writes `pcipassctl VERB ARGS... --dry-run` prints, in the form
+# of pcipassd's --write-log ("PATH VALUE -> ok").
+planned() {
+	pcipassctl "$@" --dry-run | sed -n 's/^  write \([^ ]*\) ← \(.*\)$/\1 \2 -> ok/p' |
+		sed 's/ (newline: clear) -> ok$/ \\n -> ok/'
+}
+# written: what pcipassd's sysfs layer wrote since the last call, one write a line.
+written() { cat $W/writes.log 2>/dev/null; : >$W/writes.log; }
+
 daemon_start() {
-	pcipassd --policy-dir $W/policy "$@" 2>>$W/pcipassd.log &
+	pcipassd --policy-dir $W/policy --write-log $W/writes.log "$@" 2>>$W/pcipassd.log &
 	DAEMON_PID=$!
 	if ! wait_for 30 pcipassctl status; then
 		say "    pcipassd did not come up:"

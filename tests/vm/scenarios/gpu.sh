@@ -26,7 +26,10 @@ check "the plan refuses the console GPU: boot-vga" grep -q "boot-vga.*$console\|
 check "claim $console is refused" sh -c "! pcipassctl claim $console"
 check "pcipassctl groups shows group $group viable" sh -c "pcipassctl groups | grep -q '^$group .* yes '"
 kernel_agrees "GPU pool claimed" 1
+written >/dev/null
+plan=$(planned release $gpu)
 check "release the GPU" pcipassctl release $gpu
+check_eq "release of the GPU group: pcipassd wrote exactly what its dry run printed" "$plan" "$(written)"
 check_eq "the audio function is back on snd_hda_intel" snd_hda_intel "$(driver_of $audio)"
 check_eq "the GPU is back to no driver" none "$(driver_of $gpu)"
 kernel_agrees "GPU released"
