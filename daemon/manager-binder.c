@@ -521,6 +521,29 @@ static int submit(struct manager *m, const struct manager_request *req, manager_
 	return 0;
 }
 
+void manager_jobs_stop(struct manager *m)
+{
+	struct job *running = TAKE_PTR(m->job_running);
+
+	/* Callers still waiting are told; a transaction that runs on is undone at the next
+	 * start from the journal. */
+	for (struct job *j = running ?: m->jobs, *next; j; j = next) {
+		json_object *p = json_object_new_object();
+
+		next = j == running ? m->jobs : j->next;
+		if (p && (json_add_int(p, "errno", ESHUTDOWN) < 0 ||
+			  json_add_str(p, "errno_name", "ESHUTDOWN") < 0 ||
+			  json_add_str(p, "message", "pcipassd is stopping") < 0)) {
+			(void)json_object_put(p);
+			p = NULL;
+		}
+		waiter_refuse(j->waiter, ERROR_SYSTEM, p);
+		waiter_release(j->waiter);
+		job_free(j);
+	}
+	m->jobs = NULL;
+}
+
 int manager_apply(struct manager *m, const char *only_address, manager_done_fn done,
 		  void *userdata)
 {

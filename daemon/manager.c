@@ -67,6 +67,7 @@ struct manager *manager_free(struct manager *m)
 {
 	if (!m)
 		return NULL;
+	manager_jobs_stop(m);
 	manager_varlink_stop(m);
 	udev_watch_free(m->udev);
 	/* A binder with a step stuck in the kernel keeps the sysfs its worker uses. */

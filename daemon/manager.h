@@ -108,6 +108,8 @@ struct manager_request {
 	bool apply;		/* the policy's start-up rules (address: its group only) */
 };
 int manager_binder_start(struct manager *m);
+/* Drops queued and running jobs at exit, telling their callers (ESHUTDOWN). */
+void manager_jobs_stop(struct manager *m);
 /*
  * A claim or release. It is planned when its turn comes, against the model as it is then
  * (a dry run: now), and done is called once, when it has ended; < 0 when it could not be
