@@ -19,7 +19,6 @@
 #include "errors.h"
 #include "lib/json-util.h"
 #include "lib/log.h"
-#include "lib/varlink.h"
 #include "manager.h"
 #include "sysfs.h"
 

@@ -717,11 +717,6 @@ static int blockers_to_json(const struct plan_blocker *b, size_t n, bool forced,
 	return 0;
 }
 
-static int opt_str(json_object *o, const char *key, const char *s)
-{
-	return s ? json_add_str(o, key, s) : json_add_null(o, key);
-}
-
 static int member_to_json(const struct plan_member *m, json_object **ret)
 {
 	_cleanup_json_ json_object *o = json_object_new_object(), *steps = NULL, *b = NULL;
@@ -732,9 +727,9 @@ static int member_to_json(const struct plan_member *m, json_object **ret)
 		return -ENOMEM;
 	r = json_add_str(o, "address", m->address);
 	if (r >= 0)
-		r = opt_str(o, "driver", m->driver);
+		r = json_add_str(o, "driver", m->driver);
 	if (r >= 0)
-		r = opt_str(o, "target", m->target);
+		r = json_add_str(o, "target", m->target);
 	if (r >= 0)
 		r = json_add_str(o, "action", plan_action_to_string(m->action));
 	if (r >= 0)
@@ -751,11 +746,11 @@ static int member_to_json(const struct plan_member *m, json_object **ret)
 		if (r >= 0)
 			r = json_add_str(rule, "name", m->rule->name);
 		if (r >= 0)
-			r = opt_str(rule, "description", m->rule->description);
+			r = json_add_str(rule, "description", m->rule->description);
 		if (r >= 0)
 			r = json_add_str(o, "apply", policy_apply_to_string(m->rule->apply));
 		if (r >= 0)
-			r = opt_str(o, "pool", m->rule->pool);
+			r = json_add_str(o, "pool", m->rule->pool);
 		if (r >= 0)
 			r = json_add_bool(o, "force", m->rule->force);
 	} else if (r >= 0) {
@@ -819,9 +814,9 @@ static int group_to_json(const struct plan_group *g, json_object **ret)
 		r = g->id >= 0 ? json_add_bool(o, "viable_after", g->viable_after)
 			       : json_add_null(o, "viable_after");
 	if (r >= 0)
-		r = opt_str(o, "not_viable_because", g->id >= 0 ? g->not_viable_now : NULL);
+		r = json_add_str(o, "not_viable_because", g->id >= 0 ? g->not_viable_now : NULL);
 	if (r >= 0)
-		r = opt_str(o, "not_viable_after_because", g->id >= 0 ? g->not_viable_after : NULL);
+		r = json_add_str(o, "not_viable_after_because", g->id >= 0 ? g->not_viable_after : NULL);
 	if (r >= 0)
 		r = json_add_bool(o, "acts", g->acts);
 	if (r >= 0)
