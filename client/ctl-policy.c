@@ -5,7 +5,7 @@
 
 #include "client/ctl.h"
 #include "client/output.h"
-#include "daemon/policy.h"
+#include "lib/policy.h"
 #include "lib/json-util.h"
 #include "lib/macro.h"
 #include "lib/util.h"
@@ -49,6 +49,20 @@ static void print_blockers(const char *who, json_object *blockers)
 
 		printf("  %s %s: %s%s\n", who, json_get_str(b, "code"), json_get_str(b, "message"),
 		       json_get_bool(b, "overridden") == 1 ? " (overridden by Force=yes)" : "");
+	}
+}
+
+static void print_steps(json_object *steps)
+{
+	for (size_t k = 0; k < json_object_array_length(steps); k++) {
+		json_object *s = json_object_array_get_idx(steps, k);
+		const char *v = json_get_str(s, "value");
+
+		if (streq(json_get_str(s, "op"), "load_module"))
+			printf("  load module %s\n", json_get_str(s, "module"));
+		else
+			printf("  write %-50s ← %s\n", json_get_str(s, "path"),
+			       streq(v, "\n") ? "(newline: clear)" : v);
 	}
 }
 
@@ -111,11 +125,11 @@ int verb_plan(struct ctl *c, int argc, char *argv[])
 				return CTL_EXIT_FAILURE;
 		}
 	}
-	if (shown == 0) {
+	if (shown == 0 && json_object_array_length(json_get(reply, "host_steps")) == 0) {
 		printf("No policy rule matches any PCI function: nothing would change.\n");
 		return CTL_EXIT_OK;
 	}
-	if (table_print(t, c->legend) < 0)
+	if (shown > 0 && table_print(t, c->legend) < 0)
 		return CTL_EXIT_FAILURE;
 
 	/* Why, and what would be written. */
@@ -144,22 +158,17 @@ int verb_plan(struct ctl *c, int argc, char *argv[])
 				header = true;
 			}
 			print_blockers(json_get_str(m, "address"), json_get(m, "blockers"));
-			for (size_t k = 0; k < json_object_array_length(steps); k++) {
-				json_object *s = json_object_array_get_idx(steps, k);
-				const char *v = json_get_str(s, "value");
-
-				if (streq(json_get_str(s, "op"), "load_module"))
-					printf("  load module %s\n", json_get_str(s, "module"));
-				else
-					printf("  write %-50s ← %s\n", json_get_str(s, "path"),
-					       streq(v, "\n") ? "(newline: clear)" : v);
-			}
+			print_steps(steps);
 		}
 		if (!header && json_object_array_length(json_get(g, "blockers")) > 0) {
 			printf("\nIOMMU group %lld (blocked: left as it is):\n",
 			       json_get_int(g, "iommu_group"));
 			print_blockers("group", json_get(g, "blockers"));
 		}
+	}
+	if (json_object_array_length(json_get(reply, "host_steps")) > 0) {
+		printf("\nBefore the groups (VF autoprobe off on the PFs of start-up VF rules):\n");
+		print_steps(json_get(reply, "host_steps"));
 	}
 	return CTL_EXIT_OK;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * pcipassctl rom check: validates PCI expansion ROM files offline with the daemon's parser
- * (daemon/pcirom.c), e.g. a ROM dumped from sysfs or a vendor's image before it is given to
+ * (lib/pcirom.c), e.g. a ROM dumped from sysfs or a vendor's image before it is given to
  * a guest with romfile=. pcipassctl rom ADDRESS -o FILE: has pcipassd read a function's ROM
  * (DumpRom), saves it to FILE and prints the same verdict.
  */
@@ -15,7 +15,7 @@
 
 #include "client/ctl-rom.h"
 #include "client/output.h"
-#include "daemon/pcirom.h"
+#include "lib/pcirom.h"
 #include "lib/json-util.h"
 #include "lib/macro.h"
 #include "lib/util.h"

@@ -19,7 +19,7 @@
 #define JOURNAL "claims.json"
 
 /* What the worker tells the event loop, through a pipe (each message < PIPE_BUF: atomic). */
-enum msg_type { MSG_STEP_START, MSG_STEP_DONE, MSG_END };
+enum msg_type { MSG_STEP_START, MSG_STEP_DONE, MSG_END, MSG_TASK_END };
 struct msg {
 	enum msg_type type;
 	size_t step;
@@ -37,6 +37,12 @@ struct binder {
 	size_t n_claims;
 
 	struct txn *running;
+	struct {
+		binder_task_fn fn;
+		void (*done)(int r, void *userdata);
+		void *userdata;
+		bool running;
+	} task;
 	pthread_t thread;
 	int pipe[2];
 	sd_event_source *pipe_src, *deadline_src;
@@ -294,7 +300,7 @@ static int verify_group_viable(struct binder *b, int64_t group, char **ret_why)
 	size_t n;
 	int r;
 
-	r = sysfs_iommu_group_members(b->sysfs, group, &names);
+	r = sysfs_iommu_group_members(b->sysfs, group, &names, NULL);
 	if (r < 0)
 		return r;
 	n = strv_length(names);
@@ -948,6 +954,12 @@ static int on_pipe(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	while (read(fd, &m, sizeof(m)) == (ssize_t)sizeof(m)) {
 		struct txn *t = b->running;
 
+		if (m.type == MSG_TASK_END && b->task.running) {
+			(void)pthread_join(b->thread, NULL);
+			b->task.running = false;
+			b->task.done(m.result, b->task.userdata);
+			continue;
+		}
 		if (!t)
 			continue;
 		switch (m.type) {
@@ -974,7 +986,36 @@ static int on_pipe(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 			b->running = NULL;
 			txn_finish(b, t, m.result);
 			break;
+		case MSG_TASK_END:
+			break;
 		}
+	}
+	return 0;
+}
+
+static void *task_worker(void *userdata)
+{
+	struct binder *b = userdata;
+
+	send_msg(b, MSG_TASK_END, 0, b->task.fn(b->sysfs, b->task.userdata));
+	return NULL;
+}
+
+int binder_run_task(struct binder *b, binder_task_fn fn, void (*done)(int r, void *userdata),
+		    void *userdata)
+{
+	int r;
+
+	if (binder_busy(b))
+		return -EBUSY;
+	b->task.fn = fn;
+	b->task.done = done;
+	b->task.userdata = userdata;
+	b->task.running = true;
+	r = pthread_create(&b->thread, NULL, task_worker, b);
+	if (r != 0) {
+		b->task.running = false;
+		return -r;
 	}
 	return 0;
 }
@@ -983,7 +1024,7 @@ int binder_run(struct binder *b, struct txn *t)
 {
 	int r;
 
-	if (b->running)
+	if (binder_busy(b))
 		return -EBUSY;
 	t->id = ++b->next_id;
 	t->state = TXN_RUNNING;
@@ -1000,7 +1041,7 @@ int binder_run(struct binder *b, struct txn *t)
 
 bool binder_busy(const struct binder *b)
 {
-	return b->running;
+	return b->running || b->task.running;
 }
 
 const struct txn *binder_running(const struct binder *b)
@@ -1054,6 +1095,11 @@ struct binder *binder_free(struct binder *b)
 		 * everything it uses. The journal lets the next start undo the transaction. */
 		log_warning("Exiting with a %s of IOMMU group %" PRIi64 " in flight; the next start "
 			    "undoes it", txn_kind_to_string(b->running->kind), b->running->group);
+		(void)pthread_detach(b->thread);
+		return b;
+	}
+	if (b->task.running) {
+		log_warning("Exiting with a task still running on the worker");
 		(void)pthread_detach(b->thread);
 		return b;
 	}

@@ -123,6 +123,16 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct txn *, txn_free)
  * -EBUSY (t not taken) while another transaction runs.
  */
 int binder_run(struct binder *b, struct txn *t);
+/*
+ * A task: sysfs work outside any transaction (a ROM read, VF autoprobe off), run on the worker
+ * thread like a transaction's steps, so that it never runs on the event loop nor beside a
+ * transaction. fn runs on the worker with the binder's sysfs; done on the event loop with fn's
+ * result. -EBUSY while a transaction or task runs.
+ */
+typedef int (*binder_task_fn)(struct sysfs *s, void *userdata);
+int binder_run_task(struct binder *b, binder_task_fn fn, void (*done)(int r, void *userdata),
+		    void *userdata);
+/* A transaction or a task runs. */
 bool binder_busy(const struct binder *b);
 
 const struct claim *binder_find_claim(const struct binder *b, const char *address);

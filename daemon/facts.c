@@ -65,45 +65,9 @@ static int note(char **list, const char *what)
 	return 0;
 }
 
-/* The last PCI address among a sysfs path's components: the function a device sits below. */
-static const char *path_owner(const char *path, char *buf)
-{
-	const char *owner = NULL;
-
-	for (const char *p = path; *p;) {
-		size_t n = strcspn(p, "/");
-
-		if (n <= PCI_ADDR_MAX) {
-			memcpy(buf, p, n);
-			buf[n] = 0;
-			if (pci_addr_is_valid(buf))
-				owner = p;
-		}
-		p += n + (p[n] == '/');
-	}
-	if (!owner)
-		return NULL;
-	memcpy(buf, owner, strcspn(owner, "/"));
-	buf[strcspn(owner, "/")] = 0;
-	return buf;
-}
-
 static struct device_facts *facts_find_mut(struct facts *f, const char *address)
 {
-	size_t lo = 0, hi = f->n_devs;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = pci_addr_compare(f->devs[mid].address, address);
-
-		if (c == 0)
-			return &f->devs[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	return (struct device_facts *)device_facts_find(f->devs, f->n_devs, address);
 }
 
 /* Mounts and swaps by "major:minor" and by name: read once from /proc. */
@@ -139,14 +103,15 @@ static char *read_text(const char *path)
 /* "sda1 mounted on /boot", "sda2 used as swap", "sdb held by dm-0"; NULL when unused. */
 static int block_usage(struct sysfs *s, const struct usage *u, const char *name, char **list)
 {
-	_cleanup_free_ char *dev = NULL, *path = NULL, *what = NULL;
+	_cleanup_free_ char *dev = NULL, *what = NULL;
 	_cleanup_strv_free_ char **holders = NULL;
+	_cleanup_close_ int dfd = sysfs_class_open(s, "block", name);
 	size_t n_holders = 0;
 	int r;
 
-	if (asprintf(&path, "class/block/%s/dev", name) < 0)
-		return -ENOMEM;
-	r = sysfs_read(s, path, &dev);
+	if (dfd < 0)
+		return dfd == -ENOMEM ? dfd : 0;	/* gone */
+	r = sysfs_read_at(dfd, "dev", &dev);
 	if (r == -ENOMEM)
 		return r;
 	/* mountinfo: "36 35 98:0 /mnt1 /mnt2 rw … " — the third field is major:minor. */
@@ -182,10 +147,7 @@ static int block_usage(struct sysfs *s, const struct usage *u, const char *name,
 		}
 		line = *end ? end + 1 : end;
 	}
-	free(path);
-	if (asprintf(&path, "class/block/%s/holders", name) < 0)
-		return -ENOMEM;
-	r = sysfs_list(s, path, &holders, &n_holders);
+	r = sysfs_list_at(dfd, "holders", &holders, &n_holders);
 	if (r == -ENOMEM)
 		return r;
 	if (r >= 0 && n_holders > 0) {
@@ -198,7 +160,7 @@ static int block_usage(struct sysfs *s, const struct usage *u, const char *name,
 }
 
 /*
- * Calls fn for every entry of a device class (class/block, class/net) that sits below one of
+ * Calls fn for every entry of a device class ("block", "net") that sits below one of
  * the functions in f, however deep (a virtio NIC's interface is …/0000:00:03.0/virtio2/net/eth0,
  * a SATA disk's …/0000:00:1f.2/ata1/host0/…/block/sda).
  */
@@ -210,20 +172,14 @@ static int class_walk(struct facts *f, struct sysfs *s, const char *class,
 	size_t n = 0;
 	int r;
 
-	r = sysfs_list(s, class, &names, &n);
+	r = sysfs_class_list(s, class, &names, &n);
 	if (r == -ENOENT)
 		return 0;
 	for (size_t i = 0; i < n && r >= 0; i++) {
-		char target[PATH_MAX], rel[PATH_MAX], owner[PCI_ADDR_MAX + 1];
+		char owner[PCI_ADDR_MAX + 1];
 		struct device_facts *df;
-		ssize_t k;
 
-		snprintf(rel, sizeof(rel), "%s/%s", class, names[i]);
-		k = readlinkat(s->root_fd, rel, target, sizeof(target) - 1);
-		if (k < 0)
-			continue;
-		target[k] = 0;
-		df = path_owner(target, owner) ? facts_find_mut(f, owner) : NULL;
+		df = sysfs_class_owner(s, class, names[i], owner) >= 0 ? facts_find_mut(f, owner) : NULL;
 		if (df)
 			r = fn(df, names[i], userdata);
 	}
@@ -249,7 +205,7 @@ static int gather_block(struct facts *f, struct sysfs *s)
 		.u.mountinfo = read_text("/proc/self/mountinfo"),
 		.u.swaps = read_text("/proc/swaps"),
 	};
-	int r = class_walk(f, s, "class/block", block_one, &c);
+	int r = class_walk(f, s, "block", block_one, &c);
 
 	free(c.u.mountinfo);
 	free(c.u.swaps);
@@ -318,7 +274,7 @@ static int gather_net(struct facts *f, struct sysfs *s)
 
 	if (getifaddrs(&c.ifa) < 0)
 		c.ifa = NULL;
-	r = class_walk(f, s, "class/net", net_one, &c);
+	r = class_walk(f, s, "net", net_one, &c);
 	if (c.ifa)
 		freeifaddrs(c.ifa);
 	free(c.routes4);
@@ -333,13 +289,13 @@ static int device_nodes(struct sysfs *s, const struct pcidev *d, const char *dev
 		const char *sub, *dev;
 	} kinds[] = { { "drm", "dri/" }, { "uio", "" } };
 	_cleanup_strv_free_ char **nodes = new0(char *, 1);
+	_cleanup_close_ int dfd = sysfs_pci_open(s, d->address, NULL);
 	size_t n = 0;
 
 	if (!nodes)
 		return -ENOMEM;
 	for (size_t k = 0; k < ELEMENTSOF(kinds) + 1; k++) {
 		_cleanup_strv_free_ char **names = NULL;
-		_cleanup_free_ char *path = NULL;
 		size_t m = 0;
 		char **a;
 
@@ -351,9 +307,7 @@ static int device_nodes(struct sysfs *s, const struct pcidev *d, const char *dev
 				return -ENOMEM;
 			m = 1;
 		} else {
-			if (asprintf(&path, "bus/pci/devices/%s/%s", d->address, kinds[k].sub) < 0)
-				return -ENOMEM;
-			if (sysfs_list(s, path, &names, &m) < 0)
+			if (dfd < 0 || sysfs_list_at(dfd, kinds[k].sub, &names, &m) < 0)
 				continue;
 		}
 		a = reallocarray_safe(nodes, n + m + 1, sizeof(char *));
@@ -475,7 +429,6 @@ static int gather_open(struct facts *f, const struct model *m, struct sysfs *s, 
 static int gather_intx(struct facts *f, struct sysfs *s)
 {
 	for (size_t i = 0; i < f->n_devs; i++) {
-		_cleanup_free_ char *path = NULL;
 		_cleanup_close_ int dfd = -EBADF;
 		uint8_t config[256];
 		ssize_t n;
@@ -483,9 +436,7 @@ static int gather_intx(struct facts *f, struct sysfs *s)
 		/* PCI Express functions must implement the INTx disable bit; for conventional PCI
 		 * only the kernel's own test (toggling it) tells. */
 		f->devs[i].intx_maskable = -1;
-		if (asprintf(&path, "bus/pci/devices/%s", f->devs[i].address) < 0)
-			return -ENOMEM;
-		dfd = sysfs_open_dir(s, path);
+		dfd = sysfs_pci_open(s, f->devs[i].address, NULL);
 		if (dfd < 0)
 			continue;
 		n = sysfs_read_bin_at(dfd, "config", config, sizeof(config));

@@ -39,20 +39,21 @@ int host_facts_read(struct sysfs *s, struct host_facts *ret)
 	struct utsname u;
 	int r;
 
-	r = sysfs_list(s, "class/iommu", &h.iommu_units, &h.n_iommu_units);
+	r = sysfs_class_list(s, "iommu", &h.iommu_units, &h.n_iommu_units);
 	if (r < 0 && r != -ENOENT)
 		return r;
 
 	/* Interrupt remapping, as the Intel units report it (AMD units do not say in sysfs). */
 	h.interrupt_remapping = -1;
 	for (size_t i = 0; i < h.n_iommu_units; i++) {
-		_cleanup_free_ char *path = NULL, *ecap = NULL;
+		_cleanup_free_ char *ecap = NULL;
+		_cleanup_close_ int dfd = sysfs_class_open(s, "iommu", h.iommu_units[i]);
 		unsigned long long v;
 		char *end;
 
-		if (asprintf(&path, "class/iommu/%s/intel-iommu/ecap", h.iommu_units[i]) < 0)
-			return -ENOMEM;
-		r = sysfs_read(s, path, &ecap);
+		if (dfd == -ENOMEM)
+			return dfd;
+		r = dfd < 0 ? dfd : sysfs_read_at(dfd, "intel-iommu/ecap", &ecap);
 		if (r == -ENOMEM)
 			return r;
 		if (r < 0)
@@ -68,14 +69,14 @@ int host_facts_read(struct sysfs *s, struct host_facts *ret)
 		h.interrupt_remapping = 1;
 	}
 
-	r = sysfs_read(s, "kernel/security/lockdown", &lockdown);
+	r = sysfs_read(s, SYSFS_LOCKDOWN, &lockdown);
 	if (r >= 0)
 		r = lockdown_parse(lockdown, &h.lockdown);
 	if (r == -ENOMEM)
 		return r;
 
 	/* Only there when vfio is loaded and built with CONFIG_VFIO_NOIOMMU. */
-	r = sysfs_read(s, "module/vfio/parameters/enable_unsafe_noiommu_mode", &noiommu);
+	r = sysfs_read(s, SYSFS_VFIO_NOIOMMU, &noiommu);
 	if (r == -ENOMEM)
 		return r;
 	if (r >= 0)

@@ -84,43 +84,6 @@ static void log_blocked(const struct plan_group *g, const struct pcidev *d)
 			   g->blockers[j].message);
 }
 
-/*
- * A PF whose VFs a start-up rule passes through (VirtualFunctionOf=) gets
- * sriov_drivers_autoprobe=0, so that VFs created later never touch the host's VF driver
- * before pcipassd claims them.
- */
-static void sriov_autoprobe_off(struct manager *m, const char *only_address)
-{
-	for (size_t i = 0; i < m->model.n_devs; i++) {
-		const struct pcidev *d = m->model.devs[i];
-		_cleanup_free_ char *path = NULL, *v = NULL;
-		bool wanted = false;
-		int r;
-
-		if (d->sriov_totalvfs <= 0 || (only_address && !streq(only_address, d->address)))
-			continue;
-		for (size_t k = 0; k < m->policy.n_rules && !wanted; k++) {
-			const struct policy_rule *rule = m->policy.rules[k];
-
-			if (!rule->vf_of || rule->apply != POLICY_APPLY_BOOT ||
-			    (rule->target != POLICY_TARGET_VFIO && rule->target != POLICY_TARGET_UIO))
-				continue;
-			for (char **g = rule->vf_of; *g && !wanted; g++)
-				wanted = fnmatch(*g, d->address, 0) == 0;
-		}
-		if (!wanted || asprintf(&path, "bus/pci/devices/%s/sriov_drivers_autoprobe",
-					d->address) < 0)
-			continue;
-		if (sysfs_read(m->sysfs, path, &v) < 0 || streq(v, "0"))
-			continue;
-		r = sysfs_write(m->sysfs, path, "0");
-		if (r < 0)
-			log_warning_errno(r, "Failed to turn off VF autoprobe of %s: %m", d->address);
-		else
-			log_info("%s: VF driver autoprobe off, its VFs are for passthrough", d->address);
-	}
-}
-
 /* --- jobs: requests and applications, planned when their turn comes ------------------------- */
 
 /* A caller waiting for jobs: one answer when all of its jobs have ended. */
@@ -141,7 +104,10 @@ struct job {
 	struct manager *m;
 	unsigned replans;
 	struct manager_request req;	/* strings owned */
-	struct waiter *waiter;
+	struct waiter *waiter;		/* NULL for a task */
+	binder_task_fn task;		/* a task instead of a request (manager_run_task) */
+	void (*task_done)(int r, void *userdata);
+	void *task_userdata;
 	struct job *next;
 };
 
@@ -234,6 +200,65 @@ static void jobs_append(struct manager *m, struct job *j)
 	while (*p)
 		p = &(*p)->next;
 	*p = j;
+}
+
+/* A plan's host steps (VF autoprobe off), run on the worker as one task. */
+struct host_steps {
+	struct manager *m;
+	struct plan_step *steps;
+	size_t n_steps;
+};
+
+static int host_steps_task(struct sysfs *s, void *userdata)
+{
+	struct host_steps *h = userdata;
+	int r = 0;
+
+	for (size_t i = 0; i < h->n_steps; i++) {
+		int k = sysfs_write(s, h->steps[i].path, h->steps[i].value);
+
+		if (k < 0)
+			log_warning_errno(k, "Failed to turn off VF autoprobe (%s): %m", h->steps[i].path);
+		else
+			log_info("%s ← %s: VF driver autoprobe off, the VFs are for passthrough",
+				 h->steps[i].path, h->steps[i].value);
+		r = r < 0 ? r : k;
+	}
+	return r;
+}
+
+static void host_steps_done(int r, void *userdata)
+{
+	struct host_steps *h = userdata;
+
+	/* sriov_drivers_autoprobe changes send no uevent: the PFs are read again. */
+	for (size_t i = 0; r != -ESHUTDOWN && i < h->n_steps; i++) {
+		char address[PCI_ADDR_MAX + 1];
+
+		if (pci_path_last_address(h->steps[i].path, address))
+			(void)model_refresh(&h->m->model, h->m->sysfs, address, NULL, NULL);
+	}
+	plan_steps_free(h->steps, h->n_steps);
+	free(h);
+}
+
+/* Queues the plan's host steps, taking them, ahead of every other job. */
+static int host_steps_queue(struct manager *m, struct plan *p)
+{
+	struct host_steps *h = new0(struct host_steps, 1);
+	struct job *j = new0(struct job, 1);
+
+	if (!h || !j) {
+		free(h);
+		free(j);
+		return -ENOMEM;
+	}
+	*h = (struct host_steps){ .m = m, .steps = TAKE_PTR(p->host_steps), .n_steps = p->n_host_steps };
+	p->n_host_steps = 0;
+	*j = (struct job){ .m = m, .task = host_steps_task, .task_done = host_steps_done,
+			   .task_userdata = h, .next = m->jobs };
+	m->jobs = j;
+	return 0;
 }
 
 /*
@@ -402,9 +427,14 @@ static int job_run(struct manager *m, struct job *j)
 		return 0;
 	}
 
+	if (j->req.apply && mp.plan.n_host_steps > 0)
+		(void)host_steps_queue(m, &mp.plan);
 	if (j->req.apply && !j->req.address) {
 		/* Every group a start-up rule moves: one job each, planned in its turn. */
 		struct job **at = &m->jobs;
+
+		while (*at && (*at)->task)
+			at = &(*at)->next;	/* after the host's steps */
 
 		for (size_t i = 0; i < mp.plan.n_groups; i++) {
 			const struct plan_group *pg = &mp.plan.groups[i];
@@ -457,14 +487,35 @@ static int job_run(struct manager *m, struct job *j)
 	return 1;
 }
 
-/* Runs queued jobs until one starts a transaction, or none is left. */
+static void on_task_done(int r, void *userdata);
+
+/* On the worker: the job's own task, with its own data. */
+static int job_task(struct sysfs *s, void *userdata)
+{
+	struct job *j = userdata;
+
+	return j->task(s, j->task_userdata);
+}
+
+/* Runs queued jobs until one starts a transaction or a task, or none is left. */
 static void jobs_run(struct manager *m)
 {
 	while (m->jobs && !binder_busy(m->binder)) {
 		struct job *j = m->jobs;
+		int r;
 
 		m->jobs = j->next;
 		j->next = NULL;
+		if (j->task) {
+			r = binder_run_task(m->binder, job_task, on_task_done, j);
+			if (r >= 0) {
+				m->job_running = j;
+				return;
+			}
+			j->task_done(r, j->task_userdata);
+			job_free(j);
+			continue;
+		}
 		if (job_run(m, j) > 0) {
 			m->job_running = j;
 			return;
@@ -498,6 +549,33 @@ static void on_txn_done(struct txn *t, void *userdata)
 	jobs_run(m);
 }
 
+static void on_task_done(int r, void *userdata)
+{
+	struct job *j = userdata;
+	struct manager *m = j->m;
+
+	m->job_running = NULL;
+	j->task_done(r, j->task_userdata);
+	job_free(j);
+	jobs_run(m);
+}
+
+int manager_run_task(struct manager *m, binder_task_fn fn, void (*done)(int r, void *userdata),
+		     void *userdata)
+{
+	struct job *j;
+
+	if (!m->binder)
+		return -EROFS;
+	j = new0(struct job, 1);
+	if (!j)
+		return -ENOMEM;
+	*j = (struct job){ .m = m, .task = fn, .task_done = done, .task_userdata = userdata };
+	jobs_append(m, j);
+	jobs_run(m);
+	return 0;
+}
+
 /* Queues a job for a new waiter; done (may be NULL) is called when it has ended. */
 static int submit(struct manager *m, const struct manager_request *req, manager_done_fn done,
 		  void *userdata)
@@ -527,9 +605,17 @@ void manager_jobs_stop(struct manager *m)
 	/* Callers still waiting are told; a transaction that runs on is undone at the next
 	 * start from the journal. */
 	for (struct job *j = running ?: m->jobs, *next; j; j = next) {
-		json_object *p = json_object_new_object();
+		json_object *p;
 
 		next = j == running ? m->jobs : j->next;
+		if (j->task) {
+			/* A running task's worker still uses its data: left to the exit. */
+			if (j != running)
+				j->task_done(-ESHUTDOWN, j->task_userdata);
+			job_free(j);
+			continue;
+		}
+		p = json_object_new_object();
 		if (p && (json_add_int(p, "errno", ESHUTDOWN) < 0 ||
 			  json_add_str(p, "errno_name", "ESHUTDOWN") < 0 ||
 			  json_add_str(p, "message", "pcipassd is stopping") < 0)) {
@@ -551,7 +637,6 @@ int manager_apply(struct manager *m, const char *only_address, manager_done_fn d
 			done(userdata, NULL, json_object_new_object());
 		return 0;
 	}
-	sriov_autoprobe_off(m, only_address);
 	return submit(m, &(struct manager_request){ .apply = true, .address = (char *)only_address },
 		      done, userdata);
 }

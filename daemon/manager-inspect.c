@@ -37,28 +37,26 @@ static int add_attr_num(json_object *o, const char *key, int dfd, const char *na
 }
 
 /* maps/mapN or portio/portN: each entry's attributes. */
-static int uio_regions(struct manager *m, const char *dir, const char *const *attrs, size_t n_attrs,
+/* The regions below uioN/maps or uioN/portio. */
+static int uio_regions(int uio_fd, const char *sub, const char *const *attrs, size_t n_attrs,
 		       json_object **ret)
 {
 	_cleanup_strv_free_ char **names = NULL;
 	_cleanup_json_ json_object *a = json_object_new_array();
+	_cleanup_close_ int sub_fd = sysfs_open_dir_at(uio_fd, sub);
 	int r;
 
 	if (!a)
 		return -ENOMEM;
-	if (sysfs_list(m->sysfs, dir, &names, NULL) >= 0)
+	if (sub_fd >= 0 && sysfs_list_at(sub_fd, ".", &names, NULL) >= 0)
 		for (char **e = names; *e; e++) {
-			_cleanup_free_ char *path = NULL;
-			_cleanup_close_ int dfd = -EBADF;
+			_cleanup_close_ int dfd = sysfs_open_dir_at(sub_fd, *e);
 			json_object *o = json_object_new_object();
 
 			if (!o || json_object_array_add(a, o) < 0) {
 				(void)json_object_put(o);
 				return -ENOMEM;
 			}
-			if (asprintf(&path, "%s/%s", dir, *e) < 0)
-				return -ENOMEM;
-			dfd = sysfs_open_dir(m->sysfs, path);
 			r = json_add_str(o, "region", *e);
 			for (size_t i = 0; i < n_attrs && r >= 0 && dfd >= 0; i++)
 				r = streq(attrs[i], "name") || streq(attrs[i], "porttype")
@@ -77,22 +75,19 @@ static int uio_json(struct manager *m, const struct pcidev *d, json_object **ret
 	static const char *const map_attrs[] = { "name", "addr", "size", "offset" };
 	static const char *const port_attrs[] = { "name", "start", "size", "porttype" };
 	_cleanup_strv_free_ char **uio = NULL;
-	_cleanup_free_ char *dir = NULL, *base = NULL, *maps = NULL, *ports = NULL, *node = NULL;
+	_cleanup_free_ char *node = NULL;
 	_cleanup_json_ json_object *o = NULL;
-	_cleanup_close_ int dfd = -EBADF;
+	_cleanup_close_ int uio_dir = sysfs_pci_open(m->sysfs, d->address, "uio"), dfd = -EBADF;
 	json_object *a = NULL;
 	int r;
 
 	*ret = NULL;
-	if (asprintf(&dir, "bus/pci/devices/%s/uio", d->address) < 0)
-		return -ENOMEM;
-	if (sysfs_list(m->sysfs, dir, &uio, NULL) < 0 || !uio[0])
+	if (uio_dir < 0 || sysfs_list_at(uio_dir, ".", &uio, NULL) < 0 || !uio[0])
 		return 0;
-	if (asprintf(&base, "%s/%s", dir, uio[0]) < 0 || asprintf(&maps, "%s/maps", base) < 0 ||
-	    asprintf(&ports, "%s/portio", base) < 0 || asprintf(&node, "%s/%s", m->dev_root, uio[0]) < 0)
+	if (asprintf(&node, "%s/%s", m->dev_root, uio[0]) < 0)
 		return -ENOMEM;
 	o = json_object_new_object();
-	dfd = sysfs_open_dir(m->sysfs, base);
+	dfd = sysfs_open_dir_at(uio_dir, uio[0]);
 	if (!o || dfd < 0)
 		return o ? 0 : -ENOMEM;
 	r = json_add_str(o, "device", uio[0]);
@@ -107,11 +102,11 @@ static int uio_json(struct manager *m, const struct pcidev *d, json_object **ret
 	if (r >= 0)
 		r = add_attr_num(o, "event_count", dfd, "event");
 	if (r >= 0)
-		r = uio_regions(m, maps, map_attrs, ELEMENTSOF(map_attrs), &a);
+		r = uio_regions(dfd, "maps", map_attrs, ELEMENTSOF(map_attrs), &a);
 	if (r >= 0)
 		r = json_add(o, "maps", TAKE_PTR(a));
 	if (r >= 0)
-		r = uio_regions(m, ports, port_attrs, ELEMENTSOF(port_attrs), &a);
+		r = uio_regions(dfd, "portio", port_attrs, ELEMENTSOF(port_attrs), &a);
 	if (r >= 0)
 		r = json_add(o, "portio", TAKE_PTR(a));
 	if (r < 0)
@@ -147,8 +142,8 @@ int manager_open_by(struct manager *m, const struct pcidev *d, char **ret)
 static int vfio_json(struct manager *m, const struct pcidev *d, json_object **ret)
 {
 	_cleanup_strv_free_ char **cdev = NULL;
-	_cleanup_free_ char *node = NULL, *noiommu = NULL, *dir = NULL, *cdev_node = NULL;
-	_cleanup_free_ char *open_by = NULL;
+	_cleanup_free_ char *node = NULL, *noiommu = NULL, *cdev_node = NULL, *open_by = NULL;
+	_cleanup_close_ int cdev_dir = -EBADF;
 	_cleanup_json_ json_object *o = json_object_new_object();
 	const struct iommu_group *g;
 	const char *path = NULL;
@@ -158,12 +153,12 @@ static int vfio_json(struct manager *m, const struct pcidev *d, json_object **re
 	if (!driver_is_vfio(d->driver) || d->iommu_group < 0)
 		return 0;
 	if (!o || asprintf(&node, "%s/vfio/%d", m->dev_root, d->iommu_group) < 0 ||
-	    asprintf(&noiommu, "%s/vfio/noiommu-%d", m->dev_root, d->iommu_group) < 0 ||
-	    asprintf(&dir, "bus/pci/devices/%s/vfio-dev", d->address) < 0)
+	    asprintf(&noiommu, "%s/vfio/noiommu-%d", m->dev_root, d->iommu_group) < 0)
 		return -ENOMEM;
 	path = access(node, F_OK) == 0 ? node : access(noiommu, F_OK) == 0 ? noiommu : NULL;
 	g = model_find_group(&m->model, (uint32_t)d->iommu_group);
-	if (sysfs_list(m->sysfs, dir, &cdev, NULL) >= 0 && cdev[0] &&
+	cdev_dir = sysfs_pci_open(m->sysfs, d->address, "vfio-dev");
+	if (cdev_dir >= 0 && sysfs_list_at(cdev_dir, ".", &cdev, NULL) >= 0 && cdev[0] &&
 	    asprintf(&cdev_node, "%s/vfio/devices/%s", m->dev_root, cdev[0]) < 0)
 		return -ENOMEM;
 	/* Who holds the group node: the same scan the planner's facts make. */
@@ -191,16 +186,16 @@ static int vfio_json(struct manager *m, const struct pcidev *d, json_object **re
 
 int manager_inspect_json(struct manager *m, const struct pcidev *d, json_object *device)
 {
-	_cleanup_free_ char *dir = NULL, *resource = NULL;
+	_cleanup_free_ char *resource = NULL;
 	_cleanup_free_ uint8_t *cfg = malloc(CONFIG_MAX);
 	_cleanup_close_ int dfd = -EBADF;
 	json_object *config = NULL, *uio = NULL, *vfio = NULL;
 	ssize_t n;
 	int r;
 
-	if (!cfg || asprintf(&dir, "bus/pci/devices/%s", d->address) < 0)
+	if (!cfg)
 		return -ENOMEM;
-	dfd = sysfs_open_dir(m->sysfs, dir);
+	dfd = sysfs_pci_open(m->sysfs, d->address, NULL);
 	n = dfd >= 0 ? sysfs_read_bin_at(dfd, "config", cfg, CONFIG_MAX) : dfd;
 	if (dfd >= 0)
 		(void)sysfs_read_at(dfd, "resource", &resource);

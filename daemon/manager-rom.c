@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * DumpRom: a function's expansion (option) ROM, read through sysfs as the kernel shows it, with
- * the verdict of daemon/pcirom.c on it.
+ * the verdict of lib/pcirom.c on it.
  *
  * The rom attribute (drivers/pci/pci-sysfs.c) reads as EINVAL until it is enabled. Its write
  * handler, pci_write_rom(), disables it only for a write of exactly two bytes at offset 0 that
@@ -11,10 +11,11 @@
  * structure at its start) and copies from it. The attribute is disabled again after every read,
  * also a failed one, and after a failed enable, since any write but "0\n" may have enabled it.
  *
- * The read runs on the event loop, like the other reads of sysfs: option ROMs are small (64 KiB
- * to a few MiB, at most ROM_DUMP_MAX here); kernfs hands out at most a page per read() and the
- * kernel maps the ROM for each, so a large ROM costs some thousand map/unmap cycles, and a
- * device whose ROM stalls the read stalls the daemon for that long.
+ * The enable, the read and the disable run as one binder task (manager_run_task()): on the
+ * worker thread, in their turn among the transactions, never on the event loop. Option ROMs are
+ * small (64 KiB to a few MiB, at most ROM_DUMP_MAX here), but kernfs hands out at most a page
+ * per read() and the kernel maps the ROM for each, and a device whose ROM stalls the read would
+ * otherwise stall the daemon for that long.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,10 +28,9 @@
 #include "lib/json-util.h"
 #include "lib/log.h"
 #include "lib/util.h"
-#include "lib/varlink.h"
 #include "errors.h"
 #include "manager.h"
-#include "pcirom.h"
+#include "lib/pcirom.h"
 #include "sysfs.h"
 
 /*
@@ -79,11 +79,6 @@ struct rom_dump {
 	int enable_error, read_error, disable_error;
 };
 
-static void rom_dump_done(struct rom_dump *d)
-{
-	d->data = mfree(d->data);
-}
-
 /*
  * Enables the rom attribute of the function at address, reads it, and disables it again, also
  * after a failed enable or read. Fails with -ENODEV when the function is gone from sysfs and
@@ -91,20 +86,21 @@ static void rom_dump_done(struct rom_dump *d)
  * errors in *ret (the read's: -EIO when the kernel could not map the ROM, -EFBIG when it is
  * larger than ROM_DUMP_MAX).
  */
-static int rom_read(struct manager *m, const char *address, struct rom_dump *ret)
+static int rom_read(struct sysfs *s, const char *address, struct rom_dump *ret)
 {
-	_cleanup_free_ char *dir = NULL, *path = NULL, *pm_path = NULL, *pm = NULL;
+	_cleanup_free_ char *path = NULL, *pm_path = NULL, *pm = NULL;
 	_cleanup_close_ int dfd = -EBADF, fd = -EBADF;
 	struct rom_dump d = {};
 	bool pm_held = false;
 	struct stat st;
 	int r;
 
-	if (asprintf(&dir, "bus/pci/devices/%s", address) < 0 || asprintf(&path, "%s/rom", dir) < 0)
+	if (sysfs_pci_attr_path(address, "rom", &path) < 0 ||
+	    sysfs_pci_attr_path(address, "power/control", &pm_path) < 0)
 		return -ENOMEM;
-	dfd = sysfs_open_dir(m->sysfs, dir);
+	dfd = sysfs_pci_open(s, address, NULL);
 	if (dfd < 0)
-		return dfd == -ENOENT ? -ENODEV : dfd;
+		return dfd;
 	if (fstatat(dfd, "rom", &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
@@ -114,24 +110,22 @@ static int rom_read(struct manager *m, const char *address, struct rom_dump *ret
 	/* pci_read_rom() maps the BAR without a runtime-PM reference: a function its driver has
 	 * runtime-suspended (vfio-pci does so with no user) sits in D3hot, where it decodes no
 	 * memory and its ROM reads as all ones (EIO). Hold it in D0 for the read. */
-	if (asprintf(&pm_path, "%s/power/control", dir) < 0)
-		return -ENOMEM;
-	if (sysfs_read(m->sysfs, pm_path, &pm) >= 0 && streq(pm, "auto")) {
-		r = sysfs_write(m->sysfs, pm_path, "on\n");
+	if (sysfs_read(s, pm_path, &pm) >= 0 && streq(pm, "auto")) {
+		r = sysfs_write(s, pm_path, "on\n");
 		if (r < 0)
 			log_debug_errno(r, "%s: failed to hold it powered for the ROM read, "
 					"reading anyway: %m", address);
 		pm_held = r >= 0;
 	}
-	d.enable_error = sysfs_write(m->sysfs, path, "1\n");
+	d.enable_error = sysfs_write(s, path, "1\n");
 	if (d.enable_error >= 0) {
 		fd = openat(dfd, "rom", O_RDONLY | O_CLOEXEC | O_NOCTTY);
 		d.read_error = fd < 0 ? -errno : read_full_fd(fd, ROM_DUMP_MAX, &d.data, &d.size);
 		fd = safe_close(fd);
 	}
-	d.disable_error = sysfs_write(m->sysfs, path, "0\n");
+	d.disable_error = sysfs_write(s, path, "0\n");
 	if (pm_held) {
-		r = sysfs_write(m->sysfs, pm_path, "auto\n");
+		r = sysfs_write(s, pm_path, "auto\n");
 		if (r < 0)
 			log_warning_errno(r, "%s: failed to give runtime power management back "
 					  "(power/control stays \"on\"): %m", address);
@@ -144,22 +138,22 @@ static int rom_read(struct manager *m, const char *address, struct rom_dump *ret
 	return 0;
 }
 
-static int error_with_address(struct varlink_conn *c, const char *error, const char *address,
-			      const char *reason)
+/* The parameters of an error about a function: its address, and why (may be NULL). */
+static json_object *address_params(const char *address, const char *reason)
 {
 	json_object *p = json_object_new_object();
 
 	if (!p || json_add_str(p, "address", address) < 0 ||
 	    (reason && json_add_str(p, "reason", reason) < 0)) {
 		(void)json_object_put(p);
-		return -ENOMEM;
+		return NULL;
 	}
-	return varlink_error(c, error, p);
+	return p;
 }
 
-/* SystemError with a message that says what failed, not only strerror(). */
-_printf_(3, 4)
-static int system_error(struct varlink_conn *c, int error, const char *fmt, ...)
+/* SystemError's parameters, with a message that says what failed, not only strerror(). */
+_printf_(2, 3)
+static json_object *system_error_params(int error, const char *fmt, ...)
 {
 	_cleanup_free_ char *msg = NULL;
 	json_object *p;
@@ -170,15 +164,15 @@ static int system_error(struct varlink_conn *c, int error, const char *fmt, ...)
 	n = vasprintf(&msg, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		return -ENOMEM;
+		return NULL;
 	p = json_object_new_object();
 	if (!p || json_add_int(p, "errno", e) < 0 ||
 	    json_add_str(p, "errno_name", strerrorname_np(e)) < 0 ||
 	    json_add_str(p, "message", msg) < 0) {
 		(void)json_object_put(p);
-		return -ENOMEM;
+		return NULL;
 	}
-	return varlink_error(c, ERROR_SYSTEM, p);
+	return p;
 }
 
 static bool rom_dump_failed(const struct rom_dump *d)
@@ -186,8 +180,9 @@ static bool rom_dump_failed(const struct rom_dump *d)
 	return d->enable_error < 0 || d->read_error < 0 || d->disable_error < 0 || d->size == 0;
 }
 
-/* Answers a dump that failed with the error that says what is wrong. */
-static int rom_dump_error(struct varlink_conn *c, const char *address, const struct rom_dump *d)
+/* The error that says what is wrong with a dump that failed; its parameters in *ret_params. */
+static const char *rom_dump_error(const char *address, const struct rom_dump *d,
+				  json_object **ret_params)
 {
 	_cleanup_free_ char *reason = NULL;
 
@@ -195,33 +190,40 @@ static int rom_dump_error(struct varlink_conn *c, const char *address, const str
 	if (d->disable_error < 0) {
 		log_warning_errno(d->disable_error, "%s: failed to disable the ROM attribute again, "
 				  "it stays enabled: %m", address);
-		return system_error(c, d->disable_error,
-				    "Failed to disable the ROM attribute of %s again, it stays enabled: %s",
-				    address, strerror(-d->disable_error));
+		*ret_params = system_error_params(d->disable_error, "Failed to disable the ROM "
+						  "attribute of %s again, it stays enabled: %s",
+						  address, strerror(-d->disable_error));
+		return ERROR_SYSTEM;
 	}
-	if (d->enable_error < 0)
-		return system_error(c, d->enable_error,
-				    "Failed to enable the ROM attribute of %s: %s", address,
-				    strerror(-d->enable_error));
+	if (d->enable_error < 0) {
+		*ret_params = system_error_params(d->enable_error,
+						  "Failed to enable the ROM attribute of %s: %s",
+						  address, strerror(-d->enable_error));
+		return ERROR_SYSTEM;
+	}
 	switch (d->read_error) {
 	case 0:
-		return error_with_address(c, ERROR_NO_ROM, address, "the rom attribute reads empty");
+		*ret_params = address_params(address, "the rom attribute reads empty");
+		return ERROR_NO_ROM;
 	case -EIO:
-		return error_with_address(c, ERROR_NO_ROM, address, "the kernel could not map it "
-					  "(EIO): no ROM resource, or no valid image at its start");
+		*ret_params = address_params(address, "the kernel could not map it (EIO): no ROM "
+					     "resource, or no valid image at its start");
+		return ERROR_NO_ROM;
 	case -EFBIG:
 		if (asprintf(&reason, "larger than %u MiB, more than pcipassd reads",
 			     ROM_DUMP_MAX / (1024U * 1024U)) < 0)
-			return -ENOMEM;
-		return error_with_address(c, ERROR_NO_ROM, address, reason);
+			reason = NULL;
+		*ret_params = address_params(address, reason);
+		return ERROR_NO_ROM;
 	default:
-		return system_error(c, d->read_error, "Failed to read the ROM of %s: %s", address,
-				    strerror(-d->read_error));
+		*ret_params = system_error_params(d->read_error, "Failed to read the ROM of %s: %s",
+						  address, strerror(-d->read_error));
+		return ERROR_SYSTEM;
 	}
 }
 
-static int dump_reply(struct varlink_conn *c, const struct pcidev *d, const uint8_t *rom,
-		      size_t size, bool shadow)
+static int dump_params(const char *address, uint32_t vendor, uint32_t device, const uint8_t *rom,
+		       size_t size, bool shadow, json_object **ret)
 {
 	_cleanup_json_ json_object *p = json_object_new_object(), *validation = NULL;
 	_cleanup_pci_rom_ struct pci_rom *parsed = NULL;
@@ -234,22 +236,22 @@ static int dump_reply(struct varlink_conn *c, const struct pcidev *d, const uint
 	r = pci_rom_parse(rom, size, &parsed);
 	if (r < 0)
 		return r;
-	r = pci_rom_to_json(parsed, d->vendor, d->device, &validation);
+	r = pci_rom_to_json(parsed, vendor, device, &validation);
 	if (r < 0)
 		return r;
 	r = base64_encode(rom, size, &data);
 	if (r < 0)
 		return r;
-	valid = pci_rom_valid(parsed, d->vendor, d->device);
-	log_info("%s: option ROM read, %zu bytes, %zu image%s, %s%s", d->address, size,
+	valid = pci_rom_valid(parsed, vendor, device);
+	log_info("%s: option ROM read, %zu bytes, %zu image%s, %s%s", address, size,
 		 parsed->n_images, parsed->n_images == 1 ? "" : "s", valid ? "valid" : "invalid",
 		 shadow ? ", from the shadow copy at 0xC0000" : "");
 
-	r = json_add_str(p, "address", d->address);
+	r = json_add_str(p, "address", address);
 	if (r >= 0)
-		r = json_add_int(p, "vendor_id", d->vendor);
+		r = json_add_int(p, "vendor_id", vendor);
 	if (r >= 0)
-		r = json_add_int(p, "device_id", d->device);
+		r = json_add_int(p, "device_id", device);
 	if (r >= 0)
 		r = json_add_int(p, "size", (int64_t)size);
 	if (r >= 0) {
@@ -265,65 +267,93 @@ static int dump_reply(struct varlink_conn *c, const struct pcidev *d, const uint
 		r = json_add(p, "validation", TAKE_PTR(validation));
 	if (r < 0)
 		return r;
-	return varlink_reply(c, TAKE_PTR(p));
+	*ret = TAKE_PTR(p);
+	return 0;
 }
 
-int manager_method_dump_rom(struct varlink_conn *c, json_object *params, unsigned flags,
-			    void *userdata)
+/* A DumpRom in the job queue: what the worker needs, and whom to answer. */
+struct rom_job {
+	char address[PCI_ADDR_MAX + 1];
+	uint32_t vendor, device;
+	struct rom_dump dump;
+	manager_done_fn done;
+	void *userdata;
+};
+
+static void rom_job_free(struct rom_job *j)
 {
-	struct {
-		const char *address;
-		int force;
-	} p = { .force = -1 };
-	static const struct json_field fields[] = {
-		{ "address", JSON_FIELD_STRING, JSON_FIELD_MANDATORY, offsetof(typeof(p), address) },
-		{ "force", JSON_FIELD_BOOL, 0, offsetof(typeof(p), force) },
-		{}
-	};
-	struct manager *m = userdata;
-	_cleanup_(rom_dump_done) struct rom_dump dump = {};
+	free(j->dump.data);
+	free(j);
+}
+
+static int rom_task(struct sysfs *s, void *userdata)
+{
+	struct rom_job *j = userdata;
+
+	return rom_read(s, j->address, &j->dump);
+}
+
+static void rom_task_done(int r, void *userdata)
+{
+	struct rom_job *j = userdata;
+	json_object *params = NULL;
+	const char *error = NULL;
+
+	if (r == -ENODEV) {
+		error = ERROR_NO_SUCH_DEVICE;
+		params = address_params(j->address, NULL);
+	} else if (r == -ENOENT) {
+		error = ERROR_NO_ROM;
+		params = address_params(j->address, "no rom attribute: the function has no expansion ROM");
+	} else if (r < 0) {
+		error = ERROR_SYSTEM;
+		params = system_error_params(r, "Failed to read the ROM of %s: %s", j->address,
+					     strerror(-r));
+	} else if (rom_dump_failed(&j->dump))
+		error = rom_dump_error(j->address, &j->dump, &params);
+	else if (dump_params(j->address, j->vendor, j->device, j->dump.data, j->dump.size,
+			     j->dump.shadow, &params) < 0)
+		error = ERROR_SYSTEM;
+	j->done(j->userdata, error, params);
+	rom_job_free(j);
+}
+
+int manager_dump_rom(struct manager *m, const char *address, bool force, manager_done_fn done,
+		     void *userdata)
+{
 	_cleanup_free_ char *open_by = NULL;
-	const char *address, *bad = NULL;
 	const struct pcidev *d;
+	struct rom_job *j;
 	int r;
 
-	if (json_dispatch(params, fields, &p, &bad) < 0)
-		return varlink_error_invalid_parameter(c, bad);
-	address = p.address;
-	if (!pci_addr_is_valid(address))
-		return varlink_error_invalid_parameter(c, "address");
-	/* Enabling the attribute is a write, and what comes back is the device's firmware: for
-	 * root alone, not the daemon's own user or SocketGroup= as the other mutating calls. */
-	if (varlink_conn_uid(c) != 0)
-		return varlink_error(c, ERROR_PERMISSION_DENIED, NULL);
-	if (m->read_only)
-		return varlink_error(c, ERROR_READ_ONLY, NULL);
-	if (m->disabled)
-		return varlink_error(c, ERROR_DISABLED, NULL);
 	d = model_find(&m->model, address);
-	if (!d)
-		return error_with_address(c, ERROR_NO_SUCH_DEVICE, address, NULL);
-
+	if (!d) {
+		done(userdata, ERROR_NO_SUCH_DEVICE, address_params(address, NULL));
+		return 0;
+	}
 	/* A VM on its vfio group, DPDK on its uio node, a display server on its DRM node: the
 	 * ROM decoder may share the address decoder of the BARs they use. */
 	r = manager_open_by(m, d, &open_by);
 	if (r == -ENOMEM)
 		return r;
-	if (open_by && p.force != 1) {
+	if (open_by && !force) {
 		log_notice("%s: ROM read refused, the function is in use: %s", d->address, open_by);
-		return error_with_address(c, ERROR_DEVICE_BUSY, d->address, open_by);
+		done(userdata, ERROR_DEVICE_BUSY, address_params(d->address, open_by));
+		return 0;
 	}
 	if (open_by)
 		log_notice("%s: reading the ROM of a function in use (forced): %s", d->address, open_by);
-	r = rom_read(m, d->address, &dump);
-	if (r == -ENODEV)
-		return error_with_address(c, ERROR_NO_SUCH_DEVICE, d->address, NULL);
-	if (r == -ENOENT)
-		return error_with_address(c, ERROR_NO_ROM, d->address,
-					  "no rom attribute: the function has no expansion ROM");
+
+	j = new0(struct rom_job, 1);
+	if (!j)
+		return -ENOMEM;
+	strcpy(j->address, d->address);
+	j->vendor = d->vendor;
+	j->device = d->device;
+	j->done = done;
+	j->userdata = userdata;
+	r = manager_run_task(m, rom_task, rom_task_done, j);
 	if (r < 0)
-		return r;
-	if (rom_dump_failed(&dump))
-		return rom_dump_error(c, d->address, &dump);
-	return dump_reply(c, d, dump.data, dump.size, dump.shadow);
+		free(j);
+	return r;
 }

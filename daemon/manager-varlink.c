@@ -744,6 +744,40 @@ static int method_apply(struct varlink_conn *c, json_object *params, unsigned fl
 	return r;
 }
 
+static int method_dump_rom(struct varlink_conn *c, json_object *params, unsigned flags,
+			   void *userdata)
+{
+	struct {
+		const char *address;
+		int force;
+	} p = { .force = -1 };
+	static const struct json_field fields[] = {
+		{ "address", JSON_FIELD_STRING, JSON_FIELD_MANDATORY, offsetof(typeof(p), address) },
+		{ "force", JSON_FIELD_BOOL, 0, offsetof(typeof(p), force) },
+		{}
+	};
+	struct manager *m = userdata;
+	const char *bad = NULL;
+	int r;
+
+	if (json_dispatch(params, fields, &p, &bad) < 0)
+		return invalid(c, bad);
+	if (!pci_addr_is_valid(p.address))
+		return invalid(c, "address");
+	/* Enabling the attribute is a write, and what comes back is the device's firmware: for
+	 * root alone, not the daemon's own user or SocketGroup= as the other mutating calls. */
+	if (varlink_conn_uid(c) != 0)
+		return varlink_error(c, ERROR_PERMISSION_DENIED, NULL);
+	if (m->read_only)
+		return varlink_error(c, ERROR_READ_ONLY, NULL);
+	if (m->disabled)
+		return varlink_error(c, ERROR_DISABLED, NULL);
+	r = manager_dump_rom(m, p.address, p.force == 1, reply_when_done, varlink_conn_ref(c));
+	if (r < 0)
+		varlink_conn_unref(c);
+	return r;
+}
+
 static const struct varlink_method io_pcipass_methods[] = {
 	{ "List", method_list },
 	{ "Get", method_get },
@@ -756,7 +790,7 @@ static const struct varlink_method io_pcipass_methods[] = {
 	{ "Claim", method_claim },
 	{ "Release", method_release },
 	{ "Apply", method_apply },
-	{ "DumpRom", manager_method_dump_rom },
+	{ "DumpRom", method_dump_rom },
 	{}
 };
 

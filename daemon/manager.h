@@ -10,10 +10,11 @@
 
 #include <json-c/json.h>
 
+#include "binder.h"
 #include "facts.h"
 #include "model.h"
 #include "planner.h"
-#include "policy.h"
+#include "lib/policy.h"
 
 struct varlink_conn;
 
@@ -117,6 +118,13 @@ void manager_jobs_stop(struct manager *m);
  */
 int manager_request(struct manager *m, const struct manager_request *req, manager_done_fn done,
 		    void *userdata);
+/*
+ * Queues sysfs work that is not a transaction (binder_run_task()): it runs on the worker in its
+ * turn among the transactions; done is called on the event loop (-ESHUTDOWN when the daemon
+ * stops before it ran). -EROFS when the daemon changes nothing (read-only).
+ */
+int manager_run_task(struct manager *m, binder_task_fn fn, void (*done)(int r, void *userdata),
+		     void *userdata);
 /* Carries out the plan for groups whose rules apply at boot (only_address: its group only);
  * done may be NULL. */
 int manager_apply(struct manager *m, const char *only_address, manager_done_fn done,
@@ -125,9 +133,13 @@ void manager_monitor_send_event(struct manager *m, json_object *event);
 /* A device's JSON with the model's context (siblings). */
 int manager_device_json(struct manager *m, const struct pcidev *d, json_object **ret);
 
-/* manager-rom.c: DumpRom, a function's option ROM through its sysfs rom attribute. */
-int manager_method_dump_rom(struct varlink_conn *c, json_object *params, unsigned flags,
-			    void *userdata);
+/*
+ * manager-rom.c: a function's option ROM through its sysfs rom attribute, read as a task on the
+ * worker; done gets the DumpRom reply's parameters or its error. Refused (DeviceBusy) while a
+ * process holds the function's device nodes, unless force.
+ */
+int manager_dump_rom(struct manager *m, const char *address, bool force, manager_done_fn done,
+		     void *userdata);
 
 /* manager-varlink.c */
 int manager_varlink_start(struct manager *m, int listen_fd);

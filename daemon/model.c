@@ -50,23 +50,16 @@ static int cmp_group(const void *a, const void *b)
 
 static int group_read(struct sysfs *s, uint32_t id, struct iommu_group *ret)
 {
-	_cleanup_free_ char *dir = NULL, *devices = NULL, *type = NULL;
+	_cleanup_free_ char *type = NULL;
 	_cleanup_strv_free_ char **members = NULL;
 	size_t n = 0;
 	int r;
 
-	if (asprintf(&dir, "kernel/iommu_groups/%u", id) < 0 ||
-	    asprintf(&devices, "kernel/iommu_groups/%u/devices", id) < 0)
-		return -ENOMEM;
-	r = sysfs_list(s, devices, &members, &n);
+	r = sysfs_iommu_group_members(s, id, &members, &n);
 	if (r < 0)
 		return r;
-	{
-		_cleanup_close_ int dfd = sysfs_open_dir(s, dir);
-
-		if (dfd >= 0 && sysfs_read_at(dfd, "type", &type) == -ENOMEM)
-			return -ENOMEM;
-	}
+	if (sysfs_iommu_group_type(s, id, &type) == -ENOMEM)
+		return -ENOMEM;
 	*ret = (struct iommu_group){
 		.id = id,
 		.type = TAKE_PTR(type),
@@ -83,7 +76,7 @@ static int scan_groups(struct sysfs *s, struct iommu_group **ret, size_t *ret_n)
 	size_t n = 0, k = 0;
 	int r;
 
-	r = sysfs_list(s, "kernel/iommu_groups", &names, &n);
+	r = sysfs_iommu_groups(s, &names, &n);
 	if (r == -ENOENT)
 		n = 0;	/* no IOMMU, or an old kernel */
 	else if (r < 0)
@@ -124,7 +117,7 @@ int model_scan(struct model *m, struct sysfs *s)
 	size_t n = 0, k = 0, n_groups = 0;
 	int r;
 
-	r = sysfs_list(s, "bus/pci/devices", &names, &n);
+	r = sysfs_pci_list(s, &names, &n);
 	if (r < 0)
 		return r;
 	devs = new0(struct pcidev *, n + 1);
@@ -162,26 +155,15 @@ int model_scan(struct model *m, struct sysfs *s)
 	return 0;
 }
 
+static const char *dev_address(const void *elem)
+{
+	return (*(struct pcidev *const *)elem)->address;
+}
+
 /* Index of address in the sorted array, or where it would go (*ret_found false). */
 static size_t dev_index(const struct model *m, const char *address, bool *ret_found)
 {
-	size_t lo = 0, hi = m->n_devs;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = pci_addr_compare(m->devs[mid]->address, address);
-
-		if (c == 0) {
-			*ret_found = true;
-			return mid;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*ret_found = false;
-	return lo;
+	return pci_addr_search(m->devs, m->n_devs, sizeof(*m->devs), dev_address, address, ret_found);
 }
 
 struct pcidev *model_find(const struct model *m, const char *address)

@@ -150,8 +150,6 @@ static const char *const pcie_types[] = {
 	[9] = "root-complex-integrated-endpoint", [10] = "root-complex-event-collector",
 };
 
-static const double link_speeds[] = { 0, 2.5, 5.0, 8.0, 16.0, 32.0, 64.0 };
-
 _printf_(2, 3)
 static int problem(json_object *problems, const char *fmt, ...)
 {
@@ -179,7 +177,7 @@ static bool have(const uint8_t *cfg, size_t n, size_t off, size_t len, json_obje
 static int link_json(json_object *cap, const char *key, uint16_t speed, uint16_t width)
 {
 	json_object *l = json_object_new_object();
-	double gts = speed < ELEMENTSOF(link_speeds) ? link_speeds[speed] : 0;
+	double gts = pci_link_gts(speed);
 	int gen = pci_link_generation(gts), r;
 
 	if (!l || json_add(cap, key, l) < 0) {

@@ -6,86 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <linux/pci_regs.h>
+
 #include "lib/json-util.h"
 #include "pcidev.h"
 #include "sysfs.h"
-
-static const char *const pci_header_table[_PCI_HEADER_MAX] = {
-	[PCI_HEADER_ENDPOINT] = "endpoint",
-	[PCI_HEADER_BRIDGE] = "bridge",
-	[PCI_HEADER_CARDBUS] = "cardbus",
-};
-
-const char *pci_header_to_string(enum pci_header h)
-{
-	if (h < 0 || h >= _PCI_HEADER_MAX)
-		return NULL;
-	return pci_header_table[h];
-}
-
-struct pcidev *pcidev_ref(struct pcidev *d)
-{
-	if (d)
-		d->n_ref++;
-	return d;
-}
-
-struct pcidev *pcidev_unref(struct pcidev *d)
-{
-	if (!d || --d->n_ref > 0)
-		return NULL;
-	free(d->driver);
-	free(d->driver_override);
-	free(d->physfn);
-	strv_free(d->virtfns);
-	strv_free(d->reset_methods);
-	free(d);
-	return NULL;
-}
-
-int pci_addr_compare(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-
-	/* Same-width lowercase hex sorts like the numbers; a longer domain is a larger one. */
-	if (la != lb)
-		return la < lb ? -1 : 1;
-	return strcmp(a, b);
-}
-
-double pci_link_speed_parse(const char *s)
-{
-	char *end = NULL;
-	double v;
-
-	if (isempty(s))
-		return 0;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v <= 0 || !isfinite(v) || strncmp(end, " GT/s", 5) != 0)
-		return 0;
-	return v;
-}
-
-int pci_link_generation(double gts)
-{
-	static const double rates[] = { 2.5, 5.0, 8.0, 16.0, 32.0, 64.0 };
-
-	for (size_t i = 0; i < ELEMENTSOF(rates); i++)
-		if (fabs(gts - rates[i]) < 0.01)
-			return (int)i + 1;
-	return 0;
-}
-
-unsigned pci_link_lane_mbps(int generation)
-{
-	/* 8b/10b for 1.0 and 2.0, 128b/130b for 3.0 to 5.0, 242B/256B FLIT mode for 6.0. */
-	static const unsigned mbps[] = { 250, 500, 985, 1969, 3938, 7563 };
-
-	if (generation < 1 || generation > (int)ELEMENTSOF(mbps))
-		return 0;
-	return mbps[generation - 1];
-}
 
 /* Splits a space-separated attribute value into a string list. */
 static int split_words(const char *s, char ***ret)
@@ -199,29 +124,25 @@ static void read_header(int dfd, struct pcidev *d)
 	d->multifunction = -1;
 	/* The first 64 bytes of config space are readable unprivileged. */
 	n = sysfs_read_bin_at(dfd, "config", cfg, sizeof(cfg));
-	if (n < 0x0f)
+	if (n <= PCI_HEADER_TYPE)
 		return;
 	/* All-ones is what a function that cannot answer (gone, powered off) reads as. */
-	if (cfg[0x0e] == 0xff)
+	if (cfg[PCI_HEADER_TYPE] == 0xff)
 		return;
-	if ((cfg[0x0e] & 0x7f) < _PCI_HEADER_MAX)
-		d->header = (enum pci_header)(cfg[0x0e] & 0x7f);
-	d->multifunction = !!(cfg[0x0e] & 0x80);
+	if ((cfg[PCI_HEADER_TYPE] & 0x7f) < _PCI_HEADER_MAX)
+		d->header = (enum pci_header)(cfg[PCI_HEADER_TYPE] & 0x7f);
+	d->multifunction = !!(cfg[PCI_HEADER_TYPE] & 0x80);
 }
 
 int pcidev_read(struct sysfs *s, const char *address, struct pcidev **ret)
 {
 	_cleanup_(pcidev_unrefp) struct pcidev *d = NULL;
 	_cleanup_close_ int dfd = -EBADF;
-	_cleanup_free_ char *path = NULL, *resets = NULL;
+	_cleanup_free_ char *resets = NULL;
 	uint32_t class;
 	int r;
 
-	if (!pci_addr_is_valid(address))
-		return -EINVAL;
-	if (asprintf(&path, "bus/pci/devices/%s", address) < 0)
-		return -ENOMEM;
-	dfd = sysfs_open_dir(s, path);
+	dfd = sysfs_pci_open(s, address, NULL);
 	if (dfd < 0)
 		return dfd;
 
@@ -231,25 +152,9 @@ int pcidev_read(struct sysfs *s, const char *address, struct pcidev **ret)
 	d->n_ref = 1;
 	strcpy(d->address, address);
 
-	/* …/devices/pci0000:00/0000:00:1c.0/0000:01:00.0: the component before ours, if it is
-	 * a PCI function, is the bridge (port) the function's link goes to. */
-	{
-		char target[PATH_MAX];
-		ssize_t k = readlinkat(s->root_fd, path, target, sizeof(target) - 1);
-		char *last, *prev;
-
-		if (k > 0) {
-			target[k] = 0;
-			last = strrchr(target, '/');
-			if (last) {
-				*last = 0;
-				prev = strrchr(target, '/');
-				prev = prev ? prev + 1 : target;
-				if (pci_addr_is_valid(prev) && strlen(prev) < sizeof(d->parent))
-					memcpy(d->parent, prev, strlen(prev) + 1);
-			}
-		}
-	}
+	r = sysfs_pci_parent(s, address, d->parent);
+	if (r == -ENOMEM)
+		return r;
 
 	/* The identity is not optional: a function without it is going away. */
 	r = sysfs_read_u32_at(dfd, "vendor", 16, &d->vendor);
@@ -296,6 +201,7 @@ int pcidev_read(struct sysfs *s, const char *address, struct pcidev **ret)
 		return r;
 	d->sriov_numvfs = read_opt_u32(dfd, "sriov_numvfs", 10);
 	d->sriov_totalvfs = read_opt_u32(dfd, "sriov_totalvfs", 10);
+	d->sriov_autoprobe = d->sriov_totalvfs > 0 ? read_opt_u32(dfd, "sriov_drivers_autoprobe", 10) : -1;
 
 	r = read_link_state(dfd, "current_link_speed", "current_link_width", &d->link);
 	if (r >= 0)

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -203,6 +204,7 @@ void plan_done(struct plan *p)
 	for (size_t i = 0; i < p->n_groups; i++)
 		group_done(&p->groups[i]);
 	free(p->groups);
+	plan_steps_free(p->host_steps, p->n_host_steps);
 	*p = (struct plan){};
 }
 
@@ -307,22 +309,23 @@ const struct claim *plan_env_claim(const struct plan_env *env, const char *addre
 	return NULL;
 }
 
+static const char *facts_address(const void *elem)
+{
+	return ((const struct device_facts *)elem)->address;
+}
+
+const struct device_facts *device_facts_find(const struct device_facts *v, size_t n,
+					     const char *address)
+{
+	bool found;
+	size_t i = pci_addr_search(v, n, sizeof(*v), facts_address, address, &found);
+
+	return found ? &v[i] : NULL;
+}
+
 static const struct device_facts *facts_find(const struct plan_env *env, const char *address)
 {
-	size_t lo = 0, hi = env->n_facts;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = pci_addr_compare(env->facts[mid].address, address);
-
-		if (c == 0)
-			return &env->facts[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	return device_facts_find(env->facts, env->n_facts, address);
 }
 
 static int module_available(const struct plan_env *env, const char *driver)
@@ -651,6 +654,39 @@ static int plan_add_group(struct plan *p, const struct plan_env *env, int64_t id
 	return r;
 }
 
+/* Whether a start-up rule passes d's VFs through (VirtualFunctionOf= names d). */
+static bool vfs_passed_through_at_boot(const struct policy *p, const struct pcidev *d)
+{
+	for (size_t k = 0; k < p->n_rules; k++) {
+		const struct policy_rule *rule = p->rules[k];
+
+		if (!rule->vf_of || rule->apply != POLICY_APPLY_BOOT ||
+		    (rule->target != POLICY_TARGET_VFIO && rule->target != POLICY_TARGET_UIO))
+			continue;
+		for (char **g = rule->vf_of; *g; g++)
+			if (fnmatch(*g, d->address, 0) == 0)
+				return true;
+	}
+	return false;
+}
+
+static int host_steps_build(const struct plan_env *env, const char *only_address, struct plan *p)
+{
+	const struct model *m = env->model;
+	int r = 0;
+
+	for (size_t i = 0; i < m->n_devs && r >= 0; i++) {
+		const struct pcidev *d = m->devs[i];
+
+		if (d->sriov_autoprobe != 1 || (only_address && !streq(only_address, d->address)) ||
+		    !vfs_passed_through_at_boot(env->policy, d))
+			continue;
+		r = step_write(&p->host_steps, &p->n_host_steps, d->address, NULL,
+			       "sriov_drivers_autoprobe", "0");
+	}
+	return r;
+}
+
 int plan_build(const struct plan_env *env, const char *only_address, struct plan *ret)
 {
 	_cleanup_(plan_done) struct plan p = {};
@@ -680,6 +716,8 @@ int plan_build(const struct plan_env *env, const char *only_address, struct plan
 			r = plan_add_group(&p, env, -1, (char *const[]){ (char *)d->address }, 1);
 		}
 	}
+	if (r >= 0)
+		r = host_steps_build(env, only_address, &p);
 	if (r < 0)
 		return r;
 	*ret = p;
@@ -710,6 +748,38 @@ static int blockers_to_json(const struct plan_blocker *b, size_t n, bool forced,
 			r = json_add_bool(o, "forceable", b[i].forceable);
 		if (r >= 0)
 			r = json_add_bool(o, "overridden", b[i].forceable && forced);
+		if (r < 0)
+			return r;
+	}
+	*ret = TAKE_PTR(a);
+	return 0;
+}
+
+static int steps_to_json(const struct plan_step *steps, size_t n, json_object **ret)
+{
+	_cleanup_json_ json_object *a = json_object_new_array();
+	int r;
+
+	if (!a)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		json_object *s = json_object_new_object();
+
+		if (!s || json_object_array_add(a, s) < 0) {
+			(void)json_object_put(s);
+			return -ENOMEM;
+		}
+		if (steps[i].op == PLAN_STEP_LOAD_MODULE) {
+			r = json_add_str(s, "op", "load_module");
+			if (r >= 0)
+				r = json_add_str(s, "module", steps[i].value);
+		} else {
+			r = json_add_str(s, "op", "write");
+			if (r >= 0)
+				r = json_add_str(s, "path", steps[i].path);
+			if (r >= 0)
+				r = json_add_str(s, "value", steps[i].value);
+		}
 		if (r < 0)
 			return r;
 	}
@@ -769,30 +839,9 @@ static int member_to_json(const struct plan_member *m, json_object **ret)
 	if (r < 0)
 		return r;
 
-	steps = json_object_new_array();
-	if (!steps)
-		return -ENOMEM;
-	for (size_t i = 0; i < m->n_steps; i++) {
-		json_object *s = json_object_new_object();
-
-		if (!s || json_object_array_add(steps, s) < 0) {
-			(void)json_object_put(s);
-			return -ENOMEM;
-		}
-		if (m->steps[i].op == PLAN_STEP_LOAD_MODULE) {
-			r = json_add_str(s, "op", "load_module");
-			if (r >= 0)
-				r = json_add_str(s, "module", m->steps[i].value);
-		} else {
-			r = json_add_str(s, "op", "write");
-			if (r >= 0)
-				r = json_add_str(s, "path", m->steps[i].path);
-			if (r >= 0)
-				r = json_add_str(s, "value", m->steps[i].value);
-		}
-		if (r < 0)
-			return r;
-	}
+	r = steps_to_json(m->steps, m->n_steps, &steps);
+	if (r < 0)
+		return r;
 	r = json_add(o, "steps", TAKE_PTR(steps));
 	if (r < 0)
 		return r;
@@ -851,6 +900,7 @@ static int group_to_json(const struct plan_group *g, json_object **ret)
 int plan_to_json(const struct plan *p, json_object **ret)
 {
 	_cleanup_json_ json_object *o = json_object_new_object(), *groups = json_object_new_array();
+	_cleanup_json_ json_object *steps = NULL;
 	int r;
 
 	if (!o || !groups)
@@ -867,6 +917,10 @@ int plan_to_json(const struct plan *p, json_object **ret)
 		}
 	}
 	r = json_add(o, "groups", TAKE_PTR(groups));
+	if (r >= 0)
+		r = steps_to_json(p->host_steps, p->n_host_steps, &steps);
+	if (r >= 0)
+		r = json_add(o, "host_steps", TAKE_PTR(steps));
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(o);

@@ -22,7 +22,7 @@
 
 #include "host.h"
 #include "model.h"
-#include "policy.h"
+#include "lib/policy.h"
 
 /* What the gatherer found out about one function (facts.c). */
 struct device_facts {
@@ -32,6 +32,10 @@ struct device_facts {
 	char *open_by;		/* "/dev/dri/card0 open by pid 812 (Xorg)", NULL: none */
 	int intx_maskable;	/* -1: cannot tell; 0: no (uio_pci_generic refuses); 1: yes */
 };
+
+/* The facts of address in an array sorted by address; NULL when absent. */
+const struct device_facts *device_facts_find(const struct device_facts *v, size_t n,
+					     const char *address);
 
 struct module_fact {
 	const char *driver;	/* "vfio-pci" */
@@ -140,6 +144,11 @@ struct plan_group {
 struct plan {
 	struct plan_group *groups;
 	size_t n_groups;
+	/* Writes outside any group, run before the groups': sriov_drivers_autoprobe=0 on a PF whose
+	 * VFs a start-up rule passes through, so that VFs created later never meet the host's VF
+	 * driver first. */
+	struct plan_step *host_steps;
+	size_t n_host_steps;
 };
 
 /* Host problems for passthrough, each with a remedy (status, and plan blockers). */

@@ -8,7 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <linux/pci_regs.h>
+
 #include "lib/log.h"
+#include "lib/pci.h"
 #include "lib/util.h"
 #include "sysfs.h"
 
@@ -46,11 +49,16 @@ struct sysfs *sysfs_free(struct sysfs *s)
 	return NULL;
 }
 
-int sysfs_open_dir(const struct sysfs *s, const char *path)
+int sysfs_open_dir_at(int dirfd, const char *path)
 {
-	int fd = openat(s->root_fd, path, O_DIRECTORY | O_PATH | O_CLOEXEC);
+	int fd = openat(dirfd, path, O_DIRECTORY | O_PATH | O_CLOEXEC);
 
 	return fd < 0 ? -errno : fd;
+}
+
+int sysfs_open_dir(const struct sysfs *s, const char *path)
+{
+	return sysfs_open_dir_at(s->root_fd, path);
 }
 
 /* Reads an attribute into buf (NUL-terminated, trailing whitespace stripped). */
@@ -165,7 +173,7 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int sysfs_list(const struct sysfs *s, const char *path, char ***ret, size_t *ret_n)
+int sysfs_list_at(int dirfd, const char *path, char ***ret, size_t *ret_n)
 {
 	_cleanup_closedir_ DIR *d = NULL;
 	_cleanup_strv_free_ char **l = NULL;
@@ -173,7 +181,7 @@ int sysfs_list(const struct sysfs *s, const char *path, char ***ret, size_t *ret
 	struct dirent *de;
 	int fd;
 
-	fd = openat(s->root_fd, path, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	fd = openat(dirfd, path, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	d = fdopendir(fd);
@@ -212,6 +220,11 @@ int sysfs_list(const struct sysfs *s, const char *path, char ***ret, size_t *ret
 	if (ret_n)
 		*ret_n = n;
 	return 0;
+}
+
+int sysfs_list(const struct sysfs *s, const char *path, char ***ret, size_t *ret_n)
+{
+	return sysfs_list_at(s->root_fd, path, ret, ret_n);
 }
 
 int sysfs_set_write_log(struct sysfs *s, const char *path)
@@ -297,21 +310,61 @@ int sysfs_driver_attr_path(const char *driver, const char *attr, char **ret)
 	return n < 0 ? -ENOMEM : 0;
 }
 
-static int pci_dir(const struct sysfs *s, const char *address)
+int sysfs_pci_open(const struct sysfs *s, const char *address, const char *sub)
 {
 	_cleanup_free_ char *dir = NULL;
 	int fd, r;
 
-	r = sysfs_pci_attr_path(address, NULL, &dir);
+	if (!pci_addr_is_valid(address))
+		return -EINVAL;
+	r = sysfs_pci_attr_path(address, sub, &dir);
 	if (r < 0)
 		return r;
 	fd = sysfs_open_dir(s, dir);
-	return fd == -ENOENT ? -ENODEV : fd;
+	return fd == -ENOENT && !sub ? -ENODEV : fd;
+}
+
+int sysfs_pci_list(const struct sysfs *s, char ***ret, size_t *ret_n)
+{
+	return sysfs_list(s, SYSFS_PCI_DEVICES, ret, ret_n);
+}
+
+/* The last PCI address among the components of a symlink's target, before the last one. */
+static int link_owner(const struct sysfs *s, const char *path, bool skip_last,
+		      char buf[static PCI_ADDR_MAX + 1])
+{
+	char target[PATH_MAX];
+	ssize_t k = readlinkat(s->root_fd, path, target, sizeof(target) - 1);
+	char *last;
+
+	if (k < 0)
+		return -errno;
+	target[k] = 0;
+	last = strrchr(target, '/');
+	if (skip_last && last)
+		*last = 0;
+	return pci_path_last_address(target, buf) ? 0 : -ENOENT;
+}
+
+int sysfs_pci_parent(const struct sysfs *s, const char *address, char ret[static PCI_ADDR_MAX + 1])
+{
+	_cleanup_free_ char *path = NULL;
+	int r;
+
+	r = sysfs_pci_attr_path(address, NULL, &path);
+	if (r < 0)
+		return r;
+	/* …/devices/pci0000:00/0000:00:1c.0/0000:01:00.0: the component before ours, if it is
+	 * a PCI function, is the bridge (port) the function's link goes to. */
+	r = link_owner(s, path, true, ret);
+	if (r == -ENOENT)
+		ret[0] = 0;	/* on a root bus */
+	return r == -ENOENT ? 0 : r;
 }
 
 int sysfs_pci_driver(const struct sysfs *s, const char *address, char **ret)
 {
-	_cleanup_close_ int fd = pci_dir(s, address);
+	_cleanup_close_ int fd = sysfs_pci_open(s, address, NULL);
 	int r;
 
 	if (fd < 0)
@@ -326,7 +379,7 @@ int sysfs_pci_driver(const struct sysfs *s, const char *address, char **ret)
 
 int sysfs_pci_override(const struct sysfs *s, const char *address, char **ret)
 {
-	_cleanup_close_ int fd = pci_dir(s, address);
+	_cleanup_close_ int fd = sysfs_pci_open(s, address, NULL);
 	_cleanup_free_ char *v = NULL;
 	int r;
 
@@ -341,8 +394,8 @@ int sysfs_pci_override(const struct sysfs *s, const char *address, char **ret)
 
 int sysfs_pci_header(const struct sysfs *s, const char *address, int *ret)
 {
-	_cleanup_close_ int fd = pci_dir(s, address);
-	uint8_t config[0x10];
+	_cleanup_close_ int fd = sysfs_pci_open(s, address, NULL);
+	uint8_t config[PCI_HEADER_TYPE + 1];
 	ssize_t n;
 
 	if (fd < 0)
@@ -352,7 +405,7 @@ int sysfs_pci_header(const struct sysfs *s, const char *address, int *ret)
 		return (int)n;
 	if (n < (ssize_t)sizeof(config))
 		return -ENODEV;
-	*ret = config[0x0e] & 0x7f;
+	*ret = config[PCI_HEADER_TYPE] & 0x7f;
 	return 0;
 }
 
@@ -367,11 +420,55 @@ bool sysfs_pci_driver_registered(const struct sysfs *s, const char *driver)
 	return fd >= 0;
 }
 
-int sysfs_iommu_group_members(const struct sysfs *s, int64_t group, char ***ret)
+int sysfs_iommu_groups(const struct sysfs *s, char ***ret, size_t *ret_n)
+{
+	return sysfs_list(s, SYSFS_IOMMU_GROUPS, ret, ret_n);
+}
+
+int sysfs_iommu_group_members(const struct sysfs *s, int64_t group, char ***ret, size_t *ret_n)
 {
 	_cleanup_free_ char *path = NULL;
 
-	if (asprintf(&path, "kernel/iommu_groups/%" PRIi64 "/devices", group) < 0)
+	if (asprintf(&path, SYSFS_IOMMU_GROUPS "/%" PRIi64 "/devices", group) < 0)
 		return -ENOMEM;
-	return sysfs_list(s, path, ret, NULL);
+	return sysfs_list(s, path, ret, ret_n);
+}
+
+int sysfs_iommu_group_type(const struct sysfs *s, int64_t group, char **ret)
+{
+	_cleanup_free_ char *path = NULL;
+
+	if (asprintf(&path, SYSFS_IOMMU_GROUPS "/%" PRIi64 "/type", group) < 0)
+		return -ENOMEM;
+	return sysfs_read(s, path, ret);
+}
+
+/* --- device classes ------------------------------------------------------------------------ */
+
+int sysfs_class_list(const struct sysfs *s, const char *class, char ***ret, size_t *ret_n)
+{
+	_cleanup_free_ char *path = NULL;
+
+	if (asprintf(&path, "class/%s", class) < 0)
+		return -ENOMEM;
+	return sysfs_list(s, path, ret, ret_n);
+}
+
+int sysfs_class_open(const struct sysfs *s, const char *class, const char *name)
+{
+	_cleanup_free_ char *path = NULL;
+
+	if (asprintf(&path, "class/%s/%s", class, name) < 0)
+		return -ENOMEM;
+	return sysfs_open_dir(s, path);
+}
+
+int sysfs_class_owner(const struct sysfs *s, const char *class, const char *name,
+		      char ret[static PCI_ADDR_MAX + 1])
+{
+	_cleanup_free_ char *path = NULL;
+
+	if (asprintf(&path, "class/%s/%s", class, name) < 0)
+		return -ENOMEM;
+	return link_owner(s, path, false, ret);
 }

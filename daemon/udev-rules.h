@@ -11,7 +11,7 @@
 
 #include <stdio.h>
 
-#include "policy.h"
+#include "lib/policy.h"
 
 #define UDEV_RULES_DEFAULT "/run/udev/rules.d/61-pcipass.rules"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Fuzz target for the PCI expansion ROM parser (daemon/pcirom): any bytes go through
+ * Fuzz target for the PCI expansion ROM parser (lib/pcirom): any bytes go through
  * pci_rom_parse() and pci_rom_to_json(). It must never crash, read past the input, leak, loop
  * for long, or break its contract: images in order, inside the buffer where they start,
  * stepping forward, at most PCI_ROM_IMAGES_MAX of them, and JSON that agrees with the struct.
@@ -14,7 +14,7 @@
 #include <fcntl.h>
 #include <string.h>
 
-#include "daemon/pcirom.h"
+#include "lib/pcirom.h"
 #include "lib/json-util.h"
 #include "lib/macro.h"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Fuzz target for the policy rule parser (daemon/policy): any bytes go through
+ * Fuzz target for the policy rule parser (lib/policy): any bytes go through
  * policy_rule_parse(), and whatever it accepts through the matcher. It must never crash, read
  * past the input, leak, or break its contract (an error names a line of the input, a rule has
  * what its target needs).
@@ -14,8 +14,8 @@
 #include <fcntl.h>
 #include <string.h>
 
-#include "daemon/pcidev.h"
-#include "daemon/policy.h"
+#include "lib/pci.h"
+#include "lib/policy.h"
 #include "lib/macro.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -370,11 +370,20 @@ check "pcipassd stops cleanly (after hotplug)" daemon_stop
 
 # --- SR-IOV: the VFs of a PF, never touching the host's VF driver ------------------------------
 printf '[Match]\nVirtualFunctionOf=0000:00:02.0\n[Assign]\nDriver=vfio-pci\n' >"$pol/60-vfs.policy"
+daemon_start "$M" --read-only --policy-dir "$pol" --config "$TMP/none.conf"
+check_eq "the plan shows VF autoprobe off as a host step, before the groups" \
+	"$(ctl -j plan | json_eval '"|".join(s["path"] + " " + s["value"] for s in d["host_steps"])')" \
+	"bus/pci/devices/0000:00:02.0/sriov_drivers_autoprobe 0"
+check "…and pcipassctl plan prints it" sh -c "'$PCIPASSCTL' --socket '$SOCK' plan | grep -q 'write bus/pci/devices/0000:00:02.0/sriov_drivers_autoprobe *← 0'"
+daemon_stop
 writes >/dev/null
 daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
-check_eq "a PF whose VFs policy passes through: VF autoprobe turned off at start" \
+wait_for "$TMP/daemon.log" "sriov_drivers_autoprobe ← 0: VF driver autoprobe off"
+check_eq "a PF whose VFs policy passes through: VF autoprobe turned off at start, by that step" \
 	"$(cat "$M/bus/pci/devices/0000:00:02.0/sriov_drivers_autoprobe") $(writes)" \
 	"0 sriov_drivers_autoprobe 0000:00:02.0 0 -> ok"
+check_eq "…and the plan has no host step left" \
+	"$(ctl -j plan | json_eval 'len(d["host_steps"])')" "0"
 kwrite "$M/bus/pci/devices/0000:00:02.0/sriov_numvfs" 2 >/dev/null
 vfs=$(cd "$M/bus/pci/devices/0000:00:02.0" && for v in virtfn*; do basename "$(readlink "$v")"; done | sort | paste -sd' ')
 for _ in $(seq 100); do

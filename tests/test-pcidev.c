@@ -1283,11 +1283,11 @@ TEST(pcidev_read_gone)
 	fake_dev(&t, "0000:00:02.0", 0x1b36, 0x0010, 0x010802);
 	fake_dev(&t, "0000:00:03.0", 0x1b36, 0x0010, 0x010802);
 
-	/* Never there. */
-	ASSERT_ERROR(pcidev_read(t.sysfs, "0000:00:04.0", &d), ENOENT);
+	/* Never there (sysfs_pci_open()'s -ENODEV, as every typed accessor says it). */
+	ASSERT_ERROR(pcidev_read(t.sysfs, "0000:00:04.0", &d), ENODEV);
 	/* Gone: the bus link dangles. */
 	rm_rf(pathf(full, "%s/%s", t.path, dev_path(p, "0000:00:02.0", NULL)));
-	ASSERT_ERROR(pcidev_read(t.sysfs, "0000:00:02.0", &d), ENOENT);
+	ASSERT_ERROR(pcidev_read(t.sysfs, "0000:00:02.0", &d), ENODEV);
 	/* Not an address: never a path below the root. */
 	ASSERT_ERROR(pcidev_read(t.sysfs, "0000:00:03.0\n", &d), EINVAL);
 	ASSERT_ERROR(pcidev_read(t.sysfs, "../../../devices/pci0000:00/0000:00:03.0", &d), EINVAL);

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Unit tests for the PCI expansion ROM parser (daemon/pcirom): ROMs built here byte by byte, a
+ * Unit tests for the PCI expansion ROM parser (lib/pcirom): ROMs built here byte by byte, a
  * valid one (an x86 image and a last EFI image) and one for each thing the validator reports,
  * with the exact problem lists and JSON fields; then real ROMs QEMU ships (tests/fixtures/roms).
  */
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include "daemon/pcirom.h"
+#include "lib/pcirom.h"
 #include "lib/json-util.h"
 #include "lib/macro.h"
 #include "tests.h"

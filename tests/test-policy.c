@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Unit tests for the policy (daemon/policy): the rule parser with every [Match] and [Assign]
+ * Unit tests for the policy (lib/policy): the rule parser with every [Match] and [Assign]
  * key and every error it reports (exact "file:line: reason" text), the drop-in directories
  * (order, override, masking), the matcher on hand-built devices, pcipassd.conf, and the
  * examples shipped in conf/, so that they can never rot.
@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include "daemon/pcidev.h"
-#include "daemon/policy.h"
+#include "lib/pci.h"
+#include "lib/policy.h"
 #include "lib/macro.h"
 #include "tests.h"
 

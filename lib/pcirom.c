@@ -27,7 +27,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "daemon/pcirom.h"
+#include "lib/pcirom.h"
 #include "lib/json-util.h"
 
 #define ROM_HEADER_SIZE		0x1AU	/* up to and including the PCIR pointer */

@@ -13,8 +13,8 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
-#include "pcidev.h"
-#include "policy.h"
+#include "lib/pci.h"
+#include "lib/policy.h"
 
 static char dir_usr[] = "/usr/lib/pcipass/policy.d", dir_run[] = "/run/pcipass/policy.d",
 	    dir_etc[] = "/etc/pcipass/policy.d";
