@@ -9,29 +9,14 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <linux/pci_regs.h>
+
 
 #include "facts.h"
 #include "kmodule.h"
+#include "pciconfig.h"
 #include "lib/log.h"
 #include "sysfs.h"
-
-#define PCI_STATUS		0x06
-#define PCI_STATUS_CAP_LIST	0x10
-#define PCI_CAPABILITY_LIST	0x34
-#define PCI_CAP_ID_EXP		0x10
-
-bool pci_config_has_pcie(const uint8_t *config, size_t n)
-{
-	unsigned pos, hops = 0;
-
-	if (n < 64 || !(config[PCI_STATUS] & PCI_STATUS_CAP_LIST))
-		return false;
-	for (pos = config[PCI_CAPABILITY_LIST] & ~3U; pos >= 0x40 && pos + 1 < n && hops < 48;
-	     pos = config[pos + 1] & ~3U, hops++)
-		if (config[pos] == PCI_CAP_ID_EXP)
-			return true;
-	return false;
-}
 
 void facts_done(struct facts *f)
 {
@@ -440,7 +425,7 @@ static int gather_intx(struct facts *f, struct sysfs *s)
 		if (dfd < 0)
 			continue;
 		n = sysfs_read_bin_at(dfd, "config", config, sizeof(config));
-		if (n > 0 && pci_config_has_pcie(config, (size_t)n))
+		if (n > 0 && pci_config_find_cap(config, (size_t)n, PCI_CAP_ID_EXP) > 0)
 			f->devs[i].intx_maskable = 1;
 	}
 	return 0;

@@ -32,5 +32,3 @@ void facts_done(struct facts *f);
 /* Points env at f's facts. */
 void facts_to_env(const struct facts *f, struct plan_env *env);
 
-/* Whether config space (at least 64 bytes) shows a PCI Express capability. */
-bool pci_config_has_pcie(const uint8_t *config, size_t n);

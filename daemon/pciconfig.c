@@ -5,26 +5,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <linux/pci_regs.h>
+
 #include "lib/json-util.h"
 #include "pcidev.h"
 #include "pciconfig.h"
 
-/* Register layouts: PCI Local Bus 3.0 and PCI Express Base specifications, as the kernel's
- * include/uapi/linux/pci_regs.h names them. */
-#define PCI_COMMAND		0x04
-#define PCI_STATUS		0x06
-#define PCI_STATUS_CAP_LIST	0x10
-#define PCI_CACHE_LINE_SIZE	0x0c
-#define PCI_LATENCY_TIMER	0x0d
-#define PCI_HEADER_TYPE		0x0e
-#define PCI_BASE_ADDRESS_0	0x10
-#define PCI_CAPABILITY_LIST	0x34
-#define PCI_ROM_ADDRESS		0x30
-#define PCI_ROM_ADDRESS1	0x38	/* type 1 */
-#define PCI_INTERRUPT_LINE	0x3c
-#define PCI_INTERRUPT_PIN	0x3d
-#define PCI_EXT_CAP_START	0x100
-
+/* Register layouts: PCI Local Bus 3.0 and PCI Express Base specifications, by the kernel's
+ * names (include/uapi/linux/pci_regs.h). */
 static const char *const cap_names[] = {
 	[0x01] = "Power Management", [0x02] = "AGP", [0x03] = "Vital Product Data",
 	[0x04] = "Slot Identification", [0x05] = "MSI", [0x06] = "CompactPCI Hot Swap",
@@ -200,100 +188,111 @@ static int decode_cap(const uint8_t *cfg, size_t n, uint8_t id, size_t off, json
 	int r = 0;
 
 	switch (id) {
-	case 0x01: /* Power Management: PMC at +2, PMCSR at +4 */
-		if (!have(cfg, n, off, 8, cap))
+	case PCI_CAP_ID_PM: {
+		uint16_t pmc, ctrl;
+
+		if (!have(cfg, n, off, PCI_PM_SIZEOF, cap))
 			return 0;
-		r = json_add_int(cap, "version", rd16(cfg, off + 2) & 7);
+		pmc = rd16(cfg, off + PCI_PM_PMC);
+		ctrl = rd16(cfg, off + PCI_PM_CTRL);
+		r = json_add_int(cap, "version", pmc & PCI_PM_CAP_VER_MASK);
 		if (r >= 0)
-			r = json_add_bool(cap, "d1", rd16(cfg, off + 2) & (1 << 9));
+			r = json_add_bool(cap, "d1", pmc & PCI_PM_CAP_D1);
 		if (r >= 0)
-			r = json_add_bool(cap, "d2", rd16(cfg, off + 2) & (1 << 10));
+			r = json_add_bool(cap, "d2", pmc & PCI_PM_CAP_D2);
 		if (r >= 0)
-			r = json_add_int(cap, "pme_support", rd16(cfg, off + 2) >> 11);
+			r = json_add_int(cap, "pme_support", pmc >> PCI_PM_CAP_PME_SHIFT);
 		if (r >= 0) {
 			char state[4];
 
-			snprintf(state, sizeof(state), "D%u", (unsigned)(rd16(cfg, off + 4) & 3));
+			snprintf(state, sizeof(state), "D%u", (unsigned)(ctrl & PCI_PM_CTRL_STATE_MASK));
 			r = json_add_str(cap, "power_state", streq(state, "D3") ? "D3hot" : state);
 		}
 		if (r >= 0)
-			r = json_add_bool(cap, "no_soft_reset", rd16(cfg, off + 4) & (1 << 3));
-		return r;
-	case 0x05: { /* MSI: control at +2 */
-		uint16_t ctl;
-
-		if (!have(cfg, n, off, 4, cap))
-			return 0;
-		ctl = rd16(cfg, off + 2);
-		r = json_add_bool(cap, "enabled", ctl & 1);
-		if (r >= 0)
-			r = json_add_int(cap, "vectors_capable", 1 << ((ctl >> 1) & 7));
-		if (r >= 0)
-			r = json_add_int(cap, "vectors_enabled", 1 << ((ctl >> 4) & 7));
-		if (r >= 0)
-			r = json_add_bool(cap, "address_64bit", ctl & (1 << 7));
-		if (r >= 0)
-			r = json_add_bool(cap, "per_vector_masking", ctl & (1 << 8));
+			r = json_add_bool(cap, "no_soft_reset", ctrl & PCI_PM_CTRL_NO_SOFT_RESET);
 		return r;
 	}
-	case 0x11: { /* MSI-X: control +2, table +4, PBA +8 */
+	case PCI_CAP_ID_MSI: {
 		uint16_t ctl;
 
-		if (!have(cfg, n, off, 12, cap))
+		if (!have(cfg, n, off, PCI_MSI_FLAGS + 2, cap))
 			return 0;
-		ctl = rd16(cfg, off + 2);
-		r = json_add_bool(cap, "enabled", ctl & (1 << 15));
+		ctl = rd16(cfg, off + PCI_MSI_FLAGS);
+		r = json_add_bool(cap, "enabled", ctl & PCI_MSI_FLAGS_ENABLE);
 		if (r >= 0)
-			r = json_add_bool(cap, "function_mask", ctl & (1 << 14));
+			r = json_add_int(cap, "vectors_capable", 1 << ((ctl & PCI_MSI_FLAGS_QMASK) >> 1));
 		if (r >= 0)
-			r = json_add_int(cap, "table_size", (ctl & 0x7ff) + 1);
+			r = json_add_int(cap, "vectors_enabled", 1 << ((ctl & PCI_MSI_FLAGS_QSIZE) >> 4));
 		if (r >= 0)
-			r = json_add_int(cap, "table_bar", rd32(cfg, off + 4) & 7);
+			r = json_add_bool(cap, "address_64bit", ctl & PCI_MSI_FLAGS_64BIT);
 		if (r >= 0)
-			r = json_add_int(cap, "table_offset", rd32(cfg, off + 4) & ~7U);
-		if (r >= 0)
-			r = json_add_int(cap, "pba_bar", rd32(cfg, off + 8) & 7);
-		if (r >= 0)
-			r = json_add_int(cap, "pba_offset", rd32(cfg, off + 8) & ~7U);
+			r = json_add_bool(cap, "per_vector_masking", ctl & PCI_MSI_FLAGS_MASKBIT);
 		return r;
 	}
-	case 0x10: { /* PCI Express: caps +2, devcap +4, devctl +8, linkcap +0xc, linkstat +0x12 */
+	case PCI_CAP_ID_MSIX: {
+		uint16_t ctl;
+		uint32_t table, pba;
+
+		if (!have(cfg, n, off, PCI_CAP_MSIX_SIZEOF, cap))
+			return 0;
+		ctl = rd16(cfg, off + PCI_MSIX_FLAGS);
+		table = rd32(cfg, off + PCI_MSIX_TABLE);
+		pba = rd32(cfg, off + PCI_MSIX_PBA);
+		r = json_add_bool(cap, "enabled", ctl & PCI_MSIX_FLAGS_ENABLE);
+		if (r >= 0)
+			r = json_add_bool(cap, "function_mask", ctl & PCI_MSIX_FLAGS_MASKALL);
+		if (r >= 0)
+			r = json_add_int(cap, "table_size", (ctl & PCI_MSIX_FLAGS_QSIZE) + 1);
+		if (r >= 0)
+			r = json_add_int(cap, "table_bar", table & PCI_MSIX_TABLE_BIR);
+		if (r >= 0)
+			r = json_add_int(cap, "table_offset", table & PCI_MSIX_TABLE_OFFSET);
+		if (r >= 0)
+			r = json_add_int(cap, "pba_bar", pba & PCI_MSIX_PBA_BIR);
+		if (r >= 0)
+			r = json_add_int(cap, "pba_offset", pba & PCI_MSIX_PBA_OFFSET);
+		return r;
+	}
+	case PCI_CAP_ID_EXP: {
 		uint16_t caps, devctl, lnksta;
 		uint32_t devcap, lnkcap;
-		unsigned type;
+		unsigned type, speed, width, cap_speed, cap_width;
 		bool has_link;
 
-		if (!have(cfg, n, off, 0x14, cap))
+		if (!have(cfg, n, off, PCI_EXP_LNKSTA + 2, cap))
 			return 0;
-		caps = rd16(cfg, off + 2);
-		devcap = rd32(cfg, off + 4);
-		devctl = rd16(cfg, off + 8);
-		lnkcap = rd32(cfg, off + 0xc);
-		lnksta = rd16(cfg, off + 0x12);
-		type = (caps >> 4) & 0xf;
-		r = json_add_int(cap, "version", caps & 0xf);
+		caps = rd16(cfg, off + PCI_EXP_FLAGS);
+		devcap = rd32(cfg, off + PCI_EXP_DEVCAP);
+		devctl = rd16(cfg, off + PCI_EXP_DEVCTL);
+		lnkcap = rd32(cfg, off + PCI_EXP_LNKCAP);
+		lnksta = rd16(cfg, off + PCI_EXP_LNKSTA);
+		type = (caps & PCI_EXP_FLAGS_TYPE) >> 4;
+		r = json_add_int(cap, "version", caps & PCI_EXP_FLAGS_VERS);
 		if (r >= 0)
 			r = json_add_str(cap, "port_type", type < ELEMENTSOF(pcie_types) && pcie_types[type]
 							   ? pcie_types[type] : "unknown");
 		if (r >= 0)
-			r = json_add_int(cap, "max_payload_supported", 128 << (devcap & 7));
+			r = json_add_int(cap, "max_payload_supported", 128 << (devcap & PCI_EXP_DEVCAP_PAYLOAD));
 		if (r >= 0)
-			r = json_add_int(cap, "max_payload", 128 << ((devctl >> 5) & 7));
+			r = json_add_int(cap, "max_payload", 128 << ((devctl & PCI_EXP_DEVCTL_PAYLOAD) >> 5));
 		if (r >= 0)
-			r = json_add_int(cap, "max_read_request", 128 << ((devctl >> 12) & 7));
+			r = json_add_int(cap, "max_read_request",
+					 128 << ((devctl & PCI_EXP_DEVCTL_READRQ) >> 12));
 		if (r >= 0)
-			r = json_add_bool(cap, "flr", devcap & (1U << 28));
+			r = json_add_bool(cap, "flr", devcap & PCI_EXP_DEVCAP_FLR);
 		/* Root-complex integrated endpoints and event collectors have no link. */
-		has_link = type != 9 && type != 10;
+		has_link = type != PCI_EXP_TYPE_RC_END && type != PCI_EXP_TYPE_RC_EC;
+		cap_speed = lnkcap & PCI_EXP_LNKCAP_SLS;
+		cap_width = (lnkcap & PCI_EXP_LNKCAP_MLW) >> 4;
+		speed = lnksta & PCI_EXP_LNKSTA_CLS;
+		width = (lnksta & PCI_EXP_LNKSTA_NLW) >> 4;
 		if (r >= 0 && has_link)
-			r = link_json(cap, "link_capable", lnkcap & 0xf, (lnkcap >> 4) & 0x3f);
+			r = link_json(cap, "link_capable", cap_speed, cap_width);
 		if (r >= 0 && has_link)
-			r = link_json(cap, "link", lnksta & 0xf, (lnksta >> 4) & 0x3f);
+			r = link_json(cap, "link", speed, width);
 		if (r >= 0 && has_link)
 			/* Trained below what this end can do (the other end may be the limit). */
-			r = json_add_bool(cap, "downtrained",
-					  (lnksta & 0xf) < (lnkcap & 0xf) ||
-					  ((lnksta >> 4) & 0x3f) < ((lnkcap >> 4) & 0x3f));
+			r = json_add_bool(cap, "downtrained", speed < cap_speed || width < cap_width);
 		return r;
 	}
 	default:
@@ -306,51 +305,72 @@ static int decode_ext_cap(const uint8_t *cfg, size_t n, uint16_t id, size_t off,
 	int r = 0;
 
 	switch (id) {
-	case 0x01: /* AER: uncorrectable status +4, mask +8, severity +0xc; correctable +0x10, +0x14 */
-		if (!have(cfg, n, off, 0x18, cap))
+	case PCI_EXT_CAP_ID_ERR: {
+		static const struct {
+			const char *key;
+			unsigned reg;
+			bool correctable;
+		} aer[] = {
+			{ "uncorrectable_status", PCI_ERR_UNCOR_STATUS, false },
+			{ "uncorrectable_mask", PCI_ERR_UNCOR_MASK, false },
+			{ "uncorrectable_fatal", PCI_ERR_UNCOR_SEVER, false },
+			{ "correctable_status", PCI_ERR_COR_STATUS, true },
+			{ "correctable_mask", PCI_ERR_COR_MASK, true },
+		};
+
+		if (!have(cfg, n, off, PCI_ERR_COR_MASK + 4, cap))
 			return 0;
-		r = add_bit_names(cap, "uncorrectable_status", rd32(cfg, off + 4), aer_uncorrectable,
-				  ELEMENTSOF(aer_uncorrectable));
-		if (r >= 0)
-			r = add_bit_names(cap, "uncorrectable_mask", rd32(cfg, off + 8),
-					  aer_uncorrectable, ELEMENTSOF(aer_uncorrectable));
-		if (r >= 0)
-			r = add_bit_names(cap, "uncorrectable_fatal", rd32(cfg, off + 0xc),
-					  aer_uncorrectable, ELEMENTSOF(aer_uncorrectable));
-		if (r >= 0)
-			r = add_bit_names(cap, "correctable_status", rd32(cfg, off + 0x10),
-					  aer_correctable, ELEMENTSOF(aer_correctable));
-		if (r >= 0)
-			r = add_bit_names(cap, "correctable_mask", rd32(cfg, off + 0x14),
-					  aer_correctable, ELEMENTSOF(aer_correctable));
+		for (size_t i = 0; i < ELEMENTSOF(aer) && r >= 0; i++)
+			r = aer[i].correctable
+				? add_bit_names(cap, aer[i].key, rd32(cfg, off + aer[i].reg),
+						aer_correctable, ELEMENTSOF(aer_correctable))
+				: add_bit_names(cap, aer[i].key, rd32(cfg, off + aer[i].reg),
+						aer_uncorrectable, ELEMENTSOF(aer_uncorrectable));
 		return r;
-	case 0x10: /* SR-IOV: control +8, initial +0xc, total +0xe, num +0x10, VF device +0x1a */
-		if (!have(cfg, n, off, 0x1c, cap))
+	}
+	case PCI_EXT_CAP_ID_SRIOV: {
+		static const struct {
+			const char *key;
+			unsigned reg;
+		} counts[] = {
+			{ "initial_vfs", PCI_SRIOV_INITIAL_VF }, { "total_vfs", PCI_SRIOV_TOTAL_VF },
+			{ "num_vfs", PCI_SRIOV_NUM_VF }, { "first_vf_offset", PCI_SRIOV_VF_OFFSET },
+			{ "vf_stride", PCI_SRIOV_VF_STRIDE }, { "vf_device_id", PCI_SRIOV_VF_DID },
+		};
+
+		if (!have(cfg, n, off, PCI_SRIOV_VF_DID + 2, cap))
 			return 0;
-		r = json_add_bool(cap, "vf_enabled", rd16(cfg, off + 8) & 1);
-		if (r >= 0)
-			r = json_add_int(cap, "initial_vfs", rd16(cfg, off + 0xc));
-		if (r >= 0)
-			r = json_add_int(cap, "total_vfs", rd16(cfg, off + 0xe));
-		if (r >= 0)
-			r = json_add_int(cap, "num_vfs", rd16(cfg, off + 0x10));
-		if (r >= 0)
-			r = json_add_int(cap, "first_vf_offset", rd16(cfg, off + 0x14));
-		if (r >= 0)
-			r = json_add_int(cap, "vf_stride", rd16(cfg, off + 0x16));
-		if (r >= 0)
-			r = json_add_int(cap, "vf_device_id", rd16(cfg, off + 0x1a));
+		r = json_add_bool(cap, "vf_enabled", rd16(cfg, off + PCI_SRIOV_CTRL) & PCI_SRIOV_CTRL_VFE);
+		for (size_t i = 0; i < ELEMENTSOF(counts) && r >= 0; i++)
+			r = json_add_int(cap, counts[i].key, rd16(cfg, off + counts[i].reg));
 		return r;
-	case 0x0d: /* ACS: capability +4, control +6 */
-		if (!have(cfg, n, off, 8, cap))
+	}
+	case PCI_EXT_CAP_ID_ACS:
+		if (!have(cfg, n, off, PCI_ACS_CTRL + 2, cap))
 			return 0;
-		r = add_bits(cap, "capable", rd16(cfg, off + 4), acs_bits, ELEMENTSOF(acs_bits));
+		r = add_bits(cap, "capable", rd16(cfg, off + PCI_ACS_CAP), acs_bits, ELEMENTSOF(acs_bits));
 		if (r >= 0)
-			r = add_bits(cap, "enabled", rd16(cfg, off + 6), acs_bits, ELEMENTSOF(acs_bits));
+			r = add_bits(cap, "enabled", rd16(cfg, off + PCI_ACS_CTRL), acs_bits,
+				     ELEMENTSOF(acs_bits));
 		return r;
 	default:
 		return 0;
 	}
+}
+
+size_t pci_config_find_cap(const uint8_t *cfg, size_t n, uint8_t id)
+{
+	unsigned hops = 0;
+
+	if (n < PCI_STD_HEADER_SIZEOF || !(rd16(cfg, PCI_STATUS) & PCI_STATUS_CAP_LIST))
+		return 0;
+	/* At most 48 capabilities fit in 192 bytes: more hops is a loop. */
+	for (size_t off = cfg[PCI_CAPABILITY_LIST] & ~3U;
+	     off >= PCI_STD_HEADER_SIZEOF && off + 1 < n && hops < 48;
+	     off = cfg[off + PCI_CAP_LIST_NEXT] & ~3U, hops++)
+		if (cfg[off + PCI_CAP_LIST_ID] == id)
+			return off;
+	return 0;
 }
 
 static json_object *new_cap(json_object *caps, unsigned id, size_t off, bool extended, const char *name)
@@ -374,12 +394,12 @@ static int walk_caps(const uint8_t *cfg, size_t n, json_object *caps, json_objec
 	size_t off;
 	int r = 0;
 
-	if (n < 64 || !(rd16(cfg, PCI_STATUS) & PCI_STATUS_CAP_LIST))
+	if (n < PCI_STD_HEADER_SIZEOF || !(rd16(cfg, PCI_STATUS) & PCI_STATUS_CAP_LIST))
 		return 0;
-	for (off = cfg[PCI_CAPABILITY_LIST] & ~3U; off && r >= 0; off = cfg[off + 1] & ~3U) {
+	for (off = cfg[PCI_CAPABILITY_LIST] & ~3U; off && r >= 0; off = cfg[off + PCI_CAP_LIST_NEXT] & ~3U) {
 		json_object *cap;
 
-		if (off < 0x40 || off > 0xfc)
+		if (off < PCI_STD_HEADER_SIZEOF || off > PCI_CFG_SPACE_SIZE - 4)
 			return problem(problems, "capability pointer 0x%02zx is out of range", off);
 		if (off + 2 > n)
 			return problem(problems, "capability at 0x%02zx lies beyond the %zu bytes read",
@@ -387,24 +407,25 @@ static int walk_caps(const uint8_t *cfg, size_t n, json_object *caps, json_objec
 		if (seen[off / 8] & (1U << (off % 8)))
 			return problem(problems, "capability chain loops back to 0x%02zx", off);
 		seen[off / 8] |= 1U << (off % 8);
-		cap = new_cap(caps, cfg[off], off, false, pci_cap_name(cfg[off]));
+		cap = new_cap(caps, cfg[off + PCI_CAP_LIST_ID], off, false,
+			      pci_cap_name(cfg[off + PCI_CAP_LIST_ID]));
 		if (!cap)
 			return -ENOMEM;
-		r = decode_cap(cfg, n, cfg[off], off, cap);
+		r = decode_cap(cfg, n, cfg[off + PCI_CAP_LIST_ID], off, cap);
 	}
-	if (r < 0 || n < 0x104)
+	if (r < 0 || n < PCI_CFG_SPACE_SIZE + 4)
 		return r;
 
 	/* Extended capabilities (PCI Express, 4 KiB config space). */
 	{
-		uint8_t ext_seen[(4096 - 0x100) / 4 / 8] = {};
+		uint8_t ext_seen[(PCI_CFG_SPACE_EXP_SIZE - PCI_CFG_SPACE_SIZE) / 4 / 8] = {};
 
-		for (off = PCI_EXT_CAP_START; off && r >= 0;) {
+		for (off = PCI_CFG_SPACE_SIZE; off && r >= 0;) {
 			uint32_t h;
 			json_object *cap;
-			size_t next;
+			size_t slot;
 
-			if (off < 0x100 || off > 0xffc)
+			if (off < PCI_CFG_SPACE_SIZE || off > PCI_CFG_SPACE_EXP_SIZE - 4)
 				return problem(problems, "extended capability pointer 0x%03zx is out of range",
 					       off);
 			if (off + 4 > n)
@@ -413,16 +434,16 @@ static int walk_caps(const uint8_t *cfg, size_t n, json_object *caps, json_objec
 			h = rd32(cfg, off);
 			if (h == 0 || h == 0xffffffff)
 				break;	/* no extended capabilities */
-			if (ext_seen[(off - 0x100) / 4 / 8] & (1U << ((off - 0x100) / 4 % 8)))
+			slot = (off - PCI_CFG_SPACE_SIZE) / 4;
+			if (ext_seen[slot / 8] & (1U << (slot % 8)))
 				return problem(problems, "extended capability chain loops back to 0x%03zx",
 					       off);
-			ext_seen[(off - 0x100) / 4 / 8] |= 1U << ((off - 0x100) / 4 % 8);
-			cap = new_cap(caps, h & 0xffff, off, true, pci_ext_cap_name(h & 0xffff));
-			if (!cap || json_add_int(cap, "version", (h >> 16) & 0xf) < 0)
+			ext_seen[slot / 8] |= 1U << (slot % 8);
+			cap = new_cap(caps, PCI_EXT_CAP_ID(h), off, true, pci_ext_cap_name(PCI_EXT_CAP_ID(h)));
+			if (!cap || json_add_int(cap, "version", PCI_EXT_CAP_VER(h)) < 0)
 				return -ENOMEM;
-			r = decode_ext_cap(cfg, n, h & 0xffff, off, cap);
-			next = (h >> 20) & ~3U;
-			off = next;
+			r = decode_ext_cap(cfg, n, PCI_EXT_CAP_ID(h), off, cap);
+			off = PCI_EXT_CAP_NEXT(h);
 		}
 	}
 	return r;

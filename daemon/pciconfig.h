@@ -19,5 +19,9 @@
 /* The config space as JSON (the io.pcipass Config type). resource may be NULL. */
 int pci_config_to_json(const uint8_t *cfg, size_t n, const char *resource, json_object **ret);
 
+/* The offset of the first standard capability id in config space; 0 when there is none (or the
+ * chain is broken before it). */
+size_t pci_config_find_cap(const uint8_t *cfg, size_t n, uint8_t id);
+
 const char *pci_cap_name(uint8_t id);
 const char *pci_ext_cap_name(uint16_t id);

@@ -8,6 +8,7 @@
 
 #include <linux/pci_regs.h>
 
+#include "lib/json-build.h"
 #include "lib/json-util.h"
 #include "pcidev.h"
 #include "sysfs.h"
@@ -219,129 +220,87 @@ int pcidev_read(struct sysfs *s, const char *address, struct pcidev **ret)
 
 /* --- JSON --------------------------------------------------------------------------------- */
 
-static int add_opt_int(json_object *o, const char *key, int64_t v)
+static json_object *strv_json(char *const *l)
 {
-	return v < 0 ? json_add_null(o, key) : json_add_int(o, key, v);
+	json_object *a = json_object_new_array();
+
+	for (char *const *s = l; a && s && *s; s++)
+		if (json_object_array_add(a, json_object_new_string(*s)) < 0) {
+			(void)json_object_put(a);
+			return NULL;
+		}
+	return a;
 }
 
-static int add_opt_bool(json_object *o, const char *key, int v)
-{
-	return v < 0 ? json_add_null(o, key) : json_add_bool(o, key, v);
-}
-
-static int add_strv(json_object *o, const char *key, char *const *l, bool null_if_absent)
+static void build_strv(struct json_build *b, const char *key, char *const *l, bool null_if_absent)
 {
 	json_object *a;
 
-	if (!l && null_if_absent)
-		return json_add_null(o, key);
-	a = json_object_new_array();
-	if (!a)
-		return -ENOMEM;
-	for (char *const *s = l; s && *s; s++)
-		if (json_object_array_add(a, json_object_new_string(*s)) < 0) {
-			(void)json_object_put(a);
-			return -ENOMEM;
-		}
-	return json_add(o, key, a);
+	if (!l && null_if_absent) {
+		json_build_add(b, key, NULL);
+		return;
+	}
+	a = strv_json(l);
+	if (!a && b->r >= 0)
+		b->r = -ENOMEM;
+	json_build_add(b, key, a);
 }
 
-static int add_speed(json_object *o, const char *key, double gts)
+static void build_speed(struct json_build *b, const char *key, double gts)
 {
-	if (gts <= 0)
-		return json_add_null(o, key);
-	return json_add(o, key, json_object_new_double(gts));
+	json_build_add(b, key, gts > 0 ? json_object_new_double(gts) : NULL);
 }
 
 static int link_to_json(const struct pcidev *d, json_object **ret)
 {
-	_cleanup_json_ json_object *o = NULL;
+	struct json_build b;
 	int gen = pci_link_generation(d->link.speed);
 	int max_gen = pci_link_generation(d->max_link.speed);
-	int r;
 
 	*ret = NULL;
 	if (d->link.speed <= 0 && d->max_link.speed <= 0 && d->link.width < 0 && d->max_link.width < 0)
 		return 0;	/* conventional PCI, or the kernel shows no link */
-	o = json_object_new_object();
-	if (!o)
-		return -ENOMEM;
-	r = add_speed(o, "speed_gts", d->link.speed);
-	if (r >= 0)
-		r = add_opt_int(o, "width", d->link.width);
-	if (r >= 0)
-		r = add_opt_int(o, "generation", gen ?: -1);
-	if (r >= 0)
-		r = add_speed(o, "max_speed_gts", d->max_link.speed);
-	if (r >= 0)
-		r = add_opt_int(o, "max_width", d->max_link.width);
-	if (r >= 0)
-		r = add_opt_int(o, "max_generation", max_gen ?: -1);
-	if (r >= 0)
-		r = add_opt_int(o, "bandwidth_mbps", gen && d->link.width > 0 ?
-				(int64_t)pci_link_lane_mbps(gen) * d->link.width : -1);
-	if (r >= 0)
-		r = add_opt_int(o, "max_bandwidth_mbps", max_gen && d->max_link.width > 0 ?
-				(int64_t)pci_link_lane_mbps(max_gen) * d->max_link.width : -1);
-	if (r < 0)
-		return r;
-	*ret = TAKE_PTR(o);
-	return 0;
+	b = json_build_new();
+	build_speed(&b, "speed_gts", d->link.speed);
+	json_build_opt_int(&b, "width", d->link.width);
+	json_build_opt_int(&b, "generation", gen ?: -1);
+	build_speed(&b, "max_speed_gts", d->max_link.speed);
+	json_build_opt_int(&b, "max_width", d->max_link.width);
+	json_build_opt_int(&b, "max_generation", max_gen ?: -1);
+	json_build_opt_int(&b, "bandwidth_mbps", gen && d->link.width > 0 ?
+			   (int64_t)pci_link_lane_mbps(gen) * d->link.width : -1);
+	json_build_opt_int(&b, "max_bandwidth_mbps", max_gen && d->max_link.width > 0 ?
+			   (int64_t)pci_link_lane_mbps(max_gen) * d->max_link.width : -1);
+	return json_build_done(&b, ret);
 }
 
 int pcidev_to_json(const struct pcidev *d, char *const *siblings, json_object **ret)
 {
-	_cleanup_json_ json_object *o = json_object_new_object();
+	struct json_build b = json_build_new();
 	json_object *link = NULL;
-	int r;
 
-	if (!o)
-		return -ENOMEM;
-	r = json_add_str(o, "address", d->address);
-	if (r >= 0)
-		r = json_add_int(o, "vendor_id", d->vendor);
-	if (r >= 0)
-		r = json_add_int(o, "device_id", d->device);
-	if (r >= 0)
-		r = add_opt_int(o, "subsystem_vendor_id", d->subsystem_vendor);
-	if (r >= 0)
-		r = add_opt_int(o, "subsystem_device_id", d->subsystem_device);
-	if (r >= 0)
-		r = json_add_int(o, "class", d->class);
-	if (r >= 0)
-		r = add_opt_int(o, "revision", d->revision);
-	if (r >= 0)
-		r = json_add_str(o, "header_type", pci_header_to_string(d->header));
-	if (r >= 0)
-		r = add_opt_bool(o, "multifunction", d->multifunction);
-	if (r >= 0)
-		r = json_add_str(o, "driver", d->driver);
-	if (r >= 0)
-		r = json_add_str(o, "driver_override", d->driver_override);
-	if (r >= 0)
-		r = add_opt_int(o, "iommu_group", d->iommu_group);
-	if (r >= 0)
-		r = add_opt_int(o, "numa_node", d->numa_node);
-	if (r >= 0)
-		r = add_opt_bool(o, "boot_vga", d->boot_vga);
-	if (r >= 0)
-		r = json_add_str(o, "physfn", d->physfn);
-	if (r >= 0)
-		r = add_strv(o, "virtfns", d->virtfns, false);
-	if (r >= 0)
-		r = add_opt_int(o, "sriov_numvfs", d->sriov_numvfs);
-	if (r >= 0)
-		r = add_opt_int(o, "sriov_totalvfs", d->sriov_totalvfs);
-	if (r >= 0)
-		r = add_strv(o, "siblings", siblings, false);
-	if (r >= 0)
-		r = link_to_json(d, &link);
-	if (r >= 0)
-		r = json_add(o, "link", link);
-	if (r >= 0)
-		r = add_strv(o, "reset_methods", d->reset_methods, true);
-	if (r < 0)
-		return r;
-	*ret = TAKE_PTR(o);
-	return 0;
+	json_build_str(&b, "address", d->address);
+	json_build_int(&b, "vendor_id", d->vendor);
+	json_build_int(&b, "device_id", d->device);
+	json_build_opt_int(&b, "subsystem_vendor_id", d->subsystem_vendor);
+	json_build_opt_int(&b, "subsystem_device_id", d->subsystem_device);
+	json_build_int(&b, "class", d->class);
+	json_build_opt_int(&b, "revision", d->revision);
+	json_build_str(&b, "header_type", pci_header_to_string(d->header));
+	json_build_opt_bool(&b, "multifunction", d->multifunction);
+	json_build_str(&b, "driver", d->driver);
+	json_build_str(&b, "driver_override", d->driver_override);
+	json_build_opt_int(&b, "iommu_group", d->iommu_group);
+	json_build_opt_int(&b, "numa_node", d->numa_node);
+	json_build_opt_bool(&b, "boot_vga", d->boot_vga);
+	json_build_str(&b, "physfn", d->physfn);
+	build_strv(&b, "virtfns", d->virtfns, false);
+	json_build_opt_int(&b, "sriov_numvfs", d->sriov_numvfs);
+	json_build_opt_int(&b, "sriov_totalvfs", d->sriov_totalvfs);
+	build_strv(&b, "siblings", siblings, false);
+	if (b.r >= 0)
+		b.r = link_to_json(d, &link);
+	json_build_add(&b, "link", link);
+	build_strv(&b, "reset_methods", d->reset_methods, true);
+	return json_build_done(&b, ret);
 }

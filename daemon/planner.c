@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "lib/json-build.h"
 #include "lib/json-util.h"
 #include "planner.h"
 #include "sysfs.h"
@@ -787,93 +788,64 @@ static int steps_to_json(const struct plan_step *steps, size_t n, json_object **
 	return 0;
 }
 
+static int rule_to_json(const struct policy_rule *rule, json_object **ret)
+{
+	struct json_build b = json_build_new();
+
+	json_build_str(&b, "file", rule->path);
+	json_build_int(&b, "line", rule->line);
+	json_build_str(&b, "name", rule->name);
+	json_build_str(&b, "description", rule->description);
+	return json_build_done(&b, ret);
+}
+
 static int member_to_json(const struct plan_member *m, json_object **ret)
 {
-	_cleanup_json_ json_object *o = json_object_new_object(), *steps = NULL, *b = NULL;
-	json_object *rule = NULL;
-	int r;
+	struct json_build b = json_build_new();
+	json_object *rule = NULL, *blockers = NULL, *steps = NULL;
 
-	if (!o)
-		return -ENOMEM;
-	r = json_add_str(o, "address", m->address);
-	if (r >= 0)
-		r = json_add_str(o, "driver", m->driver);
-	if (r >= 0)
-		r = json_add_str(o, "target", m->target);
-	if (r >= 0)
-		r = json_add_str(o, "action", plan_action_to_string(m->action));
-	if (r >= 0)
-		r = json_add_bool(o, "companion", m->companion);
-	if (r >= 0 && m->rule) {
-		rule = json_object_new_object();
-		if (!rule)
-			return -ENOMEM;
-		r = json_add(o, "rule", rule);
-		if (r >= 0)
-			r = json_add_str(rule, "file", m->rule->path);
-		if (r >= 0)
-			r = json_add_int(rule, "line", m->rule->line);
-		if (r >= 0)
-			r = json_add_str(rule, "name", m->rule->name);
-		if (r >= 0)
-			r = json_add_str(rule, "description", m->rule->description);
-		if (r >= 0)
-			r = json_add_str(o, "apply", policy_apply_to_string(m->rule->apply));
-		if (r >= 0)
-			r = json_add_str(o, "pool", m->rule->pool);
-		if (r >= 0)
-			r = json_add_bool(o, "force", m->rule->force);
-	} else if (r >= 0) {
-		r = json_add_null(o, "rule");
-		if (r >= 0)
-			r = json_add_null(o, "apply");
-		if (r >= 0)
-			r = json_add_null(o, "pool");
-		if (r >= 0)
-			r = json_add_bool(o, "force", false);
-	}
-	if (r >= 0)
-		r = blockers_to_json(m->blockers, m->n_blockers, m->forced, &b);
-	if (r >= 0)
-		r = json_add(o, "blockers", TAKE_PTR(b));
-	if (r < 0)
-		return r;
-
-	r = steps_to_json(m->steps, m->n_steps, &steps);
-	if (r < 0)
-		return r;
-	r = json_add(o, "steps", TAKE_PTR(steps));
-	if (r < 0)
-		return r;
-	*ret = TAKE_PTR(o);
-	return 0;
+	json_build_str(&b, "address", m->address);
+	json_build_str(&b, "driver", m->driver);
+	json_build_str(&b, "target", m->target);
+	json_build_str(&b, "action", plan_action_to_string(m->action));
+	json_build_bool(&b, "companion", m->companion);
+	if (b.r >= 0 && m->rule)
+		b.r = rule_to_json(m->rule, &rule);
+	json_build_add(&b, "rule", rule);
+	json_build_str(&b, "apply", m->rule ? policy_apply_to_string(m->rule->apply) : NULL);
+	json_build_str(&b, "pool", m->rule ? m->rule->pool : NULL);
+	json_build_bool(&b, "force", m->rule && m->rule->force);
+	if (b.r >= 0)
+		b.r = blockers_to_json(m->blockers, m->n_blockers, m->forced, &blockers);
+	json_build_add(&b, "blockers", blockers);
+	if (b.r >= 0)
+		b.r = steps_to_json(m->steps, m->n_steps, &steps);
+	json_build_add(&b, "steps", steps);
+	return json_build_done(&b, ret);
 }
 
 static int group_to_json(const struct plan_group *g, json_object **ret)
 {
-	_cleanup_json_ json_object *o = json_object_new_object(), *members = NULL, *b = NULL;
+	struct json_build jb = json_build_new();
+	_cleanup_json_ json_object *o = NULL, *members = NULL;
+	json_object *blockers = NULL;
+	bool grouped = g->id >= 0;
 	int r;
 
-	if (!o)
-		return -ENOMEM;
-	r = g->id >= 0 ? json_add_int(o, "iommu_group", g->id) : json_add_null(o, "iommu_group");
-	if (r >= 0)
-		r = g->id >= 0 ? json_add_bool(o, "viable", g->viable_now) : json_add_null(o, "viable");
-	if (r >= 0)
-		r = g->id >= 0 ? json_add_bool(o, "viable_after", g->viable_after)
-			       : json_add_null(o, "viable_after");
-	if (r >= 0)
-		r = json_add_str(o, "not_viable_because", g->id >= 0 ? g->not_viable_now : NULL);
-	if (r >= 0)
-		r = json_add_str(o, "not_viable_after_because", g->id >= 0 ? g->not_viable_after : NULL);
-	if (r >= 0)
-		r = json_add_bool(o, "acts", g->acts);
-	if (r >= 0)
-		r = json_add_bool(o, "blocked", g->blocked);
-	if (r >= 0)
-		r = blockers_to_json(g->blockers, g->n_blockers, false, &b);
-	if (r >= 0)
-		r = json_add(o, "blockers", TAKE_PTR(b));
+	if (grouped)
+		json_build_int(&jb, "iommu_group", g->id);
+	else
+		json_build_add(&jb, "iommu_group", NULL);
+	json_build_opt_bool(&jb, "viable", grouped ? g->viable_now : -1);
+	json_build_opt_bool(&jb, "viable_after", grouped ? g->viable_after : -1);
+	json_build_str(&jb, "not_viable_because", grouped ? g->not_viable_now : NULL);
+	json_build_str(&jb, "not_viable_after_because", grouped ? g->not_viable_after : NULL);
+	json_build_bool(&jb, "acts", g->acts);
+	json_build_bool(&jb, "blocked", g->blocked);
+	if (jb.r >= 0)
+		jb.r = blockers_to_json(g->blockers, g->n_blockers, false, &blockers);
+	json_build_add(&jb, "blockers", blockers);
+	r = json_build_done(&jb, &o);
 	if (r < 0)
 		return r;
 	members = json_object_new_array();
