@@ -696,7 +696,7 @@ static int method_claim(struct varlink_conn *c, json_object *params, unsigned fl
 		return invalid(c, "address");
 	if (!p.driver)
 		p.driver = "vfio-pci";
-	if (!driver_is_vfio(p.driver) && !streq(p.driver, "uio_pci_generic"))
+	if (passthrough_driver_target(p.driver) < 0)
 		return invalid(c, "driver");
 	return call_request(userdata, c, &(struct manager_request){
 		.address = (char *)p.address, .driver = (char *)p.driver, .group = p.group == 1,

@@ -127,6 +127,13 @@ static inline bool streq(const char *a, const char *b)
 	return a == b || (a && b && __builtin_strcmp(a, b) == 0);
 }
 
+static inline bool endswith(const char *s, const char *suffix)
+{
+	size_t n = __builtin_strlen(s), k = __builtin_strlen(suffix);
+
+	return n >= k && __builtin_memcmp(s + n - k, suffix, k) == 0;
+}
+
 static inline bool isempty(const char *s)
 {
 	return !s || !*s;

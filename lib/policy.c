@@ -250,6 +250,19 @@ static bool driver_name_valid(const char *s)
 	return n > 0 && n <= 64 && !s[n];
 }
 
+int passthrough_driver_target(const char *name)
+{
+	if (!name || !driver_name_valid(name))
+		return -EINVAL;
+	if (streq(name, "uio_pci_generic") || streq(name, "igb_uio"))
+		return POLICY_TARGET_UIO;
+	if (streq(name, "vfio-pci") ||
+	    (strlen(name) > STRLEN("_vfio_pci") &&
+	     (endswith(name, "_vfio_pci") || endswith(name, "-vfio-pci"))))
+		return POLICY_TARGET_VFIO;
+	return -EINVAL;
+}
+
 static bool pool_name_valid(const char *s)
 {
 	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
@@ -535,13 +548,11 @@ static int set_assign(struct parse_state *st, unsigned key, const char *value)
 			r->target = POLICY_TARGET_HOST;
 		else if (streq(value, "deny"))
 			r->target = POLICY_TARGET_DENY;
-		else if (streq(value, "uio_pci_generic"))
-			r->target = POLICY_TARGET_UIO;
-		else if (driver_name_valid(value) && strstr(value, "vfio"))
-			r->target = POLICY_TARGET_VFIO;
+		else if (passthrough_driver_target(value) >= 0)
+			r->target = (enum policy_target)passthrough_driver_target(value);
 		else
 			return fail(st, "Driver=%s: expected vfio-pci, a vfio variant driver "
-				    "(e.g. mlx5_vfio_pci), uio_pci_generic, host or deny", value);
+				    "(e.g. mlx5_vfio_pci), uio_pci_generic, igb_uio, host or deny", value);
 		if (r->target == POLICY_TARGET_VFIO || r->target == POLICY_TARGET_UIO) {
 			r->driver = strdup(value);
 			if (!r->driver)

@@ -37,10 +37,18 @@ extern char *const policy_dirs_default[];
 
 enum policy_target {
 	POLICY_TARGET_VFIO,	/* vfio-pci or a vfio variant driver (mlx5_vfio_pci, …) */
-	POLICY_TARGET_UIO,	/* uio_pci_generic */
+	POLICY_TARGET_UIO,	/* uio_pci_generic, igb_uio */
 	POLICY_TARGET_HOST,	/* keep on, or return to, the kernel's own driver */
 	POLICY_TARGET_DENY,	/* never pass through; refuse requests */
 };
+
+/*
+ * What a passthrough driver's name is, by exact name: POLICY_TARGET_VFIO for vfio-pci and the
+ * vfio variant drivers (NAME_vfio_pci, NAME-vfio-pci: mlx5_vfio_pci, xe-vfio-pci …),
+ * POLICY_TARGET_UIO for uio_pci_generic and igb_uio; -EINVAL for anything else. Policy
+ * files (Driver=) and requests (Claim's driver) are held to it.
+ */
+int passthrough_driver_target(const char *name);
 
 enum policy_apply {
 	POLICY_APPLY_BOOT,	/* at start and on hotplug */

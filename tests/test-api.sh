@@ -43,6 +43,11 @@ check_eq "List with a wrongly typed filter: InvalidParameter naming it" \
 check_eq "Get of a malformed address: InvalidParameter" \
 	"$(vl io.pcipass.Get '{"address":"00:03.0"}' | field 'd["error"], d["parameters"]["parameter"]')" \
 	"org.varlink.service.InvalidParameter address"
+for drv in 'vfio-pci/../uio_pci_generic' 'vfio-pci\n' 'myvfio' 'vfio'; do
+	check_eq "Claim with driver '$drv' (not a passthrough driver's exact name): InvalidParameter driver" \
+		"$(vl io.pcipass.Claim '{"address":"0000:00:03.0","driver":"'"$drv"'","dry_run":true}' | field 'd["error"], d["parameters"]["parameter"]')" \
+		"org.varlink.service.InvalidParameter driver"
+done
 check_eq "Get without an address: InvalidParameter" \
 	"$(vl io.pcipass.Get null | field 'd["parameters"]["parameter"]')" "address"
 check_eq "Get of an absent function: NoSuchDevice" \

@@ -311,7 +311,9 @@ TEST(assign_driver)
 		{ "vfio-pci", POLICY_TARGET_VFIO, "vfio-pci" },
 		{ "mlx5_vfio_pci", POLICY_TARGET_VFIO, "mlx5_vfio_pci" },
 		{ "hisi_acc_vfio_pci", POLICY_TARGET_VFIO, "hisi_acc_vfio_pci" },
+		{ "xe-vfio-pci", POLICY_TARGET_VFIO, "xe-vfio-pci" },
 		{ "uio_pci_generic", POLICY_TARGET_UIO, "uio_pci_generic" },
+		{ "igb_uio", POLICY_TARGET_UIO, "igb_uio" },
 		{ "host", POLICY_TARGET_HOST, NULL },
 		{ "deny", POLICY_TARGET_DENY, NULL },
 	};
@@ -325,6 +327,24 @@ TEST(assign_driver)
 		ASSERT_EQ(r->target, table[i].target);
 		ASSERT_STREQ(r->driver, table[i].driver);
 	}
+
+	/* Only these names, exactly: containing "vfio" is not enough. */
+	static const char *const refused[] = { "myvfio", "vfio", "vfio_pci", "_vfio_pci", "-vfio-pci",
+					       "vfio-pci2", "uio", "nouveau" };
+	for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+		_cleanup_free_ char *text = NULL, *expected = NULL;
+
+		ASSERT_TRUE(asprintf(&text, "[Match]\nAddress=65:00.0\n[Assign]\nDriver=%s\n",
+				     refused[i]) > 0);
+		ASSERT_TRUE(asprintf(&expected, PATH ":4: Driver=%s: expected vfio-pci, a vfio variant "
+				     "driver (e.g. mlx5_vfio_pci), uio_pci_generic, igb_uio, host or "
+				     "deny", refused[i]) > 0);
+		ASSERT_PARSE_ERROR(text, expected);
+		ASSERT_ERROR(passthrough_driver_target(refused[i]), EINVAL);
+	}
+	ASSERT_ERROR(passthrough_driver_target("vfio-pci/../uio_pci_generic"), EINVAL);
+	ASSERT_ERROR(passthrough_driver_target("vfio-pci\n"), EINVAL);
+	ASSERT_ERROR(passthrough_driver_target(NULL), EINVAL);
 
 	ASSERT_STREQ(policy_target_to_string(POLICY_TARGET_VFIO), "vfio");
 	ASSERT_STREQ(policy_target_to_string(POLICY_TARGET_UIO), "uio");
@@ -979,7 +999,7 @@ TEST(error_bad_sriov)
 TEST(error_bad_assign_values)
 {
 #define DRIVER_EXPECTED ": expected vfio-pci, a vfio variant driver (e.g. mlx5_vfio_pci), " \
-	"uio_pci_generic, host or deny"
+	"uio_pci_generic, igb_uio, host or deny"
 
 	ASSERT_PARSE_ERROR(MATCH_ANY "[Assign]\nDriver=nvidia\n",
 			   PATH ":4: Driver=nvidia" DRIVER_EXPECTED);
