@@ -100,6 +100,11 @@ int manager_load_policy(struct manager *m, struct policy_error *err)
 	r = daemon_config_load(m->config_path, &config, err);
 	if (r >= 0) {
 		r = policy_load(m->policy_dirs, &policy, err);
+		if (r >= 0) {
+			r = policy_check_vanished(&m->policy, &policy, err);
+			if (r < 0)
+				policy_done(&policy);
+		}
 		if (r < 0)
 			daemon_config_done(&config);
 	}

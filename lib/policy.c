@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -722,13 +723,33 @@ int policy_rule_parse(const char *name, const char *path, const char *text, size
 }
 
 /*
+ * Whether what fd is may be trusted, as systemd and sudo trust configuration: owned by root (or
+ * by whoever reads it: pcipassctl policy check run by a user), and writable by nobody else —
+ * not by others, and not by its group unless that is root's. *ret_why says what is wrong.
+ */
+static bool trusted(const struct stat *st, const char **ret_why)
+{
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		*ret_why = "not owned by root";
+	else if (st->st_mode & S_IWOTH)
+		*ret_why = "writable by others";
+	else if ((st->st_mode & S_IWGRP) && st->st_gid != 0)
+		*ret_why = "writable by its group";
+	else
+		return true;
+	return false;
+}
+
+/*
  * Reads a policy or settings file. O_NONBLOCK: opening a FIFO (or a device) named like a
- * policy file must not wait for a writer; anything but a regular file is refused.
+ * policy file must not wait for a writer; anything but a regular file is refused, as is a file
+ * that is not trusted().
  */
 static int read_file(const char *path, char **ret, size_t *ret_size, struct policy_error *err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	uint8_t *buf = NULL;
+	const char *why = NULL;
 	struct stat st;
 	int r;
 
@@ -736,6 +757,9 @@ static int read_file(const char *path, char **ret, size_t *ret_size, struct poli
 		return error_set(err, path, 0, "%s", strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return error_set(err, path, 0, "not a regular file");
+	if (!trusted(&st, &why))
+		return error_set(err, path, 0, "refused: %s (uid %u, mode %04o)", why,
+				 (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
 	r = read_full_fd(fd, POLICY_FILE_MAX, &buf, ret_size);
 	if (r == -EFBIG)
 		return error_set(err, path, 0, "larger than %u bytes", POLICY_FILE_MAX);
@@ -818,12 +842,21 @@ int policy_load(char *const *dirs, struct policy *ret, struct policy_error *err)
 
 	for (char *const *dir = dirs; *dir && r >= 0; dir++) {
 		_cleanup_closedir_ DIR *dh = opendir(*dir);
+		const char *why = NULL;
 		struct dirent *de;
+		struct stat st;
 
 		if (!dh) {
 			if (errno == ENOENT)
 				continue;
 			r = error_set(err, *dir, 0, "cannot read directory: %s", strerror(errno));
+			break;
+		}
+		/* Whoever may add a file here may pass devices through. */
+		if (fstat(dirfd(dh), &st) < 0 || !trusted(&st, &why)) {
+			r = why ? error_set(err, *dir, 0, "directory refused: %s (uid %u, mode %04o)",
+					    why, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777))
+				: error_set(err, *dir, 0, "%s", strerror(errno));
 			break;
 		}
 		while ((de = readdir(dh))) {
@@ -895,6 +928,26 @@ int policy_load(char *const *dirs, struct policy *ret, struct policy_error *err)
 	p.loaded_usec = (uint64_t)time(NULL) * 1000000U;
 	*ret = p;
 	p = (struct policy){};
+	return 0;
+}
+
+int policy_check_vanished(const struct policy *in_force, const struct policy *loaded,
+			  struct policy_error *err)
+{
+	for (char *const *dir = loaded->dirs; dir && *dir; dir++) {
+		size_t n = strlen(*dir), held = 0;
+
+		if (access(*dir, F_OK) == 0 || errno != ENOENT)
+			continue;
+		for (size_t i = 0; i < in_force->n_rules; i++)
+			if (strncmp(in_force->rules[i]->path, *dir, n) == 0 &&
+			    in_force->rules[i]->path[n] == '/')
+				held++;
+		if (held > 0)
+			return error_set(err, *dir, 0, "the directory is gone, and %zu rule%s in force "
+					 "came from it: not dropped silently (restore it, or empty it to "
+					 "drop them)", held, held == 1 ? "" : "s");
+	}
 	return 0;
 }
 

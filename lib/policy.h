@@ -162,6 +162,13 @@ const char *policy_target_to_string(enum policy_target t);
 const char *policy_apply_to_string(enum policy_apply a);
 const char *policy_group_to_string(enum policy_group g);
 
+/*
+ * -EINVAL (err names it) when a directory of loaded is gone but rules of in_force came from
+ * it: a reload must not drop them (a Deny among them) because a directory vanished.
+ */
+int policy_check_vanished(const struct policy *in_force, const struct policy *loaded,
+			  struct policy_error *err);
+
 /* Reads pcipassd.conf; a missing file gives the defaults. */
 int daemon_config_load(const char *path, struct daemon_config *ret, struct policy_error *err);
 void daemon_config_done(struct daemon_config *c);

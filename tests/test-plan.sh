@@ -146,6 +146,42 @@ done
 check_eq "SIGHUP after the fix: the error is gone" \
 	"$(ctl -j status | json_eval 'd["status"]["policy"]["error"]')" "None"
 
+# Trust, as systemd and sudo have it: what someone other than root can change is refused.
+printf '[Match]\nAddress=0000:00:04.0\n[Assign]\nDriver=vfio-pci\n' >"$pol/85-foreign.policy"
+chmod 0644 "$pol/85-foreign.policy"
+chown 1000 "$pol/85-foreign.policy"
+check_eq "a policy file not owned by root: refused, named, the policy in force stays" \
+	"$(ctl reload 2>&1; echo "exit $?")" \
+	"pcipassctl: policy refused, the policy in force stays: $pol/85-foreign.policy: refused: not owned by root (uid 1000, mode 0644)
+exit 1"
+chown 0 "$pol/85-foreign.policy"
+chmod 0646 "$pol/85-foreign.policy"
+check_eq "…one writable by others, likewise" "$(ctl reload 2>&1)" \
+	"pcipassctl: policy refused, the policy in force stays: $pol/85-foreign.policy: refused: writable by others (uid 0, mode 0646)"
+chgrp 1000 "$pol/85-foreign.policy"
+chmod 0664 "$pol/85-foreign.policy"
+check_eq "…one writable by a group other than root's, likewise" "$(ctl reload 2>&1)" \
+	"pcipassctl: policy refused, the policy in force stays: $pol/85-foreign.policy: refused: writable by its group (uid 0, mode 0664)"
+rm "$pol/85-foreign.policy"
+mode=$(stat -c %a "$pol")
+chmod o+w "$pol"
+check_eq "…a policy directory writable by others, likewise" "$(ctl reload 2>&1)" \
+	"pcipassctl: policy refused, the policy in force stays: $pol: directory refused: writable by others (uid 0, mode $(stat -c %04a "$pol"))"
+chmod "$mode" "$pol"
+check_eq "…and the four rules stay in force" \
+	"$(ctl -j status | json_eval 'len(d["status"]["policy"]["rules"])')" "4"
+
+# A policy directory that vanishes does not drop its rules (a deny among them) silently.
+mv "$pol" "$pol.away"
+check_eq "the policy directory gone: the reload is refused and says why" "$(ctl reload 2>&1)" \
+	"pcipassctl: policy refused, the policy in force stays: $pol: the directory is gone, and 4 rules in force came from it: not dropped silently (restore it, or empty it to drop them)"
+check_eq "…status names it, and the four rules stay" \
+	"$(ctl -j status | json_eval '(len(d["status"]["policy"]["rules"]), d["status"]["policy"]["error"].split(":")[0])')" \
+	"(4, '$pol')"
+check "…and the log says so" grep -q "Invalid policy, keeping the policy in force (4 rules): $pol: the directory is gone" "$TMP/daemon.log"
+mv "$pol.away" "$pol"
+check "restored: the reload goes through" quiet ctl reload
+
 # Masking: a same-named link to /dev/null in a later directory.
 mkdir -p "$TMP/policy-etc"
 ln -s /dev/null "$TMP/policy-etc/50-gpu.policy"
