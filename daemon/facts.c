@@ -317,6 +317,14 @@ struct open_file {
 	pid_t pid;
 };
 
+struct open_scan {
+	char *dev_root;
+	uint64_t at_usec;	/* CLOCK_MONOTONIC */
+	int error;		/* the scan could not be made (no /proc): cannot tell */
+	struct open_file *files;
+	size_t n_files;
+};
+
 /* Every open file under dev_root, from /proc/<pid>/fd. */
 static int scan_open_files(const char *dev_root, struct open_file **ret, size_t *ret_n)
 {
@@ -370,15 +378,55 @@ oom:
 	return -ENOMEM;
 }
 
-static int gather_open(struct facts *f, const struct model *m, struct sysfs *s, const char *dev_root)
+struct open_scan *open_scan_free(struct open_scan *o)
 {
-	struct open_file *open = NULL;
-	size_t n_open = 0;
+	if (!o)
+		return NULL;
+	for (size_t i = 0; i < o->n_files; i++)
+		free(o->files[i].path);
+	free(o->files);
+	free(o->dev_root);
+	free(o);
+	return NULL;
+}
+
+int open_scan_get(struct open_scan **cache, const char *dev_root, uint64_t max_age_usec,
+		  const struct open_scan **ret)
+{
+	struct open_scan *o = *cache;
+	uint64_t now = now_usec();
 	int r;
 
-	r = scan_open_files(dev_root, &open, &n_open);
-	if (r < 0)
-		return r == -ENOMEM ? r : 0;	/* no /proc: cannot tell */
+	if (o && streq(o->dev_root, dev_root) && now - o->at_usec <= max_age_usec) {
+		*ret = o;
+		return 0;
+	}
+	*cache = open_scan_free(o);
+	o = new0(struct open_scan, 1);
+	if (!o || !(o->dev_root = strdup(dev_root))) {
+		free(o);
+		return -ENOMEM;
+	}
+	r = scan_open_files(dev_root, &o->files, &o->n_files);
+	if (r == -ENOMEM) {
+		open_scan_free(o);
+		return r;
+	}
+	o->error = r < 0 ? r : 0;
+	o->at_usec = now_usec();
+	*ret = *cache = o;
+	return 0;
+}
+
+static int gather_open(struct facts *f, const struct model *m, struct sysfs *s, const char *dev_root,
+		       const struct open_scan *scan)
+{
+	const struct open_file *open = scan->files;
+	size_t n_open = scan->n_files;
+	int r = 0;
+
+	if (scan->error < 0)
+		return 0;	/* no /proc: cannot tell */
 	for (size_t i = 0; i < f->n_devs && r >= 0 && n_open > 0; i++) {
 		_cleanup_strv_free_ char **nodes = NULL;
 		const struct pcidev *d = model_find(m, f->devs[i].address);
@@ -405,9 +453,6 @@ static int gather_open(struct facts *f, const struct model *m, struct sysfs *s, 
 				break;	/* one holder per node is enough to say */
 			}
 	}
-	for (size_t i = 0; i < n_open; i++)
-		free(open[i].path);
-	free(open);
 	return r;
 }
 
@@ -439,7 +484,8 @@ static int module_state(struct sysfs *s, struct kmod_ctx *kmod, const char *driv
 }
 
 int facts_gather(const struct model *m, const struct policy *p, struct sysfs *s,
-		 const char *dev_root, struct kmod_ctx *kmod, struct facts *ret)
+		 const char *dev_root, const struct open_scan *open, struct kmod_ctx *kmod,
+		 struct facts *ret)
 {
 	_cleanup_(facts_done) struct facts f = {};
 	bool *want = NULL;
@@ -477,7 +523,7 @@ int facts_gather(const struct model *m, const struct policy *p, struct sysfs *s,
 		if (r >= 0)
 			r = gather_net(&f, s);
 		if (r >= 0)
-			r = gather_open(&f, m, s, dev_root);
+			r = gather_open(&f, m, s, dev_root, open);
 		if (r >= 0)
 			r = gather_intx(&f, s);
 		if (r < 0)

@@ -23,11 +23,22 @@ struct facts {
 };
 
 /*
- * dev_root is where device nodes live (/dev, or the tests' tree); procfs is read from /proc.
+ * The device nodes below dev_root that processes hold open, from one scan of every
+ * /proc/PID/fd: costly on a busy host (it grows with every open file), so a scan is kept and
+ * reused while it is at most max_age_usec old. *cache holds it; *ret points into it.
+ */
+struct open_scan;
+int open_scan_get(struct open_scan **cache, const char *dev_root, uint64_t max_age_usec,
+		  const struct open_scan **ret);
+struct open_scan *open_scan_free(struct open_scan *o);
+
+/*
+ * dev_root is where device nodes live (/dev, or the tests' tree); open is its open_scan.
  * kmod may be NULL (then modules not loaded are "cannot tell").
  */
 int facts_gather(const struct model *m, const struct policy *p, struct sysfs *s,
-		 const char *dev_root, struct kmod_ctx *kmod, struct facts *ret);
+		 const char *dev_root, const struct open_scan *open, struct kmod_ctx *kmod,
+		 struct facts *ret);
 void facts_done(struct facts *f);
 /* Points env at f's facts. */
 void facts_to_env(const struct facts *f, struct plan_env *env);

@@ -317,7 +317,7 @@ static int request_rule(struct manager *m, const struct manager_request *req,
 
 /* The plan of a request's group: its rule first, over the policy in force. */
 static int request_plan(struct manager *m, const struct manager_request *req,
-			struct manager_plan *ret)
+			enum plan_purpose purpose, struct manager_plan *ret)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *rule = NULL;
 	_cleanup_free_ struct policy_rule **rules = NULL;
@@ -333,7 +333,7 @@ static int request_plan(struct manager *m, const struct manager_request *req,
 	if (m->policy.n_rules)
 		memcpy(rules + 1, m->policy.rules, m->policy.n_rules * sizeof(*rules));
 	r = manager_plan_build(m, &(struct policy){ .rules = rules, .n_rules = m->policy.n_rules + 1 },
-			       req->address, ret);
+			       req->address, purpose, ret);
 	if (r < 0)
 		return r;
 	ret->request = TAKE_PTR(rule);
@@ -412,9 +412,9 @@ static int job_run(struct manager *m, struct job *j)
 	int r;
 
 	if (!j->req.apply)
-		r = request_plan(m, &j->req, &mp);
+		r = request_plan(m, &j->req, PLAN_TO_RUN, &mp);
 	else
-		r = manager_plan_build(m, &m->policy, j->req.address, &mp);
+		r = manager_plan_build(m, &m->policy, j->req.address, PLAN_TO_RUN, &mp);
 	if (r == -ENODEV) {
 		/* Gone while queued (an application's group: nothing left to do). */
 		if (!j->req.apply)
@@ -691,7 +691,7 @@ int manager_request(struct manager *m, const struct manager_request *req, manage
 
 	/* A dry run: the group's plan against the model as it is now, exactly the steps a
 	 * transaction started now would carry out. */
-	r = request_plan(m, req, &mp);
+	r = request_plan(m, req, req->cached ? PLAN_TO_SHOW_CACHED : PLAN_TO_SHOW, &mp);
 	if (r < 0)
 		return r;
 	if (mp.plan.groups[0].blocked) {

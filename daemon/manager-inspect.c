@@ -115,7 +115,8 @@ static int uio_json(struct manager *m, const struct pcidev *d, json_object **ret
 	return 0;
 }
 
-int manager_open_by(struct manager *m, const struct pcidev *d, char **ret)
+int manager_open_by(struct manager *m, const struct pcidev *d, enum plan_purpose purpose,
+		    char **ret)
 {
 	_cleanup_(manager_plan_done) struct manager_plan mp = {};
 	/* Facts are gathered for what rules match: one rule naming this function. */
@@ -127,7 +128,7 @@ int manager_open_by(struct manager *m, const struct pcidev *d, char **ret)
 	int r;
 
 	*ret = NULL;
-	r = manager_plan_build(m, &one, d->address, &mp);
+	r = manager_plan_build(m, &one, d->address, purpose, &mp);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < mp.facts.n_devs; i++)
@@ -139,7 +140,8 @@ int manager_open_by(struct manager *m, const struct pcidev *d, char **ret)
 }
 
 /* The VFIO view: the group node (or noiommu-N), the cdev, who holds it, the domain type. */
-static int vfio_json(struct manager *m, const struct pcidev *d, json_object **ret)
+static int vfio_json(struct manager *m, const struct pcidev *d, enum plan_purpose purpose,
+		     json_object **ret)
 {
 	_cleanup_strv_free_ char **cdev = NULL;
 	_cleanup_free_ char *node = NULL, *noiommu = NULL, *cdev_node = NULL, *open_by = NULL;
@@ -162,7 +164,7 @@ static int vfio_json(struct manager *m, const struct pcidev *d, json_object **re
 	    asprintf(&cdev_node, "%s/vfio/devices/%s", m->dev_root, cdev[0]) < 0)
 		return -ENOMEM;
 	/* Who holds the group node: the same scan the planner's facts make. */
-	r = manager_open_by(m, d, &open_by);
+	r = manager_open_by(m, d, purpose, &open_by);
 	if (r == -ENOMEM)
 		return r;
 	r = json_add_int(o, "iommu_group", d->iommu_group);
@@ -184,7 +186,8 @@ static int vfio_json(struct manager *m, const struct pcidev *d, json_object **re
 	return 0;
 }
 
-int manager_inspect_json(struct manager *m, const struct pcidev *d, json_object *device)
+int manager_inspect_json(struct manager *m, const struct pcidev *d, enum plan_purpose purpose,
+			 json_object *device)
 {
 	_cleanup_free_ char *resource = NULL;
 	_cleanup_free_ uint8_t *cfg = malloc(CONFIG_MAX);
@@ -208,7 +211,7 @@ int manager_inspect_json(struct manager *m, const struct pcidev *d, json_object 
 	if (r >= 0)
 		r = uio ? json_add(device, "uio", uio) : json_add_null(device, "uio");
 	if (r >= 0)
-		r = vfio_json(m, d, &vfio);
+		r = vfio_json(m, d, purpose, &vfio);
 	if (r >= 0)
 		r = vfio ? json_add(device, "vfio", vfio) : json_add_null(device, "vfio");
 	return r;

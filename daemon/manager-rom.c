@@ -333,7 +333,7 @@ int manager_dump_rom(struct manager *m, const char *address, bool force, manager
 	}
 	/* A VM on its vfio group, DPDK on its uio node, a display server on its DRM node: the
 	 * ROM decoder may share the address decoder of the BARs they use. */
-	r = manager_open_by(m, d, &open_by);
+	r = manager_open_by(m, d, PLAN_TO_RUN, &open_by);
 	if (r == -ENOMEM)
 		return r;
 	if (open_by && !force) {

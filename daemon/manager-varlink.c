@@ -99,6 +99,13 @@ static int method_list(struct varlink_conn *c, json_object *params, unsigned fla
 	return reply_one(c, "devices", TAKE_PTR(devices));
 }
 
+/* A caller who may change things is shown the host as it is; anybody else, what a second-old
+ * scan of open device nodes says (PLAN_TO_SHOW_CACHED). */
+static enum plan_purpose show_purpose(struct manager *m, struct varlink_conn *c)
+{
+	return manager_caller_may_change(m, c) ? PLAN_TO_SHOW : PLAN_TO_SHOW_CACHED;
+}
+
 static int method_get(struct varlink_conn *c, json_object *params, unsigned flags, void *userdata)
 {
 	static const struct json_field fields[] = {
@@ -127,7 +134,7 @@ static int method_get(struct varlink_conn *c, json_object *params, unsigned flag
 	}
 	r = manager_device_json(m, dev, &d);
 	if (r >= 0)
-		r = manager_inspect_json(m, dev, d);
+		r = manager_inspect_json(m, dev, show_purpose(m, c), d);
 	if (r < 0) {
 		(void)json_object_put(d);
 		return r;
@@ -393,7 +400,7 @@ static int method_plan(struct varlink_conn *c, json_object *params, unsigned fla
 		return invalid(c, bad);
 	if (address && !pci_addr_is_valid(address))
 		return invalid(c, "address");
-	r = manager_plan(m, address, &plan);
+	r = manager_plan(m, address, show_purpose(m, c), &plan);
 	if (r == -ENODEV) {
 		json_object *p = json_object_new_object();
 
@@ -662,12 +669,13 @@ static void reply_when_done(void *userdata, const char *error, json_object *para
 	varlink_conn_unref(c);
 }
 
-static int call_request(struct manager *m, struct varlink_conn *c, const struct manager_request *req)
+static int call_request(struct manager *m, struct varlink_conn *c, struct manager_request *req)
 {
 	int r;
 
 	if (!req->dry_run && (r = may_mutate(m, c)) <= 0)
 		return r;
+	req->cached = show_purpose(m, c) == PLAN_TO_SHOW_CACHED;
 	r = manager_request(m, req, reply_when_done, varlink_conn_ref(c));
 	if (r < 0)
 		varlink_conn_unref(c);

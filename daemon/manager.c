@@ -75,6 +75,7 @@ struct manager *manager_free(struct manager *m)
 		m->sysfs = NULL;
 	model_done(&m->model);
 	policy_done(&m->policy);
+	open_scan_free(m->open_scan);
 	daemon_config_done(&m->config);
 	free(m->policy_error);
 	strv_free(m->policy_dirs);
@@ -145,8 +146,9 @@ void manager_plan_done(struct manager_plan *mp)
 }
 
 int manager_plan_build(struct manager *m, const struct policy *policy, const char *only_address,
-		       struct manager_plan *ret)
+		       enum plan_purpose purpose, struct manager_plan *ret)
 {
+	const struct open_scan *open = NULL;
 	struct plan_env env;
 	int r;
 
@@ -155,7 +157,10 @@ int manager_plan_build(struct manager *m, const struct policy *policy, const cha
 		return -ENODEV;
 	r = host_facts_read(m->sysfs, &ret->host);
 	if (r >= 0)
-		r = facts_gather(&m->model, policy, m->sysfs, m->dev_root, m->kmod, &ret->facts);
+		r = open_scan_get(&m->open_scan, m->dev_root,
+				  purpose == PLAN_TO_SHOW_CACHED ? OPEN_SCAN_SHOW_MAX_USEC : 0, &open);
+	if (r >= 0)
+		r = facts_gather(&m->model, policy, m->sysfs, m->dev_root, open, m->kmod, &ret->facts);
 	if (r >= 0) {
 		env = (struct plan_env){
 			.policy = policy, .model = &m->model, .host = &ret->host,
@@ -171,12 +176,13 @@ int manager_plan_build(struct manager *m, const struct policy *policy, const cha
 	return r;
 }
 
-int manager_plan(struct manager *m, const char *only_address, json_object **ret)
+int manager_plan(struct manager *m, const char *only_address, enum plan_purpose purpose,
+		 json_object **ret)
 {
 	_cleanup_(manager_plan_done) struct manager_plan mp = {};
 	int r;
 
-	r = manager_plan_build(m, &m->policy, only_address, &mp);
+	r = manager_plan_build(m, &m->policy, only_address, purpose, &mp);
 	if (r < 0)
 		return r;
 	return plan_to_json(&mp.plan, ret);

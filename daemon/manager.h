@@ -57,6 +57,8 @@ struct manager {
 	struct job *jobs;		/* requests and applications, each planned in its turn */
 	struct job *job_running;	/* the one whose transaction runs */
 
+	struct open_scan *open_scan;	/* the last /proc scan for open device nodes */
+
 	struct varlink_conn **monitors;	/* Monitor calls being served */
 	size_t n_monitors;
 
@@ -80,17 +82,32 @@ struct manager_plan {
 	struct plan plan;
 	struct policy_rule *request;	/* a request's rule, which the plan points into */
 };
+/*
+ * What a plan is for. One that is carried out, or shown to a caller who may change things,
+ * sees who holds device nodes open as of now. One shown to anybody else (Plan, a dry run, Get
+ * by an unprivileged user) may reuse a scan up to OPEN_SCAN_SHOW_MAX_USEC old: however often
+ * they ask, it costs one /proc scan a second at most.
+ */
+enum plan_purpose {
+	PLAN_TO_RUN,
+	PLAN_TO_SHOW,		/* as fresh as PLAN_TO_RUN */
+	PLAN_TO_SHOW_CACHED,
+};
+#define OPEN_SCAN_SHOW_MAX_USEC	(1000U * 1000U)
 int manager_plan_build(struct manager *m, const struct policy *policy, const char *only_address,
-		       struct manager_plan *ret);
+		       enum plan_purpose purpose, struct manager_plan *ret);
 void manager_plan_done(struct manager_plan *mp);
 /* Plans the whole host, or only_address's group; -ENODEV when there is no such function. */
-int manager_plan(struct manager *m, const char *only_address, json_object **ret);
+int manager_plan(struct manager *m, const char *only_address, enum plan_purpose purpose,
+		 json_object **ret);
 
 /* manager-inspect.c: adds config (decoded), uio and vfio to a device's JSON (Get). */
-int manager_inspect_json(struct manager *m, const struct pcidev *d, json_object *device);
+int manager_inspect_json(struct manager *m, const struct pcidev *d, enum plan_purpose purpose,
+			 json_object *device);
 /* Who holds d's device nodes open (vfio group, uio, drm), as the planner's facts say: a
  * "NODE open by pid N (comm)" string in *ret, NULL when nobody or when it cannot tell. */
-int manager_open_by(struct manager *m, const struct pcidev *d, char **ret);
+int manager_open_by(struct manager *m, const struct pcidev *d, enum plan_purpose purpose,
+		    char **ret);
 
 /*
  * How a domain operation answers when it has ended: error NULL and the reply's parameters, or
@@ -106,6 +123,7 @@ struct manager_request {
 	bool group;		/* a claim takes the rest of the group along */
 	bool force;		/* past the safety guards */
 	bool dry_run;		/* answer with the plan, change nothing */
+	bool cached;		/* a dry run may use facts up to a second old (PLAN_TO_SHOW_CACHED) */
 	bool apply;		/* the policy's start-up rules (address: its group only) */
 };
 int manager_binder_start(struct manager *m);
