@@ -275,11 +275,16 @@ static void manager_on_pci_event(struct manager *m, const struct uevent *ev)
 		return;
 	}
 	if (!old && !d)
-		return;	/* came and went before we looked */
+		return;	/* came and went before we looked, or its removal was told already */
 	log_debug("PCI %s %s: driver %s → %s", ev->sysname, uevent_action_to_string(ev->action),
 		  old && old->driver ? old->driver : "(none)", d && d->driver ? d->driver : "(none)");
 	manager_monitor_send(m, uevent_action_to_string(ev->action), ev->subsystem, ev->sysname, d,
 			     NULL, ev->seqnum);
+	/* Its removal is told exactly once, when the model lets go of it: an unbind (or a
+	 * change) that finds the function gone already is followed by the kernel's remove,
+	 * which will find nothing left to tell, however long after it comes. */
+	if (old && !d && ev->action != UEVENT_REMOVE)
+		manager_monitor_send(m, "remove", "pci", old->address, NULL, NULL, ev->seqnum);
 	/* Hotplug (and a function back after remove/rescan, its override lost): the policy's
 	 * start-up rules apply to it as at start. */
 	if (ev->action == UEVENT_ADD && d && m->binder)
