@@ -431,7 +431,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static char *out;	/* allocated once: 8 MiB each run would be most of its time */
 	size_t written = 0, n_out = 0;
 	int sv[2], quiet = 0, sndbuf = 1;
-	bool shut = false;
+	bool shut = false, eof = false;
 
 	setup();
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
@@ -475,10 +475,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (n_out == OUT_MAX)
 				abort();	/* far more than any input here asks for */
 		}
+		/* The end, or ECONNRESET: the server closed with input of ours unread (after a
+		 * protocol violation, say); what it sent before has been read. */
+		if (k == 0 || (k < 0 && errno != EAGAIN))
+			eof = true;
 		/* Held input is one message and one read; held output one reply and the cap. */
 		if (varlink_server_buffered(server) > MESSAGE_MAX + 64 * 1024 + REPLY_MAX + OUTPUT_MAX)
 			abort();
-		if (shut && varlink_server_connections(server) == 0 && k == 0)
+		if (shut && varlink_server_connections(server) == 0 && eof)
 			break;
 		quiet = progress ? 0 : quiet + 1;
 		if (shut && quiet > 3)
