@@ -1190,6 +1190,25 @@ TEST(reply_larger_than_reply_max_becomes_an_error)
 	env_free(&e);
 }
 
+TEST(limits_fit_the_file_descriptors)
+{
+	struct varlink_limits l;
+
+	varlink_limits_default(&l);
+	varlink_limits_fit_nofile(&l, 524288);	/* systemd's default hard limit */
+	ASSERT_EQ(l.connections_max, VARLINK_CONNECTIONS_MAX);
+	ASSERT_EQ(l.connections_reserved, VARLINK_CONNECTIONS_RESERVED);
+	/* At least 1,000 idle connections for unprivileged peers with the usual 20,000 too. */
+	varlink_limits_fit_nofile(&l, 20000);
+	ASSERT_TRUE(l.connections_max - l.connections_reserved >= 1000);
+	varlink_limits_fit_nofile(&l, 1024);
+	ASSERT_EQ(l.connections_max, 768);
+	ASSERT_EQ(l.connections_reserved, VARLINK_CONNECTIONS_RESERVED);
+	varlink_limits_fit_nofile(&l, 100);
+	ASSERT_EQ(l.connections_max, 75);
+	ASSERT_EQ(l.connections_reserved, 18);
+}
+
 /* --- peer credentials and lock-out, with real connections from other uids ------------------ */
 
 struct listen_env {
