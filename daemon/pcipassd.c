@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <systemd/sd-daemon.h>
@@ -16,6 +17,7 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/varlink.h"
 #include "manager.h"
 #include "udev-rules.h"
 
@@ -213,6 +215,8 @@ static int run(void)
 {
 	_cleanup_(manager_freep) struct manager *m = NULL;
 	struct manager_config config;
+	struct varlink_limits limits;
+	struct rlimit nofile = {};
 	sigset_t mask;
 	int r;
 
@@ -230,6 +234,15 @@ static int run(void)
 		.udev_rules = arg_udev_rules ? (isempty(arg_udev_rules) ? NULL : arg_udev_rules) :
 			      streq(arg_sysfs_root, "/sys") ? UDEV_RULES_DEFAULT : NULL,
 	};
+
+	/* Every Varlink connection is a file descriptor: take all the hard limit allows (we run
+	 * nothing that could mind a soft limit above 1024). */
+	if (getrlimit(RLIMIT_NOFILE, &nofile) >= 0 && nofile.rlim_cur < nofile.rlim_max) {
+		struct rlimit raised = { .rlim_cur = nofile.rlim_max, .rlim_max = nofile.rlim_max };
+
+		if (setrlimit(RLIMIT_NOFILE, &raised) >= 0)
+			nofile = raised;
+	}
 
 	/* Signals become sd-event sources; block them before the loop exists. */
 	sigemptyset(&mask);
@@ -254,6 +267,14 @@ static int run(void)
 	r = manager_start(m, listen_fd_from_systemd());
 	if (r < 0)
 		return r;
+	/* Before the loop accepts anyone: as many connections as the descriptors allow. */
+	varlink_limits_default(&limits);
+	if (nofile.rlim_cur > 0 && nofile.rlim_cur != RLIM_INFINITY)
+		varlink_limits_fit_nofile(&limits, nofile.rlim_cur);
+	varlink_server_set_limits(m->varlink, &limits);
+	log_debug("Varlink: at most %u connections (%u kept for root), %u per other user",
+		  limits.connections_max, limits.connections_reserved,
+		  limits.connections_per_uid_max);
 
 	log_info("pcipassd %s: %zu PCI functions, %zu IOMMU groups%s", PACKAGE_VERSION,
 		 m->model.n_devs, m->model.n_groups, m->read_only ? ", read-only" : "");

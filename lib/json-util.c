@@ -94,21 +94,43 @@ static int field_store(const struct json_field *f, json_object *v, void *dest)
 	char *p = (char *)dest + f->offset;
 
 	switch (f->type) {
-	case JSON_FIELD_STRING:
+	case JSON_FIELD_STRING: {
+		const char *str;
+
 		if (!json_object_is_type(v, json_type_string))
 			return -EINVAL;
-		*(const char **)p = json_object_get_string(v);
+		str = json_object_get_string(v);
+		/* json-c keeps "a\u0000b" whole; every C string function would stop at the NUL
+		 * and act on "a": a different value than the one the peer sent. */
+		if (strlen(str) != (size_t)json_object_get_string_len(v))
+			return -EINVAL;
+		*(const char **)p = str;
 		return 0;
-	case JSON_FIELD_INT:
+	}
+	case JSON_FIELD_INT: {
+		int64_t min = f->min, max = f->max, i;
+
 		/* json-c parses 1.0 as a double; Varlink ints are whole numbers. */
 		if (!json_object_is_type(v, json_type_int))
 			return -EINVAL;
+		if (min == 0 && max == 0) {
+			min = INT64_MIN + 1;
+			max = INT64_MAX;
+		}
 		errno = 0;
-		((struct json_opt_int *)p)->value = json_object_get_int64(v);
+		i = json_object_get_int64(v);
 		if (errno == ERANGE)
 			return -EINVAL;
+		/* Above INT64_MAX json-c keeps a uint64 and get_int64() says INT64_MAX; below
+		 * INT64_MIN it stores INT64_MIN: neither is the number the peer sent. */
+		if (i == INT64_MAX && json_object_get_uint64(v) != (uint64_t)INT64_MAX)
+			return -EINVAL;
+		if (i == INT64_MIN || i < min || i > max)
+			return -EINVAL;
+		((struct json_opt_int *)p)->value = i;
 		((struct json_opt_int *)p)->set = true;
 		return 0;
+	}
 	case JSON_FIELD_BOOL:
 		if (!json_object_is_type(v, json_type_boolean))
 			return -EINVAL;

@@ -39,8 +39,8 @@ struct json_opt_int {
 };
 
 enum json_field_type {
-	JSON_FIELD_STRING,	/* const char *, borrowed from the object */
-	JSON_FIELD_INT,		/* struct json_opt_int */
+	JSON_FIELD_STRING,	/* const char *, borrowed from the object; no NUL inside */
+	JSON_FIELD_INT,		/* struct json_opt_int, within [min, max] */
 	JSON_FIELD_BOOL,	/* int: -1 absent, 0, 1 */
 	JSON_FIELD_ANY,		/* json_object *, borrowed */
 };
@@ -54,12 +54,22 @@ struct json_field {
 	enum json_field_type type;
 	unsigned flags;
 	size_t offset;
+	/*
+	 * JSON_FIELD_INT only: the accepted range, both ends included. Both 0 (a descriptor that
+	 * names neither) means any int64 json-c can represent exactly: INT64_MIN + 1 to
+	 * INT64_MAX. INT64_MIN itself is never accepted, because json-c clamps every smaller
+	 * number to it without telling (and every number above INT64_MAX to a uint64, which is
+	 * refused as out of range).
+	 */
+	int64_t min, max;
 };
 
 /*
  * Fills the struct at dest from the object o (which may be NULL: absent parameters) following
- * fields (terminated by a NULL name). Unknown keys, wrong types and missing mandatory keys fail
- * with -EINVAL and *reterr_field set to the offending key. Absent and null are the same.
+ * fields (terminated by a NULL name). Unknown keys, wrong types, strings with a NUL inside
+ * ("\u0000": a C reader would see a shorter string than the peer sent), integers outside the
+ * field's range and missing mandatory keys fail with -EINVAL and *reterr_field set to the
+ * offending key. Absent and null are the same.
  */
 int json_dispatch(json_object *o, const struct json_field *fields, void *dest,
 		  const char **reterr_field);

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -58,23 +59,31 @@ struct varlink_conn {
 	unsigned n_ref;
 	struct varlink_server *server;	/* NULL once closed */
 	int fd;
-	sd_event_source *io, *defer;
-	uid_t uid;
-	pid_t pid;
+	sd_event_source *io, *timer;
+	struct peer_creds creds;
+	bool privileged;
 
 	char *rbuf;
-	size_t rlen, rsize;
+	size_t roff, rlen, rsize;	/* input not handled yet is rbuf[roff, rlen) */
+	size_t rscan;		/* rbuf[roff, rscan) has no NUL: where to look for the next one */
+	uint64_t rstart;	/* when the message now in rbuf began (or reading resumed) */
 	char *wbuf;
 	size_t woff, wlen, wsize;	/* unsent output is wbuf[woff, wlen) */
+	size_t whead;		/* end of the message being sent, 0 when not known */
+	uint64_t wprogress;	/* when the peer last took output */
+	uint64_t active;	/* when the last call ended, or the connection began */
 
 	bool pending;	/* a call is being answered */
 	bool oneway, more;
 	bool read_eof;
+	bool closing;	/* said its last: sends what is queued, then closes */
 
 	void (*close_cb)(struct varlink_conn *c, void *userdata);
 	void *close_userdata;
 
 	struct varlink_conn *prev, *next;
+	struct varlink_conn *ready_next;	/* in the server's queue of turns */
+	bool ready;
 };
 
 struct varlink_server {
@@ -82,15 +91,27 @@ struct varlink_server {
 	struct varlink_server_info info;
 	void *userdata;
 	struct varlink_limits limits;
+	bool (*privileged)(const struct peer_creds *creds, void *userdata);
+	void *privileged_userdata;
 
 	const struct varlink_interface **ifaces;
 	size_t n_ifaces;
 
 	int listen_fd;
-	sd_event_source *listen_src;
+	sd_event_source *listen_src, *accept_retry;
 
 	struct varlink_conn *conns;
 	unsigned n_conns;
+
+	/*
+	 * Connections with a complete call buffered, each waiting for its turn. The turns are
+	 * served by an IO source on an eventfd that is always readable, enabled while the queue
+	 * is not empty: a defer source re-enabled from its own callback would keep sd-event
+	 * (252) from ever polling the sockets again, and every other peer would wait.
+	 */
+	struct varlink_conn *ready_head, *ready_tail;
+	int turn_fd;
+	sd_event_source *turn_src;
 };
 
 static int service_get_info(struct varlink_conn *c, json_object *params, unsigned flags,
@@ -110,8 +131,9 @@ static const struct varlink_interface org_varlink_service = {
 	.methods = org_varlink_service_methods,
 };
 
-static void conn_update_events(struct varlink_conn *c);
+static void conn_update(struct varlink_conn *c);
 static void conn_disconnect(struct varlink_conn *c);
+static void conn_close_after_flush(struct varlink_conn *c);
 static int conn_flush(struct varlink_conn *c);
 
 /* --- buffers ----------------------------------------------------------------------------- */
@@ -133,6 +155,230 @@ static int buf_reserve(char **buf, size_t *size, size_t need)
 	return 0;
 }
 
+/* --- what goes over the wire is JSON text ------------------------------------------------- */
+
+/*
+ * The length of the UTF-8 sequence at s (RFC 3629: no overlong forms, no surrogates, nothing
+ * above U+10FFFF), 0 when it is not one. json-c's own JSON_TOKENER_VALIDATE_UTF8 lets "\xc0\x80"
+ * (an overlong NUL), surrogates and U+110000 through.
+ */
+static size_t utf8_char_len(const uint8_t *s, size_t n)
+{
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+			return 0;
+		if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0))
+			return 0;
+		return 3;
+	}
+	if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
+		    (s[3] & 0xc0) != 0x80)
+			return 0;
+		if ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+/* Where the first byte that is not valid UTF-8 is, n when there is none. */
+static size_t utf8_valid_prefix(const char *p, size_t n)
+{
+	const uint8_t *s = (const uint8_t *)p;
+	size_t i = 0;
+
+	while (i < n) {
+		size_t k = utf8_char_len(s + i, n - i);
+
+		if (k == 0)
+			return i;
+		i += k;
+	}
+	return n;
+}
+
+/*
+ * A copy of the n bytes at p with every byte that is not part of valid UTF-8 replaced by
+ * U+FFFD. json-c writes out the bytes of strings as they are, and some come from sysfs or
+ * files, never checked; a reply must still be valid JSON text. NUL-terminated.
+ */
+static char *utf8_sanitize(const char *p, size_t n, size_t *ret_len)
+{
+	const uint8_t *s = (const uint8_t *)p;
+	char *out;
+	size_t o = 0;
+
+	if (n > (SIZE_MAX - 1) / 3)
+		return NULL;
+	out = malloc(n * 3 + 1);
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n;) {
+		size_t k = utf8_char_len(s + i, n - i);
+
+		if (k == 0) {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+			continue;
+		}
+		memcpy(out + o, p + i, k);
+		o += k;
+		i += k;
+	}
+	out[o] = 0;
+	*ret_len = o;
+	return out;
+}
+
+static bool is_json_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* RFC 8259's number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool json_number_text_valid(const char *s)
+{
+	if (*s == '-')
+		s++;
+	if (*s == '0')
+		s++;
+	else if (*s >= '1' && *s <= '9')
+		while (*s >= '0' && *s <= '9')
+			s++;
+	else
+		return false;
+	if (*s == '.') {
+		s++;
+		if (!(*s >= '0' && *s <= '9'))
+			return false;
+		while (*s >= '0' && *s <= '9')
+			s++;
+	}
+	if (*s == 'e' || *s == 'E') {
+		s++;
+		if (*s == '+' || *s == '-')
+			s++;
+		if (!(*s >= '0' && *s <= '9'))
+			return false;
+		while (*s >= '0' && *s <= '9')
+			s++;
+	}
+	return *s == 0;
+}
+
+/*
+ * Counts the NUL bytes in o's string values, and fails for numbers json-c would write back as
+ * no JSON number: even in strict mode it accepts NaN, Infinity and "1.", and keeps the text.
+ */
+static int value_check(json_object *o, size_t *nuls)
+{
+	switch (json_object_get_type(o)) {
+	case json_type_string: {
+		const char *s = json_object_get_string(o);
+		size_t n = (size_t)json_object_get_string_len(o);
+
+		for (const char *z = memchr(s, 0, n); z; z = memchr(z + 1, 0, n - (size_t)(z + 1 - s)))
+			(*nuls)++;
+		return 0;
+	}
+	case json_type_double:
+		return json_number_text_valid(json_object_to_json_string_ext(o, JSON_FLAGS_WIRE)) ?
+			       0 : -EBADMSG;
+	case json_type_object: {
+		json_object_object_foreach(o, key, v) {
+			int r = value_check(v, nuls);
+
+			(void)key;
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	}
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(o); i++) {
+			int r = value_check(json_object_array_get_idx(o, i), nuls);
+
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Parses one received message, the n bytes at p: -EBADMSG unless it is valid JSON text
+ * (RFC 8259, UTF-8) and no object key holds a NUL. json-c cuts such keys at the NUL
+ * ("method\u0000x" becomes "method"), so they are told by counting: every "\u0000" in the text
+ * must be one NUL in a string value.
+ */
+static int message_parse(const char *p, size_t n, json_object **ret)
+{
+	_cleanup_json_ json_object *o = NULL;
+	struct json_tokener *tok;
+	size_t escapes = 0, nuls = 0, end;
+	bool in_string = false;
+	int r;
+
+	if (n > INT32_MAX)
+		return -E2BIG;
+	if (utf8_valid_prefix(p, n) != n)
+		return -EBADMSG;
+	/* What json-c lets through even when strict: raw control characters in strings, single
+	 * quotes, NaN, Infinity. The structure itself is the parser's to check; this follows it
+	 * only far enough to know what is in a string. */
+	for (size_t i = 0; i < n; i++) {
+		uint8_t b = (uint8_t)p[i];
+
+		if (!in_string) {
+			/* Outside strings JSON has only structure, numbers, true, false and null:
+			 * no quote marks, NaN, Infinity or comments. */
+			if (b == '"')
+				in_string = true;
+			else if (!is_json_ws(b) && !strchr("{}[],:-+.0123456789eEtrufalsn", b))
+				return -EBADMSG;
+		} else if (b == '"')
+			in_string = false;
+		else if (b < 0x20)
+			return -EBADMSG;
+		else if (b == '\\') {
+			if (i + 5 < n && memcmp(p + i + 1, "u0000", 5) == 0)
+				escapes++;
+			i++;	/* the escaped character: "\\\\u0000" is "\\" and "u0000" */
+		}
+	}
+
+	tok = json_tokener_new();
+	if (!tok)
+		return -ENOMEM;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	o = json_tokener_parse_ex(tok, p, (int)n);
+	if (!o || json_tokener_get_error(tok) != json_tokener_success) {
+		json_tokener_free(tok);
+		return -EBADMSG;
+	}
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	for (; end < n; end++)
+		if (!is_json_ws(p[end]))
+			return -EBADMSG;
+
+	r = value_check(o, &nuls);
+	if (r < 0)
+		return r;
+	if (nuls != escapes)
+		return -EBADMSG;
+	*ret = TAKE_PTR(o);
+	return 0;
+}
+
 /* --- connections -------------------------------------------------------------------------- */
 
 struct varlink_conn *varlink_conn_ref(struct varlink_conn *c)
@@ -150,6 +396,7 @@ struct varlink_conn *varlink_conn_unref(struct varlink_conn *c)
 	if (--c->n_ref > 0)
 		return NULL;
 	conn_disconnect(c);
+	peer_creds_done(&c->creds);
 	free(c->rbuf);
 	free(c->wbuf);
 	free(c);
@@ -158,17 +405,27 @@ struct varlink_conn *varlink_conn_unref(struct varlink_conn *c)
 
 bool varlink_conn_is_closed(const struct varlink_conn *c)
 {
-	return !c->server;
+	return !c->server || c->closing;
+}
+
+const struct peer_creds *varlink_conn_creds(const struct varlink_conn *c)
+{
+	return &c->creds;
+}
+
+bool varlink_conn_is_privileged(const struct varlink_conn *c)
+{
+	return c->privileged;
 }
 
 uid_t varlink_conn_uid(const struct varlink_conn *c)
 {
-	return c->uid;
+	return c->creds.uid;
 }
 
 pid_t varlink_conn_pid(const struct varlink_conn *c)
 {
-	return c->pid;
+	return c->creds.pid;
 }
 
 void varlink_conn_set_close_callback(struct varlink_conn *c,
@@ -179,6 +436,70 @@ void varlink_conn_set_close_callback(struct varlink_conn *c,
 	c->close_userdata = userdata;
 }
 
+static uint64_t conn_now(struct varlink_conn *c)
+{
+	uint64_t t = 0;
+
+	if (!c->server || sd_event_now(c->server->event, CLOCK_MONOTONIC, &t) < 0)
+		return now_usec();
+	return t;
+}
+
+/* Tells whoever keeps the connection that it is over for them. Once. */
+static void conn_run_close_cb(struct varlink_conn *c)
+{
+	void (*cb)(struct varlink_conn *, void *) = c->close_cb;
+
+	if (!cb)
+		return;
+	c->close_cb = NULL;
+	cb(c, c->close_userdata);
+}
+
+/* Takes c out of the queue of turns. */
+static void conn_unqueue(struct varlink_conn *c)
+{
+	struct varlink_server *s = c->server;
+
+	if (!c->ready)
+		return;
+	if (s->ready_head == c)
+		s->ready_head = c->ready_next;
+	else
+		for (struct varlink_conn *p = s->ready_head; p; p = p->ready_next)
+			if (p->ready_next == c) {
+				p->ready_next = c->ready_next;
+				if (s->ready_tail == c)
+					s->ready_tail = p;
+				break;
+			}
+	if (!s->ready_head)
+		s->ready_tail = NULL;
+	c->ready_next = NULL;
+	c->ready = false;
+	if (!s->ready_head && s->turn_src)
+		(void)sd_event_source_set_enabled(s->turn_src, SD_EVENT_OFF);
+	(void)varlink_conn_unref(c);
+}
+
+/* Puts c at the end of the queue of turns (holding a reference). */
+static void conn_enqueue(struct varlink_conn *c)
+{
+	struct varlink_server *s = c->server;
+
+	if (c->ready)
+		return;
+	c->ready = true;
+	varlink_conn_ref(c);
+	if (s->ready_tail)
+		s->ready_tail->ready_next = c;
+	else
+		s->ready_head = c;
+	s->ready_tail = c;
+	if (s->turn_src)
+		(void)sd_event_source_set_enabled(s->turn_src, SD_EVENT_ON);
+}
+
 /* Closes the socket and leaves the server; the object lives on while references remain. */
 static void conn_disconnect(struct varlink_conn *c)
 {
@@ -186,12 +507,17 @@ static void conn_disconnect(struct varlink_conn *c)
 
 	if (!s)
 		return;
-	log_debug("varlink: closing connection fd %d (uid %u)", c->fd, (unsigned)c->uid);
+	log_debug("varlink: closing connection fd %d (uid %u)", c->fd, (unsigned)c->creds.uid);
+	conn_unqueue(c);
 	c->server = NULL;
 	c->io = sd_event_source_disable_unref(c->io);
-	c->defer = sd_event_source_disable_unref(c->defer);
+	c->timer = sd_event_source_disable_unref(c->timer);
 	c->fd = safe_close(c->fd);
 	c->pending = false;
+	c->rbuf = mfree(c->rbuf);
+	c->roff = c->rlen = c->rsize = c->rscan = 0;
+	c->wbuf = mfree(c->wbuf);
+	c->woff = c->wlen = c->wsize = c->whead = 0;
 
 	if (c->prev)
 		c->prev->next = c->next;
@@ -201,104 +527,206 @@ static void conn_disconnect(struct varlink_conn *c)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
 	s->n_conns--;
-
-	if (c->close_cb) {
-		void (*cb)(struct varlink_conn *, void *) = c->close_cb;
-
-		c->close_cb = NULL;
-		cb(c, c->close_userdata);
+	/* A slot is free: accepting may have been paused for want of file descriptors. */
+	if (s->accept_retry && s->listen_src) {
+		s->accept_retry = sd_event_source_disable_unref(s->accept_retry);
+		(void)sd_event_source_set_enabled(s->listen_src, SD_EVENT_ON);
 	}
+
+	conn_run_close_cb(c);
 	/* The server's own reference. */
 	(void)varlink_conn_unref(c);
+}
+
+static size_t conn_unsent(const struct varlink_conn *c)
+{
+	return c->wlen - c->woff;
+}
+
+/* The end of the message being sent: wbuf[woff, whead). Each message ends in its NUL. */
+static size_t conn_head_end(struct varlink_conn *c)
+{
+	char *nul;
+
+	if (c->woff == c->wlen)
+		return c->wlen;
+	if (c->whead > c->woff)
+		return c->whead;
+	nul = memchr(c->wbuf + c->woff, 0, c->wlen - c->woff);
+	c->whead = nul ? (size_t)(nul - c->wbuf) + 1 : c->wlen;
+	return c->whead;
+}
+
+static int conn_append(struct varlink_conn *c, const char *text, size_t n)
+{
+	int r;
+
+	if (c->woff > 0 && c->woff == c->wlen)
+		c->woff = c->wlen = c->whead = 0;
+	r = buf_reserve(&c->wbuf, &c->wsize, c->wlen + n);
+	if (r < 0)
+		return r;
+	memcpy(c->wbuf + c->wlen, text, n);	/* n includes the NUL, the message terminator */
+	c->wlen += n;
+	return 0;
+}
+
+/* A message as the wire wants it: compact, valid UTF-8, with its NUL. */
+static int message_text(json_object *msg, char **ret_copy, const char **ret, size_t *ret_n)
+{
+	const char *text = json_object_to_json_string_ext(msg, JSON_FLAGS_WIRE);
+	size_t n;
+
+	if (!text)
+		return -ENOMEM;
+	n = strlen(text);
+	*ret_copy = NULL;
+	if (utf8_valid_prefix(text, n) != n) {
+		*ret_copy = utf8_sanitize(text, n, &n);
+		if (!*ret_copy)
+			return -ENOMEM;
+		text = *ret_copy;
+	}
+	*ret = text;
+	*ret_n = n + 1;
+	return 0;
+}
+
+/*
+ * The peer takes its streamed replies more slowly than they come: drop those not begun yet,
+ * end the call with VARLINK_ERROR_OUTPUT_OVERFLOW and close once that is out. Memory stays
+ * at what was queued before.
+ */
+static int conn_overflow(struct varlink_conn *c)
+{
+	_cleanup_json_ json_object *msg = json_object_new_object(), *p = json_object_new_object();
+	_cleanup_free_ char *copy = NULL;
+	const char *text;
+	size_t n;
+	int r;
+
+	log_debug("varlink: peer uid %u reads too slowly (%zu bytes queued), dropping it",
+		  (unsigned)c->creds.uid, conn_unsent(c));
+	c->wlen = conn_head_end(c);
+	if (!msg || !p)
+		r = -ENOMEM;
+	else
+		r = json_add_int(p, "output_max", (int64_t)c->server->limits.output_max);
+	if (r >= 0)
+		r = json_add(msg, "parameters", TAKE_PTR(p));
+	if (r >= 0)
+		r = json_add_str(msg, "error", VARLINK_ERROR_OUTPUT_OVERFLOW);
+	if (r >= 0)
+		r = message_text(msg, &copy, &text, &n);
+	if (r >= 0)
+		r = conn_append(c, text, n);
+	if (r < 0) {
+		conn_disconnect(c);
+		return -ENOBUFS;
+	}
+	conn_close_after_flush(c);
+	return -ENOBUFS;
 }
 
 /* Queues one message and tries to send it right away. */
 static int conn_send_message(struct varlink_conn *c, json_object *msg)
 {
+	_cleanup_free_ char *copy = NULL;
 	const char *text;
 	size_t n;
 	int r;
 
-	if (!c->server)
+	if (!c->server || c->closing)
 		return -ECONNRESET;
-	text = json_object_to_json_string_ext(msg, JSON_FLAGS_WIRE);
-	if (!text)
-		return -ENOMEM;
-	n = strlen(text) + 1;
-
-	if (c->wlen - c->woff + n > c->server->limits.output_max) {
-		log_debug("varlink: peer uid %u reads too slowly (%zu bytes queued), disconnecting",
-			  (unsigned)c->uid, c->wlen - c->woff);
-		conn_disconnect(c);
-		return -ENOBUFS;
-	}
-	if (c->woff > 0 && c->woff == c->wlen)
-		c->woff = c->wlen = 0;
-	r = buf_reserve(&c->wbuf, &c->wsize, c->wlen + n);
+	r = message_text(msg, &copy, &text, &n);
 	if (r < 0)
 		return r;
-	memcpy(c->wbuf + c->wlen, text, n);	/* the NUL is the message terminator */
-	c->wlen += n;
-
+	/* Only what queues behind the message being sent counts: one reply may be large. */
+	if (conn_unsent(c) > 0 && c->wlen - conn_head_end(c) + n > c->server->limits.output_max)
+		return conn_overflow(c);
+	r = conn_append(c, text, n);
+	if (r < 0)
+		return r;
 	r = conn_flush(c);
 	if (r < 0)
 		return r;
-	conn_update_events(c);
+	conn_update(c);
 	return 0;
 }
 
 static int conn_flush(struct varlink_conn *c)
 {
+	size_t before = c->woff;
+
 	while (c->woff < c->wlen) {
 		ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff,
 				 MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
-				return 0;
-			log_debug("varlink: write to uid %u failed: %m", (unsigned)c->uid);
+				break;
+			log_debug("varlink: write to uid %u failed: %m", (unsigned)c->creds.uid);
 			conn_disconnect(c);
 			return -ECONNRESET;
 		}
 		c->woff += (size_t)n;
 	}
-	c->woff = c->wlen = 0;
+	if (c->woff > before)
+		c->wprogress = conn_now(c);
+	if (c->woff < c->wlen)
+		return 0;
+	c->woff = c->wlen = c->whead = 0;
+	/* A large reply is gone: do not keep its buffer around. */
+	if (c->wsize > READ_CHUNK) {
+		c->wbuf = mfree(c->wbuf);
+		c->wsize = 0;
+	}
+	if (c->closing) {
+		conn_disconnect(c);
+		return -ECONNRESET;
+	}
+	if (!c->pending)
+		c->active = conn_now(c);
 	return 0;
 }
 
-static void conn_schedule(struct varlink_conn *c)
+/*
+ * The connection has said its last (a protocol violation, an overflow): no more calls, what
+ * is queued is still sent (the replies before, the final error), then it closes; after
+ * output_timeout_usec at the latest. For its user, it is closed now.
+ */
+static void conn_close_after_flush(struct varlink_conn *c)
 {
-	if (c->defer)
-		(void)sd_event_source_set_enabled(c->defer, SD_EVENT_ONESHOT);
+	if (!c->server || c->closing)
+		return;
+	c->closing = true;
+	c->pending = false;
+	c->rbuf = mfree(c->rbuf);
+	c->roff = c->rlen = c->rsize = c->rscan = 0;
+	c->wprogress = conn_now(c);
+	if (conn_unsent(c) == 0) {
+		conn_disconnect(c);
+		return;
+	}
+	conn_run_close_cb(c);
+	conn_update(c);
 }
 
 static void conn_finish_call(struct varlink_conn *c)
 {
 	c->pending = false;
 	c->oneway = c->more = false;
-	/* Further calls may be waiting in the buffer: handle them from the event loop. */
-	conn_schedule(c);
+	c->active = conn_now(c);
+	/* Input after this call waited meanwhile: its time starts now. */
+	c->rstart = c->active;
 }
 
-static int conn_send_reply(struct varlink_conn *c, const char *error, json_object *params,
-			   bool continues)
+static int conn_build_reply(const char *error, json_object *params, bool continues,
+			    json_object **ret)
 {
-	_cleanup_json_ json_object *p = params, *msg = NULL;
-	bool oneway = c->oneway;
+	_cleanup_json_ json_object *p = params, *msg = json_object_new_object();
 	int r;
 
-	if (!c->server)
-		return -ECONNRESET;
-	if (!c->pending)
-		return -EINVAL;	/* no call to answer: a bug in the caller */
-	if (continues && !c->more)
-		return -EINVAL;
-	if (!continues)
-		conn_finish_call(c);
-	if (oneway)
-		return 0;
-
-	msg = json_object_new_object();
 	if (!msg)
 		return -ENOMEM;
 	if (!p) {
@@ -313,6 +741,63 @@ static int conn_send_reply(struct varlink_conn *c, const char *error, json_objec
 		r = json_add_bool(msg, "continues", true);
 	if (r < 0)
 		return r;
+	*ret = TAKE_PTR(msg);
+	return 0;
+}
+
+static int errno_params(int error, json_object **ret)
+{
+	_cleanup_json_ json_object *p = json_object_new_object();
+	int e = error < 0 ? -error : error;
+
+	if (!p || json_add_int(p, "errno", e) < 0 ||
+	    json_add_str(p, "errno_name", strerrorname_np(e)) < 0 ||
+	    json_add_str(p, "message", strerror(e)) < 0)
+		return -ENOMEM;
+	*ret = TAKE_PTR(p);
+	return 0;
+}
+
+static int conn_send_reply(struct varlink_conn *c, const char *error, json_object *params,
+			   bool continues)
+{
+	_cleanup_json_ json_object *p = params, *msg = NULL;
+	bool oneway = c->oneway;
+	const char *text;
+	int r;
+
+	if (!c->server || c->closing)
+		return -ECONNRESET;
+	if (!c->pending)
+		return -EINVAL;	/* no call to answer: a bug in the caller */
+	if (continues && !c->more)
+		return -EINVAL;
+	if (oneway) {
+		conn_finish_call(c);
+		conn_update(c);
+		return 0;
+	}
+
+	r = conn_build_reply(error, TAKE_PTR(p), continues, &msg);
+	if (r < 0)
+		return r;
+	text = json_object_to_json_string_ext(msg, JSON_FLAGS_WIRE);
+	if (!text)
+		return -ENOMEM;
+	if (strlen(text) >= c->server->limits.reply_max) {
+		/* Nobody could take it: say so instead, and end the call. */
+		log_debug("varlink: reply of %zu bytes to uid %u is too large", strlen(text),
+			  (unsigned)c->creds.uid);
+		(void)json_object_put(TAKE_PTR(msg));
+		r = errno_params(EMSGSIZE, &p);
+		if (r >= 0)
+			r = conn_build_reply(c->server->info.errno_error, TAKE_PTR(p), false, &msg);
+		if (r < 0)
+			return r;
+		continues = false;
+	}
+	if (!continues)
+		conn_finish_call(c);
 	return conn_send_message(c, msg);
 }
 
@@ -344,15 +829,11 @@ int varlink_error_invalid_parameter(struct varlink_conn *c, const char *paramete
 
 int varlink_error_errno(struct varlink_conn *c, int error)
 {
-	json_object *p = json_object_new_object();
-	int e = error < 0 ? -error : error;
+	json_object *p = NULL;
+	int r = errno_params(error, &p);
 
-	if (!p || json_add_int(p, "errno", e) < 0 ||
-	    json_add_str(p, "errno_name", strerrorname_np(e)) < 0 ||
-	    json_add_str(p, "message", strerror(e)) < 0) {
-		(void)json_object_put(p);
-		return -ENOMEM;
-	}
+	if (r < 0)
+		return r;
 	return varlink_error(c, c->server ? c->server->info.errno_error : "", p);
 }
 
@@ -379,7 +860,8 @@ static int conn_error_name(struct varlink_conn *c, const char *error, const char
 
 /*
  * Checks one call's envelope. Returns -EPROTO for what the protocol forbids (the peer is then
- * disconnected: Varlink has no error reply for a broken envelope).
+ * disconnected: Varlink has no error reply for a broken envelope), -EOPNOTSUPP for an upgrade,
+ * -EINVAL for a method name with a NUL inside.
  */
 static int call_parse(json_object *msg, const char **ret_method, json_object **ret_params,
 		      unsigned *ret_flags)
@@ -387,7 +869,7 @@ static int call_parse(json_object *msg, const char **ret_method, json_object **r
 	const char *method = NULL;
 	json_object *params = NULL;
 	unsigned flags = 0;
-	bool upgrade = false;
+	bool upgrade = false, nul = false;
 
 	if (!json_object_is_type(msg, json_type_object))
 		return -EPROTO;
@@ -396,6 +878,8 @@ static int call_parse(json_object *msg, const char **ret_method, json_object **r
 			if (!json_object_is_type(v, json_type_string))
 				return -EPROTO;
 			method = json_object_get_string(v);
+			/* "io.pcipass.List\u0000Reload" must not be taken for List. */
+			nul = strlen(method) != (size_t)json_object_get_string_len(v);
 		} else if (streq(key, "parameters")) {
 			if (v && !json_object_is_type(v, json_type_object))
 				return -EPROTO;
@@ -423,6 +907,8 @@ static int call_parse(json_object *msg, const char **ret_method, json_object **r
 	*ret_method = method;
 	*ret_params = params;
 	*ret_flags = flags;
+	if (nul)
+		return -EINVAL;
 	/* Leaving Varlink for a raw protocol: nothing here offers that. */
 	return upgrade ? -EOPNOTSUPP : 0;
 }
@@ -443,10 +929,12 @@ static int conn_dispatch(struct varlink_conn *c, json_object *msg)
 	c->pending = true;
 	c->oneway = flags & VARLINK_CALL_ONEWAY;
 	c->more = flags & VARLINK_CALL_MORE;
+	if (r == -EINVAL)
+		return varlink_error_invalid_parameter(c, "method");
 	if (r == -EOPNOTSUPP)
 		return conn_error_name(c, VARLINK_ERROR_METHOD_NOT_IMPLEMENTED, "method", method);
 
-	log_debug("varlink: uid %u calls %s%s%s", (unsigned)c->uid, method,
+	log_debug("varlink: uid %u calls %s%s%s", (unsigned)c->creds.uid, method,
 		  c->more ? " (more)" : "", c->oneway ? " (oneway)" : "");
 
 	dot = strrchr(method, '.');
@@ -462,55 +950,91 @@ static int conn_dispatch(struct varlink_conn *c, json_object *msg)
 		if (!streq(m->name, dot + 1))
 			continue;
 		r = m->fn(c, params, flags, s->userdata);
-		if (r < 0 && c->pending && c->server)
+		if (r < 0 && c->pending && !varlink_conn_is_closed(c))
 			return varlink_error_errno(c, r);
 		return 0;
 	}
 	return conn_error_name(c, VARLINK_ERROR_METHOD_NOT_FOUND, "method", method);
 }
 
-/* Handles the calls that are complete in the input buffer, one at a time. */
+static size_t conn_unread(const struct varlink_conn *c)
+{
+	return c->rlen - c->roff;
+}
+
+/* The length of the next complete message, at rbuf + roff; -1 when there is none yet. */
+static ssize_t conn_next_message(struct varlink_conn *c)
+{
+	char *nul;
+
+	if (c->rscan < c->roff)
+		c->rscan = c->roff;
+	if (c->rscan >= c->rlen)
+		return -1;
+	nul = memchr(c->rbuf + c->rscan, 0, c->rlen - c->rscan);
+	if (!nul) {
+		c->rscan = c->rlen;
+		return -1;
+	}
+	c->rscan = (size_t)(nul - c->rbuf);
+	return (ssize_t)(c->rscan - c->roff);
+}
+
+/* Calls are handled only between calls, and only when the peer took our replies so far. */
+static bool conn_may_dispatch(const struct varlink_conn *c)
+{
+	return c->server && !c->closing && !c->pending && conn_unsent(c) == 0;
+}
+
+/*
+ * Handles one complete message of the input buffer, if the connection may take one now. One:
+ * every connection gets its turn before this one's next message (conn_update() schedules it).
+ */
 static void conn_process(struct varlink_conn *c)
 {
 	_cleanup_(varlink_conn_unrefp) struct varlink_conn *ref = varlink_conn_ref(c);
+	_cleanup_json_ json_object *msg = NULL;
+	ssize_t n;
+	int r;
 
-	while (c->server && !c->pending) {
-		_cleanup_json_ json_object *msg = NULL;
-		char *nul = memchr(c->rbuf ?: "", 0, c->rlen);
-		size_t n;
-		int r;
-
-		if (!nul) {
-			if (c->rlen > c->server->limits.message_max) {
-				log_debug("varlink: message from uid %u exceeds %zu bytes, disconnecting",
-					  (unsigned)c->uid, c->server->limits.message_max);
-				conn_disconnect(c);
-			}
-			break;
-		}
-		n = (size_t)(nul - c->rbuf);
-		if (n > c->server->limits.message_max) {
+	if (!conn_may_dispatch(c))
+		goto finish;
+	n = conn_next_message(c);
+	if (n < 0) {
+		if (conn_unread(c) > c->server->limits.message_max) {
 			log_debug("varlink: message from uid %u exceeds %zu bytes, disconnecting",
-				  (unsigned)c->uid, c->server->limits.message_max);
+				  (unsigned)c->creds.uid, c->server->limits.message_max);
 			conn_disconnect(c);
-			break;
-		}
-		r = json_parse_exact(c->rbuf, n, &msg);
-		c->rlen -= n + 1;
-		memmove(c->rbuf, nul + 1, c->rlen);
-		if (r >= 0)
-			r = conn_dispatch(c, msg);
-		if (r == -EPROTO || r == -EBADMSG) {
-			log_debug("varlink: protocol violation from uid %u, disconnecting",
-				  (unsigned)c->uid);
+		} else if (c->read_eof)
+			/* Nothing more will come, and all was answered. */
 			conn_disconnect(c);
-		}
+		goto finish;
+	}
+	if ((size_t)n > c->server->limits.message_max) {
+		log_debug("varlink: message from uid %u exceeds %zu bytes, disconnecting",
+			  (unsigned)c->creds.uid, c->server->limits.message_max);
+		conn_disconnect(c);
+		goto finish;
 	}
 
-	if (c->server && c->read_eof && !c->pending && c->rlen == 0 && c->woff == c->wlen)
-		conn_disconnect(c);
+	r = message_parse(c->rbuf + c->roff, (size_t)n, &msg);
+	c->roff += (size_t)n + 1;
+	c->rstart = conn_now(c);
+	if (c->roff == c->rlen) {
+		/* Idle connections hold no buffers. */
+		c->rbuf = mfree(c->rbuf);
+		c->roff = c->rlen = c->rsize = c->rscan = 0;
+	}
+	if (r >= 0)
+		r = conn_dispatch(c, msg);
+	if (r == -EPROTO || r == -EBADMSG) {
+		log_debug("varlink: protocol violation from uid %u, disconnecting",
+			  (unsigned)c->creds.uid);
+		conn_close_after_flush(c);
+	}
+finish:
 	if (c->server)
-		conn_update_events(c);
+		conn_update(c);
 }
 
 static int conn_read(struct varlink_conn *c)
@@ -518,10 +1042,17 @@ static int conn_read(struct varlink_conn *c)
 	ssize_t n;
 	int r;
 
+	/* Only the partial message is kept: move it to the front. */
+	if (c->roff > 0) {
+		memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
+		c->rlen -= c->roff;
+		c->rscan -= MIN(c->rscan, c->roff);
+		c->roff = 0;
+	}
 	r = buf_reserve(&c->rbuf, &c->rsize, c->rlen + READ_CHUNK);
 	if (r < 0)
 		return r;
-	n = recv(c->fd, c->rbuf + c->rlen, c->rsize - c->rlen, MSG_DONTWAIT);
+	n = recv(c->fd, c->rbuf + c->rlen, READ_CHUNK, MSG_DONTWAIT);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return 0;
@@ -531,26 +1062,103 @@ static int conn_read(struct varlink_conn *c)
 		c->read_eof = true;
 		return 0;
 	}
+	if (c->rlen == c->roff)
+		c->rstart = conn_now(c);	/* the first byte of a message */
 	c->rlen += (size_t)n;
 	return 1;
 }
 
-static void conn_update_events(struct varlink_conn *c)
+static uint64_t deadline_after(uint64_t since, uint64_t timeout)
+{
+	if (timeout == 0)
+		return UINT64_MAX;
+	return since > UINT64_MAX - timeout ? UINT64_MAX : since + timeout;
+}
+
+/* When the connection is to be given up, if nothing happens before: UINT64_MAX for never. */
+static uint64_t conn_deadline(struct varlink_conn *c)
+{
+	const struct varlink_limits *l = &c->server->limits;
+
+	/* Output the peer does not take (also a closing connection's last words). */
+	if (conn_unsent(c) > 0)
+		return deadline_after(c->wprogress, l->output_timeout_usec);
+	if (c->pending || c->read_eof)
+		return UINT64_MAX;	/* a call in progress, e.g. Monitor, is not idle */
+	/* A message begun and not ended (complete ones are handled right away). */
+	if (conn_unread(c) > 0)
+		return deadline_after(c->rstart, l->message_timeout_usec);
+	return deadline_after(c->active, c->privileged ? l->idle_timeout_privileged_usec :
+							 l->idle_timeout_usec);
+}
+
+static int conn_on_timer(sd_event_source *source, uint64_t usec, void *userdata)
+{
+	_cleanup_(varlink_conn_unrefp) struct varlink_conn *c = varlink_conn_ref(userdata);
+
+	if (!c->server)
+		return 0;
+	if (conn_deadline(c) <= usec) {
+		log_debug("varlink: connection of uid %u timed out (%s), closing",
+			  (unsigned)c->creds.uid,
+			  conn_unsent(c) > 0 ? "output not read" :
+			  conn_unread(c) > 0 ? "message not completed" : "idle");
+		conn_disconnect(c);
+		return 0;
+	}
+	conn_update(c);
+	return 0;
+}
+
+static void conn_update_timer(struct varlink_conn *c)
+{
+	uint64_t deadline = conn_deadline(c);
+	int r;
+
+	if (deadline == UINT64_MAX) {
+		if (c->timer)
+			(void)sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+		return;
+	}
+	if (!c->timer) {
+		/* Timeouts are coarse limits: let the loop batch their wake-ups a little. */
+		r = sd_event_add_time(c->server->event, &c->timer, CLOCK_MONOTONIC, deadline,
+				      10 * 1000, conn_on_timer, c);
+		if (r < 0)
+			log_debug("varlink: no timer for the connection of uid %u: %s",
+				  (unsigned)c->creds.uid, strerror(-r));
+		return;
+	}
+	(void)sd_event_source_set_time(c->timer, deadline);
+	(void)sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+}
+
+/* Sets what the connection waits for now: input, output space, its next turn, a timeout. */
+static void conn_update(struct varlink_conn *c)
 {
 	uint32_t events = 0;
+	bool has_message;
 
-	if (!c->io)
+	if (!c->server)
 		return;
-	/* Read only between calls: a pending call holds back the peer's next one (the peer may
-	 * pipeline; the kernel's socket buffer then pushes back). */
-	if (!c->read_eof) {
-		events |= EPOLLRDHUP;
-		if (!c->pending)
-			events |= EPOLLIN;
-	}
-	if (c->woff < c->wlen)
+	has_message = conn_next_message(c) >= 0;
+	/* Read only when the next call may be handled and none is buffered: a pending call or
+	 * unread replies hold back the peer's next call (the kernel's socket buffer then pushes
+	 * back), and input never exceeds one message plus one read. */
+	if (conn_may_dispatch(c) && !has_message && !c->read_eof)
+		events |= EPOLLIN;
+	if (conn_unsent(c) > 0)
 		events |= EPOLLOUT;
-	(void)sd_event_source_set_io_events(c->io, events);
+	if (c->io)
+		(void)sd_event_source_set_io_events(c->io, events);
+	/* A buffered call, or an end to notice: handle it on the next turn, after the others. */
+	if (conn_may_dispatch(c) &&
+	    (has_message || c->read_eof || conn_unread(c) > c->server->limits.message_max))
+		conn_enqueue(c);
+	else if (c->ready)
+		conn_unqueue(c);
+	if (c->server)
+		conn_update_timer(c);
 }
 
 static int conn_on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata)
@@ -558,32 +1166,47 @@ static int conn_on_io(sd_event_source *source, int fd, uint32_t revents, void *u
 	_cleanup_(varlink_conn_unrefp) struct varlink_conn *c = varlink_conn_ref(userdata);
 	int r;
 
-	/* Hung up entirely (or failed): nothing can be read or written any more. */
-	if (revents & (EPOLLHUP | EPOLLERR)) {
+	/* Failed: nothing can be written any more. */
+	if (revents & EPOLLERR) {
 		conn_disconnect(c);
 		return 0;
 	}
 	if (revents & EPOLLOUT && conn_flush(c) < 0)
 		return 0;
-	if (revents & EPOLLIN) {
+	if (revents & EPOLLIN && conn_may_dispatch(c)) {
 		r = conn_read(c);
 		if (r < 0) {
-			log_debug("varlink: read from uid %u failed: %s", (unsigned)c->uid,
+			log_debug("varlink: read from uid %u failed: %s", (unsigned)c->creds.uid,
 				  strerror(-r));
 			conn_disconnect(c);
 			return 0;
 		}
-	} else if (revents & EPOLLRDHUP) {
-		/* The peer will send no more, but may still read what it asked for. */
-		c->read_eof = true;
+	} else if (revents & EPOLLHUP) {
+		/* Hung up entirely, and we are not reading: nobody is left to answer. */
+		conn_disconnect(c);
+		return 0;
 	}
 	conn_process(c);
 	return 0;
 }
 
-static int conn_on_defer(sd_event_source *source, void *userdata)
+/* One turn: every connection queued now handles one message; those queued again wait. */
+static int server_on_turn(sd_event_source *source, int fd, uint32_t revents, void *userdata)
 {
-	conn_process(userdata);
+	struct varlink_server *s = userdata;
+	_cleanup_(varlink_conn_unrefp) struct varlink_conn *last = varlink_conn_ref(s->ready_tail);
+
+	while (s->ready_head) {
+		struct varlink_conn *c = varlink_conn_ref(s->ready_head);
+		bool done = c == last;
+
+		conn_unqueue(c);
+		conn_process(c);
+		(void)varlink_conn_unref(c);
+		/* A handler may have taken the last one out of the queue (closed it, say). */
+		if (done || !last->ready)
+			break;
+	}
 	return 0;
 }
 
@@ -592,59 +1215,109 @@ static unsigned server_count_uid(const struct varlink_server *s, uid_t uid)
 	unsigned n = 0;
 
 	for (const struct varlink_conn *c = s->conns; c; c = c->next)
-		n += c->uid == uid;
+		n += !c->privileged && c->creds.uid == uid;
 	return n;
+}
+
+static bool privileged_default(const struct peer_creds *creds, void *userdata)
+{
+	return creds->uid == 0;
+}
+
+/*
+ * Tells a refused peer why, in one error reply, before the close: its client can then say
+ * "too many connections" instead of "connection reset". One try: the socket is new and empty,
+ * and a refused peer gets nothing kept for it.
+ */
+static void refuse_connection(int fd, const char *limit, unsigned max)
+{
+	_cleanup_json_ json_object *msg = NULL;
+	json_object *p = json_object_new_object();
+	const char *text;
+
+	if (!p || json_add_str(p, "limit", limit) < 0 || json_add_int(p, "max", max) < 0) {
+		(void)json_object_put(p);
+		return;
+	}
+	if (conn_build_reply(VARLINK_ERROR_TOO_MANY_CONNECTIONS, p, false, &msg) < 0)
+		return;
+	text = json_object_to_json_string_ext(msg, JSON_FLAGS_WIRE);
+	if (text)
+		(void)send(fd, text, strlen(text) + 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 int varlink_server_add_connection(struct varlink_server *s, int fd, struct varlink_conn **ret)
 {
 	_cleanup_close_ int cfd = fd;
-	struct ucred cred = { .uid = (uid_t)-1, .gid = (gid_t)-1 };
-	socklen_t len = sizeof(cred);
+	struct peer_creds creds = {};
+	const struct varlink_limits *l = &s->limits;
 	struct varlink_conn *c;
+	bool privileged;
 	int flags, r;
 
-	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		return -errno;
-	if (s->n_conns >= s->limits.connections_max) {
-		log_debug("varlink: %u connections, refusing uid %u", s->n_conns, (unsigned)cred.uid);
-		return -EMFILE;
-	}
-	if (server_count_uid(s, cred.uid) >= s->limits.connections_per_uid_max) {
-		log_debug("varlink: uid %u has too many connections, refusing", (unsigned)cred.uid);
+	r = peer_creds_from_socket(cfd, &creds);
+	if (r < 0)
+		return r;
+	privileged = s->privileged(&creds, s->privileged_userdata);
+	/* Privileged peers are not counted per uid, and may use the reserved connections. */
+	if (!privileged && server_count_uid(s, creds.uid) >= l->connections_per_uid_max) {
+		log_debug("varlink: uid %u has too many connections, refusing", (unsigned)creds.uid);
+		refuse_connection(cfd, "connections_per_uid", l->connections_per_uid_max);
+		peer_creds_done(&creds);
 		return -EUSERS;
 	}
+	if (s->n_conns >= l->connections_max ||
+	    (!privileged && s->n_conns + l->connections_reserved >= l->connections_max)) {
+		log_debug("varlink: %u connections, refusing uid %u", s->n_conns,
+			  (unsigned)creds.uid);
+		refuse_connection(cfd, "connections", privileged ? l->connections_max :
+				  l->connections_max - MIN(l->connections_reserved, l->connections_max));
+		peer_creds_done(&creds);
+		return -EMFILE;
+	}
 	flags = fcntl(cfd, F_GETFL);
-	if (flags < 0 || fcntl(cfd, F_SETFL, flags | O_NONBLOCK) < 0)
+	if (flags < 0 || fcntl(cfd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		peer_creds_done(&creds);
 		return -errno;
+	}
 
 	c = new0(struct varlink_conn, 1);
-	if (!c)
+	if (!c) {
+		peer_creds_done(&creds);
 		return -ENOMEM;
+	}
 	*c = (struct varlink_conn){
 		.n_ref = 1,
 		.server = s,
 		.fd = TAKE_FD(cfd),
-		.uid = cred.uid,
-		.pid = cred.pid,
+		.creds = creds,
+		.privileged = privileged,
 	};
+	c->active = c->wprogress = c->rstart = conn_now(c);
 	c->next = s->conns;
 	if (s->conns)
 		s->conns->prev = c;
 	s->conns = c;
 	s->n_conns++;
 
-	r = sd_event_add_io(s->event, &c->io, c->fd, EPOLLIN | EPOLLRDHUP, conn_on_io, c);
-	if (r >= 0)
-		r = sd_event_add_defer(s->event, &c->defer, conn_on_defer, c);
-	if (r >= 0)
-		r = sd_event_source_set_enabled(c->defer, SD_EVENT_OFF);
+	r = sd_event_add_io(s->event, &c->io, c->fd, EPOLLIN, conn_on_io, c);
 	if (r < 0) {
 		conn_disconnect(c);
 		return r;
 	}
+	conn_update(c);
 	if (ret)
 		*ret = c;
+	return 0;
+}
+
+static int server_on_accept_retry(sd_event_source *source, uint64_t usec, void *userdata)
+{
+	struct varlink_server *s = userdata;
+
+	s->accept_retry = sd_event_source_disable_unref(s->accept_retry);
+	if (s->listen_src)
+		(void)sd_event_source_set_enabled(s->listen_src, SD_EVENT_ON);
 	return 0;
 }
 
@@ -655,11 +1328,19 @@ static int server_on_accept(sd_event_source *source, int fd, uint32_t revents, v
 
 	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (cfd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			/* The pending connection stays, and would wake us at once again: pause
+			 * until a connection closes, or a little while. */
+			log_debug("varlink: accept failed: %m; pausing");
+			(void)sd_event_source_set_enabled(s->listen_src, SD_EVENT_OFF);
+			if (!s->accept_retry &&
+			    sd_event_add_time_relative(s->event, &s->accept_retry, CLOCK_MONOTONIC,
+						       100 * 1000, 0, server_on_accept_retry, s) < 0)
+				(void)sd_event_source_set_enabled(s->listen_src, SD_EVENT_ON);
+		} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 			log_debug("varlink: accept failed: %m");
 		return 0;
 	}
-	/* Refused peers are just closed: Varlink has no message for "go away". */
 	r = varlink_server_add_connection(s, cfd, NULL);
 	if (r < 0)
 		log_debug("varlink: connection refused: %s", strerror(-r));
@@ -667,6 +1348,33 @@ static int server_on_accept(sd_event_source *source, int fd, uint32_t revents, v
 }
 
 /* --- server ------------------------------------------------------------------------------- */
+
+void varlink_limits_default(struct varlink_limits *ret)
+{
+	*ret = (struct varlink_limits){
+		.message_max = VARLINK_MESSAGE_MAX,
+		.output_max = VARLINK_OUTPUT_MAX,
+		.reply_max = VARLINK_REPLY_MAX,
+		.connections_max = VARLINK_CONNECTIONS_MAX,
+		.connections_reserved = VARLINK_CONNECTIONS_RESERVED,
+		.connections_per_uid_max = VARLINK_CONNECTIONS_PER_UID_MAX,
+		.idle_timeout_usec = VARLINK_IDLE_TIMEOUT_USEC,
+		.idle_timeout_privileged_usec = VARLINK_IDLE_TIMEOUT_PRIVILEGED_USEC,
+		.message_timeout_usec = VARLINK_MESSAGE_TIMEOUT_USEC,
+		.output_timeout_usec = VARLINK_OUTPUT_TIMEOUT_USEC,
+	};
+}
+
+void varlink_limits_fit_nofile(struct varlink_limits *l, uint64_t nofile)
+{
+	uint64_t spare = MIN(nofile / 4, (uint64_t)256), fit = nofile - spare;
+
+	if (fit < l->connections_max)
+		l->connections_max = (unsigned)fit;
+	/* Keep at least three quarters for everyone. */
+	if (l->connections_reserved > l->connections_max / 4)
+		l->connections_reserved = l->connections_max / 4;
+}
 
 int varlink_server_new(sd_event *event, const struct varlink_server_info *info, void *userdata,
 		       struct varlink_server **ret)
@@ -682,14 +1390,19 @@ int varlink_server_new(sd_event *event, const struct varlink_server_info *info, 
 		.info = *info,
 		.userdata = userdata,
 		.listen_fd = -EBADF,
-		.limits = {
-			.message_max = VARLINK_MESSAGE_MAX,
-			.output_max = VARLINK_OUTPUT_MAX,
-			.connections_max = VARLINK_CONNECTIONS_MAX,
-			.connections_per_uid_max = VARLINK_CONNECTIONS_PER_UID_MAX,
-		},
+		.turn_fd = -EBADF,
+		.privileged = privileged_default,
 	};
-	r = varlink_server_add_interface(s, &org_varlink_service);
+	varlink_limits_default(&s->limits);
+	/* Readable for good: the source's being enabled says whether there is a turn to serve. */
+	s->turn_fd = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
+	r = s->turn_fd < 0 ? -errno : 0;
+	if (r >= 0)
+		r = sd_event_add_io(event, &s->turn_src, s->turn_fd, EPOLLIN, server_on_turn, s);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(s->turn_src, SD_EVENT_OFF);
+	if (r >= 0)
+		r = varlink_server_add_interface(s, &org_varlink_service);
 	if (r < 0) {
 		varlink_server_free(s);
 		return r;
@@ -704,8 +1417,11 @@ struct varlink_server *varlink_server_free(struct varlink_server *s)
 		return NULL;
 	while (s->conns)
 		conn_disconnect(s->conns);
+	s->accept_retry = sd_event_source_disable_unref(s->accept_retry);
 	s->listen_src = sd_event_source_disable_unref(s->listen_src);
 	s->listen_fd = safe_close(s->listen_fd);
+	s->turn_src = sd_event_source_disable_unref(s->turn_src);
+	s->turn_fd = safe_close(s->turn_fd);
 	free(s->ifaces);
 	sd_event_unref(s->event);
 	free(s);
@@ -715,11 +1431,35 @@ struct varlink_server *varlink_server_free(struct varlink_server *s)
 void varlink_server_set_limits(struct varlink_server *s, const struct varlink_limits *l)
 {
 	s->limits = *l;
+	for (struct varlink_conn *c = s->conns; c; c = c->next)
+		conn_update_timer(c);
+}
+
+void varlink_server_get_limits(const struct varlink_server *s, struct varlink_limits *ret)
+{
+	*ret = s->limits;
+}
+
+void varlink_server_set_privileged(struct varlink_server *s,
+				   bool (*fn)(const struct peer_creds *creds, void *userdata),
+				   void *userdata)
+{
+	s->privileged = fn ?: privileged_default;
+	s->privileged_userdata = fn ? userdata : NULL;
 }
 
 unsigned varlink_server_connections(const struct varlink_server *s)
 {
 	return s->n_conns;
+}
+
+size_t varlink_server_buffered(const struct varlink_server *s)
+{
+	size_t n = 0;
+
+	for (const struct varlink_conn *c = s->conns; c; c = c->next)
+		n += conn_unread(c) + conn_unsent(c);
+	return n;
 }
 
 int varlink_server_add_interface(struct varlink_server *s, const struct varlink_interface *iface)
@@ -945,18 +1685,20 @@ int varlink_client_recv(struct varlink_client *c, int timeout_ms, json_object **
 			*ret_reply = reply;
 			return 0;
 		}
-		if (c->rlen > VARLINK_OUTPUT_MAX)
+		if (c->rlen > VARLINK_REPLY_MAX)
 			return -EMSGSIZE;
 
 		if (timeout_ms >= 0) {
 			uint64_t now = now_usec();
 			struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+			int wait = now >= deadline ? 0 : (int)((deadline - now + 999) / 1000);
 
-			if (now >= deadline)
-				return -ETIMEDOUT;
-			r = poll(&pfd, 1, (int)((deadline - now + 999) / 1000));
+			/* A timeout of 0 still takes what is there already. */
+			r = poll(&pfd, 1, wait);
 			if (r < 0 && errno != EINTR)
 				return -errno;
+			if (r == 0 && wait == 0)
+				return -ETIMEDOUT;
 			if (r <= 0)
 				continue;
 		}
@@ -1009,9 +1751,15 @@ int varlink_client_call(struct varlink_client *c, const char *method, json_objec
 	int r;
 
 	r = varlink_client_send(c, method, params, 0);
-	if (r < 0)
+	if (r == -EPIPE || r == -ECONNRESET) {
+		/* The server may have said why before it closed (TooManyConnections). */
+		if (varlink_client_recv(c, 0, &reply) < 0)
+			return r;
+		r = 0;
+	} else if (r < 0)
 		return r;
-	r = varlink_client_recv(c, 45 * 1000, &reply);
+	else
+		r = varlink_client_recv(c, 45 * 1000, &reply);
 	if (r < 0)
 		return r;
 	p = varlink_reply_params(reply);

@@ -7,25 +7,72 @@
  *
  * Server: runs on sd-event. Calls on one connection are handled one at a time and answered in
  * order; while a call is pending (a method that answers later, or streams with "more") the
- * connection's further input waits in the socket. Output is buffered per connection, so a slow
- * or stalled peer never blocks the daemon; a peer whose unread output passes the limit, or
- * whose message passes the size limit, or who breaks the protocol, is disconnected.
- * org.varlink.service (GetInfo, GetInterfaceDescription) is built in.
+ * connection's further input waits in the socket. Connections take turns: each turn of the
+ * event loop handles at most one message per connection, and a connection whose replies the
+ * peer has not taken yet gets no further call handled (its input waits in the socket), so a
+ * peer that pipelines and never reads holds about one reply in memory. Output is buffered per
+ * connection, so a slow or stalled peer never blocks the daemon. org.varlink.service (GetInfo,
+ * GetInterfaceDescription) is built in.
+ *
+ * What is received must be valid JSON text (RFC 8259: UTF-8, no NaN, no "1."), and no object
+ * key may hold a NUL ("\u0000"); otherwise the peer broke the protocol: it is disconnected, as
+ * for any envelope Varlink cannot answer. A NUL in the method name is answered with
+ * InvalidParameter "method", one in a string parameter by json_dispatch() with
+ * InvalidParameter naming it. Every message sent is valid UTF-8: bytes that are not (from
+ * sysfs or files, never from a peer) are replaced by U+FFFD.
+ *
+ * Peer credentials are read once, when a connection is accepted (lib/peercred.h), and decide
+ * whether the peer is privileged (varlink_server_set_privileged(); by default uid 0).
+ *
+ * Limits (struct varlink_limits; the defaults below):
+ *  - connections_max connections in all, of which connections_reserved only for privileged
+ *    peers; an unprivileged uid has at most connections_per_uid_max. Privileged peers are not
+ *    counted per uid. So unprivileged peers, however many uids they use, cannot lock out root.
+ *    A refused peer gets one VARLINK_ERROR_TOO_MANY_CONNECTIONS reply before the close.
+ *  - A message larger than message_max is a protocol violation. One that does not end (its
+ *    NUL) within message_timeout_usec of its first byte is cut off (closed, no reply).
+ *  - A connection idle (no call in progress, no output unsent) for idle_timeout_usec (for
+ *    privileged peers idle_timeout_privileged_usec) is closed. A pending call, as a Monitor's
+ *    "more" call, is never idle.
+ *  - Unsent output that the peer does not read at all for output_timeout_usec is given up:
+ *    the connection is closed.
+ *  - One reply may be up to reply_max (a DumpRom carries 16 MiB of ROM in base64, 22.4 MiB);
+ *    a larger one is replaced by the errno error for EMSGSIZE. Behind the message being
+ *    sent, at most output_max bytes may queue: only streamed replies (varlink_notify()) can
+ *    queue, since no further call is handled meanwhile. When a message would pass that, the
+ *    queued ones not yet begun are dropped, the call gets a final
+ *    VARLINK_ERROR_OUTPUT_OVERFLOW, and the connection is closed once that is sent (or after
+ *    output_timeout_usec).
+ *  Timeouts of 0 mean none. Memory held for connections is therefore at most
+ *      connections_max * (message_max + 64 KiB read chunk + output_max + reply_max)
+ *  with the defaults 2048 * (1 MiB + 64 KiB + 4 MiB + 32 MiB), about 74 GiB in theory; in
+ *  practice what an unprivileged peer can ask for is far smaller (a List of 4096 functions is
+ *  1-2 MiB): (2048 - 128) * (1 + 0.06 + 4 + 2) MiB + 128 * 37 MiB, about 18 GiB, and idle
+ *  connections hold no buffers at all.
  *
  * Client: blocking, for pcipassctl and tests.
  */
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <systemd/sd-event.h>
 
 #include <json-c/json.h>
 
+#include "lib/peercred.h"
+
 #define VARLINK_MESSAGE_MAX		(1U << 20)	/* one received message, bytes */
-#define VARLINK_OUTPUT_MAX		(64U << 20)	/* unsent output per connection, bytes */
-#define VARLINK_CONNECTIONS_MAX		64U
-#define VARLINK_CONNECTIONS_PER_UID_MAX	16U
+#define VARLINK_OUTPUT_MAX		(4U << 20)	/* queued behind the message being sent */
+#define VARLINK_REPLY_MAX		(32U << 20)	/* one reply, sent or received */
+#define VARLINK_CONNECTIONS_MAX		2048U
+#define VARLINK_CONNECTIONS_RESERVED	128U		/* of those, for privileged peers only */
+#define VARLINK_CONNECTIONS_PER_UID_MAX	128U		/* unprivileged peers */
+#define VARLINK_IDLE_TIMEOUT_USEC		(60ULL * 1000000ULL)
+#define VARLINK_IDLE_TIMEOUT_PRIVILEGED_USEC	(600ULL * 1000000ULL)
+#define VARLINK_MESSAGE_TIMEOUT_USEC		(10ULL * 1000000ULL)
+#define VARLINK_OUTPUT_TIMEOUT_USEC		(60ULL * 1000000ULL)
 
 #define VARLINK_ERROR_INTERFACE_NOT_FOUND	"org.varlink.service.InterfaceNotFound"
 #define VARLINK_ERROR_METHOD_NOT_FOUND		"org.varlink.service.MethodNotFound"
@@ -33,6 +80,16 @@
 #define VARLINK_ERROR_INVALID_PARAMETER		"org.varlink.service.InvalidParameter"
 #define VARLINK_ERROR_PERMISSION_DENIED		"org.varlink.service.PermissionDenied"
 #define VARLINK_ERROR_EXPECTED_MORE		"org.varlink.service.ExpectedMore"
+/*
+ * Sent, unasked, to a peer refused at connect time, then the connection is closed.
+ * Parameters: limit ("connections" or "connections_per_uid") and max (that limit).
+ */
+#define VARLINK_ERROR_TOO_MANY_CONNECTIONS	"io.pcipass.TooManyConnections"
+/*
+ * The final reply of a call whose streamed replies the peer did not read fast enough: more than
+ * output_max bytes queued (parameter output_max). The connection is closed after it.
+ */
+#define VARLINK_ERROR_OUTPUT_OVERFLOW		"io.pcipass.MonitorOverflow"
 
 enum {
 	VARLINK_CALL_ONEWAY = 1 << 0,	/* no reply wanted */
@@ -67,15 +124,36 @@ struct varlink_server_info {
 	const char *errno_error;	/* error name for handlers failing with -errno */
 };
 
+/* See the top of this file. A field left 0 is "none" for timeouts and reserved, 0 else. */
 struct varlink_limits {
-	size_t message_max, output_max;
-	unsigned connections_max, connections_per_uid_max;
+	size_t message_max, output_max, reply_max;
+	unsigned connections_max, connections_reserved, connections_per_uid_max;
+	uint64_t idle_timeout_usec, idle_timeout_privileged_usec;
+	uint64_t message_timeout_usec, output_timeout_usec;
 };
 
 int varlink_server_new(sd_event *event, const struct varlink_server_info *info, void *userdata,
 		       struct varlink_server **ret);
 struct varlink_server *varlink_server_free(struct varlink_server *s);
+/* The defaults above. */
+void varlink_limits_default(struct varlink_limits *ret);
+/*
+ * Lowers l->connections_max (and keeps connections_reserved below it) so that the connections
+ * fit in nofile file descriptors (RLIMIT_NOFILE), with a quarter, at most 256, left for the
+ * rest of the process. With the soft limit raised to a typical hard limit nothing changes.
+ */
+void varlink_limits_fit_nofile(struct varlink_limits *l, uint64_t nofile);
+/* Applies to connections accepted from now on, and to the timeouts of existing ones. */
 void varlink_server_set_limits(struct varlink_server *s, const struct varlink_limits *l);
+void varlink_server_get_limits(const struct varlink_server *s, struct varlink_limits *ret);
+/*
+ * Which peers are privileged (not limited per uid, may use the reserved connections, the
+ * privileged idle timeout): fn is asked once per connection, when it is accepted. NULL restores
+ * the default, uid 0.
+ */
+void varlink_server_set_privileged(struct varlink_server *s,
+				   bool (*fn)(const struct peer_creds *creds, void *userdata),
+				   void *userdata);
 int varlink_server_add_interface(struct varlink_server *s, const struct varlink_interface *iface);
 /* Takes fd, a listening AF_UNIX stream socket. */
 int varlink_server_listen_fd(struct varlink_server *s, int fd);
@@ -84,6 +162,8 @@ int varlink_server_listen_path(struct varlink_server *s, const char *path, unsig
 /* Takes fd, a connected socket (tests, socket pairs). */
 int varlink_server_add_connection(struct varlink_server *s, int fd, struct varlink_conn **ret);
 unsigned varlink_server_connections(const struct varlink_server *s);
+/* Bytes the server holds for its connections: input read but not handled, output unsent. */
+size_t varlink_server_buffered(const struct varlink_server *s);
 
 int varlink_reply(struct varlink_conn *c, json_object *params);		/* takes params */
 int varlink_notify(struct varlink_conn *c, json_object *params);	/* takes params */
@@ -94,6 +174,11 @@ int varlink_error_errno(struct varlink_conn *c, int error);
 struct varlink_conn *varlink_conn_ref(struct varlink_conn *c);
 struct varlink_conn *varlink_conn_unref(struct varlink_conn *c);
 bool varlink_conn_is_closed(const struct varlink_conn *c);
+/* The peer's credentials as of connect time (lib/peercred.h); valid while c is referenced. */
+const struct peer_creds *varlink_conn_creds(const struct varlink_conn *c);
+bool varlink_conn_is_privileged(const struct varlink_conn *c);
+/* Shorthands for varlink_conn_creds(c)->uid and ->pid. The pid is only what the peer was at
+ * connect time: never look it up in /proc to decide anything (it may be reused). */
 uid_t varlink_conn_uid(const struct varlink_conn *c);
 pid_t varlink_conn_pid(const struct varlink_conn *c);
 /* Called once when the connection closes; for whoever keeps a pending call around. */
@@ -120,7 +205,7 @@ int varlink_client_send(struct varlink_client *c, const char *method, json_objec
 /*
  * Waits up to timeout_ms (-1: forever) for the next reply. On success *ret_reply is the whole
  * reply object (owned by the caller). Returns -ETIMEDOUT, -ECONNRESET when the server hung
- * up, -EBADMSG on a malformed reply, -EMSGSIZE on one larger than VARLINK_OUTPUT_MAX. Replies
+ * up, -EBADMSG on a malformed reply, -EMSGSIZE on one larger than VARLINK_REPLY_MAX. Replies
  * may be far larger than VARLINK_MESSAGE_MAX, which limits only what a server accepts (a
  * DumpRom reply carries up to 16 MiB of ROM in base64).
  */
