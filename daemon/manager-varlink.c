@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
-#include <grp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -613,33 +612,21 @@ static int method_monitor(struct varlink_conn *c, json_object *params, unsigned 
 
 /* --- who may change things ------------------------------------------------------------------ */
 
-/* Root, the daemon's own user, or a member of SocketGroup= (its groups from /proc). */
+/*
+ * Root, the daemon's own user, or a member of SocketGroup=: from the credentials the kernel
+ * recorded when the peer connected, never from /proc (a pid may be reused by another process).
+ */
+static bool creds_may_change(const struct peer_creds *creds, void *userdata)
+{
+	const struct manager *m = userdata;
+
+	return creds->uid == 0 || creds->uid == geteuid() ||
+	       (m->socket_gid_valid && peer_creds_in_group(creds, m->socket_gid));
+}
+
 bool manager_caller_may_change(struct manager *m, struct varlink_conn *c)
 {
-	_cleanup_fclose_ FILE *f = NULL;
-	char path[64], line[4096];
-	const struct group *g;
-	uid_t uid = varlink_conn_uid(c);
-
-	if (uid == 0 || uid == geteuid())
-		return true;
-	if (!m->config.socket_group)
-		return false;
-	g = getgrnam(m->config.socket_group);
-	if (!g)
-		return false;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)varlink_conn_pid(c));
-	f = fopen(path, "re");
-	while (f && fgets(line, sizeof(line), f)) {
-		char *save = NULL;
-
-		if (strncmp(line, "Groups:", 7) != 0)
-			continue;
-		for (char *w = strtok_r(line + 7, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save))
-			if ((gid_t)strtoul(w, NULL, 10) == g->gr_gid)
-				return true;
-	}
-	return false;
+	return creds_may_change(varlink_conn_creds(c), m);
 }
 
 /* Refuses a mutating call: not allowed, read-only, disabled. 1 when the caller may go on. */
@@ -825,6 +812,8 @@ int manager_varlink_start(struct manager *m, int listen_fd)
 	r = varlink_server_add_interface(m->varlink, &io_pcipass);
 	if (r < 0)
 		return log_error_errno(r, "Failed to add interface: %m");
+	/* Who may change things is also who is served whatever the unprivileged hold. */
+	varlink_server_set_privileged(m->varlink, creds_may_change, m);
 
 	if (listen_fd >= 0) {
 		r = varlink_server_listen_fd(m->varlink, listen_fd);

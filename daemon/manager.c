@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <grp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -92,6 +93,35 @@ struct manager *manager_free(struct manager *m)
 	return NULL;
 }
 
+/*
+ * SocketGroup= as a gid: a name (NSS, which may block: only here, at start and on reload, never
+ * per call) or a number. An unknown group grants nothing.
+ */
+static void resolve_socket_group(struct manager *m)
+{
+	const char *name = m->config.socket_group;
+	const struct group *g;
+	uint32_t gid;
+
+	m->socket_gid_valid = false;
+	if (!name)
+		return;
+	if (safe_atou32(name, &gid) >= 0 && gid != (uint32_t)-1) {
+		m->socket_gid = (gid_t)gid;
+		m->socket_gid_valid = true;
+		return;
+	}
+	errno = 0;
+	g = getgrnam(name);
+	if (!g) {
+		log_warning("SocketGroup=%s: no such group (%s); only root may change things", name,
+			    errno ? strerror(errno) : "not found");
+		return;
+	}
+	m->socket_gid = g->gr_gid;
+	m->socket_gid_valid = true;
+}
+
 int manager_load_policy(struct manager *m, struct policy_error *err)
 {
 	struct daemon_config config = {};
@@ -124,6 +154,7 @@ int manager_load_policy(struct manager *m, struct policy_error *err)
 	daemon_config_done(&m->config);
 	m->policy = policy;
 	m->config = config;
+	resolve_socket_group(m);
 	m->policy_error = mfree(m->policy_error);
 	log_info("Policy loaded: %zu rules", m->policy.n_rules);
 	if (m->udev_rules && !m->read_only) {

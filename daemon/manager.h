@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <systemd/sd-event.h>
 
@@ -48,6 +49,8 @@ struct manager {
 	char *udev_rules;
 	struct policy policy;		/* the last good one */
 	struct daemon_config config;	/* likewise */
+	gid_t socket_gid;		/* SocketGroup=, resolved when the config is loaded */
+	bool socket_gid_valid;
 	char *policy_error;		/* why the last load failed; NULL when it did not */
 	struct kmod_ctx *kmod;
 	struct binder *binder;

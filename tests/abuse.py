@@ -11,6 +11,11 @@
                                         edges count: a stall spanning it all is its length)
   abuse.py hold N READY                 holds N open files (of /dev/null) until killed; touches
                                         READY when they are open
+  abuse.py hog SOCKET UIDS PER READY    for each of UIDS uids (10000, 10001 …) a process that
+                                        opens PER idle connections and holds them until killed;
+                                        touches READY when all have tried
+  abuse.py first SOCKET                 connects, reads the first message the server sends
+                                        unasked (within 10 s) and prints its error, or "none"
   abuse.py now                          the monotonic clock, as the others print it
 """
 import json
@@ -72,6 +77,56 @@ def hold(n, ready):
         time.sleep(3600)
 
 
+def hog(path, uids, per, ready):
+    import resource
+    kids = []
+    for i in range(uids):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (per + 64, per + 64))
+            os.setgroups([])
+            os.setgid(10000 + i)
+            os.setuid(10000 + i)
+            held = []
+            for _ in range(per):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    s.connect(path)
+                    held.append(s)
+                except OSError:
+                    pass
+            os.write(w, b"x")
+            while held:
+                time.sleep(3600)
+            os._exit(0)
+        os.read(r, 1)
+        kids.append(pid)
+    open(ready, "w").close()
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        for pid in kids:
+            os.kill(pid, 9)
+
+
+def first(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.settimeout(10)
+    buf = b""
+    try:
+        while b"\0" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    except socket.timeout:
+        pass
+    print(json.loads(buf.split(b"\0")[0]).get("error") if b"\0" in buf else "none")
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "notify":
@@ -82,5 +137,11 @@ if __name__ == "__main__":
         gaps(sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5]))
     elif cmd == "hold":
         hold(int(sys.argv[2]), sys.argv[3])
+    elif cmd == "hog":
+        import signal
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        hog(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+    elif cmd == "first":
+        first(sys.argv[2])
     elif cmd == "now":
         print("%.6f" % time.monotonic())

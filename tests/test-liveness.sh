@@ -38,4 +38,27 @@ check "pcipassd stops cleanly" daemon_stop
 kill "$NOTIFY_PID" "$HOLD_PID" 2>/dev/null
 wait "$NOTIFY_PID" "$HOLD_PID" 2>/dev/null
 
+# --- lock-out: unprivileged uids holding every connection they may ---------------------------
+# 16 uids x 128 idle connections: more than all the daemon gives the unprivileged (2,048 less
+# the 128 kept for root and SocketGroup=).
+daemon_start "$root" --read-only || { not_ok "pcipassd starts"; finish; }
+$ABUSE hog "$SOCK" 16 128 "$TMP/hogged" &
+HOG_PID=$!
+for _ in $(seq 1200); do [ -e "$TMP/hogged" ] && break; sleep 0.05; done
+check_eq "16 uids hold 128 idle connections each; root is served while they hold them all" \
+	"$(ctl -j status | json_eval 'd["status"]["devices"] > 0')" "True"
+check_eq "…an unprivileged newcomer is told why it is refused" \
+	"$(nobody $ABUSE first "$SOCK")" "io.pcipass.TooManyConnections"
+kill "$HOG_PID" 2>/dev/null
+wait "$HOG_PID" 2>/dev/null
+check "pcipassd stops cleanly after the lock-out attempt" daemon_stop
+
+# --- privilege through pid reuse ---------------------------------------------------------------
+# In a pid namespace of its own (ns_last_pid), so that a member of SocketGroup= can be given the
+# pid of an unprivileged process that connected and left its connection to a child.
+check_eq "pid reuse: the connection of an unprivileged process is not privileged by its pid's next owner" \
+	"$(unshare --pid --fork --mount-proc $PY "$top_srcdir/tests/pidreuse.py" "$PCIPASSD" "$root" "$TMP/pidreuse" 2>&1)" \
+	"io.pcipass.PermissionDenied
+io.pcipass.ReadOnly"
+
 finish
