@@ -253,7 +253,9 @@ static int host_steps_queue(struct manager *m, struct plan *p)
 		free(j);
 		return -ENOMEM;
 	}
-	*h = (struct host_steps){ .m = m, .steps = TAKE_PTR(p->host_steps), .n_steps = p->n_host_steps };
+	h->m = m;
+	h->steps = TAKE_PTR(p->host_steps);
+	h->n_steps = p->n_host_steps;
 	p->n_host_steps = 0;
 	*j = (struct job){ .m = m, .task = host_steps_task, .task_done = host_steps_done,
 			   .task_userdata = h, .next = m->jobs };
