@@ -600,6 +600,15 @@ static int submit(struct manager *m, const struct manager_request *req, manager_
 	return 0;
 }
 
+size_t manager_jobs_queued(const struct manager *m)
+{
+	size_t n = 0;
+
+	for (const struct job *j = m->jobs; j; j = j->next)
+		n++;
+	return n;
+}
+
 void manager_jobs_stop(struct manager *m)
 {
 	struct job *running = TAKE_PTR(m->job_running);

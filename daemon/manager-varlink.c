@@ -346,6 +346,8 @@ static int status_to_json(struct manager *m, const struct host_facts *h, json_ob
 		r = json_add_bool(o, "disabled", m->disabled);
 	if (r >= 0)
 		r = json_add_int(o, "claims", m->binder ? (int64_t)binder_n_claims(m->binder) : 0);
+	if (r >= 0)
+		r = json_add_int(o, "queued", (int64_t)manager_jobs_queued(m));
 	if (r >= 0) {
 		const struct txn *t = m->binder ? binder_running(m->binder) : NULL;
 		json_object *tj = NULL;

@@ -130,6 +130,8 @@ struct manager_request {
 	bool apply;		/* the policy's start-up rules (address: its group only) */
 };
 int manager_binder_start(struct manager *m);
+/* Jobs waiting for their turn (not the one running). */
+size_t manager_jobs_queued(const struct manager *m);
 /* Drops queued and running jobs at exit, telling their callers (ESHUTDOWN). */
 void manager_jobs_stop(struct manager *m);
 /*

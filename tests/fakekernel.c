@@ -82,6 +82,9 @@
  *                              fakekernel: change the line to arm it again)
  *   hang OP ADDR SECONDS       the write blocks SECONDS (fractions allowed)
  *                              before it is handled; other requests go on
+ *   hang OP ADDR held          the write blocks until the control file no
+ *                              longer has this line (a test's trigger: no
+ *                              guess at how long the machine takes)
  *   host ADDR DRIVER           ADDR's host driver is DRIVER ("none": none)
  *   vfhost PFADDR DRIVER       host driver of the VFs of PFADDR
  *   nointx ADDR                ADDR has an IRQ but cannot mask INTx:
@@ -150,7 +153,7 @@ static const char usage_text[] =
 "  --dev-root DIR   device nodes (vfio/N, vfio/vfio, uioN) go below DIR\n"
 "  --control FILE   rules, read again before each control write (and rom read):\n"
 "                     fail OP ADDR ERRNO [once]\n"
-"                     hang OP ADDR SECONDS\n"
+"                     hang OP ADDR SECONDS|held\n"
 "                     host ADDR DRIVER        (DRIVER \"none\": no host driver)\n"
 "                     vfhost PFADDR DRIVER    (host driver of the PF's VFs)\n"
 "                     nointx ADDR             (uio_pci_generic refuses, ENODEV)\n"
@@ -1697,6 +1700,13 @@ static int rule_parse(char **w, size_t n, struct rule *ru)
 		ru->addr = rule_addr(w[2]);
 		break;
 	case RULE_HANG:
+		if (!strcmp(w[3], "held")) {
+			if (op_parse(w[1], &ru->op))
+				return -EINVAL;
+			ru->hang_ns = -1;	/* until the line is gone */
+			ru->addr = rule_addr(w[2]);
+			break;
+		}
 		secs = strtod(w[3], &end);
 		if (op_parse(w[1], &ru->op) || *end || end == w[3] || secs < 0 || secs > 3600)
 			return -EINVAL;
@@ -1838,6 +1848,27 @@ static int hang(long long ns)
 		ns -= slice.tv_nsec;
 	}
 	return 0;
+}
+
+/* Wait while a "held" hang rule matches @q (the control file is re-read each slice). */
+static int hang_held(struct fk *k, const struct req *q)
+{
+	struct fuse_session *se = fuse_get_session(fuse_get_context()->fuse);
+	struct timespec slice = { .tv_nsec = HANG_SLICE_NS };
+	long long ns;
+	int r;
+
+	for (;;) {
+		if (fuse_session_exited(se))
+			return -EINTR;
+		nanosleep(&slice, NULL);
+		pthread_mutex_lock(&k->lock);
+		r = control_load(k);
+		ns = r ? 0 : rule_hang(k, q);
+		pthread_mutex_unlock(&k->lock);
+		if (ns >= 0)
+			return 0;
+	}
 }
 
 static void escape(FILE *f, const char *s, size_t n)
@@ -1992,7 +2023,9 @@ static int fk_write(const char *path, const char *buf, size_t size, off_t off,
 	ns = r || q.op == OP_WRITE ? 0 : rule_hang(k, &q);
 	err = r || q.op == OP_WRITE ? 0 : rule_fail(k, &q);
 	pthread_mutex_unlock(&k->lock);
-	if (!r && ns)
+	if (!r && ns < 0)
+		r = hang_held(k, &q);
+	else if (!r && ns)
 		r = hang(ns);
 	pthread_mutex_lock(&k->lock);
 	if (!r && err)
@@ -2154,11 +2187,13 @@ static int rom_read(struct fk *k, const char *rel, int fd, char *buf, size_t siz
 		err = enabled ? rule_fail(k, &q) : 0;
 	}
 	pthread_mutex_unlock(&k->lock);
-	req_free(&q);
 	if (!r && !enabled)
 		r = -EINVAL;
-	if (!r && ns)
+	if (!r && ns < 0)
+		r = hang_held(k, &q);
+	else if (!r && ns)
 		r = hang(ns);
+	req_free(&q);
 	if (!r && err)
 		r = -err;
 	if (!r && fstat(fd, &st) < 0)

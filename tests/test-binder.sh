@@ -23,7 +23,24 @@ inflight() { python3 -c "import json; print('inflight' in json.load(open('$TMP/s
 planned() { ctl -j "$@" --dry-run | python3 "${top_srcdir:-.}/tests/plan-writes.py" --fakekernel | paste -sd'|'; }
 # status_step: the step the running transaction is in ("" when none runs)
 status_step() { ctl -j status | json_eval '(d["status"]["transaction"] or {}).get("step") or ""'; }
-wait_step() { for _ in $(seq 200); do [ "$(status_step)" = "$1" ] && return 0; sleep 0.05; done; return 1; }
+wait_step() { for _ in $(seq 1200); do [ "$(status_step)" = "$1" ] && return 0; sleep 0.05; done; return 1; }
+# wait_idle: until nothing runs and nothing waits (the start-up rules have been carried out).
+wait_idle() {
+	for _ in $(seq 1200); do
+		[ "$(ctl -j status | json_eval '(d["status"]["queued"], d["status"]["transaction"])')" = "(0, None)" ] &&
+			return 0
+		sleep 0.05
+	done
+	return 1
+}
+# wait_queued N: until N requests wait behind the running one (GetStatus "queued").
+wait_queued() {
+	for _ in $(seq 1200); do
+		[ "$(ctl -j status | json_eval 'd["status"]["queued"]')" = "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
 
 fs init --iommu dmar0
 fs add 0000:00:01.0 header=1 driver=pcieport group=1
@@ -175,11 +192,11 @@ check_eq "probe 'succeeds' but uio_pci_generic refused the device: verify catche
 check_eq "…and it is back on igb" "$(drv 0000:00:07.0) $(ovr 0000:00:07.0)" "igb (null)"
 
 # --- a step that hangs: reported stuck, the daemon serves on ----------------------------------
-control "hang unbind 0000:00:03.0 3
+control "hang unbind 0000:00:03.0 held
 "
 ctl claim 0000:00:03.0 >"$TMP/claim.out" 2>&1 &
 claimer=$!
-for _ in $(seq 100); do
+for _ in $(seq 1200); do
 	[ "$(ctl -j status | json_eval '(d["status"]["transaction"] or {}).get("stuck")')" = True ] && break
 	sleep 0.05
 done
@@ -187,6 +204,7 @@ check_eq "a hung unbind is reported stuck in status, with its step" \
 	"$(ctl -j status | json_eval '(d["status"]["transaction"]["stuck"], d["status"]["transaction"]["step"])')" \
 	"(True, 'write bus/pci/drivers/e1000e/unbind 0000:00:03.0')"
 check_eq "…while the daemon answers (list)" "$(ctl -j list | json_eval 'len(d["devices"])')" "7"
+control ""	# the kernel lets go
 wait "$claimer"
 check_eq "when the step ends, the claim completes" "$(cat "$TMP/claim.out") $(drv 0000:00:03.0)" \
 	"Claimed IOMMU group 4: 0000:00:03.0 e1000e → vfio-pci vfio-pci"
@@ -197,13 +215,15 @@ ctl release 0000:00:03.0 >/dev/null
 # Two clients claim the same NIC at once: the second is planned after the first has ended and
 # finds it in place.
 writes >/dev/null
-control "hang unbind 0000:00:03.0 1
+control "hang unbind 0000:00:03.0 held
 "
 ctl claim 0000:00:03.0 >"$TMP/claim1.out" 2>&1 &
 c1=$!
 wait_step "write bus/pci/drivers/e1000e/unbind 0000:00:03.0"
 ctl claim 0000:00:03.0 >"$TMP/claim2.out" 2>&1 &
 c2=$!
+wait_queued 1
+control ""
 wait "$c1" "$c2"
 check_eq "two claims of one NIC: the first moves it, the second finds it in place" \
 	"$(cat "$TMP/claim1.out") / $(cat "$TMP/claim2.out")" \
@@ -213,13 +233,15 @@ check_eq "…three writes, not six" "$(writes)" \
 	'driver_override 0000:00:03.0 vfio-pci -> ok|unbind e1000e 0000:00:03.0 -> ok|drivers_probe pci 0000:00:03.0 -> ok'
 
 # A uio claim queued behind a hung release is planned on the release's result: e1000e → uio.
-control "hang unbind 0000:00:03.0 1
+control "hang unbind 0000:00:03.0 held
 "
 ctl release 0000:00:03.0 >"$TMP/release.out" 2>&1 &
 c1=$!
 wait_step "write bus/pci/drivers/vfio-pci/unbind 0000:00:03.0"
 ctl claim 0000:00:03.0 --driver uio_pci_generic >"$TMP/claim.out" 2>&1 &
 c2=$!
+wait_queued 1
+control ""
 wait "$c1" "$c2"
 check_eq "a uio claim behind a hung release: the release ends, then the claim moves it from e1000e" \
 	"$(cat "$TMP/release.out") / $(cat "$TMP/claim.out")" \
@@ -247,15 +269,15 @@ for step in "driver_override|write bus/pci/devices/0000:00:03.0/driver_override 
 	    "unbind|write bus/pci/drivers/e1000e/unbind 0000:00:03.0" \
 	    "drivers_probe|write bus/pci/drivers_probe 0000:00:03.0"; do
 	op=${step%%|*}
-	control "hang $op 0000:00:03.0 1
+	control "hang $op 0000:00:03.0 held
 "
 	ctl claim 0000:00:03.0 >/dev/null 2>"$TMP/err" &
 	claimer=$!
 	wait_step "${step#*|}"
 	mount -o remount,ro "$TMP/jstate"
+	control ""	# the step ends; the journal write after it fails
 	wait "$claimer"
 	rc=$?
-	control ""
 	check_eq "journal read-only during $op: the claim fails at the journal (exit 1)" \
 		"$rc $(grep -o 'write journal [^:]*: Read-only file system (EROFS)' "$TMP/err" | head -1)" \
 		"1 write journal $TMP/jstate/claims.json: Read-only file system (EROFS)"
@@ -280,17 +302,17 @@ daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf" --step-timeout 1
 writes >/dev/null
 
 # --- a function removed in the middle of its claim --------------------------------------------
-control "hang unbind 0000:00:04.0 2
+control "hang unbind 0000:00:04.0 held
 "
 ctl claim 0000:00:04.0 >/dev/null 2>"$TMP/err" &
 claimer=$!
-sleep 0.5
+wait_step "write bus/pci/drivers/e1000e/unbind 0000:00:04.0"
 kwrite "$M/bus/pci/devices/0000:00:04.0/remove" 1 >/dev/null
+control ""
 wait "$claimer"
 check_eq "removed mid-claim: the claim fails cleanly (exit 1)" "$?" "1"
 check "removed mid-claim: the error says which step" grep -q "failed at 0000:00:04.0, " "$TMP/err"
 check_eq "removed mid-claim: nothing journaled, daemon alive" "$(claims) $(ctl -j status >/dev/null && echo alive)" "[] alive"
-control ""
 kwrite "$M/bus/pci/rescan" 1 >/dev/null
 for _ in $(seq 100); do [ "$(drv 0000:00:04.0)" = e1000e ] && break; sleep 0.05; done
 
@@ -314,20 +336,23 @@ for step in "driver_override|write bus/pci/devices/0000:00:03.0/driver_override 
 	    "unbind|write bus/pci/drivers/e1000e/unbind 0000:00:03.0" \
 	    "drivers_probe|write bus/pci/drivers_probe 0000:00:03.0"; do
 	op=${step%%|*}
-	control "hang $op 0000:00:03.0 2
+	control "hang $op 0000:00:03.0 held
 "
 	daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
 	ctl claim 0000:00:03.0 >/dev/null 2>&1 &
-	for _ in $(seq 100); do
+	for _ in $(seq 1200); do
 		[ "$(ctl -j status | json_eval '(d["status"]["transaction"] or {}).get("step")')" = "${step#*|}" ] && break
 		sleep 0.05
 	done
 	kill -9 "$DAEMON_PID"
+	# The dead daemon's worker is still in the kernel, in its write: let the write end (the
+	# kernel finishes what the dead daemon started), or the process is never reaped.
+	writes >/dev/null
+	control ""
 	wait "$DAEMON_PID" 2>/dev/null
 	DAEMON_PID=
+	wait_for "$TMP/writes" "^$op .* -> "
 	check_eq "killed during $op: the journal holds the transaction in flight" "$(inflight)" "True"
-	sleep 2.2	# the hung write ends: the kernel finishes what the dead daemon started
-	control ""
 	daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
 	for _ in $(seq 100); do [ "$(drv 0000:00:03.0) $(inflight)" = "e1000e False" ] && break; sleep 0.05; done
 	check_eq "restart after a kill during $op: undone (e1000e, override unset, journal clean)" \
@@ -357,7 +382,7 @@ check_eq "…by the writes the plan (asked of a --read-only daemon) showed" "$(w
 check "pcipassd stops cleanly (after applying at start)" daemon_stop
 writes >/dev/null
 daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
-sleep 0.3
+wait_idle
 check_eq "restart: adopted, not re-applied (no writes)" "$(writes)" ""
 check_eq "…the claim is kept" "$(claims)" "['0000:00:04.0>e1000e']"
 writes >/dev/null
@@ -430,7 +455,7 @@ printf 'BOOT_IMAGE=/vmlinuz root=/dev/vda1 pcipass.disable=1\n' >"$TMP/cmdline"
 mount --bind "$TMP/cmdline" /proc/cmdline
 printf '[Match]\nAddress=0000:00:04.0\n[Assign]\nDriver=vfio-pci\n' >"$pol/50-nic.policy"
 daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
-sleep 0.3
+wait_idle
 check_eq "pcipass.disable=1: status says disabled, the start-up rule is not applied" \
 	"$(ctl -j status | json_eval 'd["status"]["disabled"]') $(drv 0000:00:04.0)" "True e1000e"
 check_eq "pcipass.disable=1: claims refused" "$(ctl claim 0000:00:03.0 2>&1)" \
