@@ -37,9 +37,9 @@
  * The largest ROM we read: pcipassctl's ROM_FILE_MAX. Real option ROMs are 64 KiB to a few MiB.
  * In base64 the reply is 4/3 of that plus the verdict, 22.4 MiB at most: far more than
  * VARLINK_MESSAGE_MAX (1 MiB), which bounds what the server accepts from a peer, but within
- * VARLINK_OUTPUT_MAX (64 MiB), which bounds both what the server queues for one peer and what
- * varlink_client_recv() takes in one reply. So the reply needs no limit of its own, and no
- * streaming.
+ * VARLINK_REPLY_MAX (32 MiB), which bounds both one reply the server sends and what
+ * varlink_client_recv() takes. So the reply needs no limit of its own, and no streaming. Only
+ * privileged clients may ask for it, so the unprivileged buffer budget never holds it back.
  */
 #define ROM_DUMP_MAX		(16U * 1024U * 1024U)
 

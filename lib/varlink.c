@@ -72,6 +72,7 @@ struct varlink_conn {
 	size_t whead;		/* end of the message being sent, 0 when not known */
 	uint64_t wprogress;	/* when the peer last took output */
 	uint64_t active;	/* when the last call ended, or the connection began */
+	size_t charged;		/* rsize + wsize as counted in the server's budget */
 
 	bool pending;	/* a call is being answered */
 	bool oneway, more;
@@ -103,6 +104,10 @@ struct varlink_server {
 	struct varlink_conn *conns;
 	unsigned n_conns;
 
+	/* Buffers of unprivileged connections, and whether one of them waits for room. */
+	size_t unprivileged_buffered;
+	bool budget_waiting;
+
 	/*
 	 * Connections with a complete call buffered, each waiting for its turn. The turns are
 	 * served by an IO source on an eventfd that is always readable, enabled while the queue
@@ -132,6 +137,7 @@ static const struct varlink_interface org_varlink_service = {
 };
 
 static void conn_update(struct varlink_conn *c);
+static void server_resume(struct varlink_server *s);
 static void conn_disconnect(struct varlink_conn *c);
 static void conn_close_after_flush(struct varlink_conn *c);
 static int conn_flush(struct varlink_conn *c);
@@ -501,6 +507,29 @@ static void conn_enqueue(struct varlink_conn *c)
 }
 
 /* Closes the socket and leaves the server; the object lives on while references remain. */
+/* Counts the connection's buffers against what unprivileged peers may hold together. */
+static void conn_charge(struct varlink_conn *c, struct varlink_server *s)
+{
+	size_t now = c->rsize + c->wsize;
+
+	if (!s || c->privileged)
+		return;
+	s->unprivileged_buffered = s->unprivileged_buffered - c->charged + now;
+	c->charged = now;
+}
+
+static bool server_over_budget(const struct varlink_server *s)
+{
+	return s->limits.unprivileged_buffer_max > 0 &&
+	       s->unprivileged_buffered >= s->limits.unprivileged_buffer_max;
+}
+
+/* Unprivileged peers wait while their buffers together are at the budget. */
+static bool conn_over_budget(const struct varlink_conn *c)
+{
+	return !c->privileged && server_over_budget(c->server);
+}
+
 static void conn_disconnect(struct varlink_conn *c)
 {
 	struct varlink_server *s = c->server;
@@ -518,6 +547,7 @@ static void conn_disconnect(struct varlink_conn *c)
 	c->roff = c->rlen = c->rsize = c->rscan = 0;
 	c->wbuf = mfree(c->wbuf);
 	c->woff = c->wlen = c->wsize = c->whead = 0;
+	conn_charge(c, s);
 
 	if (c->prev)
 		c->prev->next = c->next;
@@ -533,6 +563,8 @@ static void conn_disconnect(struct varlink_conn *c)
 		(void)sd_event_source_set_enabled(s->listen_src, SD_EVENT_ON);
 	}
 
+	if (s->budget_waiting && !server_over_budget(s))
+		server_resume(s);
 	conn_run_close_cb(c);
 	/* The server's own reference. */
 	(void)varlink_conn_unref(c);
@@ -564,6 +596,7 @@ static int conn_append(struct varlink_conn *c, const char *text, size_t n)
 	if (c->woff > 0 && c->woff == c->wlen)
 		c->woff = c->wlen = c->whead = 0;
 	r = buf_reserve(&c->wbuf, &c->wsize, c->wlen + n);
+	conn_charge(c, c->server);
 	if (r < 0)
 		return r;
 	memcpy(c->wbuf + c->wlen, text, n);	/* n includes the NUL, the message terminator */
@@ -641,8 +674,10 @@ static int conn_send_message(struct varlink_conn *c, json_object *msg)
 	r = message_text(msg, &copy, &text, &n);
 	if (r < 0)
 		return r;
-	/* Only what queues behind the message being sent counts: one reply may be large. */
-	if (conn_unsent(c) > 0 && c->wlen - conn_head_end(c) + n > c->server->limits.output_max)
+	/* Only what queues behind the message being sent counts: one reply may be large. An
+	 * unprivileged stream that has to queue while all their buffers are at the budget ends. */
+	if (conn_unsent(c) > 0 &&
+	    (c->wlen - conn_head_end(c) + n > c->server->limits.output_max || conn_over_budget(c)))
 		return conn_overflow(c);
 	r = conn_append(c, text, n);
 	if (r < 0)
@@ -675,12 +710,10 @@ static int conn_flush(struct varlink_conn *c)
 		c->wprogress = conn_now(c);
 	if (c->woff < c->wlen)
 		return 0;
-	c->woff = c->wlen = c->whead = 0;
-	/* A large reply is gone: do not keep its buffer around. */
-	if (c->wsize > READ_CHUNK) {
-		c->wbuf = mfree(c->wbuf);
-		c->wsize = 0;
-	}
+	/* All sent: hold no buffer in between (the budget counts what is allocated). */
+	c->wbuf = mfree(c->wbuf);
+	c->woff = c->wlen = c->wsize = c->whead = 0;
+	conn_charge(c, c->server);
 	if (c->closing) {
 		conn_disconnect(c);
 		return -ECONNRESET;
@@ -703,6 +736,7 @@ static void conn_close_after_flush(struct varlink_conn *c)
 	c->pending = false;
 	c->rbuf = mfree(c->rbuf);
 	c->roff = c->rlen = c->rsize = c->rscan = 0;
+	conn_charge(c, c->server);
 	c->wprogress = conn_now(c);
 	if (conn_unsent(c) == 0) {
 		conn_disconnect(c);
@@ -980,10 +1014,14 @@ static ssize_t conn_next_message(struct varlink_conn *c)
 	return (ssize_t)(c->rscan - c->roff);
 }
 
-/* Calls are handled only between calls, and only when the peer took our replies so far. */
+/*
+ * Calls are handled only between calls, only when the peer took our replies so far and, for
+ * the unprivileged, while their buffers together are below the budget.
+ */
 static bool conn_may_dispatch(const struct varlink_conn *c)
 {
-	return c->server && !c->closing && !c->pending && conn_unsent(c) == 0;
+	return c->server && !c->closing && !c->pending && conn_unsent(c) == 0 &&
+	       !conn_over_budget(c);
 }
 
 /*
@@ -1024,6 +1062,7 @@ static void conn_process(struct varlink_conn *c)
 		/* Idle connections hold no buffers. */
 		c->rbuf = mfree(c->rbuf);
 		c->roff = c->rlen = c->rsize = c->rscan = 0;
+		conn_charge(c, c->server);
 	}
 	if (r >= 0)
 		r = conn_dispatch(c, msg);
@@ -1050,6 +1089,7 @@ static int conn_read(struct varlink_conn *c)
 		c->roff = 0;
 	}
 	r = buf_reserve(&c->rbuf, &c->rsize, c->rlen + READ_CHUNK);
+	conn_charge(c, c->server);
 	if (r < 0)
 		return r;
 	n = recv(c->fd, c->rbuf + c->rlen, READ_CHUNK, MSG_DONTWAIT);
@@ -1085,9 +1125,11 @@ static uint64_t conn_deadline(struct varlink_conn *c)
 		return deadline_after(c->wprogress, l->output_timeout_usec);
 	if (c->pending || c->read_eof)
 		return UINT64_MAX;	/* a call in progress, e.g. Monitor, is not idle */
-	/* A message begun and not ended (complete ones are handled right away). */
+	/* A message begun and not ended (complete ones are handled right away); its time does
+	 * not run while it waits for the budget. */
 	if (conn_unread(c) > 0)
-		return deadline_after(c->rstart, l->message_timeout_usec);
+		return conn_over_budget(c) ? UINT64_MAX :
+					     deadline_after(c->rstart, l->message_timeout_usec);
 	return deadline_after(c->active, c->privileged ? l->idle_timeout_privileged_usec :
 							 l->idle_timeout_usec);
 }
@@ -1133,14 +1175,35 @@ static void conn_update_timer(struct varlink_conn *c)
 	(void)sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
 }
 
+/*
+ * Room in the budget again: the unprivileged connections that waited read and take turns,
+ * and the time of a message they had begun starts now.
+ */
+static void server_resume(struct varlink_server *s)
+{
+	s->budget_waiting = false;
+	for (struct varlink_conn *c = s->conns; c; c = c->next) {
+		if (c->privileged)
+			continue;
+		if (conn_unread(c) > 0)
+			c->rstart = conn_now(c);
+		conn_update(c);
+	}
+}
+
 /* Sets what the connection waits for now: input, output space, its next turn, a timeout. */
 static void conn_update(struct varlink_conn *c)
 {
+	struct varlink_server *s = c->server;
 	uint32_t events = 0;
 	bool has_message;
 
-	if (!c->server)
+	if (!s)
 		return;
+	if (conn_over_budget(c))
+		s->budget_waiting = true;
+	else if (s->budget_waiting && !server_over_budget(s))
+		server_resume(s);
 	has_message = conn_next_message(c) >= 0;
 	/* Read only when the next call may be handled and none is buffered: a pending call or
 	 * unread replies hold back the peer's next call (the kernel's socket buffer then pushes
@@ -1355,6 +1418,7 @@ void varlink_limits_default(struct varlink_limits *ret)
 		.message_max = VARLINK_MESSAGE_MAX,
 		.output_max = VARLINK_OUTPUT_MAX,
 		.reply_max = VARLINK_REPLY_MAX,
+		.unprivileged_buffer_max = VARLINK_UNPRIVILEGED_BUFFER_MAX,
 		.connections_max = VARLINK_CONNECTIONS_MAX,
 		.connections_reserved = VARLINK_CONNECTIONS_RESERVED,
 		.connections_per_uid_max = VARLINK_CONNECTIONS_PER_UID_MAX,

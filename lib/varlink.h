@@ -43,12 +43,19 @@
  *    queued ones not yet begun are dropped, the call gets a final
  *    VARLINK_ERROR_OUTPUT_OVERFLOW, and the connection is closed once that is sent (or after
  *    output_timeout_usec).
- *  Timeouts of 0 mean none. Memory held for connections is therefore at most
- *      connections_max * (message_max + 64 KiB read chunk + output_max + reply_max)
- *  with the defaults 2048 * (1 MiB + 64 KiB + 4 MiB + 32 MiB), about 74 GiB in theory; in
- *  practice what an unprivileged peer can ask for is far smaller (a List of 4096 functions is
- *  1-2 MiB): (2048 - 128) * (1 + 0.06 + 4 + 2) MiB + 128 * 37 MiB, about 18 GiB, and idle
- *  connections hold no buffers at all.
+ *  - The buffers of all unprivileged connections together (what is allocated for input and
+ *    for unsent output) have a budget, unprivileged_buffer_max. While they are at it, no
+ *    unprivileged connection reads or has a call handled (the time of a message begun does
+ *    not run meanwhile), and an unprivileged stream that would have to queue ends with
+ *    VARLINK_ERROR_OUTPUT_OVERFLOW; privileged peers are not held back. Room comes back as
+ *    peers read their replies or time out (output_timeout_usec).
+ *  Timeouts and budgets of 0 mean none. Memory held for connections is therefore at most
+ *      unprivileged_buffer_max + reply_max + 2 * message_max      (unprivileged peers)
+ *    + connections_reserved * (message_max + 64 KiB read chunk + output_max + reply_max)
+ *  with the defaults 64 + 32 + 2 MiB and 128 * 37 MiB: about 100 MiB for any number of
+ *  unprivileged peers (one call handled past the budget may add its reply, one read its
+ *  input, each stream one event being sent), 4.7 GiB more only if root itself asks for it.
+ *  Idle connections hold no buffers.
  *
  * Client: blocking, for pcipassctl and tests.
  */
@@ -66,6 +73,7 @@
 #define VARLINK_MESSAGE_MAX		(1U << 20)	/* one received message, bytes */
 #define VARLINK_OUTPUT_MAX		(4U << 20)	/* queued behind the message being sent */
 #define VARLINK_REPLY_MAX		(32U << 20)	/* one reply, sent or received */
+#define VARLINK_UNPRIVILEGED_BUFFER_MAX	(64U << 20)	/* all unprivileged peers together */
 #define VARLINK_CONNECTIONS_MAX		2048U
 #define VARLINK_CONNECTIONS_RESERVED	128U		/* of those, for privileged peers only */
 #define VARLINK_CONNECTIONS_PER_UID_MAX	128U		/* unprivileged peers */
@@ -126,7 +134,7 @@ struct varlink_server_info {
 
 /* See the top of this file. A field left 0 is "none" for timeouts and reserved, 0 else. */
 struct varlink_limits {
-	size_t message_max, output_max, reply_max;
+	size_t message_max, output_max, reply_max, unprivileged_buffer_max;
 	unsigned connections_max, connections_reserved, connections_per_uid_max;
 	uint64_t idle_timeout_usec, idle_timeout_privileged_usec;
 	uint64_t message_timeout_usec, output_timeout_usec;

@@ -1168,6 +1168,108 @@ TEST(streamed_replies_to_a_reader_who_does_not_read_overflow)
 	env_free(&e);
 }
 
+/*
+ * The buffers of unprivileged peers have one budget. A 512 KiB reply nobody reads puts them
+ * past 256 KiB: another unprivileged call waits (it is not even read) and a stream that has
+ * to queue ends with MonitorOverflow, while a privileged peer is answered. Once the reply is
+ * read, the waiting call is answered.
+ */
+TEST(unprivileged_peers_share_one_buffer_budget)
+{
+	struct env e = {};
+	_cleanup_(varlink_client_freep) struct varlink_client *big = NULL, *other = NULL,
+							   *root = NULL, *mon = NULL;
+	_cleanup_json_ json_object *reply = NULL;
+	struct varlink_limits l;
+	struct varlink_conn *stream;
+	char pad[1024];
+	bool privileged = false;
+	int fd_big, fd_other, fd_root, fd_mon, r;
+	unsigned sent = 0;
+
+	env_new(&e);
+	varlink_limits_default(&l);
+	l.unprivileged_buffer_max = 256 * 1024;
+	varlink_server_set_limits(e.server, &l);
+	varlink_server_set_privileged(e.server, privileged_if_set, &privileged);
+	memset(pad, 'x', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = 0;
+
+	/* A stream whose reader does not read: some of it is queued, under the budget. */
+	mon = connect_client(&e, &fd_mon);
+	send_raw(fd_mon, "{\"method\":\"org.example.test.Later\",\"more\":true}");
+	pump(&e);
+	ASSERT_NOT_NULL(held);
+	stream = TAKE_PTR(held);
+	while (varlink_server_buffered(e.server) == 0) {
+		json_object *p = json_object_new_object();
+
+		ASSERT_OK(json_add_str(p, "pad", pad));
+		ASSERT_OK(varlink_notify(stream, p));
+		ASSERT_TRUE(++sent < 100000);
+	}
+
+	big = connect_client(&e, &fd_big);
+	send_raw(fd_big, "{\"method\":\"org.example.test.Big\",\"parameters\":{\"size\":524288}}");
+	pump(&e);
+	ASSERT_TRUE(varlink_server_buffered(e.server) > l.unprivileged_buffer_max);
+
+	other = connect_client(&e, &fd_other);
+	send_raw(fd_other, "{\"method\":\"org.example.test.Echo\",\"parameters\":{\"o\":1}}");
+	pump(&e);
+	ASSERT_FALSE(readable(fd_other));
+
+	privileged = true;
+	root = connect_client(&e, &fd_root);
+	privileged = false;
+	send_raw(fd_root, "{\"method\":\"org.example.test.Echo\",\"parameters\":{\"r\":1}}");
+	pump(&e);
+	expect_reply(root, NULL, "{\"r\":1}");
+
+	{
+		json_object *p = json_object_new_object();
+
+		ASSERT_OK(json_add_str(p, "pad", pad));
+		ASSERT_ERROR(varlink_notify(stream, p), ENOBUFS);
+	}
+	ASSERT_TRUE(varlink_conn_is_closed(stream));
+	stream = varlink_conn_unref(stream);
+	/* The stream's reader gets what was queued, then the error. */
+	for (;;) {
+		_cleanup_json_ json_object *m = NULL;
+
+		pump(&e);
+		r = varlink_client_recv(mon, 10, &m);
+		if (r == -ETIMEDOUT)
+			continue;
+		ASSERT_OK(r);
+		if (!varlink_reply_continues(m)) {
+			ASSERT_STREQ(varlink_reply_error(m), VARLINK_ERROR_OUTPUT_OVERFLOW);
+			break;
+		}
+	}
+
+	/* Still waiting; then the big reply is read. */
+	pump(&e);
+	ASSERT_FALSE(readable(fd_other));
+	for (uint64_t deadline = now_usec() + 30 * 1000000ULL; !reply;) {
+		pump(&e);
+		r = varlink_client_recv(big, 10, &reply);
+		if (r != -ETIMEDOUT)
+			ASSERT_OK(r);
+		ASSERT_TRUE(now_usec() < deadline);
+	}
+	pump_until(&e, fd_readable, &fd_other);
+	expect_reply(other, NULL, "{\"o\":1}");
+	ASSERT_EQ(varlink_server_buffered(e.server), 0);
+
+	mon = varlink_client_free(mon);
+	big = varlink_client_free(big);
+	other = varlink_client_free(other);
+	root = varlink_client_free(root);
+	env_free(&e);
+}
+
 TEST(reply_larger_than_reply_max_becomes_an_error)
 {
 	struct env e = {};
