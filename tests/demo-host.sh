@@ -19,7 +19,8 @@ unshare -m --propagation private sh -c 'mount -o remount,bind,ro /sys && exec "$
 	"$build/daemon/pcipassd" --read-only --socket "$tmp/io.pcipass" --state-dir "$tmp/state" \
 	--policy-dir "$src/tests/demo-policy.d" --config "$src/conf/pcipassd.conf" &
 pid=$!
-for _ in $(seq 100); do [ -S "$tmp/io.pcipass" ] && break; sleep 0.1; done
+deadline=$((SECONDS + 60))
+until [ -S "$tmp/io.pcipass" ] || [ "$SECONDS" -ge "$deadline" ]; do sleep 0.1; done
 
 ctl() {
 	echo

@@ -84,7 +84,9 @@
  *                              before it is handled; other requests go on
  *   hang OP ADDR held          the write blocks until the control file no
  *                              longer has this line (a test's trigger: no
- *                              guess at how long the machine takes)
+ *                              guess at how long the machine takes); while
+ *                              writes are blocked so, CONTROL.held holds
+ *                              their number (then 0)
  *   host ADDR DRIVER           ADDR's host driver is DRIVER ("none": none)
  *   vfhost PFADDR DRIVER       host driver of the VFs of PFADDR
  *   nointx ADDR                ADDR has an IRQ but cannot mask INTx:
@@ -266,6 +268,7 @@ struct fk {
 	struct removed *removed;
 	size_t n_removed;
 	struct names rom_on;		/* functions whose rom reads (rom_attr_enabled) */
+	unsigned n_held;		/* writes blocked by "held" rules now */
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -1850,6 +1853,24 @@ static int hang(long long ns)
 	return 0;
 }
 
+/* Counts the writes held now, and says how many in CONTROL.held (written whole, renamed). */
+static void held_count(struct fk *k, int delta)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 4];
+	FILE *f;
+
+	k->n_held += delta;
+	if ((size_t)snprintf(path, sizeof(path), "%s.held", k->control_path) >= sizeof(path))
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	f = fopen(tmp, "we");
+	if (!f)
+		return;
+	fprintf(f, "%u\n", k->n_held);
+	if (fclose(f) == 0)
+		(void)rename(tmp, path);
+}
+
 /* Wait while a "held" hang rule matches @q (the control file is re-read each slice). */
 static int hang_held(struct fk *k, const struct req *q)
 {
@@ -1858,17 +1879,28 @@ static int hang_held(struct fk *k, const struct req *q)
 	long long ns;
 	int r;
 
+	pthread_mutex_lock(&k->lock);
+	held_count(k, 1);
+	pthread_mutex_unlock(&k->lock);
 	for (;;) {
-		if (fuse_session_exited(se))
-			return -EINTR;
+		if (fuse_session_exited(se)) {
+			r = -EINTR;
+			break;
+		}
 		nanosleep(&slice, NULL);
 		pthread_mutex_lock(&k->lock);
 		r = control_load(k);
 		ns = r ? 0 : rule_hang(k, q);
 		pthread_mutex_unlock(&k->lock);
-		if (ns >= 0)
-			return 0;
+		if (ns >= 0) {
+			r = 0;
+			break;
+		}
 	}
+	pthread_mutex_lock(&k->lock);
+	held_count(k, -1);
+	pthread_mutex_unlock(&k->lock);
+	return r;
 }
 
 static void escape(FILE *f, const char *s, size_t n)

@@ -89,7 +89,8 @@ daemon_start() {
 	"$PCIPASSD" --sysfs-root "$root" --dev-root "$TMP/dev" --socket "$SOCK" \
 		--state-dir "$TMP/state" "$@" 2>>"$TMP/daemon.log" &
 	DAEMON_PID=$!
-	for _ in $(seq 200); do
+	local deadline=$((SECONDS + 60))
+	while [ "$SECONDS" -lt "$deadline" ]; do
 		ctl status >/dev/null 2>&1 && return 0
 		kill -0 "$DAEMON_PID" 2>/dev/null || break
 		sleep 0.05
@@ -117,12 +118,31 @@ extract() {
 	mkdir -p "$dir" && tar -xzf "$FIXTURES/$1.tar.gz" -C "$dir" && echo "$dir"
 }
 
-# wait_for FILE PATTERN: waits (up to 10 s) until a line of FILE matches PATTERN.
-wait_for() {
-	for _ in $(seq 200); do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
+# wait_until CMD [ARGS...]: runs it until it succeeds, for up to 60 s (a deadline that fails
+# a broken test, not a measure of speed); returns 1 if it never did.
+wait_until() {
+	local deadline=$((SECONDS + 60))
+
+	until "$@" 2>/dev/null; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
 		sleep 0.05
 	done
+}
+
+# same VALUE CMD [ARGS...]: whether CMD prints VALUE.
+same() { [ "$("${@:2}")" = "$1" ]; }
+# status_eval EXPR: EXPR of the daemon's GetStatus reply, as json_eval prints it.
+status_eval() { ctl -j status | json_eval "$1"; }
+
+# wait_for FILE PATTERN: waits (up to 60 s) until a line of FILE matches PATTERN.
+wait_for() {
+	local deadline=$((SECONDS + 60))
+
+	until grep -q -- "$2" "$1" 2>/dev/null; do
+		[ "$SECONDS" -lt "$deadline" ] || break
+		sleep 0.05
+	done
+	grep -q -- "$2" "$1" 2>/dev/null && return 0
 	echo "# no line matching '$2' in $1:"
 	sed 's/^/#   /' "$1" 2>/dev/null | tail -20
 	return 1
@@ -149,7 +169,8 @@ fakekernel_start() {
 		"$@" 2>>"$TMP/fakekernel.log" &
 	FK_PID=$!
 	FK_MNT=$mnt
-	for _ in $(seq 200); do
+	local deadline=$((SECONDS + 60))
+	while [ "$SECONDS" -lt "$deadline" ]; do
 		mountpoint -q "$mnt" && [ -e "$mnt/bus/pci" ] && return 0
 		kill -0 "$FK_PID" 2>/dev/null || break
 		sleep 0.05
@@ -238,9 +259,5 @@ while True:
     out.write("%s %s %s%s\n" % (p.get("ACTION"), p.get("SUBSYSTEM"), p.get("DEVPATH"), extra))
 EOF
 	UEVENT_PID=$!
-	for _ in $(seq 100); do
-		grep -q '^listening$' "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
+	wait_until grep -q '^listening$' "$1"
 }

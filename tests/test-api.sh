@@ -115,18 +115,19 @@ check_eq "root is not limited per uid (the 201st connection is served; tests/tes
 	"$(sed -n "s/^root's 201st //p" "$TMP/raw.out")" "['status']"
 
 # A client that asks for a lot and never reads must not hold up anybody else.
-python3 - "$SOCK" <<'PY' &
-import json, socket, sys, time
+python3 - "$SOCK" "$TMP/stalled" <<'PY' &
+import json, signal, socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 for _ in range(200):
     s.sendall(json.dumps({"method": "io.pcipass.List"}).encode() + b"\0")
-time.sleep(5)
+open(sys.argv[2], "w").close()
+signal.pause()
 PY
 stalled=$!
-sleep 0.5
+wait_until test -e "$TMP/stalled"
 check_eq "others are served while a client stalls" \
-	"$(timeout 5 "$PCIPASSCTL" --socket "$SOCK" -j list | json_eval 'len(d["devices"])')" "21"
+	"$(timeout 60 "$PCIPASSCTL" --socket "$SOCK" -j list | json_eval 'len(d["devices"])')" "21"
 kill "$stalled" 2>/dev/null
 wait "$stalled" 2>/dev/null
 check "pcipassd stops cleanly" daemon_stop

@@ -23,24 +23,11 @@ inflight() { python3 -c "import json; print('inflight' in json.load(open('$TMP/s
 planned() { ctl -j "$@" --dry-run | python3 "${top_srcdir:-.}/tests/plan-writes.py" --fakekernel | paste -sd'|'; }
 # status_step: the step the running transaction is in ("" when none runs)
 status_step() { ctl -j status | json_eval '(d["status"]["transaction"] or {}).get("step") or ""'; }
-wait_step() { for _ in $(seq 1200); do [ "$(status_step)" = "$1" ] && return 0; sleep 0.05; done; return 1; }
+wait_step() { wait_until same "$1" status_step; }
 # wait_idle: until nothing runs and nothing waits (the start-up rules have been carried out).
-wait_idle() {
-	for _ in $(seq 1200); do
-		[ "$(ctl -j status | json_eval '(d["status"]["queued"], d["status"]["transaction"])')" = "(0, None)" ] &&
-			return 0
-		sleep 0.05
-	done
-	return 1
-}
+wait_idle() { wait_until same "(0, None)" status_eval '(d["status"]["queued"], d["status"]["transaction"])'; }
 # wait_queued N: until N requests wait behind the running one (GetStatus "queued").
-wait_queued() {
-	for _ in $(seq 1200); do
-		[ "$(ctl -j status | json_eval 'd["status"]["queued"]')" = "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
+wait_queued() { wait_until same "$1" status_eval 'd["status"]["queued"]'; }
 
 fs init --iommu dmar0
 fs add 0000:00:01.0 header=1 driver=pcieport group=1
@@ -109,15 +96,12 @@ check_eq "release: driver e1000e, override unset, node gone, claim forgotten" \
 # --- uio_pci_generic, followed on Monitor ------------------------------------------------------
 ctl -j monitor >"$TMP/monitor.json" 2>&1 &
 mon=$!
-for _ in $(seq 100); do
-	[ "$(ctl -j status | json_eval 'd["status"]["monitors"]')" = 1 ] && break
-	sleep 0.05
-done
+wait_until same 1 status_eval 'd["status"]["monitors"]'
 writes >/dev/null
 plan=$(planned claim 0000:00:07.0 --driver uio_pci_generic)
 ctl claim 0000:00:07.0 --driver uio_pci_generic >/dev/null
 check_eq "uio claim: the writes are the dry run's steps" "$(writes)" "$plan"
-for _ in $(seq 100); do grep -q '"progress":"done"' "$TMP/monitor.json" && break; sleep 0.05; done
+wait_until grep -q '"progress":"done"' "$TMP/monitor.json"
 kill "$mon"
 wait "$mon" 2>/dev/null
 check_eq "Monitor streams the claim's progress: each step, then done" \
@@ -196,10 +180,7 @@ control "hang unbind 0000:00:03.0 held
 "
 ctl claim 0000:00:03.0 >"$TMP/claim.out" 2>&1 &
 claimer=$!
-for _ in $(seq 1200); do
-	[ "$(ctl -j status | json_eval '(d["status"]["transaction"] or {}).get("stuck")')" = True ] && break
-	sleep 0.05
-done
+wait_until same True status_eval '(d["status"]["transaction"] or {}).get("stuck")'
 check_eq "a hung unbind is reported stuck in status, with its step" \
 	"$(ctl -j status | json_eval '(d["status"]["transaction"]["stuck"], d["status"]["transaction"]["step"])')" \
 	"(True, 'write bus/pci/drivers/e1000e/unbind 0000:00:03.0')"
@@ -314,7 +295,7 @@ check_eq "removed mid-claim: the claim fails cleanly (exit 1)" "$?" "1"
 check "removed mid-claim: the error says which step" grep -q "failed at 0000:00:04.0, " "$TMP/err"
 check_eq "removed mid-claim: nothing journaled, daemon alive" "$(claims) $(ctl -j status >/dev/null && echo alive)" "[] alive"
 kwrite "$M/bus/pci/rescan" 1 >/dev/null
-for _ in $(seq 100); do [ "$(drv 0000:00:04.0)" = e1000e ] && break; sleep 0.05; done
+wait_until same e1000e drv 0000:00:04.0
 
 # --- who may ---------------------------------------------------------------------------------
 chmod 0755 "$TMP"
@@ -340,10 +321,7 @@ for step in "driver_override|write bus/pci/devices/0000:00:03.0/driver_override 
 "
 	daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
 	ctl claim 0000:00:03.0 >/dev/null 2>&1 &
-	for _ in $(seq 1200); do
-		[ "$(ctl -j status | json_eval '(d["status"]["transaction"] or {}).get("step")')" = "${step#*|}" ] && break
-		sleep 0.05
-	done
+	wait_step "${step#*|}"
 	kill -9 "$DAEMON_PID"
 	# The dead daemon's worker is still in the kernel, in its write: let the write end (the
 	# kernel finishes what the dead daemon started), or the process is never reaped.
@@ -354,7 +332,7 @@ for step in "driver_override|write bus/pci/devices/0000:00:03.0/driver_override 
 	wait_for "$TMP/writes" "^$op .* -> "
 	check_eq "killed during $op: the journal holds the transaction in flight" "$(inflight)" "True"
 	daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
-	for _ in $(seq 100); do [ "$(drv 0000:00:03.0) $(inflight)" = "e1000e False" ] && break; sleep 0.05; done
+	wait_until same "e1000e False" eval 'echo "$(drv 0000:00:03.0) $(inflight)"'
 	check_eq "restart after a kill during $op: undone (e1000e, override unset, journal clean)" \
 		"$(drv 0000:00:03.0) $(ovr 0000:00:03.0) $(inflight) $(claims)" "e1000e (null) False []"
 	check "restart after a kill during $op: the log says so" grep -q "was in flight when pcipassd stopped" "$TMP/daemon.log"
@@ -376,7 +354,7 @@ plan=$(ctl -j plan | python3 "${top_srcdir:-.}/tests/plan-writes.py" --fakekerne
 daemon_stop
 writes >/dev/null
 daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
-for _ in $(seq 100); do [ "$(drv 0000:00:04.0)" = vfio-pci ] && break; sleep 0.05; done
+wait_until same vfio-pci drv 0000:00:04.0
 check_eq "a start-up rule is carried out at start" "$(drv 0000:00:04.0) $(claims)" "vfio-pci ['0000:00:04.0>e1000e']"
 check_eq "…by the writes the plan (asked of a --read-only daemon) showed" "$(writes)" "$plan"
 check "pcipassd stops cleanly (after applying at start)" daemon_stop
@@ -388,7 +366,7 @@ check_eq "…the claim is kept" "$(claims)" "['0000:00:04.0>e1000e']"
 writes >/dev/null
 kwrite "$M/bus/pci/devices/0000:00:04.0/remove" 1 >/dev/null
 kwrite "$M/bus/pci/rescan" 1 >/dev/null
-for _ in $(seq 100); do [ "$(drv 0000:00:04.0)" = vfio-pci ] && break; sleep 0.05; done
+wait_until same vfio-pci drv 0000:00:04.0
 check_eq "hotplug (remove + rescan loses the override): claimed again" "$(drv 0000:00:04.0)" "vfio-pci"
 check_eq "…with the original driver still e1000e" "$(claims)" "['0000:00:04.0>e1000e']"
 check "pcipassd stops cleanly (after hotplug)" daemon_stop
@@ -411,11 +389,9 @@ check_eq "…and the plan has no host step left" \
 	"$(ctl -j plan | json_eval 'len(d["host_steps"])')" "0"
 kwrite "$M/bus/pci/devices/0000:00:02.0/sriov_numvfs" 2 >/dev/null
 vfs=$(cd "$M/bus/pci/devices/0000:00:02.0" && for v in virtfn*; do basename "$(readlink "$v")"; done | sort | paste -sd' ')
-for _ in $(seq 100); do
-	[ "$(for v in $vfs; do drv "$v"; done | paste -sd' ')" = "vfio-pci vfio-pci" ] && break
-	sleep 0.05
-done
-check_eq "two VFs created: both claimed for vfio-pci" "$(for v in $vfs; do drv "$v"; done | paste -sd' ')" "vfio-pci vfio-pci"
+vf_drivers() { for v in $vfs; do drv "$v"; done | paste -sd' '; }
+wait_until same "vfio-pci vfio-pci" vf_drivers
+check_eq "two VFs created: both claimed for vfio-pci" "$(vf_drivers)" "vfio-pci vfio-pci"
 check_eq "…and igbvf never bound them" "$(writes | grep -c 'igbvf')" "0"
 check_eq "…journaled as having had no driver" "$(claims)" \
 	"$(python3 -c "import sys; print(sorted([a + '>-' for a in sys.argv[1:]] + ['0000:00:04.0>e1000e']))" $vfs)"

@@ -24,11 +24,9 @@ rd() { cat "$(dev "$1")/$2"; }
 vfs() { (cd "$M/bus/pci/devices" && ls -d "$1"/virtfn* 2>/dev/null | wc -l); }
 # mark, then events PATTERN: the uevents sent since the mark, once one matches PATTERN.
 mark() { evn=$(wc -l <"$TMP/uevents"); }
+since_mark_has() { tail -n +$((evn + 1)) "$TMP/uevents" | grep -q -- "$1"; }
 events() {
-	for _ in $(seq 200); do
-		tail -n +$((evn + 1)) "$TMP/uevents" | grep -q -- "$1" && break
-		sleep 0.05
-	done
+	wait_until since_mark_has "$1"
 	tail -n +$((evn + 1)) "$TMP/uevents"
 }
 # nothing: no uevent since the mark (a sentinel event sent now comes first).
@@ -65,10 +63,7 @@ check_eq "bus/pci/devices links resolve inside the mount" \
 daemon_start "$M" --read-only || { not_ok "pcipassd starts on the mount"; finish; }
 ctl -j monitor >"$TMP/monitor.json" 2>&1 &
 mon=$!
-for _ in $(seq 100); do
-	[ "$(ctl -j status | json_eval 'd["status"]["monitors"]')" = 1 ] && break
-	sleep 0.05
-done
+wait_until same 1 status_eval 'd["status"]["monitors"]'
 check_eq "pcipassd lists the functions through the mount" \
 	"$(ctl -j list | json_eval 'len(d["devices"])')" "9"
 
@@ -325,19 +320,25 @@ unbind nouveau 0000:01:00.0 -> ok
 drivers_probe pci 0000:01:00.0 -> ENXIO
 drivers_probe pci 0000:01:00.0 -> ok
 drivers_probe pci 0000:01:00.0 -> ok'
-printf 'hang unbind * 1.5\n' >"$ctlf"
-start=$(date +%s%N)
+printf 'hang unbind * held\n' >"$ctlf"
 w bus/pci/drivers/nouveau/unbind 0000:01:00.0 >"$TMP/hang.out" &
 hung=$!
-sleep 0.3
-check_eq "hang: other requests go on meanwhile" \
-	"$(timeout 1 cat "$(dev 0000:01:00.0)/vendor") $(timeout 1 ls "$M/bus/pci/devices" | wc -l)" "0x10de 9"
-check_eq "hang: a hung write holds no lock (driver_override goes through)" \
+check "held: the write is blocked (CONTROL.held counts it)" wait_until same 1 cat "$ctlf.held"
+check_eq "held: other requests go on meanwhile" \
+	"$(timeout 60 cat "$(dev 0000:01:00.0)/vendor") $(timeout 60 ls "$M/bus/pci/devices" | wc -l)" "0x10de 9"
+check_eq "held: a held write holds no lock (driver_override goes through)" \
 	"$(ovr 0000:00:04.0 $'\n')" ok
+check_eq "held: still blocked, not done" "$(kill -0 "$hung" && cat "$ctlf.held") $(drv 0000:01:00.0)" "1 nouveau"
+: >"$ctlf"
 wait "$hung"
+check_eq "held: released, the write proceeds" "$(cat "$TMP/hang.out") $(drv 0000:01:00.0) $(cat "$ctlf.held")" "ok none 0"
+w bus/pci/drivers_probe 0000:01:00.0 >/dev/null
+printf 'hang unbind * 1.5\n' >"$ctlf"
+start=$(date +%s%N)
+w bus/pci/drivers/nouveau/unbind 0000:01:00.0 >"$TMP/hang.out"
 elapsed=$((($(date +%s%N) - start) / 1000000))
-check_eq "hang: then the write proceeds" "$(cat "$TMP/hang.out") $(drv 0000:01:00.0)" "ok none"
-check "hang: it took the time given (${elapsed} ms)" test "$elapsed" -ge 1400
+check_eq "hang SECONDS: then the write proceeds" "$(cat "$TMP/hang.out") $(drv 0000:01:00.0)" "ok none"
+check "hang SECONDS: it took at least the time given (${elapsed} ms)" test "$elapsed" -ge 1400
 : >"$ctlf"
 check_eq "host driver back" "$(w bus/pci/drivers_probe 0000:01:00.0) $(drv 0000:01:00.0)" "ok nouveau"
 

@@ -139,10 +139,7 @@ check_eq "the plan still follows the policy in force" \
 	"$(plan 0000:00:04.0 | json_eval 'd["groups"][0]["members"][0]["action"]')" "leave"
 mv "$pol/80-typo.policy" "$pol/80-typo.policy.off"
 kill -HUP "$DAEMON_PID"
-for _ in $(seq 100); do
-	[ "$(ctl -j status | json_eval 'd["status"]["policy"]["error"]')" = None ] && break
-	sleep 0.05
-done
+wait_until same None status_eval 'd["status"]["policy"]["error"]'
 check_eq "SIGHUP after the fix: the error is gone" \
 	"$(ctl -j status | json_eval 'd["status"]["policy"]["error"]')" "None"
 

@@ -12,10 +12,11 @@ driver_of() { ctl -j show "$1" | json_eval 'd["device"]["driver"]'; }
 # settle: a change event with a seqnum of its own, for a function that stays; once monitor has
 # it, pcipassd has handled every event sent before it (they are handled in order).
 marker=900000
+# The client writing FILE (default: the monitor started below) then has all before it too.
 settle() {
 	marker=$((marker + 1))
 	"$FAKESYS" uevent change /devices/pci0000:00/0000:00:01.0 pci SEQNUM=$marker >/dev/null
-	wait_for "$TMP/monitor.json" "\"seqnum\":$marker"
+	wait_for "${1:-$TMP/monitor.json}" "\"seqnum\":$marker"
 }
 
 fs init --iommu dmar0 >/dev/null
@@ -38,10 +39,7 @@ check_eq "show: a function behind a bridge, its sibling and group" \
 # A client following events, started before anything happens.
 ctl -j monitor >"$TMP/monitor.json" 2>&1 &
 mon=$!
-for _ in $(seq 100); do
-	[ "$(ctl -j status | json_eval 'd["status"]["monitors"]')" = 1 ] && break
-	sleep 0.05
-done
+wait_until same 1 status_eval 'd["status"]["monitors"]'
 
 fs unbind 0000:01:00.1 -u >/dev/null
 check "unbind reaches monitor" wait_for "$TMP/monitor.json" '"action":"unbind".*"address":"0000:01:00.1"'
@@ -89,11 +87,15 @@ check "SIGHUP re-reads sysfs and tells monitor" wait_for "$TMP/monitor.json" '"a
 check_eq "after SIGHUP the model shows the change" "$(driver_of 0000:00:02.0)" "None"
 
 # monitor --initial starts with the current state.
-timeout 5 "$PCIPASSCTL" --socket "$SOCK" -j monitor --initial >"$TMP/initial.json" 2>&1 &
+timeout 60 "$PCIPASSCTL" --socket "$SOCK" -j monitor --initial >"$TMP/initial.json" 2>&1 &
+initial=$!
 check "monitor --initial lists the present devices first" \
 	wait_for "$TMP/initial.json" '"action":"present".*"address":"0000:01:00.1"'
+check "an event after them reaches it" settle "$TMP/initial.json"
 check_eq "monitor --initial sends one event per device" \
-	"$(sleep 0.3; grep -c '"action":"present"' "$TMP/initial.json")" "4"
+	"$(grep -c '"action":"present"' "$TMP/initial.json")" "4"
+kill "$initial" 2>/dev/null
+wait "$initial" 2>/dev/null
 
 # A function removed while on vfio-pci: the kernel sends vfio-dev's remove first (when the
 # daemon looks, the function has already left sysfs), then the function's unbind and remove.
@@ -124,10 +126,7 @@ check_eq "…and not again at the remove that comes after" "$(grep -c "$removed"
 
 kill "$mon" 2>/dev/null
 wait "$mon" 2>/dev/null
-for _ in $(seq 100); do
-	[ "$(ctl -j status | json_eval 'd["status"]["monitors"]')" = 1 ] && break
-	sleep 0.05
-done
+wait_until same 1 status_eval 'd["status"]["monitors"]'
 check_eq "a monitor that goes away is forgotten" \
 	"$(ctl -j status | json_eval 'd["status"]["monitors"]')" "1"
 check "pcipassd stops cleanly" daemon_stop
