@@ -161,6 +161,9 @@ int verb_status(struct ctl *c, int argc, char *argv[])
 	     json_get_int(s, "bound_devices"));
 	line("Events:", "%lld udev events, %lld scans, %lld monitors", json_get_int(s, "uevents"),
 	     json_get_int(s, "scans"), json_get_int(s, "monitors"));
+	line("Clients:", "%lld connected, %lld KiB of buffers (%lld KiB for unprivileged clients)",
+	     json_get_int(s, "connections"), (json_get_int(s, "client_buffers") + 1023) / 1024,
+	     (json_get_int(s, "unprivileged_client_buffers") + 1023) / 1024);
 
 	problems = json_get(s, "problems");
 	if (json_object_array_length(problems) == 0) {

@@ -331,6 +331,15 @@ static int status_to_json(struct manager *m, const struct host_facts *h, json_ob
 		r = json_add_int(o, "bound_devices", (int64_t)bound);
 	if (r >= 0)
 		r = json_add_int(o, "monitors", (int64_t)m->n_monitors);
+	if (r >= 0) {
+		size_t unprivileged, all = varlink_server_buffer_memory(m->varlink, &unprivileged);
+
+		r = json_add_int(o, "connections", (int64_t)varlink_server_connections(m->varlink));
+		if (r >= 0)
+			r = json_add_int(o, "client_buffers", (int64_t)all);
+		if (r >= 0)
+			r = json_add_int(o, "unprivileged_client_buffers", (int64_t)unprivileged);
+	}
 	if (r >= 0)
 		r = json_add_int(o, "scans", (int64_t)m->n_scans);
 	if (r >= 0)

@@ -10,6 +10,7 @@
 #include "facts.h"
 #include "lib/json-util.h"
 #include "lib/log.h"
+#include "lib/varlink.h"
 #include "kmodule.h"
 #include "manager.h"
 #include "planner.h"
@@ -155,6 +156,13 @@ int manager_load_policy(struct manager *m, struct policy_error *err)
 	m->policy = policy;
 	m->config = config;
 	resolve_socket_group(m);
+	if (m->varlink) {
+		struct varlink_limits l;
+
+		varlink_server_get_limits(m->varlink, &l);
+		l.unprivileged_buffer_max = (size_t)MIN(m->config.client_buffers, (uint64_t)SIZE_MAX);
+		varlink_server_set_limits(m->varlink, &l);
+	}
 	m->policy_error = mfree(m->policy_error);
 	log_info("Policy loaded: %zu rules", m->policy.n_rules);
 	if (m->udev_rules && !m->read_only) {

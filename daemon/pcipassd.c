@@ -269,6 +269,7 @@ static int run(void)
 		return r;
 	/* Before the loop accepts anyone: as many connections as the descriptors allow. */
 	varlink_limits_default(&limits);
+	limits.unprivileged_buffer_max = (size_t)MIN(m->config.client_buffers, (uint64_t)SIZE_MAX);
 	if (nofile.rlim_cur > 0 && nofile.rlim_cur != RLIM_INFINITY)
 		varlink_limits_fit_nofile(&limits, nofile.rlim_cur);
 	varlink_server_set_limits(m->varlink, &limits);

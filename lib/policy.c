@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
@@ -1061,13 +1062,37 @@ const struct policy_rule *policy_match(const struct policy *p, const struct pcid
 struct config_state {
 	struct parse_state st;
 	struct daemon_config *c;
-	unsigned seen[4];
+	unsigned seen[5];
 };
+
+/* A size: a number of bytes, or of KiB, MiB, GiB with K, M, G. */
+static bool parse_size(const char *s, uint64_t *ret)
+{
+	static const char units[] = "KMG";
+	char *end;
+	unsigned long long n;
+	const char *u;
+
+	if (!isdigit((unsigned char)s[0]))
+		return false;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno)
+		return false;
+	if (*end) {
+		u = strchr(units, *end);
+		if (!u || end[1] || n > UINT64_MAX >> (10 * (u - units + 1)))
+			return false;
+		n <<= 10 * (u - units + 1);
+	}
+	*ret = n;
+	return true;
+}
 
 static int config_handler(void *user, const char *section, const char *name, const char *value)
 {
 	static const char *const names[] = { "SocketGroup", "Unmatched", "AllowNoIommu",
-					     "AllowUnsafeInterrupts" };
+					     "AllowUnsafeInterrupts", "ClientBuffers" };
 	struct config_state *cs = user;
 	struct parse_state *st = &cs->st;
 	int k;
@@ -1101,9 +1126,15 @@ static int config_handler(void *user, const char *section, const char *name, con
 	case 2:
 		return parse_bool(value, &cs->c->allow_noiommu) ? 1 :
 			fail(st, "AllowNoIommu=%s: expected yes or no", value);
-	default:
+	case 3:
 		return parse_bool(value, &cs->c->allow_unsafe_interrupts) ? 1 :
 			fail(st, "AllowUnsafeInterrupts=%s: expected yes or no", value);
+	default:
+		if (!parse_size(value, &cs->c->client_buffers))
+			return fail(st, "ClientBuffers=%s: expected a size (bytes, or with K, M or G)",
+				    value);
+		return cs->c->client_buffers >= DAEMON_CLIENT_BUFFERS_MIN ? 1 :
+			fail(st, "ClientBuffers=%s: at least 1M", value);
 	}
 }
 
@@ -1116,7 +1147,7 @@ int daemon_config_load(const char *path, struct daemon_config *ret, struct polic
 {
 	static const char *const config_sections[] = { "Daemon", NULL };
 	_cleanup_free_ char *text = NULL;
-	struct daemon_config c = {};
+	struct daemon_config c = { .client_buffers = DAEMON_CLIENT_BUFFERS_DEFAULT };
 	struct config_state cs = { .c = &c };
 	size_t size = 0;
 	int r, line;

@@ -130,7 +130,11 @@ struct daemon_config {
 	enum daemon_unmatched unmatched;
 	bool allow_noiommu;	/* vfio's unsafe no-IOMMU mode may be used */
 	bool allow_unsafe_interrupts;	/* IOMMU without interrupt remapping is acceptable */
+	uint64_t client_buffers;	/* bytes unprivileged clients may have held, together */
 };
+
+#define DAEMON_CLIENT_BUFFERS_DEFAULT	(64ULL << 20)
+#define DAEMON_CLIENT_BUFFERS_MIN	(1ULL << 20)
 
 void policy_error_done(struct policy_error *e);
 /* "file:line: reason" (or "file: reason"); allocated. */

@@ -1125,11 +1125,12 @@ static uint64_t conn_deadline(struct varlink_conn *c)
 		return deadline_after(c->wprogress, l->output_timeout_usec);
 	if (c->pending || c->read_eof)
 		return UINT64_MAX;	/* a call in progress, e.g. Monitor, is not idle */
-	/* A message begun and not ended (complete ones are handled right away); its time does
-	 * not run while it waits for the budget. */
+	/* Not read while the budget is used up: the peer may have sent a call meanwhile. */
+	if (conn_over_budget(c))
+		return UINT64_MAX;
+	/* A message begun and not ended (complete ones are handled right away). */
 	if (conn_unread(c) > 0)
-		return conn_over_budget(c) ? UINT64_MAX :
-					     deadline_after(c->rstart, l->message_timeout_usec);
+		return deadline_after(c->rstart, l->message_timeout_usec);
 	return deadline_after(c->active, c->privileged ? l->idle_timeout_privileged_usec :
 							 l->idle_timeout_usec);
 }
@@ -1177,7 +1178,7 @@ static void conn_update_timer(struct varlink_conn *c)
 
 /*
  * Room in the budget again: the unprivileged connections that waited read and take turns,
- * and the time of a message they had begun starts now.
+ * and their time (idle, or a message begun) starts now.
  */
 static void server_resume(struct varlink_server *s)
 {
@@ -1185,8 +1186,8 @@ static void server_resume(struct varlink_server *s)
 	for (struct varlink_conn *c = s->conns; c; c = c->next) {
 		if (c->privileged)
 			continue;
-		if (conn_unread(c) > 0)
-			c->rstart = conn_now(c);
+		if (conn_may_dispatch(c))
+			c->rstart = c->active = conn_now(c);
 		conn_update(c);
 	}
 }
@@ -1523,6 +1524,17 @@ size_t varlink_server_buffered(const struct varlink_server *s)
 
 	for (const struct varlink_conn *c = s->conns; c; c = c->next)
 		n += conn_unread(c) + conn_unsent(c);
+	return n;
+}
+
+size_t varlink_server_buffer_memory(const struct varlink_server *s, size_t *ret_unprivileged)
+{
+	size_t n = 0;
+
+	for (const struct varlink_conn *c = s->conns; c; c = c->next)
+		n += c->rsize + c->wsize;
+	if (ret_unprivileged)
+		*ret_unprivileged = s->unprivileged_buffered;
 	return n;
 }
 

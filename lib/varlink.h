@@ -45,8 +45,8 @@
  *    output_timeout_usec).
  *  - The buffers of all unprivileged connections together (what is allocated for input and
  *    for unsent output) have a budget, unprivileged_buffer_max. While they are at it, no
- *    unprivileged connection reads or has a call handled (the time of a message begun does
- *    not run meanwhile), and an unprivileged stream that would have to queue ends with
+ *    unprivileged connection reads or has a call handled (nor times out idle or for a message
+ *    begun: its time starts again after), and an unprivileged stream that would have to queue ends with
  *    VARLINK_ERROR_OUTPUT_OVERFLOW; privileged peers are not held back. Room comes back as
  *    peers read their replies or time out (output_timeout_usec).
  *  Timeouts and budgets of 0 mean none. Memory held for connections is therefore at most
@@ -172,6 +172,8 @@ int varlink_server_add_connection(struct varlink_server *s, int fd, struct varli
 unsigned varlink_server_connections(const struct varlink_server *s);
 /* Bytes the server holds for its connections: input read but not handled, output unsent. */
 size_t varlink_server_buffered(const struct varlink_server *s);
+/* Bytes allocated for the connections' buffers: all, and the unprivileged peers' (the budget's). */
+size_t varlink_server_buffer_memory(const struct varlink_server *s, size_t *ret_unprivileged);
 
 int varlink_reply(struct varlink_conn *c, json_object *params);		/* takes params */
 int varlink_notify(struct varlink_conn *c, json_object *params);	/* takes params */

@@ -16,6 +16,15 @@
                                         touches READY when all have tried
   abuse.py first SOCKET                 connects, reads the first message the server sends
                                         unasked (within 10 s) and prints its error, or "none"
+  abuse.py stall SOCKET UIDS PER CALL N READY GO OUT
+                                        for each of UIDS uids (20000, 20001 …) PER connections
+                                        with a small receive buffer, each sending CALL (a whole
+                                        message, JSON) and reading nothing; touches READY once
+                                        all are sent. When GO exists, reads every connection at
+                                        once until its call ends (or, for a stream, N replies
+                                        came: it is following) and writes to OUT how each
+                                        ended: "reply:<N devices>", "following", the error's
+                                        name, or "closed", one per line, sorted
   abuse.py now                          the monotonic clock, as the others print it
 """
 import json
@@ -111,6 +120,95 @@ def hog(path, uids, per, ready):
             os.kill(pid, 9)
 
 
+def stall_child(path, per, call, n, go):
+    import selectors
+    socks = []
+    for _ in range(per):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(path)
+        s.sendall(call)
+        socks.append(s)
+    yield None      # all sent
+    while not os.path.exists(go):
+        time.sleep(0.05)
+    sel = selectors.DefaultSelector()
+    state = {}
+    for s in socks:
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+        state[s] = [b"", 0]
+    ends = []
+    deadline = time.monotonic() + 300
+    while state and time.monotonic() < deadline:
+        for key, _ in sel.select(1):
+            s = key.fileobj
+            st = state[s]
+            try:
+                chunk = s.recv(1 << 20)
+            except BlockingIOError:
+                continue
+            end = None
+            if not chunk:
+                end = "closed"
+            st[0] += chunk
+            while end is None and b"\0" in st[0]:
+                msg, st[0] = st[0].split(b"\0", 1)
+                m = json.loads(msg)
+                if m.get("error"):
+                    end = m["error"]
+                elif not m.get("continues"):
+                    end = "reply:%d" % len((m.get("parameters") or {}).get("devices", []))
+                else:
+                    st[1] += 1
+                    if st[1] >= n:
+                        end = "following"
+            if end:
+                ends.append(end)
+                sel.unregister(s)
+                s.close()
+                del state[s]
+    ends += ["unfinished"] * len(state)
+    yield ends
+
+
+def stall(path, uids, per, call, n, ready, go, out):
+    import resource
+    kids = []
+    for i in range(uids):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (per + 64, per + 64))
+            os.setgroups([])
+            os.setgid(20000 + i)
+            os.setuid(20000 + i)
+            steps = stall_child(path, per, call.encode() + b"\0", n, go)
+            next(steps)
+            os.write(w, b"x")
+            ends = next(steps)
+            os.write(w, "\n".join(ends).encode() + b"\n")
+            os._exit(0)
+        os.close(w)
+        if os.read(r, 1) != b"x":
+            sys.exit("a staller failed to connect")
+        kids.append((pid, r))
+    open(ready, "w").close()
+    ends = []
+    for pid, r in kids:
+        buf = b""
+        while True:
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            buf += chunk
+        os.waitpid(pid, 0)
+        ends += buf.decode().split()
+    with open(out + ".new", "w") as f:
+        f.write("".join(e + "\n" for e in sorted(ends)))
+    os.rename(out + ".new", out)
+
+
 def first(path):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
@@ -143,5 +241,8 @@ if __name__ == "__main__":
         hog(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
     elif cmd == "first":
         first(sys.argv[2])
+    elif cmd == "stall":
+        stall(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], int(sys.argv[6]),
+              sys.argv[7], sys.argv[8], sys.argv[9])
     elif cmd == "now":
         print("%.6f" % time.monotonic())

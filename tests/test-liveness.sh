@@ -19,10 +19,10 @@ root=$(extract q35-iommu-claimed)
 # each dry run's scan of /proc/*/fd (who holds a device node) reads every one of them.
 $ABUSE hold 10000 "$TMP/held" &
 HOLD_PID=$!
-for _ in $(seq 400); do [ -e "$TMP/held" ] && break; sleep 0.05; done
+wait_until test -e "$TMP/held"
 $ABUSE notify "$TMP/notify" "$TMP/notify.log" &
 NOTIFY_PID=$!
-for _ in $(seq 200); do [ -S "$TMP/notify" ] && break; sleep 0.05; done
+wait_until test -S "$TMP/notify"
 NOTIFY_SOCKET=$TMP/notify WATCHDOG_USEC=6000000 daemon_start "$root" --read-only ||
 	{ not_ok "pcipassd starts"; finish; }
 wait_for "$TMP/notify.log" "READY=1" >/dev/null
@@ -44,7 +44,7 @@ wait "$NOTIFY_PID" "$HOLD_PID" 2>/dev/null
 daemon_start "$root" --read-only || { not_ok "pcipassd starts"; finish; }
 $ABUSE hog "$SOCK" 16 128 "$TMP/hogged" &
 HOG_PID=$!
-for _ in $(seq 1200); do [ -e "$TMP/hogged" ] && break; sleep 0.05; done
+wait_until test -e "$TMP/hogged"
 check_eq "16 uids hold 128 idle connections each; root is served while they hold them all" \
 	"$(ctl -j status | json_eval 'd["status"]["devices"] > 0')" "True"
 check_eq "…an unprivileged newcomer is told why it is refused" \
@@ -52,6 +52,42 @@ check_eq "…an unprivileged newcomer is told why it is refused" \
 kill "$HOG_PID" 2>/dev/null
 wait "$HOG_PID" 2>/dev/null
 check "pcipassd stops cleanly after the lock-out attempt" daemon_stop
+
+# --- readers that do not read: unread List replies and Monitor events --------------------------
+# 4,096 functions: a List reply is 2.5 MB, a Monitor's initial events 3 MB. With a 16 MiB budget
+# for the unprivileged, 8 Monitors by 8 uids that never read cannot all queue their events, and
+# 16 List calls behind them wait; root is served all along, and once the readers read, every
+# List is answered whole and every Monitor either follows or was told why it was dropped.
+big=$TMP/big
+"$FAKESYS" "$big" init --iommu dmar0 >/dev/null
+"$FAKESYS" "$big" gen 4096 >/dev/null
+printf '[Daemon]\nClientBuffers=16M\n' >"$TMP/small.conf"
+daemon_start "$big" --read-only --config "$TMP/small.conf" || { not_ok "pcipassd starts"; finish; }
+n=$(ctl -j list | json_eval 'len(d["devices"])')
+$ABUSE stall "$SOCK" 8 1 '{"method":"io.pcipass.Monitor","parameters":{"initial":true},"more":true}' \
+	"$n" "$TMP/mon.ready" "$TMP/go" "$TMP/mon.out" &
+wait_until test -e "$TMP/mon.ready"
+$ABUSE stall "$SOCK" 8 2 '{"method":"io.pcipass.List"}' 0 "$TMP/list.ready" "$TMP/go" "$TMP/list.out" &
+wait_until test -e "$TMP/list.ready"
+check "unprivileged clients that do not read fill their 16 MiB of buffers" \
+	wait_until same True status_eval 'd["status"]["unprivileged_client_buffers"] >= 16 << 20'
+check_eq "root is served meanwhile: a List of all $n functions" \
+	"$(ctl -j list | json_eval 'len(d["devices"])')" "$n"
+check "…and the unprivileged hold no more than the budget, one reply and one read (24 MiB): $(status_eval 'd["status"]["unprivileged_client_buffers"] >> 10') KiB" \
+	same True status_eval 'd["status"]["unprivileged_client_buffers"] <= 24 << 20'
+touch "$TMP/go"
+wait_until test -e "$TMP/list.out"
+wait_until test -e "$TMP/mon.out"
+check_eq "once they read, each of the 16 List calls is answered, whole" \
+	"$(sort "$TMP/list.out" | uniq -c | xargs)" "16 reply:$n"
+check_eq "…each Monitor follows or ends in io.pcipass.MonitorOverflow" \
+	"$(sort -u "$TMP/mon.out" | grep -vx 'following\|io.pcipass.MonitorOverflow')" ""
+check "…at least one of them did: the 8 could not all queue 3 MB ($(sort "$TMP/mon.out" | uniq -c | xargs))" \
+	grep -qx io.pcipass.MonitorOverflow "$TMP/mon.out"
+check_eq "…8 in all" "$(wc -l <"$TMP/mon.out")" "8"
+check_eq "afterwards nothing is held for them" \
+	"$(status_eval 'd["status"]["unprivileged_client_buffers"]')" "0"
+check "pcipassd stops cleanly" daemon_stop
 
 # --- privilege through pid reuse ---------------------------------------------------------------
 # In a pid namespace of its own (ns_last_pid), so that a member of SocketGroup= can be given the

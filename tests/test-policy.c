@@ -1961,7 +1961,7 @@ TEST(config_missing_file)
 	char junk[] = "junk";
 	struct daemon_config c = {
 		.socket_group = junk, .unmatched = UNMATCHED_DENY, .allow_noiommu = true,
-		.allow_unsafe_interrupts = true,
+		.allow_unsafe_interrupts = true, .client_buffers = 1,
 	};
 
 	tmpdir_new();
@@ -1971,6 +1971,7 @@ TEST(config_missing_file)
 	ASSERT_EQ(c.unmatched, UNMATCHED_LEAVE);
 	ASSERT_FALSE(c.allow_noiommu);
 	ASSERT_FALSE(c.allow_unsafe_interrupts);
+	ASSERT_EQ(c.client_buffers, 64ULL << 20);
 	ASSERT_NULL(err.reason);
 	tmpdir_remove();
 }
@@ -1985,8 +1986,10 @@ TEST(config_keys)
 		  "SocketGroup=kvm\n"
 		  "Unmatched=deny\n"
 		  "AllowNoIommu=yes\n"
-		  "AllowUnsafeInterrupts=on\n", &c);
+		  "AllowUnsafeInterrupts=on\n"
+		  "ClientBuffers=16M\n", &c);
 	ASSERT_STREQ(c.socket_group, "kvm");
+	ASSERT_EQ(c.client_buffers, 16ULL << 20);
 	ASSERT_EQ(c.unmatched, UNMATCHED_DENY);
 	ASSERT_TRUE(c.allow_noiommu);
 	ASSERT_TRUE(c.allow_unsafe_interrupts);
@@ -2002,7 +2005,14 @@ TEST(config_keys)
 	ASSERT_EQ(c.unmatched, UNMATCHED_LEAVE);
 	ASSERT_FALSE(c.allow_noiommu);
 	ASSERT_FALSE(c.allow_unsafe_interrupts);
+	ASSERT_EQ(c.client_buffers, 64ULL << 20);
 	daemon_config_done(&c);
+	config_ok("[Daemon]\nClientBuffers=1048576\n", &c);
+	ASSERT_EQ(c.client_buffers, 1ULL << 20);
+	config_ok("[Daemon]\nClientBuffers=2G\n", &c);
+	ASSERT_EQ(c.client_buffers, 2ULL << 30);
+	config_ok("[Daemon]\nClientBuffers=4096K\n", &c);
+	ASSERT_EQ(c.client_buffers, 4ULL << 20);
 
 	/* Comments only, an empty section, an empty file: the defaults. */
 	config_ok("# nothing\n; at all\n", &c);
@@ -2043,6 +2053,18 @@ TEST(config_errors)
 			    "pcipassd.conf:2: AllowNoIommu=maybe: expected yes or no");
 	ASSERT_CONFIG_ERROR("[Daemon]\nAllowUnsafeInterrupts=2\n",
 			    "pcipassd.conf:2: AllowUnsafeInterrupts=2: expected yes or no");
+	ASSERT_CONFIG_ERROR("[Daemon]\nClientBuffers=1048575\n",
+			    "pcipassd.conf:2: ClientBuffers=1048575: at least 1M");
+	ASSERT_CONFIG_ERROR("[Daemon]\nClientBuffers=0\n",
+			    "pcipassd.conf:2: ClientBuffers=0: at least 1M");
+	ASSERT_CONFIG_ERROR("[Daemon]\nClientBuffers=64MiB\n",
+			    "pcipassd.conf:2: ClientBuffers=64MiB: expected a size (bytes, or with K, M or G)");
+	ASSERT_CONFIG_ERROR("[Daemon]\nClientBuffers=-1\n",
+			    "pcipassd.conf:2: ClientBuffers=-1: expected a size (bytes, or with K, M or G)");
+	ASSERT_CONFIG_ERROR("[Daemon]\nClientBuffers=99999999999999G\n",
+			    "pcipassd.conf:2: ClientBuffers=99999999999999G: expected a size (bytes, or with K, M or G)");
+	ASSERT_CONFIG_ERROR("[Daemon]\nClientBuffers=18446744073709551616\n",
+			    "pcipassd.conf:2: ClientBuffers=18446744073709551616: expected a size (bytes, or with K, M or G)");
 	ASSERT_CONFIG_ERROR("[Daemon]\nAllowNoIommu\n",
 			    "pcipassd.conf:2: expected [Section], Key=Value or a comment");
 	ASSERT_CONFIG_ERROR("[Daemon\nAllowNoIommu=yes\n",
