@@ -86,17 +86,22 @@ def hold(n, ready):
         time.sleep(3600)
 
 
-def hog(path, uids, per, ready):
+def become(uid, nofile):
+    """In a child: uid and gid uid, no supplementary groups, nofile descriptors."""
     import resource
+    resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
+def hog(path, uids, per, ready):
     kids = []
     for i in range(uids):
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (per + 64, per + 64))
-            os.setgroups([])
-            os.setgid(10000 + i)
-            os.setuid(10000 + i)
+            become(10000 + i, per + 64)
             held = []
             for _ in range(per):
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -173,16 +178,12 @@ def stall_child(path, per, call, n, go):
 
 
 def stall(path, uids, per, call, n, ready, go, out):
-    import resource
     kids = []
     for i in range(uids):
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (per + 64, per + 64))
-            os.setgroups([])
-            os.setgid(20000 + i)
-            os.setuid(20000 + i)
+            become(20000 + i, per + 64)
             steps = stall_child(path, per, call.encode() + b"\0", n, go)
             next(steps)
             os.write(w, b"x")
