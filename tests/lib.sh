@@ -193,8 +193,11 @@ fakekernel_stop() {
 }
 
 # control LINES: replaces tests/fakekernel's rules ($TMP/control), its write log ($TMP/writes)
-# always on.
-control() { printf 'log %s\n%s' "$TMP/writes" "$*" >"$TMP/control"; }
+# always on. Renamed into place: fakekernel re-reads the file at every write, and must never
+# see it half-written (a write in that moment would go unlogged).
+control() {
+	printf 'log %s\n%s' "$TMP/writes" "$*" >"$TMP/control.new" && mv -f "$TMP/control.new" "$TMP/control"
+}
 # writes: the writes fakekernel logged since the last call, "|"-joined.
 writes() { [ -f "$TMP/writes" ] && paste -sd'|' "$TMP/writes"; : >"$TMP/writes"; }
 
