@@ -506,7 +506,6 @@ static void conn_enqueue(struct varlink_conn *c)
 		(void)sd_event_source_set_enabled(s->turn_src, SD_EVENT_ON);
 }
 
-/* Closes the socket and leaves the server; the object lives on while references remain. */
 /* Counts the connection's buffers against what unprivileged peers may hold together. */
 static void conn_charge(struct varlink_conn *c, struct varlink_server *s)
 {
@@ -530,6 +529,7 @@ static bool conn_over_budget(const struct varlink_conn *c)
 	return !c->privileged && server_over_budget(c->server);
 }
 
+/* Closes the socket and leaves the server; the object lives on while references remain. */
 static void conn_disconnect(struct varlink_conn *c)
 {
 	struct varlink_server *s = c->server;
