@@ -17,6 +17,11 @@ struct ctl {
 	bool json, pretty, legend, initial;
 	const char *driver;		/* claim --driver */
 	bool group, force, dry_run;	/* claim/release options */
+	const char *owner, *user;	/* lease, unlease */
+	long long pid;			/* lease: 0 none */
+	int numa, count;		/* lease: -1 / 0 unset */
+	bool iommufd;			/* lease, qemu */
+	const char *format;		/* qemu: qemu, libvirt, proxmox */
 	struct varlink_client *client;
 };
 
@@ -43,3 +48,7 @@ int verb_reload(struct ctl *c, int argc, char *argv[]);
 int verb_claim(struct ctl *c, int argc, char *argv[]);
 int verb_release(struct ctl *c, int argc, char *argv[]);
 int verb_apply(struct ctl *c, int argc, char *argv[]);
+int verb_lease(struct ctl *c, int argc, char *argv[]);
+int verb_unlease(struct ctl *c, int argc, char *argv[]);
+int verb_leases(struct ctl *c, int argc, char *argv[]);
+int verb_qemu(struct ctl *c, int argc, char *argv[]);

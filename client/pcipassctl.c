@@ -14,6 +14,7 @@
 #include "client/output.h"
 #include "lib/json-util.h"
 #include "lib/macro.h"
+#include "lib/util.h"
 #include "lib/varlink.h"
 
 #define DEFAULT_SOCKET "/run/pcipass/io.pcipass"
@@ -40,6 +41,13 @@ static const struct verb verbs[] = {
 				     "                       vfio-pci (--driver) as one transaction" },
 	{ "release", 1, 1, verb_release, "release ADDRESS      return its IOMMU group to the host drivers" },
 	{ "apply", 0, 0, verb_apply, "apply                carry out the plan for start-up rules now" },
+	{ "lease", 1, 64, verb_lease, "lease POOL|ADDRESS…  lease whole IOMMU groups to --owner (a free group\n"
+				       "                       of the pool, or the addresses' groups) and print\n"
+				       "                       them with the QEMU arguments" },
+	{ "unlease", 0, 1, verb_unlease, "unlease ID           end a lease (or every lease of --owner)" },
+	{ "leases", 0, 0, verb_leases, "leases               list leases" },
+	{ "qemu", 1, 64, verb_qemu, "qemu ADDRESS…        QEMU arguments (--format libvirt|proxmox) for\n"
+				    "                       functions on vfio-pci" },
 	{ "rom", 1, 1000, verb_rom, "rom check FILE…      validate PCI option ROM images (signatures, PCIR,\n"
 				   "                       ids, code type, checksums), offline; also\n"
 				   "                       rom --check FILE…\n"
@@ -67,6 +75,14 @@ static void help(void)
 	       "      --force          claim: override the safety guards (boot VGA, disks, NICs);\n"
 	       "                       rom: read the ROM of a function in use\n"
 	       "      --dry-run        claim, release: show the plan, change nothing\n"
+	       "      --owner=NAME     lease: who it is for (the VM's name); unlease: end\n"
+	       "                       every lease of NAME\n"
+	       "      --user=USER[:GROUP]  lease: who gets the device nodes (default root)\n"
+	       "      --pid=PID        lease: end the lease when process PID exits\n"
+	       "      --numa=N         lease: prefer groups on NUMA node N\n"
+	       "      --count=N        lease: N groups of the pool (default 1)\n"
+	       "      --iommufd        lease, qemu: QEMU arguments in the iommufd form\n"
+	       "      --format=FORMAT  qemu: qemu (default), libvirt or proxmox\n"
 	       "  -o, --output=FILE    rom ADDRESS: the file the ROM is saved to (replaced\n"
 	       "                       as a whole)\n"
 	       "      --initial        monitor: print the current devices first\n"
@@ -174,6 +190,40 @@ static void print_error(const char *method, const char *error, json_object *para
 		fprintf(stderr, "pcipassctl: no option ROM to read on %s: %s\n",
 			json_get_str(params, "address") ?: "(unknown)",
 			json_get_str(params, "reason") ?: "(no reason given)");
+	else if (streq(error, "io.pcipass.NoSuchPool"))
+		fprintf(stderr, "pcipassctl: no policy rule names a pool '%s'\n",
+			json_get_str(params, "pool") ?: "(unknown)");
+	else if (streq(error, "io.pcipass.NoFreeGroup")) {
+		json_object *a = json_get(params, "candidates");
+
+		fprintf(stderr, "pcipassctl: no free group%s%s (%lld wanted); %s\n",
+			json_get_str(params, "pool") ? " in pool " : "",
+			json_get_str(params, "pool") ?: "", json_get_int(params, "wanted"),
+			json_object_array_length(a) ? "the candidates:" : "the pool has no groups");
+		for (size_t i = 0; i < json_object_array_length(a); i++) {
+			json_object *o = json_object_array_get_idx(a, i);
+
+			fprintf(stderr, "  IOMMU group %lld: %s%s%s\n", json_get_int(o, "iommu_group"),
+				json_get_bool(o, "available") == 1 ? "free" : json_get_str(o, "code"),
+				json_get_str(o, "reason") ? ": " : "", json_get_str(o, "reason") ?: "");
+		}
+	} else if (streq(error, "io.pcipass.GroupLeased"))
+		fprintf(stderr, "pcipassctl: refused: IOMMU group %lld of %s is leased to %s (lease %s); "
+				"end the lease first\n", json_get_int(params, "iommu_group"),
+			json_get_str(params, "address"), json_get_str(params, "owner"),
+			json_get_str(params, "lease"));
+	else if (streq(error, "io.pcipass.NoSuchLease"))
+		fprintf(stderr, "pcipassctl: no lease %s%s\n",
+			json_get_str(params, "id") ? json_get_str(params, "id") : "of ",
+			json_get_str(params, "id") ? "" : json_get_str(params, "owner") ?: "(unknown)");
+	else if (streq(error, "io.pcipass.NotPassedThrough"))
+		fprintf(stderr, "pcipassctl: %s is %s%s, not on vfio-pci (claim it first)\n",
+			json_get_str(params, "address"), json_get_str(params, "driver") ? "on " : "",
+			json_get_str(params, "driver") ?: "unbound");
+	else if (streq(error, "io.pcipass.NotViable"))
+		fprintf(stderr, "pcipassctl: refused: %s%s%s\n",
+			json_get_str(params, "address") ?: "", json_get_str(params, "address") ? " " : "",
+			json_get_str(params, "reason") ?: "the group is not viable");
 	else if ((s = json_get_str(params, "message")))
 		fprintf(stderr, "pcipassctl: %s: %s\n", error, s);
 	else
@@ -220,6 +270,13 @@ enum {
 	ARG_FORCE,
 	ARG_DRY_RUN,
 	ARG_CHECK,
+	ARG_OWNER,
+	ARG_USER,
+	ARG_PID,
+	ARG_NUMA,
+	ARG_COUNT,
+	ARG_IOMMUFD,
+	ARG_FORMAT,
 };
 
 /* Returns 1 to go on, 0 to exit successfully, CTL_EXIT_USAGE (negated) on a usage error. */
@@ -235,12 +292,20 @@ static int parse_argv(struct ctl *c, int argc, char *argv[])
 		{ "force", no_argument, NULL, ARG_FORCE },
 		{ "dry-run", no_argument, NULL, ARG_DRY_RUN },
 		{ "check", no_argument, NULL, ARG_CHECK },
+		{ "owner", required_argument, NULL, ARG_OWNER },
+		{ "user", required_argument, NULL, ARG_USER },
+		{ "pid", required_argument, NULL, ARG_PID },
+		{ "numa", required_argument, NULL, ARG_NUMA },
+		{ "count", required_argument, NULL, ARG_COUNT },
+		{ "iommufd", no_argument, NULL, ARG_IOMMUFD },
+		{ "format", required_argument, NULL, ARG_FORMAT },
 		{ "output", required_argument, NULL, 'o' },
 		{ "socket", required_argument, NULL, ARG_SOCKET },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
 		{}
 	};
+	uint32_t u;
 	int opt;
 
 	opterr = 0;
@@ -279,6 +344,33 @@ static int parse_argv(struct ctl *c, int argc, char *argv[])
 		case ARG_SOCKET:
 			c->socket = optarg;
 			break;
+		case ARG_OWNER:
+			c->owner = optarg;
+			break;
+		case ARG_USER:
+			c->user = optarg;
+			break;
+		case ARG_PID:
+			if (safe_atou32(optarg, &u) < 0 || u == 0 || u > INT32_MAX)
+				return -ctl_usage_error("--pid: '%s' is not a process id", optarg);
+			c->pid = u;
+			break;
+		case ARG_NUMA:
+			if (safe_atou32(optarg, &u) < 0 || u > 65535)
+				return -ctl_usage_error("--numa: '%s' is not a NUMA node", optarg);
+			c->numa = (int)u;
+			break;
+		case ARG_COUNT:
+			if (safe_atou32(optarg, &u) < 0 || u == 0 || u > 64)
+				return -ctl_usage_error("--count: expected 1 to 64, not '%s'", optarg);
+			c->count = (int)u;
+			break;
+		case ARG_IOMMUFD:
+			c->iommufd = true;
+			break;
+		case ARG_FORMAT:
+			c->format = optarg;
+			break;
 		case 'h':
 			help();
 			return 0;
@@ -301,6 +393,7 @@ int main(int argc, char *argv[])
 	struct ctl c = {
 		.socket = getenv("PCIPASS_SOCKET") ?: DEFAULT_SOCKET,
 		.legend = true,
+		.numa = -1,
 	};
 	const char *name;
 	int r, n_args;

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fnmatch.h>
+#include <inttypes.h>
 #include <grp.h>
 #include <stdio.h>
 #include <string.h>
@@ -317,9 +318,8 @@ static int request_rule(struct manager *m, const struct manager_request *req,
 	return 0;
 }
 
-/* The plan of a request's group: its rule first, over the policy in force. */
-static int request_plan(struct manager *m, const struct manager_request *req,
-			enum plan_purpose purpose, struct manager_plan *ret)
+int manager_request_plan(struct manager *m, const struct manager_request *req,
+			 enum plan_purpose purpose, struct manager_plan *ret)
 {
 	_cleanup_(policy_rule_freep) struct policy_rule *rule = NULL;
 	_cleanup_free_ struct policy_rule **rules = NULL;
@@ -398,6 +398,28 @@ static int blocked_params(const char *address, const struct plan_group *g, json_
 	return 0;
 }
 
+/* GroupLeased's parameters when address's group is leased (a request that is not the lease's
+ * own must not move it): 1, else 0. */
+static int leased_params(struct manager *m, const char *address, json_object **ret)
+{
+	const struct pcidev *d = model_find(&m->model, address);
+	const struct lease *l = d ? manager_group_lease(m, d->iommu_group) : NULL;
+	json_object *p;
+	char id[24];
+
+	if (!l)
+		return 0;
+	snprintf(id, sizeof(id), "%" PRIu64, lease_id(l));
+	p = address_params(address);
+	if (!p || json_add_int(p, "iommu_group", d->iommu_group) < 0 ||
+	    json_add_str(p, "lease", id) < 0 || json_add_str(p, "owner", lease_owner(l)) < 0) {
+		(void)json_object_put(p);
+		return -ENOMEM;
+	}
+	*ret = p;
+	return 1;
+}
+
 static void on_txn_done(struct txn *t, void *userdata);
 
 /*
@@ -414,7 +436,7 @@ static int job_run(struct manager *m, struct job *j)
 	int r;
 
 	if (!j->req.apply)
-		r = request_plan(m, &j->req, PLAN_TO_RUN, &mp);
+		r = manager_request_plan(m, &j->req, PLAN_TO_RUN, &mp);
 	else
 		r = manager_plan_build(m, &m->policy, j->req.address, PLAN_TO_RUN, &mp);
 	if (r == -ENODEV) {
@@ -427,6 +449,19 @@ static int job_run(struct manager *m, struct job *j)
 		log_warning_errno(r, "Failed to plan %s: %m", j->req.address ?: "the host");
 		waiter_refuse(w, ERROR_SYSTEM, NULL);
 		return 0;
+	}
+	if (j->req.address && !j->req.lease) {
+		/* Leased while this job waited: only its lease moves it now. */
+		json_object *p = NULL;
+
+		r = leased_params(m, j->req.address, &p);
+		if (r != 0) {
+			if (!j->req.apply)
+				waiter_refuse(w, r > 0 ? ERROR_GROUP_LEASED : ERROR_SYSTEM, p);
+			else
+				(void)json_object_put(p);
+			return 0;
+		}
 	}
 
 	if (j->req.apply && mp.plan.n_host_steps > 0)
@@ -683,6 +718,15 @@ int manager_request(struct manager *m, const struct manager_request *req, manage
 		done(userdata, ERROR_NO_SUCH_DEVICE, address_params(req->address));
 		return 0;
 	}
+	if (!req->lease) {
+		r = leased_params(m, req->address, &p);
+		if (r < 0)
+			return r;
+		if (r > 0) {
+			done(userdata, ERROR_GROUP_LEASED, p);
+			return 0;
+		}
+	}
 	if (!req->release) {
 		r = check_denied(m, d, &p);
 		if (r < 0)
@@ -702,7 +746,7 @@ int manager_request(struct manager *m, const struct manager_request *req, manage
 
 	/* A dry run: the group's plan against the model as it is now, exactly the steps a
 	 * transaction started now would carry out. */
-	r = request_plan(m, req, req->cached ? PLAN_TO_SHOW_CACHED : PLAN_TO_SHOW, &mp);
+	r = manager_request_plan(m, req, req->cached ? PLAN_TO_SHOW_CACHED : PLAN_TO_SHOW, &mp);
 	if (r < 0)
 		return r;
 	if (mp.plan.groups[0].blocked) {

@@ -177,6 +177,17 @@ static int group_to_json(const struct model *model, bool dma_ownership, const st
 	return 0;
 }
 
+/* The group's lease, if it has one. */
+static int group_add_lease(const struct manager *m, int64_t group, json_object *o)
+{
+	json_object *l = NULL;
+	int r = manager_group_lease_json(m, group, &l);
+
+	if (r < 0)
+		return r;
+	return l ? json_add(o, "lease", l) : json_add_null(o, "lease");
+}
+
 static int method_list_groups(struct varlink_conn *c, json_object *params, unsigned flags,
 			      void *userdata)
 {
@@ -194,8 +205,12 @@ static int method_list_groups(struct varlink_conn *c, json_object *params, unsig
 		json_object *g = NULL;
 		int r = group_to_json(&m->model, h.dma_ownership, &m->model.groups[i], &g);
 
-		if (r < 0)
+		if (r >= 0)
+			r = group_add_lease(m, m->model.groups[i].id, g);
+		if (r < 0) {
+			(void)json_object_put(g);
 			return r;
+		}
 		if (json_object_array_add(groups, g) < 0) {
 			(void)json_object_put(g);
 			return -ENOMEM;
@@ -355,6 +370,8 @@ static int status_to_json(struct manager *m, const struct host_facts *h, json_ob
 		r = json_add_bool(o, "disabled", m->disabled);
 	if (r >= 0)
 		r = json_add_int(o, "claims", m->binder ? (int64_t)binder_n_claims(m->binder) : 0);
+	if (r >= 0)
+		r = json_add_int(o, "leases", (int64_t)manager_leases_count(m));
 	if (r >= 0)
 		r = json_add_int(o, "queued", (int64_t)manager_jobs_queued(m));
 	if (r >= 0) {
@@ -750,6 +767,207 @@ static int method_apply(struct varlink_conn *c, json_object *params, unsigned fl
 	return r;
 }
 
+/* --- leases ---------------------------------------------------------------------------------- */
+
+#define LEASE_OWNER_MAX		256
+#define LEASE_ADDRESSES_MAX	64
+
+/* An owner name: 1 to 256 bytes of printable text (UTF-8 allowed), no control characters. */
+static bool owner_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > LEASE_OWNER_MAX)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+/* A JSON array of distinct valid PCI addresses (1 to max), sorted, into *ret (borrowed). */
+static int addresses_parse(json_object *a, size_t max, char ***ret)
+{
+	size_t n = a && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+	_cleanup_free_ char **v = NULL;
+
+	if (n == 0 || n > max)
+		return -EINVAL;
+	v = new0(char *, n + 1);
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+
+		if (!json_object_is_type(e, json_type_string) ||
+		    strlen(json_object_get_string(e)) != (size_t)json_object_get_string_len(e) ||
+		    !pci_addr_is_valid(json_object_get_string(e)))
+			return -EINVAL;
+		v[i] = (char *)json_object_get_string(e);
+	}
+	qsort(v, n, sizeof(*v), pci_addr_compare_ptr);
+	for (size_t i = 1; i < n; i++)
+		if (streq(v[i - 1], v[i]))
+			return -EINVAL;
+	*ret = TAKE_PTR(v);
+	return 0;
+}
+
+static int method_acquire_lease(struct varlink_conn *c, json_object *params, unsigned flags,
+				void *userdata)
+{
+	struct {
+		const char *owner, *pool;
+		json_object *addresses;
+		struct json_opt_int count, uid, gid, pid, numa_node;
+		int iommufd;
+	} p = { .iommufd = -1 };
+	static const struct json_field fields[] = {
+		{ "owner", JSON_FIELD_STRING, JSON_FIELD_MANDATORY, offsetof(typeof(p), owner) },
+		{ "pool", JSON_FIELD_STRING, 0, offsetof(typeof(p), pool) },
+		{ "addresses", JSON_FIELD_ANY, 0, offsetof(typeof(p), addresses) },
+		{ "count", JSON_FIELD_INT, 0, offsetof(typeof(p), count), 1, 64 },
+		{ "uid", JSON_FIELD_INT, 0, offsetof(typeof(p), uid), 0, UINT32_MAX - 1 },
+		{ "gid", JSON_FIELD_INT, 0, offsetof(typeof(p), gid), 0, UINT32_MAX - 1 },
+		{ "pid", JSON_FIELD_INT, 0, offsetof(typeof(p), pid), 1, INT32_MAX },
+		{ "numa_node", JSON_FIELD_INT, 0, offsetof(typeof(p), numa_node), 0, 65535 },
+		{ "iommufd", JSON_FIELD_BOOL, 0, offsetof(typeof(p), iommufd) },
+		{}
+	};
+	struct manager *m = userdata;
+	_cleanup_free_ char **addresses = NULL;
+	const char *bad = NULL;
+	int r;
+
+	if (json_dispatch(params, fields, &p, &bad) < 0)
+		return invalid(c, bad);
+	if (!owner_valid(p.owner))
+		return invalid(c, "owner");
+	/* A pool or addresses, not both. */
+	if (!p.pool == !p.addresses)
+		return invalid(c, p.pool ? "addresses" : "pool");
+	if (p.addresses && (r = addresses_parse(p.addresses, LEASE_ADDRESSES_MAX, &addresses)) < 0)
+		return r == -ENOMEM ? r : invalid(c, "addresses");
+	if (p.addresses && p.count.set)
+		return invalid(c, "count");
+	r = may_mutate(m, c);
+	if (r <= 0)
+		return r;
+	r = manager_lease_acquire(m, &(struct lease_request){
+		.owner = p.owner, .pool = p.pool, .addresses = addresses,
+		.count = p.count.set ? (unsigned)p.count.value : 1,
+		.uid = p.uid.set ? (uint32_t)p.uid.value : 0,
+		.gid = p.gid.set ? (uint32_t)p.gid.value : 0,
+		.pid = p.pid.set ? p.pid.value : 0,
+		.numa_node = p.numa_node.set ? (int)p.numa_node.value : -1,
+		.iommufd = p.iommufd == 1,
+	}, reply_when_done, varlink_conn_ref(c));
+	if (r < 0)
+		varlink_conn_unref(c);
+	return r;
+}
+
+static int method_release_lease(struct varlink_conn *c, json_object *params, unsigned flags,
+				void *userdata)
+{
+	struct {
+		const char *id, *owner;
+	} p = {};
+	static const struct json_field fields[] = {
+		{ "id", JSON_FIELD_STRING, 0, offsetof(typeof(p), id) },
+		{ "owner", JSON_FIELD_STRING, 0, offsetof(typeof(p), owner) },
+		{}
+	};
+	struct manager *m = userdata;
+	json_object *ended = NULL;
+	const char *bad = NULL;
+	int r;
+
+	if (json_dispatch(params, fields, &p, &bad) < 0)
+		return invalid(c, bad);
+	if (!p.id && !p.owner)
+		return invalid(c, "id");
+	r = may_mutate(m, c);
+	if (r <= 0)
+		return r;
+	r = manager_lease_release(m, p.id, p.owner, &ended);
+	if (r == -ESRCH) {
+		json_object *e = json_object_new_object();
+
+		if (!e || json_add_str(e, "id", p.id) < 0 || json_add_str(e, "owner", p.owner) < 0) {
+			(void)json_object_put(e);
+			return -ENOMEM;
+		}
+		return varlink_error(c, ERROR_NO_SUCH_LEASE, e);
+	}
+	if (r < 0)
+		return r;
+	return reply_one(c, "leases", ended);
+}
+
+static int method_list_leases(struct varlink_conn *c, json_object *params, unsigned flags,
+			      void *userdata)
+{
+	json_object *leases = NULL;
+	const char *bad = NULL;
+	int r;
+
+	if (json_dispatch(params, (const struct json_field[]){ {} }, NULL, &bad) < 0)
+		return invalid(c, bad);
+	r = manager_leases_json(userdata, &leases);
+	if (r < 0)
+		return r;
+	return reply_one(c, "leases", leases);
+}
+
+static int method_get_vm_arguments(struct varlink_conn *c, json_object *params, unsigned flags,
+				   void *userdata)
+{
+	struct {
+		json_object *addresses;
+		int iommufd;
+	} p = { .iommufd = -1 };
+	static const struct json_field fields[] = {
+		{ "addresses", JSON_FIELD_ANY, JSON_FIELD_MANDATORY, offsetof(typeof(p), addresses) },
+		{ "iommufd", JSON_FIELD_BOOL, 0, offsetof(typeof(p), iommufd) },
+		{}
+	};
+	struct manager *m = userdata;
+	_cleanup_json_ json_object *o = NULL;
+	_cleanup_free_ char **addresses = NULL;
+	const char *bad = NULL;
+	int r;
+
+	if (json_dispatch(params, fields, &p, &bad) < 0)
+		return invalid(c, bad);
+	r = addresses_parse(p.addresses, LEASE_ADDRESSES_MAX, &addresses);
+	if (r < 0)
+		return r == -ENOMEM ? r : invalid(c, "addresses");
+	for (char **a = addresses; *a; a++) {
+		const struct pcidev *d = model_find(&m->model, *a);
+		json_object *e;
+
+		if (d && driver_is_vfio(d->driver))
+			continue;
+		e = json_object_new_object();
+		if (!e || json_add_str(e, "address", *a) < 0 ||
+		    (d && json_add_str(e, "driver", d->driver) < 0)) {
+			(void)json_object_put(e);
+			return -ENOMEM;
+		}
+		return varlink_error(c, d ? ERROR_NOT_PASSED_THROUGH : ERROR_NO_SUCH_DEVICE, e);
+	}
+	o = json_object_new_object();
+	if (!o)
+		return -ENOMEM;
+	r = manager_vm_args_json(m, addresses, p.iommufd == 1, o);
+	if (r == -EOPNOTSUPP)
+		return invalid(c, "iommufd");	/* a function without a vfio cdev */
+	if (r < 0)
+		return r;
+	return varlink_reply(c, TAKE_PTR(o));
+}
+
 static int method_dump_rom(struct varlink_conn *c, json_object *params, unsigned flags,
 			   void *userdata)
 {
@@ -797,6 +1015,10 @@ static const struct varlink_method io_pcipass_methods[] = {
 	{ "Release", method_release },
 	{ "Apply", method_apply },
 	{ "DumpRom", method_dump_rom },
+	{ "AcquireLease", method_acquire_lease },
+	{ "ReleaseLease", method_release_lease },
+	{ "ListLeases", method_list_leases },
+	{ "GetVmArguments", method_get_vm_arguments },
 	{}
 };
 

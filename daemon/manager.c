@@ -70,6 +70,7 @@ struct manager *manager_free(struct manager *m)
 	if (!m)
 		return NULL;
 	manager_jobs_stop(m);
+	manager_leases_free(m);
 	manager_varlink_stop(m);
 	udev_watch_free(m->udev);
 	/* A binder with a step stuck in the kernel keeps the sysfs its worker uses. */
@@ -324,6 +325,8 @@ static void manager_on_pci_event(struct manager *m, const struct uevent *ev)
 	 * which will find nothing left to tell, however long after it comes. */
 	if (old && !d && ev->action != UEVENT_REMOVE)
 		manager_monitor_send(m, "remove", "pci", old->address, NULL, NULL, ev->seqnum);
+	if (old && !d)
+		manager_leases_check(m);	/* a leased device went: its lease ends */
 	/* Hotplug (and a function back after remove/rescan, its override lost): the policy's
 	 * start-up rules apply to it as at start. */
 	if (ev->action == UEVENT_ADD && d && m->binder)
@@ -397,5 +400,8 @@ int manager_start(struct manager *m, int listen_fd)
 		if (r < 0 && r != -EINVAL)
 			return r;
 	}
-	return manager_binder_start(m);
+	r = manager_binder_start(m);
+	if (r < 0)
+		return r;
+	return manager_leases_load(m);
 }

@@ -62,6 +62,11 @@ struct manager {
 
 	struct open_scan *open_scan;	/* the last /proc scan for open device nodes */
 
+	struct lease **leases;		/* granted, and being granted (their groups reserved) */
+	size_t n_leases;
+	uint64_t next_lease_id;
+	char *boot_id;			/* leases end with the boot */
+
 	struct varlink_conn **monitors;	/* Monitor calls being served */
 	size_t n_monitors;
 
@@ -128,8 +133,13 @@ struct manager_request {
 	bool dry_run;		/* answer with the plan, change nothing */
 	bool cached;		/* a dry run may use facts up to a second old (PLAN_TO_SHOW_CACHED) */
 	bool apply;		/* the policy's start-up rules (address: its group only) */
+	bool lease;		/* a lease's own claim: its group is reserved for it */
 };
 int manager_binder_start(struct manager *m);
+/* The plan of a request's group, its rule first over the policy in force: exactly what its
+ * transaction would carry out now. */
+int manager_request_plan(struct manager *m, const struct manager_request *req,
+			 enum plan_purpose purpose, struct manager_plan *ret);
 /* Jobs waiting for their turn (not the one running). */
 size_t manager_jobs_queued(const struct manager *m);
 /* Drops queued and running jobs at exit, telling their callers (ESHUTDOWN). */
@@ -163,6 +173,40 @@ int manager_device_json(struct manager *m, const struct pcidev *d, json_object *
  */
 int manager_dump_rom(struct manager *m, const char *address, bool force, manager_done_fn done,
 		     void *userdata);
+
+/* manager-lease.c: whole groups for one owner (a VM), from a pool or by address. */
+struct lease;
+struct lease_request {
+	const char *owner;
+	const char *pool;		/* or */
+	char *const *addresses;		/* NULL-terminated: each one's group */
+	unsigned count;			/* groups from the pool */
+	uint32_t uid, gid;		/* who gets the device nodes */
+	int64_t pid;			/* > 0: the lease ends when that process exits */
+	int numa_node;			/* -1: no preference */
+	bool iommufd;			/* QEMU arguments in the iommufd form */
+};
+/* Grants a lease (claiming its groups first where needed); done gets {"lease": Lease} or an
+ * error (NoSuchPool, NoFreeGroup naming every candidate, NotViable, a claim's error). */
+int manager_lease_acquire(struct manager *m, const struct lease_request *req, manager_done_fn done,
+			  void *userdata);
+/* Ends the granted leases with that id and/or owner; *ret: their JSON. -ESRCH: none. */
+int manager_lease_release(struct manager *m, const char *id, const char *owner, json_object **ret);
+int manager_leases_json(struct manager *m, json_object **ret);
+size_t manager_leases_count(const struct manager *m);
+/* The lease holding group (granted or being granted), NULL: none. */
+const struct lease *manager_group_lease(const struct manager *m, int64_t group);
+const char *lease_owner(const struct lease *l);
+uint64_t lease_id(const struct lease *l);
+/* {"id", "owner", "granted"} of group's lease in *ret, NULL when it has none. */
+int manager_group_lease_json(const struct manager *m, int64_t group, json_object **ret);
+/* Ends leases whose groups are gone (after a removal). */
+void manager_leases_check(struct manager *m);
+/* At start: the leases of the daemon that ran before in this boot, their processes checked. */
+int manager_leases_load(struct manager *m);
+void manager_leases_free(struct manager *m);
+/* Adds "qemu", "libvirt" and "proxmox" for the functions at addresses (on vfio) to o. */
+int manager_vm_args_json(struct manager *m, char *const *addresses, bool iommufd, json_object *o);
 
 /* manager-varlink.c */
 int manager_varlink_start(struct manager *m, int listen_fd);

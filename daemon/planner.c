@@ -81,7 +81,7 @@ bool group_viable(const struct model *m, const struct iommu_group *g, bool dma_o
 
 		v[i] = (struct viability_member){
 			.address = g->members[i], .pci = d,
-			.driver = d ? driver_of(d, userdata) : NULL,
+			.driver = !d ? NULL : driver_of ? driver_of(d, userdata) : d->driver,
 			.header = d ? d->header : _PCI_HEADER_INVALID,
 		};
 	}

@@ -178,7 +178,8 @@ struct viability_member {
 bool viability_check(const struct viability_member *members, size_t n, bool dma_ownership,
 		     char **ret_why);
 
-/* The verdict for a group of the model under a driver assignment. */
+/* The verdict for a group of the model under a driver assignment (driver_of NULL: the
+ * drivers they have now). */
 typedef const char *(*plan_driver_fn)(const struct pcidev *d, void *userdata);
 bool group_viable(const struct model *m, const struct iommu_group *g, bool dma_ownership,
 		  plan_driver_fn driver_of, void *userdata, char **ret_why);

@@ -49,6 +49,11 @@ int pci_addr_compare(const char *a, const char *b)
 	return strcmp(a, b);
 }
 
+int pci_addr_compare_ptr(const void *a, const void *b)
+{
+	return pci_addr_compare(*(const char *const *)a, *(const char *const *)b);
+}
+
 double pci_link_speed_parse(const char *s)
 {
 	char *end = NULL;

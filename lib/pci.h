@@ -66,6 +66,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct pcidev *, pcidev_unref)
 
 /* Orders addresses as the kernel does (domain, bus, device, function). */
 int pci_addr_compare(const char *a, const char *b);
+/* The same, for qsort() of an array of strings. */
+int pci_addr_compare_ptr(const void *a, const void *b);
 
 /* The rate of a generation (1 … 6) in GT/s, 0 when unknown (the Link Status speed code). */
 double pci_link_gts(int generation);

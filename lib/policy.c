@@ -79,6 +79,11 @@ static const char *const apply_names[] = {
 	[POLICY_APPLY_REQUEST] = "request",
 };
 
+static const char *const after_lease_names[] = {
+	[POLICY_AFTER_LEASE_KEEP] = "keep",
+	[POLICY_AFTER_LEASE_RELEASE] = "release",
+};
+
 static const char *const group_names[] = {
 	[POLICY_GROUP_CLAIM] = "claim",
 	[POLICY_GROUP_VIABLE] = "viable",
@@ -98,6 +103,11 @@ const char *policy_apply_to_string(enum policy_apply a)
 const char *policy_group_to_string(enum policy_group g)
 {
 	return (size_t)g < ELEMENTSOF(group_names) ? group_names[g] : NULL;
+}
+
+const char *policy_after_lease_to_string(enum policy_after_lease a)
+{
+	return (size_t)a < ELEMENTSOF(after_lease_names) ? after_lease_names[a] : NULL;
 }
 
 static int lookup(const char *const *names, size_t n, const char *s)
@@ -301,7 +311,8 @@ static char **split(const char *value, size_t *ret_n)
 enum {
 	KEY_ADDRESS, KEY_ID, KEY_SUBSYSTEM_ID, KEY_CLASS, KEY_DRIVER_MATCH, KEY_IOMMU_GROUP,
 	KEY_NUMA_NODE, KEY_SRIOV, KEY_VF_OF,
-	KEY_DRIVER, KEY_APPLY, KEY_GROUP, KEY_POOL, KEY_PIN_ID, KEY_FORCE, KEY_DESCRIPTION,
+	KEY_DRIVER, KEY_APPLY, KEY_GROUP, KEY_POOL, KEY_AFTER_LEASE, KEY_PIN_ID, KEY_FORCE,
+	KEY_DESCRIPTION,
 	_KEY_MAX,
 };
 
@@ -321,6 +332,7 @@ static const struct {
 	[KEY_APPLY] = { "Assign", "Apply" },
 	[KEY_GROUP] = { "Assign", "Group" },
 	[KEY_POOL] = { "Assign", "Pool" },
+	[KEY_AFTER_LEASE] = { "Assign", "AfterLease" },
 	[KEY_PIN_ID] = { "Assign", "PinId" },
 	[KEY_FORCE] = { "Assign", "Force" },
 	[KEY_DESCRIPTION] = { "Assign", "Description" },
@@ -578,6 +590,12 @@ static int set_assign(struct parse_state *st, unsigned key, const char *value)
 			return fail(st, "Pool=%s: a pool name is 1 to 64 of A-Z a-z 0-9 _ . -", value);
 		r->pool = strdup(value);
 		return r->pool ? 1 : fail(st, "out of memory");
+	case KEY_AFTER_LEASE:
+		i = lookup(after_lease_names, ELEMENTSOF(after_lease_names), value);
+		if (i < 0)
+			return fail(st, "AfterLease=%s: expected keep or release", value);
+		r->after_lease = (enum policy_after_lease)i;
+		return 1;
 	case KEY_PIN_ID: {
 		const char *why = parse_id(value, false, &r->pin);
 
@@ -651,6 +669,11 @@ static void check_rule(struct parse_state *st)
 	st->line = st->key_line[KEY_POOL];
 	if (st->line && r->target != POLICY_TARGET_VFIO && r->target != POLICY_TARGET_UIO) {
 		fail(st, "Pool= needs Driver= to name a passthrough driver");
+		return;
+	}
+	st->line = st->key_line[KEY_AFTER_LEASE];
+	if (st->line && !r->pool) {
+		fail(st, "AfterLease= says what becomes of a pool's group after a lease: it needs Pool=");
 		return;
 	}
 	if (r->target == POLICY_TARGET_DENY) {

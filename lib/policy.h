@@ -61,6 +61,11 @@ enum policy_group {
 	POLICY_GROUP_ANY,	/* move it even if the group stays non-viable (reported) */
 };
 
+enum policy_after_lease {
+	POLICY_AFTER_LEASE_KEEP,	/* the group stays on its passthrough driver, for the next VM */
+	POLICY_AFTER_LEASE_RELEASE,	/* the group goes back to its host drivers */
+};
+
 enum {
 	POLICY_SRIOV_PF = 1 << 0,	/* a physical function that can have VFs */
 	POLICY_SRIOV_VF = 1 << 1,	/* a virtual function */
@@ -100,6 +105,7 @@ struct policy_rule {
 	enum policy_apply apply;
 	enum policy_group group;
 	char *pool;
+	enum policy_after_lease after_lease;	/* what a lease's end does to the group */
 	bool pinned;		/* PinId= given: the ids expected at the matched address */
 	struct policy_id pin;
 	bool force;
@@ -165,6 +171,7 @@ const struct policy_rule *policy_match(const struct policy *p, const struct pcid
 const char *policy_target_to_string(enum policy_target t);
 const char *policy_apply_to_string(enum policy_apply a);
 const char *policy_group_to_string(enum policy_group g);
+const char *policy_after_lease_to_string(enum policy_after_lease a);
 
 /*
  * -EINVAL (err names it) when a directory of loaded is gone but rules of in_force came from

@@ -125,6 +125,28 @@ uint64_t now_usec(void)
 	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
 }
 
+uint64_t now_realtime_usec(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
+}
+
+int strv_push(char ***l, size_t *n, char *s)
+{
+	char **a = reallocarray_safe(*l, *n + 2, sizeof(char *));
+
+	if (!a) {
+		free(s);
+		return -ENOMEM;
+	}
+	*l = a;
+	a[(*n)++] = s;
+	a[*n] = NULL;
+	return 0;
+}
+
 static const char base64_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

@@ -31,6 +31,11 @@ bool pci_addr_same_slot(const char *a, const char *b);
 
 /* Monotonic time in microseconds. */
 uint64_t now_usec(void);
+/* Wall-clock time (CLOCK_REALTIME) in microseconds since the epoch. */
+uint64_t now_realtime_usec(void);
+
+/* Appends s (taken; freed on failure) to the NULL-terminated list *l of *n strings. */
+int strv_push(char ***l, size_t *n, char *s);
 
 /*
  * Base64 (RFC 4648 §4: the standard alphabet, "=" padding, no line breaks), for binary data in

@@ -1098,6 +1098,26 @@ TEST(error_vf_of_with_sriov)
 			   "be vf or absent");
 }
 
+TEST(after_lease)
+{
+	static const char release[] = MATCH_ANY "[Assign]\nDriver=vfio-pci\nPool=gpu\nAfterLease=release\n";
+	static const char keep[] = MATCH_ANY "[Assign]\nDriver=vfio-pci\nPool=gpu\n";
+	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
+	struct policy_error err = {};
+
+	ASSERT_OK(policy_rule_parse("t.policy", PATH, release, strlen(release), &r, &err));
+	ASSERT_EQ(r->after_lease, POLICY_AFTER_LEASE_RELEASE);
+	ASSERT_STREQ(policy_after_lease_to_string(r->after_lease), "release");
+	r = policy_rule_free(r);
+	ASSERT_OK(policy_rule_parse("t.policy", PATH, keep, strlen(keep), &r, &err));
+	ASSERT_EQ(r->after_lease, POLICY_AFTER_LEASE_KEEP);
+	ASSERT_PARSE_ERROR(MATCH_ANY "[Assign]\nDriver=vfio-pci\nPool=gpu\nAfterLease=later\n",
+			   PATH ":6: AfterLease=later: expected keep or release");
+	ASSERT_PARSE_ERROR(MATCH_ANY "[Assign]\nDriver=vfio-pci\nAfterLease=keep\n",
+			   PATH ":5: AfterLease= says what becomes of a pool's group after a lease: "
+			   "it needs Pool=");
+}
+
 TEST(error_whole_file_checks_order)
 {
 	/* Line errors come first; then the missing Driver=; then the conflicts. */

@@ -1,0 +1,1213 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Leases: whole IOMMU groups given to one owner (a VM) from a pool or by address. Granting
+ * claims the members not yet on their passthrough driver (one transaction per group, through
+ * the job queue like any claim), checks the group viable, and gives its device nodes to the
+ * lease's uid/gid. A lease ends when released (by id or owner), when the process it is tied to
+ * exits (a pidfd), or when its devices go; then the nodes are root's again and the group stays
+ * or goes back to the host as the pool's rule says (AfterLease=). Leases are kept in
+ * STATE_DIR/leases.json, so that a restarted daemon keeps them; a reboot ends them all.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <systemd/sd-journal.h>
+
+#include "errors.h"
+#include "host.h"
+#include "lib/json-util.h"
+#include "lib/log.h"
+#include "lib/varlink.h"
+#include "lib/vmargs.h"
+#include "manager.h"
+#include "sysfs.h"
+
+#define LEASES_FILE "leases.json"
+
+struct lease {
+	struct manager *m;
+	uint64_t id;
+	char *owner, *pool;
+	uint32_t uid, gid;		/* the device nodes' owner during the lease */
+	uint32_t *groups;
+	size_t n_groups;
+	int64_t pid;			/* 0: not tied to a process */
+	uint64_t pid_start;		/* its start time (/proc/PID/stat), against pid reuse */
+	sd_event_source *pid_source;	/* the pidfd */
+	uint64_t since_usec;		/* CLOCK_REALTIME */
+	bool iommufd;			/* the QEMU arguments in the iommufd form */
+	bool granted;			/* else still claiming its groups */
+
+	/* While granting. */
+	unsigned pending;
+	char *error;
+	json_object *error_params;
+	manager_done_fn done;
+	void *userdata;
+};
+
+static struct lease *lease_free(struct lease *l)
+{
+	if (!l)
+		return NULL;
+	sd_event_source_disable_unref(l->pid_source);
+	(void)json_object_put(l->error_params);
+	free(l->error);
+	free(l->owner);
+	free(l->pool);
+	free(l->groups);
+	free(l);
+	return NULL;
+}
+
+void manager_leases_free(struct manager *m)
+{
+	for (size_t i = 0; i < m->n_leases; i++) {
+		struct lease *l = m->leases[i];
+
+		/* A grant still claiming: its caller is told by the jobs' own shutdown. */
+		if (!l->granted && l->done)
+			l->done(l->userdata, ERROR_SYSTEM, NULL);
+		lease_free(l);
+	}
+	m->leases = mfree(m->leases);
+	m->n_leases = 0;
+	free(m->boot_id);
+	m->boot_id = NULL;
+}
+
+const struct lease *manager_group_lease(const struct manager *m, int64_t group)
+{
+	for (size_t i = 0; group >= 0 && i < m->n_leases; i++)
+		for (size_t k = 0; k < m->leases[i]->n_groups; k++)
+			if (m->leases[i]->groups[k] == group)
+				return m->leases[i];
+	return NULL;
+}
+
+const char *lease_owner(const struct lease *l)
+{
+	return l->owner;
+}
+
+uint64_t lease_id(const struct lease *l)
+{
+	return l->id;
+}
+
+static void lease_remove(struct manager *m, struct lease *l)
+{
+	for (size_t i = 0; i < m->n_leases; i++)
+		if (m->leases[i] == l) {
+			memmove(&m->leases[i], &m->leases[i + 1],
+				(m->n_leases - i - 1) * sizeof(*m->leases));
+			m->n_leases--;
+			return;
+		}
+}
+
+/* --- the process a lease is tied to ---------------------------------------------------------- */
+
+/* Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot. */
+static int proc_start_time(int64_t pid, uint64_t *ret)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%" PRIi64 "/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	(void)close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -ESRCH;
+	buf[n] = '\0';
+	/* The name (field 2) may hold anything, ")" too: fields resume after the last ")". */
+	p = strrchr(buf, ')');
+	if (!p)
+		return -EIO;
+	for (unsigned field = 2; field < 22; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -EIO;
+	}
+	return sscanf(p + 1, "%" SCNu64, ret) == 1 ? 0 : -EIO;
+}
+
+static void lease_end(struct manager *m, struct lease *l, const char *reason);
+
+static int on_pid_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct lease *l = userdata;
+
+	log_debug("Lease %" PRIu64 ": process %" PRIi64 " exited", l->id, l->pid);
+	lease_end(l->m, l, "process-exited");
+	return 0;
+}
+
+/* Watches l's process through a pidfd: -ESRCH when it is gone (or its pid is another's now). */
+static int lease_watch_pid(struct lease *l)
+{
+	uint64_t start;
+	int fd, r;
+
+	fd = (int)syscall(SYS_pidfd_open, (pid_t)l->pid, 0);
+	if (fd < 0)
+		return -errno;
+	/* Opened first, compared after: the pidfd is of the process that started then. */
+	r = proc_start_time(l->pid, &start);
+	if (r >= 0 && start != l->pid_start)
+		r = -ESRCH;
+	if (r >= 0)
+		r = sd_event_add_io(l->m->event, &l->pid_source, fd, EPOLLIN, on_pid_exit, l);
+	if (r < 0) {
+		(void)close(fd);
+		return r;
+	}
+	(void)sd_event_source_set_io_fd_own(l->pid_source, true);
+	return 0;
+}
+
+/* --- device nodes ---------------------------------------------------------------------------- */
+
+/* The nodes of a group a VM opens: /dev/vfio/N (or noiommu-N), each member's vfio cdev, and
+ * the uio nodes of members on uio_pci_generic. */
+static int group_nodes(struct manager *m, uint32_t group, char ***nodes, size_t *n)
+{
+	const struct iommu_group *g = model_find_group(&m->model, group);
+	char *path = NULL;
+	int r;
+
+	for (unsigned noiommu = 0; noiommu < 2 && !path; noiommu++) {
+		if (asprintf(&path, noiommu ? "%s/vfio/noiommu-%u" : "%s/vfio/%u", m->dev_root,
+			     group) < 0)
+			return -ENOMEM;
+		if (access(path, F_OK) < 0)
+			path = mfree(path);
+	}
+	if (path && (r = strv_push(nodes, n, path)) < 0)
+		return r;
+	for (size_t i = 0; g && i < g->n_members; i++) {
+		const struct pcidev *d = model_find(&m->model, g->members[i]);
+		_cleanup_strv_free_ char **names = NULL;
+		_cleanup_close_ int dir = -EBADF;
+		const char *sub = d && driver_is_vfio(d->driver) ? "vfio-dev" :
+				  d && streq(d->driver, "uio_pci_generic") ? "uio" : NULL;
+
+		if (!sub)
+			continue;
+		dir = sysfs_pci_open(m->sysfs, d->address, sub);
+		if (dir < 0 || sysfs_list_at(dir, ".", &names, NULL) < 0)
+			continue;
+		for (char **k = names; *k; k++) {
+			if (asprintf(&path, streq(sub, "uio") ? "%s/%s" : "%s/vfio/devices/%s",
+				     m->dev_root, *k) < 0)
+				return -ENOMEM;
+			r = strv_push(nodes, n, path);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static int lease_nodes(struct lease *l, char ***ret)
+{
+	char **nodes = new0(char *, 1);
+	size_t n = 0;
+	int r = nodes ? 0 : -ENOMEM;
+
+	for (size_t i = 0; r >= 0 && i < l->n_groups; i++)
+		r = group_nodes(l->m, l->groups[i], &nodes, &n);
+	if (r < 0) {
+		strv_free(nodes);
+		return r;
+	}
+	*ret = nodes;
+	return 0;
+}
+
+/* Gives a device node to uid:gid with mode; never through a symlink. */
+static int node_own(const char *path, uint32_t uid, uint32_t gid, mode_t mode)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return -errno;
+	if (S_ISLNK(st.st_mode))
+		return -ELOOP;
+	if (fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 || chmod(path, mode) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The lease's nodes to its user (granted) or back to root, mode 0600. */
+static void lease_own_nodes(struct lease *l, bool give)
+{
+	_cleanup_strv_free_ char **nodes = NULL;
+
+	if (lease_nodes(l, &nodes) < 0)
+		return;
+	for (char **p = nodes; *p; p++) {
+		int r = give ? node_own(*p, l->uid, l->gid, 0660) : node_own(*p, 0, 0, 0600);
+
+		if (r < 0 && r != -ENOENT)
+			log_warning_errno(r, "Lease %" PRIu64 ": failed to give %s to %s: %m", l->id, *p,
+					  give ? "the lease's user" : "root");
+	}
+}
+
+/* --- the state file -------------------------------------------------------------------------- */
+
+static int read_boot_id(char **ret)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	char buf[64];
+
+	if (!f || !fgets(buf, sizeof(buf), f))
+		return -errno ?: -EIO;
+	*ret = strdup(strstrip_trailing(buf));
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int lease_record_json(const struct lease *l, json_object **ret)
+{
+	_cleanup_json_ json_object *o = json_object_new_object(), *groups = json_object_new_array();
+	char id[24];
+	int r;
+
+	if (!o || !groups)
+		return -ENOMEM;
+	for (size_t i = 0; i < l->n_groups; i++)
+		if (json_object_array_add(groups, json_object_new_int64(l->groups[i])) < 0)
+			return -ENOMEM;
+	snprintf(id, sizeof(id), "%" PRIu64, l->id);
+	r = json_add_str(o, "id", id);
+	if (r >= 0)
+		r = json_add_str(o, "owner", l->owner);
+	if (r >= 0)
+		r = json_add_str(o, "pool", l->pool);
+	if (r >= 0)
+		r = json_add(o, "groups", TAKE_PTR(groups));
+	if (r >= 0)
+		r = json_add_int(o, "uid", l->uid);
+	if (r >= 0)
+		r = json_add_int(o, "gid", l->gid);
+	if (r >= 0)
+		r = l->pid ? json_add_int(o, "pid", l->pid) : json_add_null(o, "pid");
+	if (r >= 0)
+		r = json_add_int(o, "since_usec", (int64_t)l->since_usec);
+	if (r >= 0)
+		r = json_add_bool(o, "iommufd", l->iommufd);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(o);
+	return 0;
+}
+
+/* Writes every granted lease to STATE_DIR/leases.json (atomically). */
+static int leases_save(struct manager *m)
+{
+	_cleanup_json_ json_object *o = json_object_new_object(), *a = json_object_new_array();
+	_cleanup_free_ char *path = NULL;
+	const char *text;
+	int r;
+
+	if (!o || !a || asprintf(&path, "%s/" LEASES_FILE, m->state_dir) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n_leases; i++) {
+		const struct lease *l = m->leases[i];
+		json_object *lj = NULL;
+
+		if (!l->granted)
+			continue;
+		r = lease_record_json(l, &lj);
+		if (r >= 0 && l->pid)
+			r = json_add_int(lj, "pid_start", (int64_t)l->pid_start);
+		if (r < 0 || json_object_array_add(a, lj) < 0) {
+			(void)json_object_put(lj);
+			return r < 0 ? r : -ENOMEM;
+		}
+	}
+	r = json_add_str(o, "boot_id", m->boot_id);
+	if (r >= 0)
+		r = json_add_int(o, "next_id", (int64_t)m->next_lease_id);
+	if (r >= 0)
+		r = json_add(o, "leases", TAKE_PTR(a));
+	if (r < 0)
+		return r;
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+					      JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (!text)
+		return -ENOMEM;
+	r = write_file_atomic(path, text, strlen(text), 0600, false);
+	if (r < 0)
+		log_error_errno(r, "Failed to write the leases to '%s': %m", path);
+	return r;
+}
+
+/* --- what a lease looks like to its user -------------------------------------------------------- */
+
+/* The passed-through functions of the groups (bridges stay behind), sorted. */
+static int lease_functions(struct manager *m, const uint32_t *groups, size_t n_groups,
+			   char ***ret)
+{
+	char **v = new0(char *, 1);
+	size_t n = 0;
+	int r = v ? 0 : -ENOMEM;
+
+	for (size_t i = 0; r >= 0 && i < n_groups; i++) {
+		const struct iommu_group *g = model_find_group(&m->model, groups[i]);
+
+		for (size_t k = 0; r >= 0 && g && k < g->n_members; k++) {
+			const struct pcidev *d = model_find(&m->model, g->members[k]);
+			char *a;
+
+			if (!d || d->header == PCI_HEADER_BRIDGE)
+				continue;
+			a = strdup(d->address);
+			r = a ? strv_push(&v, &n, a) : -ENOMEM;
+		}
+	}
+	if (r < 0) {
+		strv_free(v);
+		return r;
+	}
+	qsort(v, n, sizeof(char *), pci_addr_compare_ptr);
+	*ret = v;
+	return 0;
+}
+
+int manager_vm_args_json(struct manager *m, char *const *addresses, bool iommufd, json_object *o)
+{
+	size_t n = strv_length(addresses);
+	_cleanup_free_ struct vm_function *f = new0(struct vm_function, n ?: 1);
+	_cleanup_strv_free_ char **qemu = NULL, **cdevs = NULL;
+	_cleanup_free_ char *libvirt = NULL, *proxmox = NULL;
+	json_object *a;
+	int r;
+
+	cdevs = new0(char *, n + 1);
+	if (!f || !cdevs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_strv_free_ char **names = NULL;
+		_cleanup_close_ int dir = sysfs_pci_open(m->sysfs, addresses[i], "vfio-dev");
+		size_t in_slot = 0, listed = 0;
+
+		if (dir >= 0 && sysfs_list_at(dir, ".", &names, NULL) >= 0 && names[0])
+			cdevs[i] = strdup(names[0]);
+		/* Every function of the host device listed: Proxmox may name the device. */
+		for (size_t k = 0; k < m->model.n_devs; k++)
+			if (streq(m->model.devs[k]->address, addresses[i]) ||
+			    pci_addr_same_slot(m->model.devs[k]->address, addresses[i]))
+				in_slot++;
+		for (size_t k = 0; k < n; k++)
+			if (streq(addresses[k], addresses[i]) ||
+			    pci_addr_same_slot(addresses[k], addresses[i]))
+				listed++;
+		f[i] = (struct vm_function){ .address = addresses[i], .cdev = cdevs[i],
+					     .whole_device = listed == in_slot };
+	}
+	r = vm_args_qemu(f, n, iommufd, &qemu);
+	if (r >= 0)
+		r = vm_args_libvirt(f, n, &libvirt);
+	if (r >= 0)
+		r = vm_args_proxmox(f, n, &proxmox);
+	if (r < 0)
+		return r;
+	a = json_object_new_array();
+	if (!a)
+		return -ENOMEM;
+	for (char **p = qemu; *p; p++)
+		if (json_object_array_add(a, json_object_new_string(*p)) < 0) {
+			(void)json_object_put(a);
+			return -ENOMEM;
+		}
+	r = json_add(o, "qemu", a);
+	if (r >= 0)
+		r = json_add_str(o, "libvirt", libvirt);
+	if (r >= 0)
+		r = json_add_str(o, "proxmox", proxmox);
+	return r;
+}
+
+/* The Lease type: the record, the devices and nodes as they are now, and the VM arguments. */
+static int lease_to_json(struct lease *l, bool with_args, json_object **ret)
+{
+	struct manager *m = l->m;
+	_cleanup_json_ json_object *o = NULL, *devices = json_object_new_array(),
+				   *nodes = json_object_new_array();
+	_cleanup_strv_free_ char **functions = NULL, **node_paths = NULL;
+	const struct policy_rule *rule = NULL;
+	int r;
+
+	if (!devices || !nodes)
+		return -ENOMEM;
+	r = lease_record_json(l, &o);
+	if (r >= 0)
+		r = lease_functions(m, l->groups, l->n_groups, &functions);
+	if (r >= 0)
+		r = lease_nodes(l, &node_paths);
+	for (char **p = functions; r >= 0 && *p; p++) {
+		const struct pcidev *d = model_find(&m->model, *p);
+		json_object *dj = json_object_new_object();
+
+		if (!dj || json_object_array_add(devices, dj) < 0) {
+			(void)json_object_put(dj);
+			return -ENOMEM;
+		}
+		rule = rule ?: policy_match(&m->policy, d);
+		r = json_add_str(dj, "address", d->address);
+		if (r >= 0)
+			r = json_add_int(dj, "vendor_id", d->vendor);
+		if (r >= 0)
+			r = json_add_int(dj, "device_id", d->device);
+		if (r >= 0)
+			r = json_add_int(dj, "class", d->class);
+		if (r >= 0)
+			r = json_add_str(dj, "driver", d->driver);
+		if (r >= 0)
+			r = json_add_int(dj, "iommu_group", d->iommu_group);
+	}
+	for (char **p = node_paths; r >= 0 && *p; p++)
+		if (json_object_array_add(nodes, json_object_new_string(*p)) < 0)
+			r = -ENOMEM;
+	if (r >= 0)
+		r = json_add(o, "devices", TAKE_PTR(devices));
+	if (r >= 0)
+		r = json_add(o, "device_nodes", TAKE_PTR(nodes));
+	if (r >= 0)
+		r = json_add_str(o, "after", policy_after_lease_to_string(
+					 rule && rule->pool ? rule->after_lease : POLICY_AFTER_LEASE_KEEP));
+	if (r >= 0)
+		r = json_add_bool(o, "granted", l->granted);
+	if (r >= 0 && with_args) {
+		/* Only functions on vfio go to QEMU (a uio lease has its nodes, and no QEMU). */
+		_cleanup_strv_free_ char **vfio = new0(char *, strv_length(functions) + 1);
+		size_t n = 0;
+
+		if (!vfio)
+			return -ENOMEM;
+		for (char **p = functions; *p; p++)
+			if (driver_is_vfio(model_find(&m->model, *p)->driver) && !(vfio[n++] = strdup(*p)))
+				return -ENOMEM;
+		r = manager_vm_args_json(m, vfio, l->iommufd, o);
+	}
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(o);
+	return 0;
+}
+
+/* --- logging and events ---------------------------------------------------------------------- */
+
+static void lease_log(const struct lease *l, int priority, const char *what, const char *reason)
+{
+	char id[24], groups[256] = "";
+	size_t off = 0;
+
+	snprintf(id, sizeof(id), "%" PRIu64, l->id);
+	for (size_t i = 0; i < l->n_groups && off < sizeof(groups) - 12; i++)
+		off += (size_t)snprintf(groups + off, sizeof(groups) - off, "%s%u", i ? " " : "",
+					l->groups[i]);
+	if (getenv("JOURNAL_STREAM"))
+		(void)sd_journal_send("MESSAGE=Lease %s of %s for %s: %s (IOMMU groups %s, uid %u, gid "
+				      "%u%s)", id, l->pool ?: "addresses", l->owner, what, groups,
+				      l->uid, l->gid, reason ?: "", "PRIORITY=%d", priority,
+				      "PCIPASS_LEASE=%s", id, "PCIPASS_OWNER=%s", l->owner,
+				      "PCIPASS_POOL=%s", l->pool ?: "", "IOMMU_GROUP=%s", groups,
+				      "PCIPASS_ACTION=lease-%s", what, NULL);
+	else
+		log_full(priority, "Lease %s of %s for %s: %s (IOMMU groups %s, uid %u, gid %u%s%s)",
+			 id, l->pool ?: "addresses", l->owner, what, groups, l->uid, l->gid,
+			 reason ? "; " : "", reason ?: "");
+}
+
+static void lease_event(struct lease *l, const char *progress, const char *reason)
+{
+	struct manager *m = l->m;
+	_cleanup_json_ json_object *ev = NULL;
+	json_object *lj = NULL;
+
+	if (m->n_monitors == 0)
+		return;
+	ev = json_object_new_object();
+	if (!ev || lease_to_json(l, false, &lj) < 0)
+		return;
+	if (json_add_str(ev, "action", "lease") < 0 || json_add_str(ev, "progress", progress) < 0 ||
+	    json_add(ev, "lease", lj) < 0 || json_add_str(ev, "reason", reason) < 0)
+		return;
+	manager_monitor_send_event(m, TAKE_PTR(ev));
+}
+
+/* --- ending ---------------------------------------------------------------------------------- */
+
+static void after_release_done(void *userdata, const char *error, json_object *params)
+{
+	if (error)
+		log_warning("Returning a group to the host after its lease failed: %s", error);
+	(void)json_object_put(params);
+}
+
+/* What AfterLease= says for a group: the pool rule of its members. */
+static enum policy_after_lease group_after(struct manager *m, uint32_t group, const char **first)
+{
+	const struct iommu_group *g = model_find_group(&m->model, group);
+
+	*first = NULL;
+	for (size_t i = 0; g && i < g->n_members; i++) {
+		const struct pcidev *d = model_find(&m->model, g->members[i]);
+		const struct policy_rule *r = d ? policy_match(&m->policy, d) : NULL;
+
+		if (d && !*first && d->header != PCI_HEADER_BRIDGE)
+			*first = d->address;
+		if (r && r->pool)
+			return r->after_lease;
+	}
+	return POLICY_AFTER_LEASE_KEEP;
+}
+
+/* Ends a granted lease: nodes back to root, the state file, the event, AfterLease=. */
+static void lease_end(struct manager *m, struct lease *l, const char *reason)
+{
+	lease_own_nodes(l, false);
+	lease_remove(m, l);
+	(void)leases_save(m);
+	lease_log(l, LOG_INFO, "ended", reason);
+	lease_event(l, "ended", reason);
+	for (size_t i = 0; i < l->n_groups; i++) {
+		const char *first;
+
+		if (group_after(m, l->groups[i], &first) != POLICY_AFTER_LEASE_RELEASE || !first ||
+		    m->read_only || m->disabled)
+			continue;
+		if (manager_request(m, &(struct manager_request){ .address = (char *)first,
+								  .release = true },
+				    after_release_done, NULL) < 0)
+			log_warning("Lease %" PRIu64 ": failed to queue the release of group %u",
+				    l->id, l->groups[i]);
+	}
+	lease_free(l);
+}
+
+int manager_lease_release(struct manager *m, const char *id, const char *owner,
+			  json_object **ret)
+{
+	_cleanup_json_ json_object *a = json_object_new_array();
+	int r;
+
+	if (!a)
+		return -ENOMEM;
+	for (size_t i = m->n_leases; i > 0; i--) {
+		struct lease *l = m->leases[i - 1];
+		char lid[24];
+		json_object *lj = NULL;
+
+		snprintf(lid, sizeof(lid), "%" PRIu64, l->id);
+		if (!l->granted || (id && !streq(id, lid)) || (owner && !streq(owner, l->owner)))
+			continue;
+		r = lease_to_json(l, false, &lj);
+		if (r >= 0 && json_object_array_add(a, lj) < 0)
+			r = -ENOMEM;
+		if (r < 0) {
+			(void)json_object_put(lj);
+			return r;
+		}
+		lease_end(m, l, "released");
+	}
+	if (json_object_array_length(a) == 0)
+		return -ESRCH;
+	*ret = TAKE_PTR(a);
+	return 0;
+}
+
+void manager_leases_check(struct manager *m)
+{
+	for (size_t i = m->n_leases; i > 0; i--) {
+		struct lease *l = m->leases[i - 1];
+		bool gone = false;
+
+		for (size_t k = 0; l->granted && k < l->n_groups; k++) {
+			const struct iommu_group *g = model_find_group(&m->model, l->groups[k]);
+
+			gone = gone || !g || g->n_members == 0;
+		}
+		if (gone)
+			lease_end(m, l, "device-removed");
+	}
+}
+
+/* --- granting -------------------------------------------------------------------------------- */
+
+/* Why a group of the request is not available, or that it is (code NULL). */
+struct candidate {
+	uint32_t group;
+	const char *first;		/* its first non-bridge member: the claim's address */
+	const struct policy_rule *rule;	/* its pool rule, NULL for a group named by address */
+	bool claimed;			/* every member in place already */
+	int numa_node;
+	const char *code;		/* NULL: available */
+	char *reason;
+	const struct lease *leased;
+};
+
+static void candidates_free(struct candidate *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(c[i].reason);
+	free(c);
+}
+
+static int candidate_refuse(struct candidate *c, const char *code, const char *fmt, ...)
+	_printf_(3, 4);
+static int candidate_refuse(struct candidate *c, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	va_start(ap, fmt);
+	k = vasprintf(&c->reason, fmt, ap);
+	va_end(ap);
+	if (k < 0) {
+		c->reason = NULL;
+		return -ENOMEM;
+	}
+	c->code = code;
+	return 0;
+}
+
+/* Decides whether c's group can be leased now: not leased, pins hold, its claim plan is not
+ * blocked, and nobody holds it open. */
+static int candidate_check(struct manager *m, struct candidate *c, enum plan_purpose purpose)
+{
+	_cleanup_(manager_plan_done) struct manager_plan mp = {};
+	const struct iommu_group *g = model_find_group(&m->model, c->group);
+	const struct plan_group *pg;
+	const char *driver = c->rule && c->rule->driver ? c->rule->driver : "vfio-pci";
+	int r;
+
+	c->leased = manager_group_lease(m, c->group);
+	if (c->leased)
+		return candidate_refuse(c, "leased", "leased to %s (lease %" PRIu64 ")",
+					c->leased->owner, c->leased->id);
+	if (!c->first)
+		return candidate_refuse(c, "no-function", "group %u has no function to pass through",
+					c->group);
+	for (size_t i = 0; g && i < g->n_members; i++) {
+		const struct pcidev *d = model_find(&m->model, g->members[i]);
+		const struct policy_rule *pr = d ? policy_match(&m->policy, d) : NULL;
+
+		if (pr && pr->pinned &&
+		    (pr->pin.vendor != (int32_t)d->vendor || pr->pin.device != (int32_t)d->device))
+			return candidate_refuse(c, "pin-mismatch",
+						"%s holds %04x:%04x, but %s pins %04x:%04x there: "
+						"the hardware moved", d->address, d->vendor, d->device,
+						pr->name, (unsigned)pr->pin.vendor,
+						(unsigned)pr->pin.device);
+	}
+	r = manager_request_plan(m, &(struct manager_request){ .address = (char *)c->first,
+							       .driver = (char *)driver, .group = true },
+				 purpose, &mp);
+	if (r < 0)
+		return r;
+	pg = &mp.plan.groups[0];
+	for (size_t i = 0; pg->blocked && i <= pg->n_members; i++) {
+		const struct plan_blocker *b = i < pg->n_members ? pg->members[i].blockers : pg->blockers;
+
+		if ((i < pg->n_members ? pg->members[i].n_blockers : pg->n_blockers) > 0)
+			return candidate_refuse(c, b[0].code, "%s", b[0].message);
+	}
+	for (size_t i = 0; i < pg->n_members; i++) {
+		const struct device_facts *f = device_facts_find(mp.facts.devs, mp.facts.n_devs,
+								 pg->members[i].address);
+
+		if (f && f->open_by)
+			return candidate_refuse(c, "device-open", "%s is in use: %s",
+						pg->members[i].address, f->open_by);
+	}
+	c->claimed = !pg->acts && pg->viable_after;
+	if (!pg->acts && !pg->viable_after)
+		return candidate_refuse(c, "not-viable", "%s", pg->not_viable_after ?: "not viable");
+	return 0;
+}
+
+static int candidate_cmp(const void *a, const void *b, void *userdata)
+{
+	const struct candidate *x = a, *y = b;
+	const int *numa = userdata;
+
+	if (!x->code != !y->code)
+		return x->code ? 1 : -1;		/* available first */
+	if (x->claimed != y->claimed)
+		return x->claimed ? -1 : 1;		/* no rebinding at VM start */
+	if (*numa >= 0 && (x->numa_node == *numa) != (y->numa_node == *numa))
+		return x->numa_node == *numa ? -1 : 1;
+	return pci_addr_compare(x->first ?: "", y->first ?: "");
+}
+
+static int candidate_add(struct manager *m, struct candidate **v, size_t *n, uint32_t group,
+			 const struct policy_rule *rule)
+{
+	const struct iommu_group *g = model_find_group(&m->model, group);
+	struct candidate *a;
+
+	for (size_t i = 0; i < *n; i++)
+		if ((*v)[i].group == group)
+			return 0;
+	a = reallocarray_safe(*v, *n + 1, sizeof(**v));
+	if (!a)
+		return -ENOMEM;
+	*v = a;
+	a[*n] = (struct candidate){ .group = group, .rule = rule, .numa_node = -1 };
+	for (size_t i = 0; g && i < g->n_members; i++) {
+		const struct pcidev *d = model_find(&m->model, g->members[i]);
+
+		if (d && d->header != PCI_HEADER_BRIDGE && !a[*n].first) {
+			a[*n].first = d->address;
+			a[*n].numa_node = d->numa_node;
+		}
+	}
+	(*n)++;
+	return 0;
+}
+
+/* The pool's groups: those with a member whose deciding rule names the pool. */
+static int pool_candidates(struct manager *m, const char *pool, struct candidate **ret,
+			   size_t *ret_n)
+{
+	struct candidate *v = NULL;
+	size_t n = 0;
+	int r = 0;
+
+	for (size_t i = 0; r >= 0 && i < m->model.n_devs; i++) {
+		const struct pcidev *d = m->model.devs[i];
+		const struct policy_rule *rule = policy_match(&m->policy, d);
+
+		if (rule && streq(rule->pool, pool) && d->iommu_group >= 0)
+			r = candidate_add(m, &v, &n, (uint32_t)d->iommu_group, rule);
+	}
+	if (r < 0) {
+		candidates_free(v, n);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static int candidates_json(const struct candidate *c, size_t n, const struct manager *m,
+			   json_object **ret)
+{
+	_cleanup_json_ json_object *a = json_object_new_array();
+	int r = a ? 0 : -ENOMEM;
+
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		const struct iommu_group *g = model_find_group(&m->model, c[i].group);
+		json_object *o = json_object_new_object(), *members = json_object_new_array();
+
+		if (!o || !members || json_object_array_add(a, o) < 0) {
+			(void)json_object_put(o);
+			(void)json_object_put(members);
+			return -ENOMEM;
+		}
+		for (size_t k = 0; g && k < g->n_members; k++)
+			if (json_object_array_add(members, json_object_new_string(g->members[k])) < 0)
+				r = -ENOMEM;
+		if (r >= 0)
+			r = json_add_int(o, "iommu_group", c[i].group);
+		if (r >= 0)
+			r = json_add(o, "members", members);
+		else
+			(void)json_object_put(members);
+		if (r >= 0)
+			r = json_add_bool(o, "available", !c[i].code);
+		if (r >= 0)
+			r = json_add_str(o, "code", c[i].code);
+		if (r >= 0)
+			r = json_add_str(o, "reason", c[i].reason);
+		if (r >= 0)
+			r = json_add_str(o, "leased_by", c[i].leased ? c[i].leased->owner : NULL);
+	}
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(a);
+	return 0;
+}
+
+/* Every claim of the grant has ended (or there were none): check, hand out, answer. */
+static void lease_finish(struct lease *l)
+{
+	struct manager *m = l->m;
+	_cleanup_(host_facts_done) struct host_facts h = { .noiommu = -1, .interrupt_remapping = -1 };
+	json_object *lj = NULL;
+	manager_done_fn done = l->done;
+	void *userdata = l->userdata;
+	int r = 0;
+
+	l->done = NULL;
+	(void)host_facts_read(m->sysfs, &h);
+	/* Every member on its passthrough driver, and a vfio group viable by the kernel's rule,
+	 * as sysfs shows it now. */
+	for (size_t i = 0; !l->error && i < l->n_groups; i++) {
+		const struct iommu_group *g = model_find_group(&m->model, l->groups[i]);
+		_cleanup_free_ char *why = NULL;
+		json_object *p;
+
+		for (size_t k = 0; g && k < g->n_members && !why; k++) {
+			const struct pcidev *d = model_find(&m->model, g->members[k]);
+
+			if (d && d->header != PCI_HEADER_BRIDGE &&
+			    !driver_is_vfio(d->driver) && !streq(d->driver, "uio_pci_generic") &&
+			    asprintf(&why, "%s is %s%s, not on a passthrough driver", d->address,
+				     d->driver ? "on " : "", d->driver ?: "unbound") < 0)
+				why = NULL;
+		}
+		if (!g)
+			why = strdup("the group is gone");
+		else if (!why && !group_viable(&m->model, g, h.dma_ownership, NULL, NULL, &why))
+			why = why ?: strdup("not viable");
+		if (!why)
+			continue;
+		p = json_object_new_object();
+		if (p && (json_add_int(p, "iommu_group", l->groups[i]) < 0 ||
+			  json_add_str(p, "reason", why) < 0)) {
+			(void)json_object_put(p);
+			p = NULL;
+		}
+		l->error = strdup(ERROR_NOT_VIABLE);
+		l->error_params = p;
+	}
+	if (!l->error && l->pid) {
+		r = lease_watch_pid(l);
+		if (r < 0) {
+			l->error = strdup(VARLINK_ERROR_INVALID_PARAMETER);
+			l->error_params = json_object_new_object();
+			(void)json_add_str(l->error_params, "parameter", "pid");
+		}
+	}
+	if (l->error) {
+		lease_remove(m, l);
+		lease_log(l, LOG_NOTICE, "refused", l->error);
+		if (done)
+			done(userdata, l->error ?: ERROR_SYSTEM, TAKE_PTR(l->error_params));
+		lease_free(l);
+		return;
+	}
+	l->granted = true;
+	l->since_usec = now_realtime_usec();
+	lease_own_nodes(l, true);
+	(void)leases_save(m);
+	lease_log(l, LOG_INFO, "granted", NULL);
+	lease_event(l, "granted", NULL);
+	r = lease_to_json(l, true, &lj);
+	if (done) {
+		json_object *p = r >= 0 ? json_object_new_object() : NULL;
+
+		if (p && json_add(p, "lease", lj) >= 0)
+			done(userdata, NULL, p);
+		else {
+			(void)json_object_put(p);
+			done(userdata, ERROR_SYSTEM, NULL);
+		}
+	} else
+		(void)json_object_put(lj);
+}
+
+static void on_grant_claim_done(void *userdata, const char *error, json_object *params)
+{
+	struct lease *l = userdata;
+
+	if (error && !l->error) {
+		l->error = strdup(error);
+		l->error_params = params;
+	} else
+		(void)json_object_put(params);
+	if (--l->pending == 0)
+		lease_finish(l);
+}
+
+int manager_lease_acquire(struct manager *m, const struct lease_request *req, manager_done_fn done,
+			  void *userdata)
+{
+	struct candidate *c = NULL;
+	size_t n = 0, available = 0;
+	struct lease *l = NULL;
+	struct lease **a;
+	json_object *p = NULL;
+	uint64_t start = 0;
+	int numa = req->numa_node, r = 0;
+
+	if (req->pid > 0) {
+		r = proc_start_time(req->pid, &start);
+		if (r < 0) {
+			p = json_object_new_object();
+			if (p && json_add_str(p, "parameter", "pid") < 0)
+				p = (json_object_put(p), NULL);
+			done(userdata, VARLINK_ERROR_INVALID_PARAMETER, p);
+			return 0;
+		}
+	}
+	if (req->pool) {
+		bool known = false;
+
+		for (size_t i = 0; i < m->policy.n_rules; i++)
+			known = known || streq(m->policy.rules[i]->pool, req->pool);
+		if (!known) {
+			p = json_object_new_object();
+			if (p && json_add_str(p, "pool", req->pool) < 0)
+				p = (json_object_put(p), NULL);
+			done(userdata, ERROR_NO_SUCH_POOL, p);
+			return 0;
+		}
+		r = pool_candidates(m, req->pool, &c, &n);
+	}
+	for (char *const *ad = req->addresses; r >= 0 && ad && *ad; ad++) {
+		const struct pcidev *d = model_find(&m->model, *ad);
+
+		if (!d || d->iommu_group < 0) {
+			candidates_free(c, n);
+			p = json_object_new_object();
+			if (p && json_add_str(p, "address", *ad) < 0)
+				p = (json_object_put(p), NULL);
+			/* A function without a group cannot be leased: vfio-pci cannot take it. */
+			if (p && d && json_add_str(p, "reason", "in no IOMMU group") < 0)
+				p = (json_object_put(p), NULL);
+			done(userdata, d ? ERROR_NOT_VIABLE : ERROR_NO_SUCH_DEVICE, p);
+			return 0;
+		}
+		if (!req->pool)
+			r = candidate_add(m, &c, &n, (uint32_t)d->iommu_group, policy_match(&m->policy, d));
+	}
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		r = candidate_check(m, &c[i], i == 0 ? PLAN_TO_RUN : PLAN_TO_SHOW_CACHED);
+		available += r >= 0 && !c[i].code;
+	}
+	if (r < 0) {
+		candidates_free(c, n);
+		return r;
+	}
+	if (n > 0)
+		qsort_r(c, n, sizeof(*c), candidate_cmp, &numa);
+	/* Named addresses: every one of their groups, or nothing. */
+	if (req->addresses && !req->pool ? available < n : available < req->count) {
+		json_object *cj = NULL;
+
+		p = json_object_new_object();
+		r = p && candidates_json(c, n, m, &cj) >= 0 ? 0 : -ENOMEM;
+		if (r >= 0)
+			r = json_add_str(p, "pool", req->pool);
+		if (r >= 0)
+			r = json_add_int(p, "wanted", req->addresses && !req->pool ? (int64_t)n :
+							     (int64_t)req->count);
+		if (r >= 0)
+			r = json_add(p, "candidates", cj);
+		else
+			(void)json_object_put(cj);
+		candidates_free(c, n);
+		if (r < 0) {
+			(void)json_object_put(p);
+			return r;
+		}
+		done(userdata, ERROR_NO_FREE_GROUP, p);
+		return 0;
+	}
+
+	l = new0(struct lease, 1);
+	a = reallocarray_safe(m->leases, m->n_leases + 1, sizeof(*a));
+	if (a)
+		m->leases = a;
+	if (!l || !a || !(l->owner = strdup(req->owner)) ||
+	    (req->pool && !(l->pool = strdup(req->pool))) ||
+	    !(l->groups = new0(uint32_t, n))) {
+		candidates_free(c, n);
+		lease_free(l);
+		return -ENOMEM;
+	}
+	l->m = m;
+	l->id = m->next_lease_id++;
+	l->uid = req->uid;
+	l->gid = req->gid;
+	l->pid = req->pid;
+	l->pid_start = start;
+	l->iommufd = req->iommufd;
+	l->done = done;
+	l->userdata = userdata;
+	l->n_groups = req->addresses && !req->pool ? n : req->count;
+	for (size_t i = 0; i < l->n_groups; i++)
+		l->groups[i] = c[i].group;
+	/* Reserved from here: another grant sees these groups leased. */
+	m->leases[m->n_leases++] = l;
+
+	/* One claim per group not yet in place; the lease is granted when all have ended. */
+	l->pending = 1;
+	for (size_t i = 0; i < l->n_groups; i++) {
+		const char *driver = c[i].rule && c[i].rule->driver ? c[i].rule->driver : "vfio-pci";
+
+		if (c[i].claimed)
+			continue;
+		l->pending++;
+		r = manager_request(m, &(struct manager_request){ .address = (char *)c[i].first,
+								  .driver = (char *)driver,
+								  .group = true, .lease = true },
+				    on_grant_claim_done, l);
+		if (r < 0) {
+			l->pending--;
+			if (!l->error)
+				l->error = strdup(ERROR_SYSTEM);
+		}
+	}
+	candidates_free(c, n);
+	on_grant_claim_done(l, NULL, NULL);
+	return 0;
+}
+
+int manager_leases_json(struct manager *m, json_object **ret)
+{
+	_cleanup_json_ json_object *a = json_object_new_array();
+
+	if (!a)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n_leases; i++) {
+		json_object *lj = NULL;
+		int r = lease_to_json(m->leases[i], true, &lj);
+
+		if (r < 0)
+			return r;
+		if (json_object_array_add(a, lj) < 0) {
+			(void)json_object_put(lj);
+			return -ENOMEM;
+		}
+	}
+	*ret = TAKE_PTR(a);
+	return 0;
+}
+
+size_t manager_leases_count(const struct manager *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->n_leases; i++)
+		n += m->leases[i]->granted;
+	return n;
+}
+
+int manager_group_lease_json(const struct manager *m, int64_t group, json_object **ret)
+{
+	const struct lease *l = manager_group_lease(m, group);
+	json_object *o;
+	char id[24];
+
+	*ret = NULL;
+	if (!l)
+		return 0;
+	o = json_object_new_object();
+	snprintf(id, sizeof(id), "%" PRIu64, l->id);
+	if (!o || json_add_str(o, "id", id) < 0 || json_add_str(o, "owner", l->owner) < 0 ||
+	    json_add_bool(o, "granted", l->granted) < 0) {
+		(void)json_object_put(o);
+		return -ENOMEM;
+	}
+	*ret = o;
+	return 0;
+}
+
+/* --- start-up: the leases of the daemon that ran before -------------------------------------- */
+
+int manager_leases_load(struct manager *m)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_json_ json_object *o = NULL;
+	json_object *a = NULL, *v = NULL;
+	const char *boot;
+	int r;
+
+	m->next_lease_id = 1;
+	if (m->read_only)
+		return 0;	/* grants nothing, and leaves the state file to the daemon that may */
+	r = read_boot_id(&m->boot_id);
+	if (r < 0)
+		return log_error_errno(r, "Failed to read the boot id: %m");
+	if (asprintf(&path, "%s/" LEASES_FILE, m->state_dir) < 0)
+		return -ENOMEM;
+	if (access(path, F_OK) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	o = json_object_from_file(path);
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		_cleanup_free_ char *aside = NULL;
+
+		log_error("Leases '%s' are unreadable; keeping them aside and starting without", path);
+		if (asprintf(&aside, "%s.broken", path) >= 0)
+			(void)rename(path, aside);
+		return 0;
+	}
+	if (json_object_object_get_ex(o, "next_id", &v) && json_object_get_int64(v) > 0)
+		m->next_lease_id = (uint64_t)json_object_get_int64(v);
+	boot = json_object_object_get_ex(o, "boot_id", &v) ? json_object_get_string(v) : NULL;
+	json_object_object_get_ex(o, "leases", &a);
+	if (!boot || !streq(boot, m->boot_id)) {
+		/* Every VM of the last boot is gone, and the nodes were made afresh. */
+		if (a && json_object_array_length(a) > 0)
+			log_notice("%zu leases of a previous boot have ended",
+				   json_object_array_length(a));
+		return leases_save(m);
+	}
+	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+		json_object *e = json_object_array_get_idx(a, i), *groups = NULL, *f;
+		struct lease *l = new0(struct lease, 1);
+		struct lease **la = reallocarray_safe(m->leases, m->n_leases + 1, sizeof(*la));
+		const char *owner = json_object_object_get_ex(e, "owner", &f) ?
+				    json_object_get_string(f) : NULL;
+
+		if (la)
+			m->leases = la;
+		json_object_object_get_ex(e, "groups", &groups);
+		if (!l || !la || !owner || !(l->owner = strdup(owner)) ||
+		    !(l->groups = new0(uint32_t, json_object_array_length(groups) + 1))) {
+			lease_free(l);
+			return -ENOMEM;
+		}
+		l->m = m;
+		l->granted = true;
+		l->id = json_object_object_get_ex(e, "id", &f) ?
+			strtoull(json_object_get_string(f), NULL, 10) : 0;
+		if (json_object_object_get_ex(e, "pool", &f) && json_object_is_type(f, json_type_string))
+			l->pool = strdup(json_object_get_string(f));
+		for (size_t k = 0; k < json_object_array_length(groups); k++)
+			l->groups[l->n_groups++] = (uint32_t)json_object_get_int64(
+				json_object_array_get_idx(groups, k));
+		l->uid = json_object_object_get_ex(e, "uid", &f) ? (uint32_t)json_object_get_int64(f) : 0;
+		l->gid = json_object_object_get_ex(e, "gid", &f) ? (uint32_t)json_object_get_int64(f) : 0;
+		l->pid = json_object_object_get_ex(e, "pid", &f) ? json_object_get_int64(f) : 0;
+		l->pid_start = json_object_object_get_ex(e, "pid_start", &f) ?
+			       (uint64_t)json_object_get_int64(f) : 0;
+		l->since_usec = json_object_object_get_ex(e, "since_usec", &f) ?
+				(uint64_t)json_object_get_int64(f) : 0;
+		l->iommufd = json_object_object_get_ex(e, "iommufd", &f) && json_object_get_boolean(f);
+		m->leases[m->n_leases++] = l;
+		if (l->id >= m->next_lease_id)
+			m->next_lease_id = l->id + 1;
+	}
+	/* Each kept lease: its process still the one it was, its devices still there. */
+	for (size_t i = m->n_leases; i > 0; i--) {
+		struct lease *l = m->leases[i - 1];
+
+		if (l->pid && lease_watch_pid(l) < 0) {
+			lease_end(m, l, "process-exited");
+			continue;
+		}
+		lease_own_nodes(l, true);
+		lease_log(l, LOG_INFO, "kept", NULL);
+	}
+	manager_leases_check(m);
+	return leases_save(m);
+}
