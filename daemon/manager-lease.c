@@ -30,6 +30,7 @@
 #include "sysfs.h"
 
 #define LEASES_FILE "leases.json"
+#define LEASE_SETTLE_USEC (10U * 1000U * 1000U)
 
 struct lease {
 	struct manager *m;
@@ -45,6 +46,12 @@ struct lease {
 	bool iommufd;			/* the QEMU arguments in the iommufd form */
 	bool granted;			/* else still claiming its groups */
 
+	/* A group claimed while granting has a new device node, which udev gives root, mode
+	 * 0600, once it has handled its event: the lease is granted after that event (or
+	 * LEASE_SETTLE_USEC), so that the owner it sets is the last. */
+	bool *claimed_now, *node_seen;	/* per group */
+	sd_event_source *settle_timer;
+
 	/* While granting. */
 	unsigned pending;
 	char *error;
@@ -58,6 +65,9 @@ static struct lease *lease_free(struct lease *l)
 	if (!l)
 		return NULL;
 	sd_event_source_disable_unref(l->pid_source);
+	sd_event_source_disable_unref(l->settle_timer);
+	free(l->claimed_now);
+	free(l->node_seen);
 	(void)json_object_put(l->error_params);
 	free(l->error);
 	free(l->owner);
@@ -844,12 +854,41 @@ static int candidates_json(const struct candidate *c, size_t n, const struct man
 	return 0;
 }
 
-/* Every claim of the grant has ended (or there were none): check, hand out, answer. */
+static void lease_grant(struct lease *l);
+
+static int on_settle_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct lease *l = userdata;
+
+	log_warning("Lease %" PRIu64 ": udev did not report the new device nodes within %u s; "
+		    "granting it all the same", l->id, LEASE_SETTLE_USEC / 1000000U);
+	lease_grant(l);
+	return 0;
+}
+
+void manager_lease_node_event(struct manager *m, int64_t group)
+{
+	struct lease *l = (struct lease *)manager_group_lease(m, group);
+	bool all = true;
+
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n_groups; i++) {
+		if (l->groups[i] == group)
+			l->node_seen[i] = true;
+		all = all && (!l->claimed_now[i] || l->node_seen[i]);
+	}
+	if (l->granted)
+		lease_own_nodes(l, true);	/* udev set the node's mode: set ours again */
+	else if (l->settle_timer && all)
+		lease_grant(l);
+}
+
+/* Every claim of the grant has ended (or there were none): check, then grant. */
 static void lease_finish(struct lease *l)
 {
 	struct manager *m = l->m;
 	_cleanup_(host_facts_done) struct host_facts h = { .noiommu = -1, .interrupt_remapping = -1 };
-	json_object *lj = NULL;
 	manager_done_fn done = l->done;
 	void *userdata = l->userdata;
 	int r = 0;
@@ -903,6 +942,28 @@ static void lease_finish(struct lease *l)
 		lease_free(l);
 		return;
 	}
+	l->done = done;
+	for (size_t i = 0; i < l->n_groups; i++)
+		if (l->claimed_now[i] && !l->node_seen[i]) {
+			/* udev has yet to handle the new node: grant when it has. */
+			r = sd_event_add_time_relative(m->event, &l->settle_timer, CLOCK_MONOTONIC,
+						       LEASE_SETTLE_USEC, 0, on_settle_timeout, l);
+			if (r >= 0)
+				return;
+			break;
+		}
+	lease_grant(l);
+}
+
+static void lease_grant(struct lease *l)
+{
+	struct manager *m = l->m;
+	manager_done_fn done = TAKE_PTR(l->done);
+	void *userdata = l->userdata;
+	json_object *lj = NULL;
+	int r;
+
+	l->settle_timer = sd_event_source_disable_unref(l->settle_timer);
 	l->granted = true;
 	l->since_usec = now_realtime_usec();
 	lease_own_nodes(l, true);
@@ -1028,7 +1089,8 @@ int manager_lease_acquire(struct manager *m, const struct lease_request *req, ma
 		m->leases = a;
 	if (!l || !a || !(l->owner = strdup(req->owner)) ||
 	    (req->pool && !(l->pool = strdup(req->pool))) ||
-	    !(l->groups = new0(uint32_t, n))) {
+	    !(l->groups = new0(uint32_t, n)) || !(l->claimed_now = new0(bool, n)) ||
+	    !(l->node_seen = new0(bool, n))) {
 		candidates_free(c, n);
 		lease_free(l);
 		return -ENOMEM;
@@ -1055,6 +1117,7 @@ int manager_lease_acquire(struct manager *m, const struct lease_request *req, ma
 
 		if (c[i].claimed)
 			continue;
+		l->claimed_now[i] = true;
 		l->pending++;
 		r = manager_request(m, &(struct manager_request){ .address = (char *)c[i].first,
 								  .driver = (char *)driver,
@@ -1172,7 +1235,9 @@ int manager_leases_load(struct manager *m)
 			m->leases = la;
 		json_object_object_get_ex(e, "groups", &groups);
 		if (!l || !la || !owner || !(l->owner = strdup(owner)) ||
-		    !(l->groups = new0(uint32_t, json_object_array_length(groups) + 1))) {
+		    !(l->groups = new0(uint32_t, json_object_array_length(groups) + 1)) ||
+		    !(l->claimed_now = new0(bool, json_object_array_length(groups) + 1)) ||
+		    !(l->node_seen = new0(bool, json_object_array_length(groups) + 1))) {
 			lease_free(l);
 			return -ENOMEM;
 		}

@@ -349,6 +349,17 @@ static void manager_on_node_event(struct manager *m, const struct uevent *ev)
 	}
 	manager_monitor_send(m, uevent_action_to_string(ev->action), ev->subsystem,
 			     d ? d->address : old ? old->address : NULL, d, ev->devname, ev->seqnum);
+	/* udev has set the new node's owner and mode: a lease sets its own after that. */
+	if (ev->action == UEVENT_ADD || ev->action == UEVENT_CHANGE) {
+		const char *sysname = ev->sysname;
+
+		if (streq(ev->subsystem, "vfio") && strncmp(sysname, "noiommu-", STRLEN("noiommu-")) == 0)
+			sysname += STRLEN("noiommu-");
+		if (d && d->iommu_group >= 0)
+			manager_lease_node_event(m, d->iommu_group);
+		else if (streq(ev->subsystem, "vfio") && safe_atou32(sysname, &group) >= 0)
+			manager_lease_node_event(m, group);
+	}
 	/* A function removed while on vfio-pci: the kernel sends vfio-dev's remove before the
 	 * function's unbind and remove, and the refresh above already found it gone, so the
 	 * PCI remove that follows would find nothing to report. Report it now. */

@@ -200,6 +200,9 @@ const char *lease_owner(const struct lease *l);
 uint64_t lease_id(const struct lease *l);
 /* {"id", "owner", "granted"} of group's lease in *ret, NULL when it has none. */
 int manager_group_lease_json(const struct manager *m, int64_t group, json_object **ret);
+/* udev has handled a device node of group (vfio, vfio-dev, uio add): a lease of the group
+ * sets its owner again, or is granted now if it waited for that. */
+void manager_lease_node_event(struct manager *m, int64_t group);
 /* Ends leases whose groups are gone (after a removal). */
 void manager_leases_check(struct manager *m);
 /* At start: the leases of the daemon that ran before in this boot, their processes checked. */

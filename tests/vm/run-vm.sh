@@ -103,8 +103,18 @@ if command -v lspci >/dev/null; then
 	[ -r /usr/share/misc/pci.ids ] && mkdir -p "$root/usr/share/misc" &&
 		cp /usr/share/misc/pci.ids "$root/usr/share/misc/"
 fi
-printf 'root:x:0:0::/:/bin/sh\n' >"$root/etc/passwd"
-printf 'root:x:0:\n' >"$root/etc/group"
+# A real QEMU for the lease scenario and the demo: started in the guest as an unprivileged user
+# on a leased group (setpriv drops to it; busybox's cannot change uids). Its firmware only.
+if [ -x /usr/bin/setpriv ]; then
+	copy_with_libs "$(command -v qemu-system-x86_64)" /usr/bin/setpriv \
+		/usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so ||
+		die "cannot copy QEMU (and its TCG module) into the guest"
+	mkdir -p "$root/usr/share/qemu-guest" &&
+		cp /usr/share/seabios/bios-256k.bin "$root/usr/share/qemu-guest/" ||
+		die "cannot copy QEMU's firmware (seabios) into the guest"
+fi
+printf 'root:x:0:0::/:/bin/sh\nvm:x:1000:1000::/tmp:/bin/sh\n' >"$root/etc/passwd"
+printf 'root:x:0:\nvm:x:1000:\n' >"$root/etc/group"
 
 cp "$here/init" "$root/init" && cp "$here/guest-lib.sh" "$here/demo.sh" "$here/bench.sh" "$root/vm/" &&
 	cp -r "$here/scenarios" "$root/vm/" || die "cannot copy the guest scripts"
