@@ -163,6 +163,9 @@ static int vfio_json(struct manager *m, const struct pcidev *d, enum plan_purpos
 	if (cdev_dir >= 0 && sysfs_list_at(cdev_dir, ".", &cdev, NULL) >= 0 && cdev[0] &&
 	    asprintf(&cdev_node, "%s/vfio/devices/%s", m->dev_root, cdev[0]) < 0)
 		return -ENOMEM;
+	/* Linux 6.1 to 6.5 list vfio-dev in sysfs without the cdev (CONFIG_VFIO_DEVICE_CDEV). */
+	if (cdev_node && access(cdev_node, F_OK) < 0)
+		cdev_node = mfree(cdev_node);
 	/* Who holds the group node: the same scan the planner's facts make. */
 	r = manager_open_by(m, d, purpose, &open_by);
 	if (r == -ENOMEM)

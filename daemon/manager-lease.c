@@ -222,6 +222,12 @@ static int group_nodes(struct manager *m, uint32_t group, char ***nodes, size_t 
 			if (asprintf(&path, streq(sub, "uio") ? "%s/%s" : "%s/vfio/devices/%s",
 				     m->dev_root, *k) < 0)
 				return -ENOMEM;
+			/* Linux 6.1 lists vfio-dev in sysfs, but has the cdev only from 6.6
+			 * (CONFIG_VFIO_DEVICE_CDEV): a node that is not there is not named. */
+			if (access(path, F_OK) < 0) {
+				path = mfree(path);
+				continue;
+			}
 			r = strv_push(nodes, n, path);
 			if (r < 0)
 				return r;
@@ -414,8 +420,15 @@ int manager_vm_args_json(struct manager *m, char *const *addresses, bool iommufd
 		_cleanup_close_ int dir = sysfs_pci_open(m->sysfs, addresses[i], "vfio-dev");
 		size_t in_slot = 0, listed = 0;
 
-		if (dir >= 0 && sysfs_list_at(dir, ".", &names, NULL) >= 0 && names[0])
-			cdevs[i] = strdup(names[0]);
+		/* The iommufd form opens /dev/vfio/devices/vfioX: only where the node exists. */
+		if (dir >= 0 && sysfs_list_at(dir, ".", &names, NULL) >= 0 && names[0]) {
+			_cleanup_free_ char *node = NULL;
+
+			if (asprintf(&node, "%s/vfio/devices/%s", m->dev_root, names[0]) < 0)
+				return -ENOMEM;
+			if (access(node, F_OK) == 0 && !(cdevs[i] = strdup(names[0])))
+				return -ENOMEM;
+		}
 		/* Every function of the host device listed: Proxmox may name the device. */
 		for (size_t k = 0; k < m->model.n_devs; k++)
 			if (streq(m->model.devs[k]->address, addresses[i]) ||

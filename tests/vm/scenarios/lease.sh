@@ -47,6 +47,9 @@ check "the wrapper's lease is granted, tied to its pid" \
 check_eq "the GPU and its audio are on vfio-pci" "vfio-pci vfio-pci" "$(driver_of $gpu) $(driver_of $audio)"
 check_eq "/dev/vfio/$group is the lease user's (uid 1000), mode 0660" "1000:1000 660" \
 	"$(stat -c '%u:%g %a' /dev/vfio/$group)"
+nodes=$(sed -n 's/.*"device_nodes":\[\([^]]*\)\].*/\1/p' $W/lease.json | tr -d '"' | tr , ' ')
+check_eq "the lease names its group node, and no cdev this kernel lacks (6.1 lists vfio-dev in sysfs without /dev/vfio/devices)" \
+	"/dev/vfio/$group" "$(for n in $nodes; do [ -e "$n" ] && echo "$n" || echo "missing $n"; done | paste -sd' ')"
 check_eq "QEMU got exactly the lease's arguments" \
 	"-device pcie-root-port,id=pcipass-rp0,chassis=100,slot=0 -device vfio-pci,host=$gpu,id=pcipass-0-0,bus=pcipass-rp0,addr=0x0.0x0,multifunction=on -device vfio-pci,host=$audio,id=pcipass-0-1,bus=pcipass-rp0,addr=0x0.0x1" \
 	"$(cat $W/qemu-args)"
