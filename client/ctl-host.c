@@ -23,7 +23,7 @@ static json_object *find_device(json_object *devices, const char *address)
 
 int verb_groups(struct ctl *c, int argc, char *argv[])
 {
-	static const char *const columns[] = { "GROUP", "TYPE", "VIABLE", "DEVICE", "ID",
+	static const char *const columns[] = { "GROUP", "TYPE", "VIABLE", "LEASE", "DEVICE", "ID",
 						     "CLASS", "DRIVER" };
 	_cleanup_json_ json_object *reply = NULL, *list = NULL;
 	_cleanup_(table_freep) struct table *t = NULL;
@@ -67,7 +67,8 @@ int verb_groups(struct ctl *c, int argc, char *argv[])
 			if (table_add_row(t, (const char *const[]){
 					j == 0 ? id : "", j == 0 ? json_get_str(g, "type") : "",
 					j > 0 ? "" : json_get_bool(g, "viable") == 1 ? "yes" :
-					json_get_bool(g, "viable") == 0 ? "no" : "-", addr,
+					json_get_bool(g, "viable") == 0 ? "no" : "-",
+					j > 0 ? "" : json_get_str(json_get(g, "lease"), "owner"), addr,
 					d ? ids : NULL, d ? class : NULL,
 					d ? json_get_str(d, "driver") ?: "(none)" : NULL }) < 0)
 				return CTL_EXIT_FAILURE;
@@ -161,6 +162,7 @@ int verb_status(struct ctl *c, int argc, char *argv[])
 	     json_get_int(s, "bound_devices"));
 	line("Events:", "%lld udev events, %lld scans, %lld monitors", json_get_int(s, "uevents"),
 	     json_get_int(s, "scans"), json_get_int(s, "monitors"));
+	line("Leases:", "%lld granted", json_get_int(s, "leases"));
 	line("Clients:", "%lld connected, %lld KiB of buffers (%lld KiB for unprivileged clients)",
 	     json_get_int(s, "connections"), (json_get_int(s, "client_buffers") + 1023) / 1024,
 	     (json_get_int(s, "unprivileged_client_buffers") + 1023) / 1024);

@@ -122,6 +122,9 @@ check_eq "groups -j: group 2's lease" \
 	"$(ctl -j groups | json_eval '[(g["id"], g["lease"]["owner"]) for g in d["groups"] if g["lease"]]')" \
 	"[(2, 'vm1'), (3, 'vm2')]"
 check_eq "status: 2 leases" "$(status_eval 'd["status"]["leases"]')" "2"
+check "groups (table): the lease's owner beside group 2" \
+	bash -c "'$PCIPASSCTL' --socket '$SOCK' groups | grep -q '^2 .* yes *vm1 *0000:00:01.0'"
+check "status: Leases: 2 granted" bash -c "'$PCIPASSCTL' --socket '$SOCK' status | grep -q '^Leases: *2 granted'"
 check "leases (table) shows owner, pool and devices" \
 	bash -c "'$PCIPASSCTL' --socket '$SOCK' leases | grep -q '^2 *vm2 *gpu *3 *0000:02:00.0,0000:02:00.1 *0 *-'"
 
@@ -138,6 +141,31 @@ check "…saying where it is" grep -q "0000:00:03.0 is on e1000e, not on vfio-pc
 check_eq "qemu --iommufd without vfio cdevs: InvalidParameter" \
 	"$($VL "$SOCK" io.pcipass.GetVmArguments '{"addresses":["0000:02:00.0"],"iommufd":true}' | json_eval 'd["error"], d["parameters"]')" \
 	"org.varlink.service.InvalidParameter {'parameter': 'iommufd'}"
+
+# --- a kernel with vfio cdevs (6.6+): the cdev is the lease's too, and the iommufd form -------
+ctl unlease --owner vm2 >/dev/null
+mkdir -p "$root/bus/pci/devices/0000:02:00.0/vfio-dev/vfio0" "$root/bus/pci/devices/0000:02:00.1/vfio-dev/vfio1" "$TMP/dev/vfio/devices"
+: >"$TMP/dev/vfio/devices/vfio0"
+: >"$TMP/dev/vfio/devices/vfio1"
+chmod 0600 "$TMP/dev/vfio/devices/vfio0" "$TMP/dev/vfio/devices/vfio1"
+ctl -j lease 0000:02:00.0 --owner vm2 --user 1000:1001 --iommufd >"$TMP/l2c.json"
+check_eq "with cdevs: the lease names the group node and both cdevs" \
+	"$(json_eval 'd["lease"]["device_nodes"]' <"$TMP/l2c.json")" \
+	"['$TMP/dev/vfio/3', '$TMP/dev/vfio/devices/vfio0', '$TMP/dev/vfio/devices/vfio1']"
+check_eq "…and gives the cdevs to the lease's user too" \
+	"$(stat -c '%u:%g %a' "$TMP/dev/vfio/devices/vfio0" "$TMP/dev/vfio/devices/vfio1" | paste -sd' ')" \
+	"1000:1001 660 1000:1001 660"
+check_eq "--iommufd: the iommufd object, and iommufd= on each device" \
+	"$(json_eval '" ".join(d["lease"]["qemu"])' <"$TMP/l2c.json")" \
+	"-object iommufd,id=pcipass-iommufd -device pcie-root-port,id=pcipass-rp0,chassis=100,slot=0 -device vfio-pci,host=0000:02:00.0,id=pcipass-0-0,bus=pcipass-rp0,addr=0x0.0x0,multifunction=on,iommufd=pcipass-iommufd -device vfio-pci,host=0000:02:00.1,id=pcipass-0-1,bus=pcipass-rp0,addr=0x0.0x1,iommufd=pcipass-iommufd"
+ctl unlease --owner vm2 >/dev/null
+check_eq "the lease ends: the cdevs are root's again, mode 0600" \
+	"$(stat -c '%u:%g %a' "$TMP/dev/vfio/devices/vfio0" "$TMP/dev/vfio/devices/vfio1" | paste -sd' ')" \
+	"0:0 600 0:0 600"
+rm -rf "$root/bus/pci/devices/0000:02:00.0/vfio-dev" "$root/bus/pci/devices/0000:02:00.1/vfio-dev" "$TMP/dev/vfio/devices"
+ctl -j lease 0000:02:00.0 --owner vm2 --numa 1 >/dev/null 2>&1
+check_eq "a lease by address with --numa: only a preference among free groups, granted" \
+	"$(lease_ids)" "vm1:2 vm2:3"
 
 # --- bad requests --------------------------------------------------------------------------------
 vl_error() { $VL "$SOCK" io.pcipass.AcquireLease "$1" | json_eval 'd.get("error"), d.get("parameters")'; }
@@ -169,7 +197,7 @@ check_eq "unlease of no lease: exit 1, NoSuchLease" "$?:$(cat "$TMP/err")" "1:pc
 
 # --- ending: nodes back to root; AfterLease= keep or release -------------------------------------
 check_eq "unlease --owner vm2" "$(ctl unlease --owner vm2)" \
-	"Ended lease 2 of vm2 (its groups stay on their passthrough driver)."
+	"Ended lease 4 of vm2 (its groups stay on their passthrough driver)."
 check_eq "AfterLease=keep: group 3 stays on vfio-pci, /dev/vfio/3 is root's, mode 0600" \
 	"$(drv 0000:02:00.0) $(drv 0000:02:00.1) $(node 3)" "vfio-pci vfio-pci 0:0 600"
 check_eq "unlease 1 (by id)" "$(ctl unlease 1)" "Ended lease 1 of vm1 (its groups go back to the host)."
@@ -201,7 +229,7 @@ kill "$holder"
 wait "$holder" 2>/dev/null
 wait_until same "" lease_ids
 check_eq "the process exits: the lease ends by itself, the node is root's" "$(node 3)" "0:0 600"
-check "the end is journaled with its reason" grep -q "Lease 4 of gpu for vm5: ended (.*; process-exited)" "$TMP/daemon.log"
+check "the end is journaled with its reason" grep -q "Lease 6 of gpu for vm5: ended (.*; process-exited)" "$TMP/daemon.log"
 
 sleep 1000 &
 holder=$!
@@ -233,7 +261,7 @@ kill "$mon" 2>/dev/null
 wait "$mon" 2>/dev/null
 check_eq "Monitor told each grant and end, with the reason" \
 	"$(json_each 'd["event"]["progress"] + " " + d["event"]["lease"]["owner"] + " " + (d["event"]["reason"] or "-") if d["event"]["action"] == "lease" else ""' <"$TMP/monitor.json" | grep . | paste -sd'|')" \
-	"granted vm1 -|granted vm2 -|ended vm2 released|ended vm1 released|granted vm4 -|ended vm4 released|granted vm5 -"
+	"granted vm1 -|granted vm2 -|ended vm2 released|granted vm2 -|ended vm2 released|granted vm2 -|ended vm2 released|ended vm1 released|granted vm4 -|ended vm4 released|granted vm5 -"
 
 # --- the libvirt hook, fed domain XML on its standard input as libvirt does -----------------------
 hook() { PCIPASSCTL="$PCIPASSCTL --socket $SOCK" PCIPASS_HOOK_USER=1000:1000 python3 "$top_srcdir/conf/libvirt-hook-qemu" "$@"; }
