@@ -102,6 +102,18 @@ const struct lease *manager_group_lease(const struct manager *m, int64_t group)
 	return NULL;
 }
 
+bool lease_owner_valid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > LEASE_OWNER_MAX)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
 const char *lease_owner(const struct lease *l)
 {
 	return l->owner;
@@ -1199,6 +1211,35 @@ int manager_group_lease_json(const struct manager *m, int64_t group, json_object
 
 /* --- start-up: the leases of the daemon that ran before -------------------------------------- */
 
+/* 1 to 64 distinct group numbers. */
+static bool groups_ok(json_object *a)
+{
+	size_t n = json_object_array_length(a);
+
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		json_object *g = json_object_array_get_idx(a, i);
+
+		if (!json_object_is_type(g, json_type_int) || json_object_get_int64(g) < 0 ||
+		    json_object_get_int64(g) > UINT32_MAX)
+			return false;
+		for (size_t k = 0; k < i; k++)
+			if (json_object_get_int64(json_object_array_get_idx(a, k)) ==
+			    json_object_get_int64(g))
+				return false;
+	}
+	return true;
+}
+
+static const struct lease *lease_by_id(const struct manager *m, uint64_t id)
+{
+	for (size_t i = 0; i < m->n_leases; i++)
+		if (m->leases[i]->id == id)
+			return m->leases[i];
+	return NULL;
+}
+
 int manager_leases_load(struct manager *m)
 {
 	_cleanup_free_ char *path = NULL;
@@ -1238,16 +1279,29 @@ int manager_leases_load(struct manager *m)
 		return leases_save(m);
 	}
 	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
-		json_object *e = json_object_array_get_idx(a, i), *groups = NULL, *f;
+		json_object *e = json_object_array_get_idx(a, i), *groups = NULL, *f = NULL, *of = NULL;
 		struct lease *l = new0(struct lease, 1);
 		struct lease **la = reallocarray_safe(m->leases, m->n_leases + 1, sizeof(*la));
-		const char *owner = json_object_object_get_ex(e, "owner", &f) ?
-				    json_object_get_string(f) : NULL;
+		const char *owner = json_object_object_get_ex(e, "owner", &of) &&
+				    json_object_is_type(of, json_type_string) ?
+				    json_object_get_string(of) : NULL;
+		bool taken = false;
 
 		if (la)
 			m->leases = la;
 		json_object_object_get_ex(e, "groups", &groups);
-		if (!l || !la || !owner || !(l->owner = strdup(owner)) ||
+		/* An entry that is not one we wrote (edited by hand) is dropped, not trusted. */
+		for (size_t k = 0; groups && json_object_is_type(groups, json_type_array) &&
+				   k < json_object_array_length(groups); k++)
+			taken = taken || manager_group_lease(m, json_object_get_int64(
+						json_object_array_get_idx(groups, k)));
+		if (l && la && (!lease_owner_valid(owner) || taken ||
+				!json_object_is_type(groups, json_type_array) || !groups_ok(groups))) {
+			log_warning("%s: lease %zu is malformed, dropping it", path, i);
+			lease_free(l);
+			continue;
+		}
+		if (!l || !la || !(l->owner = strdup(owner)) ||
 		    !(l->groups = new0(uint32_t, json_object_array_length(groups) + 1)) ||
 		    !(l->claimed_now = new0(bool, json_object_array_length(groups) + 1)) ||
 		    !(l->node_seen = new0(bool, json_object_array_length(groups) + 1))) {
@@ -1271,6 +1325,8 @@ int manager_leases_load(struct manager *m)
 		l->since_usec = json_object_object_get_ex(e, "since_usec", &f) ?
 				(uint64_t)json_object_get_int64(f) : 0;
 		l->iommufd = json_object_object_get_ex(e, "iommufd", &f) && json_object_get_boolean(f);
+		if (l->id == 0 || lease_by_id(m, l->id))
+			l->id = m->next_lease_id++;
 		m->leases[m->n_leases++] = l;
 		if (l->id >= m->next_lease_id)
 			m->next_lease_id = l->id + 1;

@@ -769,21 +769,7 @@ static int method_apply(struct varlink_conn *c, json_object *params, unsigned fl
 
 /* --- leases ---------------------------------------------------------------------------------- */
 
-#define LEASE_OWNER_MAX		256
 #define LEASE_ADDRESSES_MAX	64
-
-/* An owner name: 1 to 256 bytes of printable text (UTF-8 allowed), no control characters. */
-static bool owner_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > LEASE_OWNER_MAX)
-		return false;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			return false;
-	return true;
-}
 
 /* A JSON array of distinct valid PCI addresses (1 to max), sorted, into *ret (borrowed). */
 static int addresses_parse(json_object *a, size_t max, char ***ret)
@@ -841,7 +827,7 @@ static int method_acquire_lease(struct varlink_conn *c, json_object *params, uns
 
 	if (json_dispatch(params, fields, &p, &bad) < 0)
 		return invalid(c, bad);
-	if (!owner_valid(p.owner))
+	if (!lease_owner_valid(p.owner))
 		return invalid(c, "owner");
 	/* A pool or addresses, not both. */
 	if (!p.pool == !p.addresses)

@@ -197,6 +197,9 @@ size_t manager_leases_count(const struct manager *m);
 /* The lease holding group (granted or being granted), NULL: none. */
 const struct lease *manager_group_lease(const struct manager *m, int64_t group);
 const char *lease_owner(const struct lease *l);
+/* An owner name: 1 to LEASE_OWNER_MAX bytes of text (UTF-8 allowed), no control characters. */
+#define LEASE_OWNER_MAX 256
+bool lease_owner_valid(const char *s);
 uint64_t lease_id(const struct lease *l);
 /* {"id", "owner", "granted"} of group's lease in *ret, NULL when it has none. */
 int manager_group_lease_json(const struct manager *m, int64_t group, json_object **ret);

@@ -244,6 +244,26 @@ daemon_stop
 daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf" || { not_ok "pcipassd starts again"; finish; }
 check_eq "leases of a previous boot are gone after a reboot" "$(lease_ids)" ""
 check "…and said so" grep -q "1 leases of a previous boot have ended" "$TMP/daemon.log"
+python3 - "$TMP/state/leases.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["boot_id"] = open("/proc/sys/kernel/random/boot_id").read().strip()
+d["leases"] = [
+    {"id": "20", "groups": [3], "uid": 7, "gid": 7},                      # no owner
+    {"id": "21", "owner": "bad", "groups": "3"},                           # groups not a list
+    {"id": "22", "owner": "bad", "groups": [3, 3]},                        # a group twice
+    {"id": "23", "owner": "bad\u0001", "groups": [3]},                     # a control character
+    {"id": "24", "owner": "kept", "groups": [3], "uid": 7, "gid": 7, "since_usec": 1},
+    {"id": "25", "owner": "second", "groups": [3]},                        # group 3 taken already
+]
+json.dump(d, open(sys.argv[1], "w"))
+PY
+daemon_stop
+daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf" || { not_ok "pcipassd starts with a hand-edited leases.json"; finish; }
+check_eq "a hand-edited leases.json: malformed entries dropped, the good one kept" "$(lease_ids)" "kept:3"
+check_eq "…its node given to it again" "$(node 3)" "7:7 660"
+check_eq "…and each drop said" "$(grep -c 'is malformed, dropping it' "$TMP/daemon.log")" "5"
+ctl unlease --owner kept >/dev/null
 
 # --- a claim that fails while granting: no lease, the group put back -----------------------------
 ctl release 0000:02:00.0 >/dev/null
