@@ -167,6 +167,25 @@ ctl -j lease 0000:02:00.0 --owner vm2 --numa 1 >/dev/null 2>&1
 check_eq "a lease by address with --numa: only a preference among free groups, granted" \
 	"$(lease_ids)" "vm1:2 vm2:3"
 
+# --- a pool rule's pin: the hardware at the address moved --------------------------------------
+cat >"$pol/30-pinned.policy" <<'EOF2'
+[Match]
+Address=0000:00:03.0
+[Assign]
+Driver=vfio-pci
+Apply=request
+Pool=nic
+PinId=8086:1533
+EOF2
+ctl reload >/dev/null
+ctl lease nic --owner x >/dev/null 2>"$TMP/err"
+check_eq "a pool whose only function does not hold its pinned ids: refused" "$?" "1"
+check "…pin-mismatch, naming both ids" \
+	grep -q "IOMMU group 4: pin-mismatch: 0000:00:03.0 holds 8086:10d3, but 30-pinned.policy pins 8086:1533 there" "$TMP/err"
+check_eq "…and nothing moved" "$(drv 0000:00:03.0) $(writes)" "e1000e "
+rm "$pol/30-pinned.policy"
+ctl reload >/dev/null
+
 # --- bad requests --------------------------------------------------------------------------------
 vl_error() { $VL "$SOCK" io.pcipass.AcquireLease "$1" | json_eval 'd.get("error"), d.get("parameters")'; }
 check_eq "an unknown pool: NoSuchPool" "$(vl_error '{"owner":"x","pool":"nope"}')" \
