@@ -17,7 +17,7 @@
 #include "lib/util.h"
 #include "lib/varlink.h"
 
-#define DEFAULT_SOCKET "/run/pcipass/io.pcipass"
+#define DEFAULT_SOCKET PCIPASS_RUNDIR "/io.pcipass"
 
 struct verb {
 	const char *name;

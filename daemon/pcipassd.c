@@ -21,8 +21,8 @@
 #include "manager.h"
 #include "udev-rules.h"
 
-#define DEFAULT_SOCKET		"/run/pcipass/io.pcipass"
-#define DEFAULT_STATE_DIR	"/run/pcipass"
+#define DEFAULT_SOCKET		PCIPASS_RUNDIR "/io.pcipass"
+#define DEFAULT_STATE_DIR	PCIPASS_RUNDIR
 
 static const char *arg_sysfs_root = "/sys";
 static const char *arg_dev_root = "/dev";
@@ -66,8 +66,8 @@ static void help(void)
 	       "and the policy in force stays).\n"
 	       "See pcipassd(8).\n",
 	       DEFAULT_SOCKET, DEFAULT_STATE_DIR, DAEMON_CONFIG_DEFAULT,
-	       "/usr/lib/pcipass/policy.d,\n"
-	       "                         /run/pcipass/policy.d, /etc/pcipass/policy.d");
+	       PCIPASS_LIBDIR "/policy.d,\n"
+	       "                         " PCIPASS_RUNDIR "/policy.d, " PCIPASS_CONFDIR "/policy.d");
 }
 
 enum {

@@ -135,7 +135,8 @@ int udev_watch_new(sd_event *event, uevent_handler handler, void *userdata,
 		if (r < 0)
 			goto fail;
 	}
-	/* Best effort: needs CAP_NET_ADMIN to go past the system limit. */
+	/* Best effort: past net.core.rmem_max only with CAP_NET_ADMIN, which the unit does not
+	 * give (an overflow costs a rescan, see watch_on_io). */
 	(void)udev_monitor_set_receive_buffer_size(w->monitor, RECEIVE_BUFFER_SIZE);
 	r = udev_monitor_enable_receiving(w->monitor);
 	if (r < 0)

@@ -94,8 +94,11 @@ int udev_rules_write(const struct policy *p, FILE *f)
 	      "# the host driver never binds it; pcipassd then completes the claim. A function\n"
 	      "# whose host driver is already loaded (built in) is bound before this rule runs:\n"
 	      "# pcipassd moves it instead.\n"
+	      "# pcipass.disable=1 on the kernel command line turns it off, as it does pcipassd.\n"
 	      "ACTION!=\"add\", GOTO=\"pcipass_end\"\n"
-	      "SUBSYSTEM!=\"pci\", GOTO=\"pcipass_end\"\n", f);
+	      "SUBSYSTEM!=\"pci\", GOTO=\"pcipass_end\"\n"
+	      "IMPORT{cmdline}=\"pcipass.disable\"\n"
+	      "ENV{pcipass.disable}==\"1\", GOTO=\"pcipass_end\"\n", f);
 	for (size_t i = 0; i < p->n_rules; i++) {
 		const struct policy_rule *r = p->rules[i];
 		const char *why = not_expressible(r);

@@ -13,7 +13,7 @@
 
 #include "lib/policy.h"
 
-#define UDEV_RULES_DEFAULT "/run/udev/rules.d/61-pcipass.rules"
+#define UDEV_RULES_DEFAULT UDEV_RULES_GEN_DIR "/61-pcipass.rules"
 
 int udev_rules_write(const struct policy *p, FILE *f);
 /* Writes the rules to path atomically (tmp, fsync, rename). */

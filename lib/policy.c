@@ -18,8 +18,8 @@
 #include "lib/pci.h"
 #include "lib/policy.h"
 
-static char dir_usr[] = "/usr/lib/pcipass/policy.d", dir_run[] = "/run/pcipass/policy.d",
-	    dir_etc[] = "/etc/pcipass/policy.d";
+static char dir_usr[] = PCIPASS_LIBDIR "/policy.d", dir_run[] = PCIPASS_RUNDIR "/policy.d",
+	    dir_etc[] = PCIPASS_CONFDIR "/policy.d";
 char *const policy_dirs_default[] = { dir_usr, dir_run, dir_etc, NULL };
 
 #define POLICY_RULES_MAX 4096U

@@ -30,9 +30,10 @@
 
 struct pcidev;
 
-/* /usr/lib/pcipass/policy.d, /run/pcipass/policy.d, /etc/pcipass/policy.d; NULL-terminated */
+/* /usr/lib/pcipass/policy.d, /run/pcipass/policy.d, /etc/pcipass/policy.d (the prefixes as
+ * configured); NULL-terminated */
 extern char *const policy_dirs_default[];
-#define DAEMON_CONFIG_DEFAULT "/etc/pcipass/pcipassd.conf"
+#define DAEMON_CONFIG_DEFAULT PCIPASS_CONFDIR "/pcipassd.conf"
 #define POLICY_FILE_MAX (64U * 1024U)	/* bytes; a rule is a few hundred */
 
 enum policy_target {

@@ -410,6 +410,8 @@ check_eq "the udev rule: first match wins, only start-up rules set an override, 
 	"$(grep -v '^#' "$TMP/udev/61-pcipass.rules"; grep '^# [0-9]' "$TMP/udev/61-pcipass.rules")" \
 	'ACTION!="add", GOTO="pcipass_end"
 SUBSYSTEM!="pci", GOTO="pcipass_end"
+IMPORT{cmdline}="pcipass.disable"
+ENV{pcipass.disable}=="1", GOTO="pcipass_end"
 KERNEL=="0000:00:03.0", GOTO="pcipass_end"
 ATTR{vendor}=="0x10de", ATTR{class}=="0x0300*", GOTO="pcipass_end"
 ATTR{vendor}=="0x1002", ATTR{class}=="0x0300*", GOTO="pcipass_end"
@@ -421,7 +423,7 @@ LABEL="pcipass_end"
 # 70-numa.policy: NumaNode= cannot be matched at add; this rule and the ones after it are left to pcipassd'
 check "pcipassd stops cleanly (udev rule)" daemon_stop
 check "with a synthetic --sysfs-root and no --udev-rules, the real udev is never written" \
-	test ! -e /run/udev/rules.d/61-pcipass.rules
+	test ! -e /etc/udev/rules.d/61-pcipass.rules -a ! -e /run/udev/rules.d/61-pcipass.rules
 rm "$pol"/*.policy
 
 # --- pcipass.disable=1 ------------------------------------------------------------------------

@@ -134,7 +134,7 @@ reset_host() {
 	for d in /sys/bus/pci/devices/*/sriov_drivers_autoprobe; do
 		[ -e "$d" ] && echo 1 >"$d"
 	done
-	rm -rf /run/pcipass /run/udev/rules.d/61-pcipass.rules
+	rm -rf /run/pcipass /etc/udev/rules.d/61-pcipass.rules
 }
 
 scenario_run() {
