@@ -85,6 +85,16 @@ static void log_blocked(const struct plan_group *g, const struct pcidev *d)
 			   g->blockers[j].message);
 }
 
+/* The first reason a blocked group is not moved (the messages name their function). */
+static const char *first_blocker(const struct plan_group *g)
+{
+	for (size_t i = 0; i < g->n_members; i++)
+		for (size_t j = 0; j < g->members[i].n_blockers; j++)
+			if (!(g->members[i].blockers[j].forceable && g->members[i].forced))
+				return g->members[i].blockers[j].message;
+	return g->n_blockers ? g->blockers[0].message : "blocked";
+}
+
 /* --- jobs: requests and applications, planned when their turn comes ------------------------- */
 
 /* A caller waiting for jobs: one answer when all of its jobs have ended. */
@@ -470,6 +480,7 @@ static int job_run(struct manager *m, struct job *j)
 		/* Every group a start-up rule moves: one job each, planned in its turn. */
 		struct job **at = &m->jobs;
 
+		manager_status_blocked_clear(m);
 		while (*at && (*at)->task)
 			at = &(*at)->next;	/* after the host's steps */
 
@@ -493,9 +504,13 @@ static int job_run(struct manager *m, struct job *j)
 	}
 
 	g = &mp.plan.groups[0];
-	if (j->req.apply && (!g->acts || !group_applies_at_boot(g)))
+	if (j->req.apply && (!g->acts || !group_applies_at_boot(g))) {
+		manager_status_blocked(m, g->id, NULL);
 		return 0;	/* in place by now */
+	}
 	log_blocked(g, model_find(&m->model, j->req.address));	/* or the guards forced past */
+	if (j->req.apply)
+		manager_status_blocked(m, g->id, g->blocked ? first_blocker(g) : NULL);
 	if (g->blocked) {
 		if (!j->req.apply) {
 			json_object *p = NULL;
@@ -781,6 +796,7 @@ static void on_progress(const struct txn *t, const char *what, void *userdata)
 	if (t->state == TXN_DONE || t->state == TXN_FAILED)
 		for (size_t i = 0; i < t->n_members; i++)
 			(void)model_refresh(&m->model, m->sysfs, t->members[i].address, NULL, NULL);
+	manager_status_update(m);
 
 	if (m->n_monitors == 0 || !ev || txn_to_json(t, &tj) < 0)
 		return;
@@ -806,15 +822,23 @@ static bool kernel_cmdline_disables(void)
 
 /* Claims of functions someone else has moved since are forgotten, the rest adopted; then the
  * policy's start-up rules are carried out (never re-applied to what is already in place). */
+static void on_startup_applied(void *userdata, const char *error, json_object *params)
+{
+	(void)json_object_put(params);
+	manager_startup_applied(userdata);
+}
+
 static void adopt_and_apply(struct manager *m)
 {
 	int r;
 
 	if (!m->read_only)
 		(void)binder_adopt(m->binder, &m->model);
-	r = manager_apply(m, NULL, NULL, NULL);
-	if (r < 0)
+	r = manager_apply(m, NULL, on_startup_applied, m);
+	if (r < 0) {
 		log_warning_errno(r, "Failed to apply the policy at start, continuing: %m");
+		manager_startup_applied(m);
+	}
 }
 
 static void on_undo_done(struct txn *t, void *userdata)

@@ -574,6 +574,7 @@ static void lease_event(struct lease *l, const char *progress, const char *reaso
 	_cleanup_json_ json_object *ev = NULL;
 	json_object *lj = NULL;
 
+	manager_status_update(m);
 	if (m->n_monitors == 0)
 		return;
 	ev = json_object_new_object();

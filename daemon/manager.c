@@ -71,6 +71,7 @@ struct manager *manager_free(struct manager *m)
 		return NULL;
 	manager_jobs_stop(m);
 	manager_leases_free(m);
+	manager_status_done(m);
 	manager_varlink_stop(m);
 	udev_watch_free(m->udev);
 	/* A binder with a step stuck in the kernel keeps the sysfs its worker uses. */
@@ -150,6 +151,7 @@ int manager_load_policy(struct manager *m, struct policy_error *err)
 			  m->policy.n_rules, msg ?: "?");
 		free(m->policy_error);
 		m->policy_error = TAKE_PTR(msg);
+		manager_status_update(m);
 		return -EINVAL;
 	}
 	policy_done(&m->policy);
@@ -169,11 +171,14 @@ int manager_load_policy(struct manager *m, struct policy_error *err)
 	if (m->udev_rules && !m->read_only) {
 		r = udev_rules_install(&m->policy, m->udev_rules);
 		if (r < 0)
-			log_warning_errno(r, "Failed to write the udev rule '%s', continuing: %m",
+			log_warning_errno(r, "Failed to write the udev rule '%s', continuing (at the "
+					  "next boot host drivers may bind what start-up rules claim): %m",
 					  m->udev_rules);
+		m->udev_rules_error = MIN(r, 0);
 	}
 	for (size_t i = 0; i < m->policy.n_rules; i++)
 		log_debug("  %s", m->policy.rules[i]->path);
+	manager_status_update(m);
 	return 0;
 }
 
@@ -296,6 +301,7 @@ int manager_rescan(struct manager *m)
 	m->n_scans++;
 	log_debug("Scanned %zu PCI functions in %zu IOMMU groups", m->model.n_devs,
 		  m->model.n_groups);
+	manager_status_update(m);
 	return 0;
 }
 
@@ -382,6 +388,7 @@ static void manager_on_uevent(const struct uevent *ev, void *userdata)
 		manager_on_pci_event(m, ev);
 	else
 		manager_on_node_event(m, ev);
+	manager_status_update(m);
 }
 
 int manager_start(struct manager *m, int listen_fd)
@@ -414,5 +421,8 @@ int manager_start(struct manager *m, int listen_fd)
 	r = manager_binder_start(m);
 	if (r < 0)
 		return r;
-	return manager_leases_load(m);
+	r = manager_leases_load(m);
+	if (r < 0)
+		return r;
+	return manager_startup_wait(m);
 }

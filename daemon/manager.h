@@ -47,6 +47,7 @@ struct manager {
 	char **policy_dirs;
 	char *config_path;
 	char *udev_rules;
+	int udev_rules_error;		/* writing it failed: the negative errno; else 0 */
 	struct policy policy;		/* the last good one */
 	struct daemon_config config;	/* likewise */
 	gid_t socket_gid;		/* SocketGroup=, resolved when the config is loaded */
@@ -71,6 +72,16 @@ struct manager {
 	size_t n_monitors;
 
 	uint64_t n_scans, n_uevents;
+
+	/* manager-status.c: what systemd is told */
+	bool started;			/* manager_start() has returned */
+	bool startup_applied;		/* the start-up rules' transactions have ended */
+	bool ready;			/* READY=1 sent */
+	sd_event_source *startup_timer;	/* StartupTimeout= */
+	char *status_sent;		/* the last STATUS= */
+	sd_event_source *status_defer;	/* sends STATUS= when it has changed */
+	struct status_blocked *blocked;	/* groups the start-up rules could not move */
+	size_t n_blocked;
 };
 
 int manager_new(const struct manager_config *config, struct manager **ret);
@@ -213,6 +224,22 @@ int manager_leases_load(struct manager *m);
 void manager_leases_free(struct manager *m);
 /* Adds "qemu", "libvirt" and "proxmox" for the functions at addresses (on vfio) to o. */
 int manager_vm_args_json(struct manager *m, char *const *addresses, bool iommufd, json_object *o);
+
+/*
+ * manager-status.c: READY=1 and STATUS= for systemd. READY=1 is sent once the start-up rules'
+ * transactions have ended (manager_startup_applied()) and manager_start() is through
+ * (manager_startup_wait()), or at the StartupTimeout= deadline, whichever comes first.
+ * manager_status_update() sends STATUS= again, at the next turn of the loop, when what it says
+ * has changed: call it after anything that may change it (transactions, leases, rescans,
+ * policy loads, uevents).
+ */
+void manager_startup_applied(struct manager *m);
+int manager_startup_wait(struct manager *m);
+void manager_status_update(struct manager *m);
+/* A group the start-up rules could not move, and why (why NULL: it is no longer blocked). */
+void manager_status_blocked(struct manager *m, int64_t group, const char *why);
+void manager_status_blocked_clear(struct manager *m);
+void manager_status_done(struct manager *m);
 
 /* manager-varlink.c */
 int manager_varlink_start(struct manager *m, int listen_fd);

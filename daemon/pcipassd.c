@@ -202,12 +202,15 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 	struct policy_error err = {};
 
 	log_info("Reloading: re-reading sysfs, settings and policy");
-	(void)sd_notify(false, "RELOADING=1");
+	if (m->ready)
+		(void)sd_notify(false, "RELOADING=1");
 	if (manager_rescan(m) >= 0)
 		manager_monitor_send(m, "rescan", NULL, NULL, NULL, NULL, 0);
 	(void)manager_load_policy(m, &err);	/* logs; on failure the policy in force stays */
 	policy_error_done(&err);
-	(void)sd_notify(false, "READY=1");
+	/* Before READY=1 at start, a reload must not announce it. */
+	if (m->ready)
+		(void)sd_notify(false, "READY=1");
 	return 0;
 }
 
@@ -279,8 +282,6 @@ static int run(void)
 
 	log_info("pcipassd %s: %zu PCI functions, %zu IOMMU groups%s", PACKAGE_VERSION,
 		 m->model.n_devs, m->model.n_groups, m->read_only ? ", read-only" : "");
-	(void)sd_notifyf(false, "READY=1\nSTATUS=Watching %zu PCI functions in %zu IOMMU groups%s",
-			 m->model.n_devs, m->model.n_groups, m->read_only ? " (read-only)" : "");
 
 	r = sd_event_loop(m->event);
 	(void)sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");

@@ -1085,7 +1085,7 @@ const struct policy_rule *policy_match(const struct policy *p, const struct pcid
 struct config_state {
 	struct parse_state st;
 	struct daemon_config *c;
-	unsigned seen[5];
+	unsigned seen[6];
 };
 
 /* A size: a number of bytes, or of KiB, MiB, GiB with K, M, G. */
@@ -1115,7 +1115,8 @@ static bool parse_size(const char *s, uint64_t *ret)
 static int config_handler(void *user, const char *section, const char *name, const char *value)
 {
 	static const char *const names[] = { "SocketGroup", "Unmatched", "AllowNoIommu",
-					     "AllowUnsafeInterrupts", "ClientBuffers" };
+					     "AllowUnsafeInterrupts", "ClientBuffers",
+					     "StartupTimeout" };
 	struct config_state *cs = user;
 	struct parse_state *st = &cs->st;
 	int k;
@@ -1152,6 +1153,19 @@ static int config_handler(void *user, const char *section, const char *name, con
 	case 3:
 		return parse_bool(value, &cs->c->allow_unsafe_interrupts) ? 1 :
 			fail(st, "AllowUnsafeInterrupts=%s: expected yes or no", value);
+	case 5: {
+		char *end = NULL;
+		unsigned long sec;
+
+		errno = 0;
+		sec = strtoul(value, &end, 10);
+		if (!isdigit((unsigned char)value[0]) || errno || (*end && !streq(end, "s")) ||
+		    sec > DAEMON_STARTUP_TIMEOUT_MAX)
+			return fail(st, "StartupTimeout=%s: expected seconds, 0 to %u", value,
+				    DAEMON_STARTUP_TIMEOUT_MAX);
+		cs->c->startup_timeout_usec = (uint64_t)sec * 1000000U;
+		return 1;
+	}
 	default:
 		if (!parse_size(value, &cs->c->client_buffers))
 			return fail(st, "ClientBuffers=%s: expected a size (bytes, or with K, M or G)",
@@ -1170,7 +1184,10 @@ int daemon_config_load(const char *path, struct daemon_config *ret, struct polic
 {
 	static const char *const config_sections[] = { "Daemon", NULL };
 	_cleanup_free_ char *text = NULL;
-	struct daemon_config c = { .client_buffers = DAEMON_CLIENT_BUFFERS_DEFAULT };
+	struct daemon_config c = {
+		.client_buffers = DAEMON_CLIENT_BUFFERS_DEFAULT,
+		.startup_timeout_usec = DAEMON_STARTUP_TIMEOUT_DEFAULT_USEC,
+	};
 	struct config_state cs = { .c = &c };
 	size_t size = 0;
 	int r, line;

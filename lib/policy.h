@@ -138,10 +138,13 @@ struct daemon_config {
 	bool allow_noiommu;	/* vfio's unsafe no-IOMMU mode may be used */
 	bool allow_unsafe_interrupts;	/* IOMMU without interrupt remapping is acceptable */
 	uint64_t client_buffers;	/* bytes unprivileged clients may have held, together */
+	uint64_t startup_timeout_usec;	/* READY=1 at the latest this long after the start */
 };
 
 #define DAEMON_CLIENT_BUFFERS_DEFAULT	(64ULL << 20)
 #define DAEMON_CLIENT_BUFFERS_MIN	(1ULL << 20)
+#define DAEMON_STARTUP_TIMEOUT_DEFAULT_USEC	(60ULL * 1000000U)
+#define DAEMON_STARTUP_TIMEOUT_MAX	3600U
 
 void policy_error_done(struct policy_error *e);
 /* "file:line: reason" (or "file: reason"); allocated. */

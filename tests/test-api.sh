@@ -202,7 +202,7 @@ os.kill(pid, 15)
 print("exit", os.waitpid(pid, 0)[1])
 PY
 check_eq "sd_notify: READY=1 with a STATUS line" "$(sed -n 's/^notify //p' "$TMP/activation.out")" \
-	"True ['STATUS=Watching 21 PCI functions in 14 IOMMU groups (read-only)']"
+	"True ['STATUS=21 PCI functions in 14 IOMMU groups (read-only), 0 claimed']"
 check_eq "socket activation: serves the passed socket, binds no other" \
 	"$(sed -n 's/^activated //p' "$TMP/activation.out")" "21 False"
 check_eq "socket activation: clean exit on SIGTERM" "$(sed -n 's/^exit //p' "$TMP/activation.out")" "0"

@@ -2033,6 +2033,11 @@ TEST(config_keys)
 	ASSERT_EQ(c.client_buffers, 2ULL << 30);
 	config_ok("[Daemon]\nClientBuffers=4096K\n", &c);
 	ASSERT_EQ(c.client_buffers, 4ULL << 20);
+	ASSERT_EQ(c.startup_timeout_usec, 60ULL * 1000000U);
+	config_ok("[Daemon]\nStartupTimeout=0\n", &c);
+	ASSERT_EQ(c.startup_timeout_usec, 0U);
+	config_ok("[Daemon]\nStartupTimeout=120s\n", &c);
+	ASSERT_EQ(c.startup_timeout_usec, 120ULL * 1000000U);
 
 	/* Comments only, an empty section, an empty file: the defaults. */
 	config_ok("# nothing\n; at all\n", &c);
@@ -2075,6 +2080,12 @@ TEST(config_errors)
 			    "pcipassd.conf:2: AllowUnsafeInterrupts=2: expected yes or no");
 	ASSERT_CONFIG_ERROR("[Daemon]\nClientBuffers=1048575\n",
 			    "pcipassd.conf:2: ClientBuffers=1048575: at least 1M");
+	ASSERT_CONFIG_ERROR("[Daemon]\nStartupTimeout=1h\n",
+			    "pcipassd.conf:2: StartupTimeout=1h: expected seconds, 0 to 3600");
+	ASSERT_CONFIG_ERROR("[Daemon]\nStartupTimeout=-1\n",
+			    "pcipassd.conf:2: StartupTimeout=-1: expected seconds, 0 to 3600");
+	ASSERT_CONFIG_ERROR("[Daemon]\nStartupTimeout=3601\n",
+			    "pcipassd.conf:2: StartupTimeout=3601: expected seconds, 0 to 3600");
 	ASSERT_CONFIG_ERROR("[Daemon]\nClientBuffers=0\n",
 			    "pcipassd.conf:2: ClientBuffers=0: at least 1M");
 	ASSERT_CONFIG_ERROR("[Daemon]\nClientBuffers=64MiB\n",
