@@ -248,10 +248,10 @@ static int verify_node(struct binder *b, const struct txn_member *m)
 
 	if (driver_is_vfio(m->target)) {
 		snprintf(path, sizeof(path), "%s/vfio/%" PRIi64, b->dev_root, m->group);
-		if (access(path, F_OK) == 0)
+		if (path_exists(path))
 			return 0;
 		snprintf(path, sizeof(path), "%s/vfio/noiommu-%" PRIi64, b->dev_root, m->group);
-		return access(path, F_OK) == 0 ? 0 : -ENODEV;
+		return path_exists(path) ? 0 : -ENODEV;
 	}
 	if (streq(m->target, "uio_pci_generic")) {
 		if (sysfs_pci_attr_path(m->address, "uio", &dir) < 0)
@@ -259,7 +259,7 @@ static int verify_node(struct binder *b, const struct txn_member *m)
 		if (sysfs_list(b->sysfs, dir, &uio, NULL) < 0 || !uio[0])
 			return -ENODEV;
 		snprintf(path, sizeof(path), "%s/%s", b->dev_root, uio[0]);
-		return access(path, F_OK) == 0 ? 0 : -ENODEV;
+		return path_exists(path) ? 0 : -ENODEV;
 	}
 	return 0;
 }
@@ -797,7 +797,7 @@ int binder_load(struct binder *b, struct txn **ret_undo)
 	*ret_undo = NULL;
 	if (asprintf(&path, "%s/" JOURNAL, b->state_dir) < 0)
 		return -ENOMEM;
-	if (access(path, F_OK) < 0)
+	if (!path_exists(path))
 		return errno == ENOENT ? 0 : -errno;
 	o = json_object_from_file(path);
 	if (!o || !json_object_is_type(o, json_type_object)) {
@@ -926,8 +926,9 @@ static void txn_finish(struct binder *b, struct txn *t, int result)
 		b->n_claims = t->n_claims_after;
 		t->n_claims_after = 0;
 	}
+	/* A claim's or release's record is the manager's (with its caller): here only debug. */
 	if (t->state == TXN_FAILED && t->kind != TXN_UNDO)
-		log_error("IOMMU group %" PRIi64 ": %s failed at %s%s%s: %s; %s", t->group,
+		log_debug("IOMMU group %" PRIi64 ": %s failed at %s%s%s: %s; %s", t->group,
 			  txn_kind_to_string(t->kind), t->error_member ?: "", t->error_member ? ", " : "",
 			  t->error_step ?: "?", t->error_message ?: strerror(-t->error),
 			  t->rollback_error ?: "the group was put back as it was");
@@ -935,7 +936,8 @@ static void txn_finish(struct binder *b, struct txn *t, int result)
 		log_error("Undo of the interrupted transaction failed: %s", t->rollback_error);
 	else
 		for (size_t i = 0; i < t->n_members; i++)
-			log_info("IOMMU group %" PRIi64 ": %s %s %s → %s", t->group,
+			log_full(t->kind == TXN_UNDO ? LOG_NOTICE : LOG_DEBUG,
+				 "IOMMU group %" PRIi64 ": %s %s %s → %s", t->group,
 				 t->kind == TXN_UNDO ? "undid" : t->members[i].release ? "released" : "claimed",
 				 t->members[i].address, t->members[i].from_driver ?: "(none)",
 				 t->members[i].target ?: "(the kernel's choice)");

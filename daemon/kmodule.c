@@ -7,6 +7,7 @@
 #include <libkmod.h>
 
 #include "kmodule.h"
+#include "lib/util.h"
 #include "lib/macro.h"
 
 struct kmod_ctx *kmodule_new(void)
@@ -26,7 +27,7 @@ static bool indexes_present(struct kmod_ctx *ctx)
 
 	if (!dir || asprintf(&path, "%s/modules.dep.bin", dir) < 0)
 		return false;
-	return access(path, F_OK) == 0;
+	return path_exists(path);
 }
 
 int kmodule_available(struct kmod_ctx *ctx, const char *driver)

@@ -26,24 +26,34 @@
 
 /* --- logging with the device's fields ------------------------------------------------------- */
 
-/* A refusal or a forced action, to the journal with fields to search by (and to stderr). */
+/* A refusal or a guard forced past: one record, with the fields to search by. */
 static void log_device(int priority, const struct pcidev *d, const char *rule, const char *what,
-		       const char *reason)
+		       const char *code, const char *reason, const struct audit_caller *caller)
 {
-	char id[16] = "", group[16] = "";
+	struct audit a = {};
+	char id[16] = "", group[16] = "none", by[96];
+	bool forced = streq(what, "forced past");
 
 	if (d) {
 		snprintf(id, sizeof(id), "%04x:%04x", d->vendor, d->device);
 		if (d->iommu_group >= 0)
 			snprintf(group, sizeof(group), "%d", d->iommu_group);
+		audit_add(&a, "PCI_SLOT_NAME=%s", d->address);
+		audit_add(&a, "PCI_ID=%s", id);
+		if (d->iommu_group >= 0)
+			audit_add(&a, "IOMMU_GROUP=%s", group);
 	}
-	if (getenv("JOURNAL_STREAM"))
-		(void)sd_journal_send("MESSAGE=%s %s: %s", what, d ? d->address : "-", reason,
-				      "PRIORITY=%d", priority, "PCI_SLOT_NAME=%s", d ? d->address : "",
-				      "PCI_ID=%s", id, "IOMMU_GROUP=%s", group, "PCIPASS_RULE=%s",
-				      rule ?: "", "PCIPASS_ACTION=%s", what, NULL);
-	log_full(priority, "%s %s (%s, group %s, rule %s): %s", what, d ? d->address : "-", id,
-		 group[0] ? group : "none", rule ?: "none", reason);
+	audit_add(&a, "PCIPASS_ACTION=%s", forced ? "forced" : "refused");
+	if (rule)
+		audit_add(&a, "PCIPASS_RULE=%s", rule);
+	if (code)
+		audit_add(&a, "PCIPASS_GUARD=%s", code);
+	if (forced)
+		audit_add(&a, "FORCE=1");
+	audit_add_caller(&a, caller);
+	audit_emit(&a, priority, forced ? PCIPASS_MESSAGE_FORCED : NULL,
+		   "%s %s (%s, group %s, rule %s, %s): %s", what, d ? d->address : "-", id, group,
+		   rule ?: "none", audit_caller_string(caller, by, sizeof(by)), reason);
 }
 
 static const char *member_rule(const struct plan_member *pm)
@@ -69,7 +79,8 @@ static bool group_applies_at_boot(const struct plan_group *g)
 }
 
 /* Logs what blocks g (or was forced past), the group's own blockers under d. */
-static void log_blocked(const struct plan_group *g, const struct pcidev *d)
+static void log_blocked(const struct plan_group *g, const struct pcidev *d,
+			const struct audit_caller *caller)
 {
 	for (size_t i = 0; i < g->n_members; i++) {
 		const struct plan_member *pm = &g->members[i];
@@ -78,11 +89,11 @@ static void log_blocked(const struct plan_group *g, const struct pcidev *d)
 			log_device(pm->blockers[j].forceable && pm->forced ? LOG_WARNING : LOG_NOTICE,
 				   pm->dev, member_rule(pm),
 				   pm->blockers[j].forceable && pm->forced ? "forced past" : "refused",
-				   pm->blockers[j].message);
+				   pm->blockers[j].code, pm->blockers[j].message, caller);
 	}
 	for (size_t j = 0; j < g->n_blockers; j++)
 		log_device(LOG_NOTICE, d, d ? NULL : member_rule(&g->members[0]), "refused",
-			   g->blockers[j].message);
+			   g->blockers[j].code, g->blockers[j].message, caller);
 }
 
 /* The first reason a blocked group is not moved (the messages name their function). */
@@ -508,7 +519,7 @@ static int job_run(struct manager *m, struct job *j)
 		manager_status_blocked(m, g->id, NULL);
 		return 0;	/* in place by now */
 	}
-	log_blocked(g, model_find(&m->model, j->req.address));	/* or the guards forced past */
+	log_blocked(g, model_find(&m->model, j->req.address), &j->req.caller);	/* or forced */
 	if (j->req.apply)
 		manager_status_blocked(m, g->id, g->blocked ? first_blocker(g) : NULL);
 	if (g->blocked) {
@@ -577,6 +588,56 @@ static void jobs_run(struct manager *m)
 	}
 }
 
+/* The transaction's record: what moved where, by which rule, for whom. */
+static void log_txn(const struct job *j, const struct txn *t)
+{
+	_cleanup_free_ char *moves = NULL;
+	const char *action = j->req.apply ? "apply" : j->req.lease ? "lease" :
+			     t->kind == TXN_RELEASE ? "release" : "claim";
+	const char *rule = NULL;
+	struct audit a = {};
+	size_t size = 0;
+	char by[96];
+	FILE *f = open_memstream(&moves, &size);
+
+	if (!f)
+		return;
+	audit_add(&a, "PCIPASS_ACTION=%s", action);
+	audit_add(&a, "PCIPASS_RESULT=%s", t->state == TXN_DONE ? "done" : "failed");
+	audit_add(&a, "IOMMU_GROUP=%" PRIi64, t->group);
+	audit_add(&a, "FORCE=%d", j->req.force ? 1 : 0);
+	for (size_t i = 0; i < t->n_members; i++) {
+		const struct txn_member *tm = &t->members[i];
+
+		/* Repeated fields, in the same order: member i's slot, driver from and to. */
+		audit_add(&a, "PCI_SLOT_NAME=%s", tm->address);
+		audit_add(&a, "PCIPASS_DRIVER_FROM=%s", tm->from_driver ?: "none");
+		audit_add(&a, "PCIPASS_DRIVER_TO=%s", tm->target ?: "host");
+		fprintf(f, "%s%s %s → %s", i ? ", " : "", tm->address, tm->from_driver ?: "(none)",
+			tm->target ?: "(its host driver)");
+		if (tm->rule && !rule)
+			rule = tm->rule;
+	}
+	if (rule)
+		audit_add(&a, "PCIPASS_RULE=%s", rule);
+	if (t->state != TXN_DONE) {
+		audit_add(&a, "ERRNO=%d", -t->error);
+		fprintf(f, "; failed at %s%s%s: %s; %s", t->error_member ?: "",
+			t->error_member ? ", " : "", t->error_step ?: "?",
+			t->error_message ?: strerror(-t->error),
+			t->rollback_error ?: "the group was put back as it was");
+	}
+	audit_add_caller(&a, &j->req.caller);
+	if (fclose(f) != 0)
+		return;
+	audit_emit(&a, t->state == TXN_DONE ? LOG_NOTICE : LOG_ERR,
+		   j->req.apply ? PCIPASS_MESSAGE_APPLY :
+		   t->kind == TXN_RELEASE ? PCIPASS_MESSAGE_RELEASE : PCIPASS_MESSAGE_CLAIM,
+		   "IOMMU group %" PRIi64 ": %s %s: %s (rule %s, %s%s)", t->group, action,
+		   t->state == TXN_DONE ? "done" : "failed", moves, rule ?: "none",
+		   audit_caller_string(&j->req.caller, by, sizeof(by)), j->req.force ? ", forced" : "");
+}
+
 static void on_txn_done(struct txn *t, void *userdata)
 {
 	struct job *j = userdata;
@@ -592,6 +653,7 @@ static void on_txn_done(struct txn *t, void *userdata)
 		jobs_run(m);
 		return;
 	}
+	log_txn(j, t);
 	if (txn_to_json(t, &tj) >= 0 && json_object_array_add(j->waiter->results, tj) < 0)
 		(void)json_object_put(tj);
 	j->waiter->failed = j->waiter->failed || t->state == TXN_FAILED;
@@ -690,28 +752,30 @@ void manager_jobs_stop(struct manager *m)
 	m->jobs = NULL;
 }
 
-int manager_apply(struct manager *m, const char *only_address, manager_done_fn done,
-		  void *userdata)
+int manager_apply(struct manager *m, const char *only_address, const struct audit_caller *caller,
+		  manager_done_fn done, void *userdata)
 {
 	if (m->read_only || m->disabled || !m->binder) {
 		if (done)
 			done(userdata, NULL, json_object_new_object());
 		return 0;
 	}
-	return submit(m, &(struct manager_request){ .apply = true, .address = (char *)only_address },
+	return submit(m, &(struct manager_request){ .apply = true, .address = (char *)only_address,
+						    .caller = caller ? *caller : (struct audit_caller){} },
 		      done, userdata);
 }
 
 /* The rule that decides for d refuses requests (a deny rule, or Unmatched=deny)? */
-static int check_denied(struct manager *m, const struct pcidev *d, json_object **ret)
+static int check_denied(struct manager *m, const struct pcidev *d,
+			const struct audit_caller *caller, json_object **ret)
 {
 	const struct policy_rule *r = policy_match(&m->policy, d);
 	json_object *p;
 
 	if (r ? r->target != POLICY_TARGET_DENY : m->config.unmatched != UNMATCHED_DENY)
 		return 0;
-	log_device(LOG_NOTICE, d, r ? r->name : NULL, "refused",
-		   r ? "a deny rule protects it" : "no rule names it, and Unmatched=deny");
+	log_device(LOG_NOTICE, d, r ? r->name : NULL, "refused", "denied",
+		   r ? "a deny rule protects it" : "no rule names it, and Unmatched=deny", caller);
 	p = address_params(d->address);
 	if (!p || json_add_str(p, "rule", r ? r->path : NULL) < 0) {
 		(void)json_object_put(p);
@@ -743,7 +807,7 @@ int manager_request(struct manager *m, const struct manager_request *req, manage
 		}
 	}
 	if (!req->release) {
-		r = check_denied(m, d, &p);
+		r = check_denied(m, d, &req->caller, &p);
 		if (r < 0)
 			return r;
 		if (r > 0) {
@@ -834,7 +898,7 @@ static void adopt_and_apply(struct manager *m)
 
 	if (!m->read_only)
 		(void)binder_adopt(m->binder, &m->model);
-	r = manager_apply(m, NULL, on_startup_applied, m);
+	r = manager_apply(m, NULL, NULL, on_startup_applied, m);
 	if (r < 0) {
 		log_warning_errno(r, "Failed to apply the policy at start, continuing: %m");
 		manager_startup_applied(m);

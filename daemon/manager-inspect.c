@@ -94,7 +94,7 @@ static int uio_json(struct manager *m, const struct pcidev *d, json_object **ret
 	if (r >= 0)
 		r = json_add_str(o, "node", node);
 	if (r >= 0)
-		r = json_add_bool(o, "node_exists", access(node, F_OK) == 0);
+		r = json_add_bool(o, "node_exists", path_exists(node));
 	if (r >= 0)
 		r = add_attr_str(o, "name", dfd, "name");
 	if (r >= 0)
@@ -157,14 +157,14 @@ static int vfio_json(struct manager *m, const struct pcidev *d, enum plan_purpos
 	if (!o || asprintf(&node, "%s/vfio/%d", m->dev_root, d->iommu_group) < 0 ||
 	    asprintf(&noiommu, "%s/vfio/noiommu-%d", m->dev_root, d->iommu_group) < 0)
 		return -ENOMEM;
-	path = access(node, F_OK) == 0 ? node : access(noiommu, F_OK) == 0 ? noiommu : NULL;
+	path = path_exists(node) ? node : path_exists(noiommu) ? noiommu : NULL;
 	g = model_find_group(&m->model, (uint32_t)d->iommu_group);
 	cdev_dir = sysfs_pci_open(m->sysfs, d->address, "vfio-dev");
 	if (cdev_dir >= 0 && sysfs_list_at(cdev_dir, ".", &cdev, NULL) >= 0 && cdev[0] &&
 	    asprintf(&cdev_node, "%s/vfio/devices/%s", m->dev_root, cdev[0]) < 0)
 		return -ENOMEM;
 	/* Linux 6.1 to 6.5 list vfio-dev in sysfs without the cdev (CONFIG_VFIO_DEVICE_CDEV). */
-	if (cdev_node && access(cdev_node, F_OK) < 0)
+	if (cdev_node && !path_exists(cdev_node))
 		cdev_node = mfree(cdev_node);
 	/* Who holds the group node: the same scan the planner's facts make. */
 	r = manager_open_by(m, d, purpose, &open_by);

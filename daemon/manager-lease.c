@@ -44,6 +44,7 @@ struct lease {
 	sd_event_source *pid_source;	/* the pidfd */
 	uint64_t since_usec;		/* CLOCK_REALTIME */
 	bool iommufd;			/* the QEMU arguments in the iommufd form */
+	struct audit_caller caller;	/* who asked for it */
 	bool granted;			/* else still claiming its groups */
 
 	/* A group claimed while granting has a new device node, which udev gives root, mode
@@ -165,14 +166,15 @@ static int proc_start_time(int64_t pid, uint64_t *ret)
 	return sscanf(p + 1, "%" SCNu64, ret) == 1 ? 0 : -EIO;
 }
 
-static void lease_end(struct manager *m, struct lease *l, const char *reason);
+static void lease_end(struct manager *m, struct lease *l, const char *reason,
+		      const struct audit_caller *caller);
 
 static int on_pid_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct lease *l = userdata;
 
 	log_debug("Lease %" PRIu64 ": process %" PRIi64 " exited", l->id, l->pid);
-	lease_end(l->m, l, "process-exited");
+	lease_end(l->m, l, "process-exited", NULL);
 	return 0;
 }
 
@@ -213,7 +215,7 @@ static int group_nodes(struct manager *m, uint32_t group, char ***nodes, size_t 
 		if (asprintf(&path, noiommu ? "%s/vfio/noiommu-%u" : "%s/vfio/%u", m->dev_root,
 			     group) < 0)
 			return -ENOMEM;
-		if (access(path, F_OK) < 0)
+		if (!path_exists(path))
 			path = mfree(path);
 	}
 	if (path && (r = strv_push(nodes, n, path)) < 0)
@@ -236,7 +238,7 @@ static int group_nodes(struct manager *m, uint32_t group, char ***nodes, size_t 
 				return -ENOMEM;
 			/* Linux 6.1 lists vfio-dev in sysfs, but has the cdev only from 6.6
 			 * (CONFIG_VFIO_DEVICE_CDEV): a node that is not there is not named. */
-			if (access(path, F_OK) < 0) {
+			if (!path_exists(path)) {
 				path = mfree(path);
 				continue;
 			}
@@ -438,7 +440,7 @@ int manager_vm_args_json(struct manager *m, char *const *addresses, bool iommufd
 
 			if (asprintf(&node, "%s/vfio/devices/%s", m->dev_root, names[0]) < 0)
 				return -ENOMEM;
-			if (access(node, F_OK) == 0 && !(cdevs[i] = strdup(names[0])))
+			if (path_exists(node) && !(cdevs[i] = strdup(names[0])))
 				return -ENOMEM;
 		}
 		/* Every function of the host device listed: Proxmox may name the device. */
@@ -546,26 +548,38 @@ static int lease_to_json(struct lease *l, bool with_args, json_object **ret)
 
 /* --- logging and events ---------------------------------------------------------------------- */
 
-static void lease_log(const struct lease *l, int priority, const char *what, const char *reason)
+static void lease_log(const struct lease *l, int priority, const char *what, const char *reason,
+		      const struct audit_caller *caller)
 {
-	char id[24], groups[256] = "";
+	char groups[256] = "", by[96];
+	struct audit a = {};
 	size_t off = 0;
 
-	snprintf(id, sizeof(id), "%" PRIu64, l->id);
-	for (size_t i = 0; i < l->n_groups && off < sizeof(groups) - 12; i++)
+	for (size_t i = 0; i < l->n_groups && off < sizeof(groups) - 12; i++) {
 		off += (size_t)snprintf(groups + off, sizeof(groups) - off, "%s%u", i ? " " : "",
 					l->groups[i]);
-	if (getenv("JOURNAL_STREAM"))
-		(void)sd_journal_send("MESSAGE=Lease %s of %s for %s: %s (IOMMU groups %s, uid %u, gid "
-				      "%u%s)", id, l->pool ?: "addresses", l->owner, what, groups,
-				      l->uid, l->gid, reason ?: "", "PRIORITY=%d", priority,
-				      "PCIPASS_LEASE=%s", id, "PCIPASS_OWNER=%s", l->owner,
-				      "PCIPASS_POOL=%s", l->pool ?: "", "IOMMU_GROUP=%s", groups,
-				      "PCIPASS_ACTION=lease-%s", what, NULL);
-	else
-		log_full(priority, "Lease %s of %s for %s: %s (IOMMU groups %s, uid %u, gid %u%s%s)",
-			 id, l->pool ?: "addresses", l->owner, what, groups, l->uid, l->gid,
-			 reason ? "; " : "", reason ?: "");
+		audit_add(&a, "IOMMU_GROUP=%u", l->groups[i]);
+	}
+	for (size_t i = 0; i < l->n_groups; i++) {
+		const struct iommu_group *g = model_find_group(&l->m->model, l->groups[i]);
+
+		for (size_t k = 0; g && k < g->n_members; k++)
+			audit_add(&a, "PCI_SLOT_NAME=%s", g->members[k]);
+	}
+	audit_add(&a, "PCIPASS_ACTION=lease-%s", what);
+	audit_add(&a, "PCIPASS_LEASE=%" PRIu64, l->id);
+	audit_add(&a, "PCIPASS_OWNER=%s", l->owner);
+	if (l->pool)
+		audit_add(&a, "PCIPASS_POOL=%s", l->pool);
+	audit_add(&a, "PCIPASS_LEASE_UID=%" PRIu32, l->uid);
+	audit_add(&a, "PCIPASS_LEASE_GID=%" PRIu32, l->gid);
+	if (reason)
+		audit_add(&a, "PCIPASS_REASON=%s", reason);
+	audit_add_caller(&a, caller);
+	audit_emit(&a, priority, PCIPASS_MESSAGE_LEASE,
+		   "Lease %" PRIu64 " of %s for %s: %s (IOMMU groups %s, uid %" PRIu32 ", gid %" PRIu32
+		   ", %s%s%s)", l->id, l->pool ?: "addresses", l->owner, what, groups, l->uid, l->gid,
+		   audit_caller_string(caller, by, sizeof(by)), reason ? "; " : "", reason ?: "");
 }
 
 static void lease_event(struct lease *l, const char *progress, const char *reason)
@@ -614,12 +628,13 @@ static enum policy_after_lease group_after(struct manager *m, uint32_t group, co
 }
 
 /* Ends a granted lease: nodes back to root, the state file, the event, AfterLease=. */
-static void lease_end(struct manager *m, struct lease *l, const char *reason)
+static void lease_end(struct manager *m, struct lease *l, const char *reason,
+		      const struct audit_caller *caller)
 {
 	lease_own_nodes(l, false);
 	lease_remove(m, l);
 	(void)leases_save(m);
-	lease_log(l, LOG_INFO, "ended", reason);
+	lease_log(l, LOG_INFO, "ended", reason, caller);
 	lease_event(l, "ended", reason);
 	for (size_t i = 0; i < l->n_groups; i++) {
 		const char *first;
@@ -627,8 +642,9 @@ static void lease_end(struct manager *m, struct lease *l, const char *reason)
 		if (group_after(m, l->groups[i], &first) != POLICY_AFTER_LEASE_RELEASE || !first ||
 		    m->read_only || m->disabled)
 			continue;
-		if (manager_request(m, &(struct manager_request){ .address = (char *)first,
-								  .release = true },
+		if (manager_request(m, &(struct manager_request){
+					    .address = (char *)first, .release = true,
+					    .caller = caller ? *caller : (struct audit_caller){} },
 				    after_release_done, NULL) < 0)
 			log_warning("Lease %" PRIu64 ": failed to queue the release of group %u",
 				    l->id, l->groups[i]);
@@ -637,7 +653,7 @@ static void lease_end(struct manager *m, struct lease *l, const char *reason)
 }
 
 int manager_lease_release(struct manager *m, const char *id, const char *owner,
-			  json_object **ret)
+			  const struct audit_caller *caller, json_object **ret)
 {
 	_cleanup_json_ json_object *a = json_object_new_array();
 	int r;
@@ -659,7 +675,7 @@ int manager_lease_release(struct manager *m, const char *id, const char *owner,
 			(void)json_object_put(lj);
 			return r;
 		}
-		lease_end(m, l, "released");
+		lease_end(m, l, "released", caller);
 	}
 	if (json_object_array_length(a) == 0)
 		return -ESRCH;
@@ -679,7 +695,7 @@ void manager_leases_check(struct manager *m)
 			gone = gone || !g || g->n_members == 0;
 		}
 		if (gone)
-			lease_end(m, l, "device-removed");
+			lease_end(m, l, "device-removed", NULL);
 	}
 }
 
@@ -962,7 +978,7 @@ static void lease_finish(struct lease *l)
 	}
 	if (l->error) {
 		lease_remove(m, l);
-		lease_log(l, LOG_NOTICE, "refused", l->error);
+		lease_log(l, LOG_NOTICE, "refused", l->error, &l->caller);
 		if (done)
 			done(userdata, l->error ?: ERROR_SYSTEM, TAKE_PTR(l->error_params));
 		lease_free(l);
@@ -994,7 +1010,7 @@ static void lease_grant(struct lease *l)
 	l->since_usec = now_realtime_usec();
 	lease_own_nodes(l, true);
 	(void)leases_save(m);
-	lease_log(l, LOG_INFO, "granted", NULL);
+	lease_log(l, LOG_INFO, "granted", NULL, &l->caller);
 	lease_event(l, "granted", NULL);
 	r = lease_to_json(l, true, &lj);
 	if (done) {
@@ -1128,6 +1144,7 @@ int manager_lease_acquire(struct manager *m, const struct lease_request *req, ma
 	l->pid = req->pid;
 	l->pid_start = start;
 	l->iommufd = req->iommufd;
+	l->caller = req->caller;
 	l->done = done;
 	l->userdata = userdata;
 	l->n_groups = req->addresses && !req->pool ? n : req->count;
@@ -1147,7 +1164,8 @@ int manager_lease_acquire(struct manager *m, const struct lease_request *req, ma
 		l->pending++;
 		r = manager_request(m, &(struct manager_request){ .address = (char *)c[i].first,
 								  .driver = (char *)driver,
-								  .group = true, .lease = true },
+								  .group = true, .lease = true,
+								  .caller = l->caller },
 				    on_grant_claim_done, l);
 		if (r < 0) {
 			l->pending--;
@@ -1257,7 +1275,7 @@ int manager_leases_load(struct manager *m)
 		return log_error_errno(r, "Failed to read the boot id: %m");
 	if (asprintf(&path, "%s/" LEASES_FILE, m->state_dir) < 0)
 		return -ENOMEM;
-	if (access(path, F_OK) < 0)
+	if (!path_exists(path))
 		return errno == ENOENT ? 0 : -errno;
 	o = json_object_from_file(path);
 	if (!o || !json_object_is_type(o, json_type_object)) {
@@ -1337,11 +1355,11 @@ int manager_leases_load(struct manager *m)
 		struct lease *l = m->leases[i - 1];
 
 		if (l->pid && lease_watch_pid(l) < 0) {
-			lease_end(m, l, "process-exited");
+			lease_end(m, l, "process-exited", NULL);
 			continue;
 		}
 		lease_own_nodes(l, true);
-		lease_log(l, LOG_INFO, "kept", NULL);
+		lease_log(l, LOG_INFO, "kept", NULL, NULL);
 	}
 	manager_leases_check(m);
 	return leases_save(m);

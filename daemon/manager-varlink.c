@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -657,6 +658,22 @@ bool manager_caller_may_change(struct manager *m, struct varlink_conn *c)
 	return creds_may_change(varlink_conn_creds(c), m);
 }
 
+void manager_caller_of(struct varlink_conn *c, struct audit_caller *ret)
+{
+	const struct peer_creds *creds = varlink_conn_creds(c);
+	char path[64];
+	FILE *f;
+
+	*ret = (struct audit_caller){ .pid = creds->pid, .uid = creds->uid };
+	snprintf(path, sizeof(path), "/proc/%" PRIi64 "/comm", ret->pid);
+	f = fopen(path, "re");
+	if (f) {
+		if (fgets(ret->comm, sizeof(ret->comm), f))
+			ret->comm[strcspn(ret->comm, "\n")] = '\0';
+		fclose(f);
+	}
+}
+
 /* Refuses a mutating call: not allowed, read-only, disabled. 1 when the caller may go on. */
 static int may_mutate(struct manager *m, struct varlink_conn *c)
 {
@@ -691,6 +708,7 @@ static int call_request(struct manager *m, struct varlink_conn *c, struct manage
 	if (!req->dry_run && (r = may_mutate(m, c)) <= 0)
 		return r;
 	req->cached = show_purpose(m, c) == PLAN_TO_SHOW_CACHED;
+	manager_caller_of(c, &req->caller);
 	r = manager_request(m, req, reply_when_done, varlink_conn_ref(c));
 	if (r < 0)
 		varlink_conn_unref(c);
@@ -753,6 +771,7 @@ static int method_release(struct varlink_conn *c, json_object *params, unsigned 
 static int method_apply(struct varlink_conn *c, json_object *params, unsigned flags, void *userdata)
 {
 	struct manager *m = userdata;
+	struct audit_caller caller;
 	const char *bad = NULL;
 	int r;
 
@@ -761,7 +780,8 @@ static int method_apply(struct varlink_conn *c, json_object *params, unsigned fl
 	r = may_mutate(m, c);
 	if (r <= 0)
 		return r;
-	r = manager_apply(m, NULL, reply_when_done, varlink_conn_ref(c));
+	manager_caller_of(c, &caller);
+	r = manager_apply(m, NULL, &caller, reply_when_done, varlink_conn_ref(c));
 	if (r < 0)
 		varlink_conn_unref(c);
 	return r;
@@ -822,6 +842,7 @@ static int method_acquire_lease(struct varlink_conn *c, json_object *params, uns
 	};
 	struct manager *m = userdata;
 	_cleanup_free_ char **addresses = NULL;
+	struct audit_caller caller;
 	const char *bad = NULL;
 	int r;
 
@@ -839,6 +860,7 @@ static int method_acquire_lease(struct varlink_conn *c, json_object *params, uns
 	r = may_mutate(m, c);
 	if (r <= 0)
 		return r;
+	manager_caller_of(c, &caller);
 	r = manager_lease_acquire(m, &(struct lease_request){
 		.owner = p.owner, .pool = p.pool, .addresses = addresses,
 		.count = p.count.set ? (unsigned)p.count.value : 1,
@@ -846,7 +868,7 @@ static int method_acquire_lease(struct varlink_conn *c, json_object *params, uns
 		.gid = p.gid.set ? (uint32_t)p.gid.value : 0,
 		.pid = p.pid.set ? p.pid.value : 0,
 		.numa_node = p.numa_node.set ? (int)p.numa_node.value : -1,
-		.iommufd = p.iommufd == 1,
+		.iommufd = p.iommufd == 1, .caller = caller,
 	}, reply_when_done, varlink_conn_ref(c));
 	if (r < 0)
 		varlink_conn_unref(c);
@@ -865,6 +887,7 @@ static int method_release_lease(struct varlink_conn *c, json_object *params, uns
 		{}
 	};
 	struct manager *m = userdata;
+	struct audit_caller caller;
 	json_object *ended = NULL;
 	const char *bad = NULL;
 	int r;
@@ -876,7 +899,8 @@ static int method_release_lease(struct varlink_conn *c, json_object *params, uns
 	r = may_mutate(m, c);
 	if (r <= 0)
 		return r;
-	r = manager_lease_release(m, p.id, p.owner, &ended);
+	manager_caller_of(c, &caller);
+	r = manager_lease_release(m, p.id, p.owner, &caller, &ended);
 	if (r == -ESRCH) {
 		json_object *e = json_object_new_object();
 

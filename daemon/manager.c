@@ -336,7 +336,7 @@ static void manager_on_pci_event(struct manager *m, const struct uevent *ev)
 	/* Hotplug (and a function back after remove/rescan, its override lost): the policy's
 	 * start-up rules apply to it as at start. */
 	if (ev->action == UEVENT_ADD && d && m->binder)
-		(void)manager_apply(m, d->address, NULL, NULL);
+		(void)manager_apply(m, d->address, NULL, NULL, NULL);
 }
 
 /* vfio group nodes, vfio-dev cdevs and uio devices: refresh the PCI function behind them. */

@@ -11,6 +11,7 @@
 
 #include <json-c/json.h>
 
+#include "audit.h"
 #include "binder.h"
 #include "facts.h"
 #include "model.h"
@@ -145,6 +146,7 @@ struct manager_request {
 	bool cached;		/* a dry run may use facts up to a second old (PLAN_TO_SHOW_CACHED) */
 	bool apply;		/* the policy's start-up rules (address: its group only) */
 	bool lease;		/* a lease's own claim: its group is reserved for it */
+	struct audit_caller caller;	/* who asked, for the journal (pid 0: pcipassd) */
 };
 int manager_binder_start(struct manager *m);
 /* The plan of a request's group, its rule first over the policy in force: exactly what its
@@ -170,9 +172,9 @@ int manager_request(struct manager *m, const struct manager_request *req, manage
 int manager_run_task(struct manager *m, binder_task_fn fn, void (*done)(int r, void *userdata),
 		     void *userdata);
 /* Carries out the plan for groups whose rules apply at boot (only_address: its group only);
- * done may be NULL. */
-int manager_apply(struct manager *m, const char *only_address, manager_done_fn done,
-		  void *userdata);
+ * done may be NULL; caller NULL: pcipassd itself (start-up, hotplug). */
+int manager_apply(struct manager *m, const char *only_address, const struct audit_caller *caller,
+		  manager_done_fn done, void *userdata);
 void manager_monitor_send_event(struct manager *m, json_object *event);
 /* A device's JSON with the model's context (siblings). */
 int manager_device_json(struct manager *m, const struct pcidev *d, json_object **ret);
@@ -196,13 +198,15 @@ struct lease_request {
 	int64_t pid;			/* > 0: the lease ends when that process exits */
 	int numa_node;			/* -1: no preference */
 	bool iommufd;			/* QEMU arguments in the iommufd form */
+	struct audit_caller caller;	/* who asked, for the journal */
 };
 /* Grants a lease (claiming its groups first where needed); done gets {"lease": Lease} or an
  * error (NoSuchPool, NoFreeGroup naming every candidate, NotViable, a claim's error). */
 int manager_lease_acquire(struct manager *m, const struct lease_request *req, manager_done_fn done,
 			  void *userdata);
 /* Ends the granted leases with that id and/or owner; *ret: their JSON. -ESRCH: none. */
-int manager_lease_release(struct manager *m, const char *id, const char *owner, json_object **ret);
+int manager_lease_release(struct manager *m, const char *id, const char *owner,
+			  const struct audit_caller *caller, json_object **ret);
 int manager_leases_json(struct manager *m, json_object **ret);
 size_t manager_leases_count(const struct manager *m);
 /* The lease holding group (granted or being granted), NULL: none. */
@@ -243,6 +247,8 @@ void manager_status_done(struct manager *m);
 
 /* manager-varlink.c */
 int manager_varlink_start(struct manager *m, int listen_fd);
+/* Who is at the other end of c, for the journal: its peer credentials, and its comm as of now. */
+void manager_caller_of(struct varlink_conn *c, struct audit_caller *ret);
 /* Whether a peer may change things: root, pcipassd's own user, or SocketGroup=. */
 bool manager_caller_may_change(struct manager *m, struct varlink_conn *c);
 void manager_varlink_stop(struct manager *m);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdbool.h>
 #include <syslog.h>
 
 #include "lib/macro.h"
@@ -38,6 +39,18 @@ int log_internal(int level, int error, const char *file, int line, const char *f
 #define log_notice_errno(e, ...)	log_full_errno(LOG_NOTICE, (e), __VA_ARGS__)
 #define log_warning_errno(e, ...)	log_full_errno(LOG_WARNING, (e), __VA_ARGS__)
 #define log_error_errno(e, ...)		log_full_errno(LOG_ERR, (e), __VA_ARGS__)
+
+/*
+ * A structured record: fields are "KEY=value" strings (journal field names), the first
+ * "MESSAGE=…", NULL-terminated. When stderr is the journal's stream (JOURNAL_STREAM names it,
+ * as systemd sets it for a service), the record goes to the journal with all of its fields
+ * and PRIORITY=, and not to stderr; otherwise its message is logged as by log_full(). Either
+ * way it is logged once.
+ */
+#define LOG_RECORD_FIELDS_MAX 512
+void log_record(int level, char *const *fields);
+/* Whether stderr is the journal's stream. */
+bool log_stderr_is_journal(void);
 
 /* Marks an error code the program made up itself (as opposed to one from the kernel). */
 #define SYNTHETIC_ERRNO(e)	(-(e))

@@ -335,3 +335,10 @@ int write_file_atomic(const char *path, const void *p, size_t n, unsigned mode, 
 		(void)fsync(dfd);
 	return 0;
 }
+
+bool path_exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}

@@ -29,6 +29,9 @@ bool pci_addr_is_valid(const char *s);
 /* True when a and b are different functions of the same device (DDDD:BB:DD). */
 bool pci_addr_same_slot(const char *a, const char *b);
 
+/* Whether path exists (following symlinks), by stat(): access() of a device node goes through
+ * the device cgroup, which a unit's DevicePolicy=closed makes refuse it. */
+bool path_exists(const char *path);
 /* Monotonic time in microseconds. */
 uint64_t now_usec(void);
 /* Wall-clock time (CLOCK_REALTIME) in microseconds since the epoch. */

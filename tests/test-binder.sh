@@ -134,7 +134,7 @@ check_eq "GPU --group --force: both functions move, in one transaction" \
 check_eq "GPU group claim: the writes are the dry run's steps" "$(writes)" "$plan"
 check_eq "GPU group: both on vfio-pci, /dev/vfio/2" \
 	"$(drv 0000:01:00.0) $(drv 0000:01:00.1) $([ -e "$TMP/dev/vfio/2" ] && echo node)" "vfio-pci vfio-pci node"
-check "the forced guard is logged with the device" grep -q "forced past 0000:01:00.0 (10de:2204, group 2, rule request): .*boot VGA" "$TMP/daemon.log"
+check "the forced guard is logged with the device" grep -q "forced past 0000:01:00.0 (10de:2204, group 2, rule request, by uid 0 pid [0-9]* (pcipassctl)): .*boot VGA" "$TMP/daemon.log"
 plan=$(planned release 0000:01:00.1)
 check_eq "GPU release: the group goes back, each to its driver" \
 	"$(ctl release 0000:01:00.1)" \

@@ -136,6 +136,7 @@ control ""
 check "the step goes on: the claim ends and STATUS= drops the warning" \
 	wait_until status_has "STATUS=5 PCI functions in 4 IOMMU groups, 2 claimed ["
 check_eq "…and READY=1 was sent once" "$(grep -c '^READY=1' "$LOG")" 1
+ctl release 0000:01:00.0 >/dev/null
 check "pcipassd stops cleanly (deadline)" daemon_stop
 notify_stop
 
@@ -143,9 +144,68 @@ notify_stop
 notify_listen
 started --config "$TMP/none.conf" --read-only || { not_ok "pcipassd starts"; finish; }
 check "read-only: READY=1" wait_until grep -q '^READY=1' "$LOG"
-check "…STATUS= says read-only" status_has "5 PCI functions in 4 IOMMU groups (read-only), 2 claimed"
+check "…STATUS= says read-only" status_has "5 PCI functions in 4 IOMMU groups (read-only), 0 claimed"
 check "pcipassd stops cleanly (read-only)" daemon_stop
 notify_stop
+
+# --- the journal: one record each, with the fields to search by ---------------------------------
+# The daemon's stderr is "the journal's stream" (JOURNAL_STREAM names it), and a datagram socket
+# at journald's address, on a tmpfs of this mount namespace, takes the native protocol: what
+# pcipassd sends there, field by field (tests/journal-listen.py).
+JLOG=$TMP/journal.jsonl
+JOURNAL_PID=
+made=
+# On a host without journald the directories are made, and those removed again at the end.
+for d in /run/systemd /run/systemd/journal; do
+	[ -d "$d" ] || { mkdir "$d" && made="$d $made"; }
+done
+mount -t tmpfs tmpfs /run/systemd/journal
+python3 -u "${top_srcdir:-.}/tests/journal-listen.py" /run/systemd/journal/socket "$JLOG" &
+JOURNAL_PID=$!
+journal_stop() {
+	[ -n "$JOURNAL_PID" ] && kill "$JOURNAL_PID" && wait "$JOURNAL_PID" 2>/dev/null
+	JOURNAL_PID=
+	umount /run/systemd/journal 2>/dev/null
+	[ -n "$made" ] && rmdir $made 2>/dev/null
+	made=
+}
+trap 'notify_stop; journal_stop; cleanup' EXIT
+wait_until test -s "$JLOG"
+# records ID: the records with that MESSAGE_ID, one line each.
+records() { python3 "${top_srcdir:-.}/tests/journal-listen.py" --show "$JLOG" "$1"; }
+CLAIM=7114569848cb41b6a5e58f9aa4f14bb1 RELEASE=a81f8fce63d940edb2e51b20549630f6
+APPLY=0e913451e13f4c6c97c6050ad0dfdf3f LEASE=17cd6a5dc6ad40b78897db612f70ea36
+FORCED=26203f379bf249a581e753dcd6f7a0d3
+printf '[Match]\nId=10de:*\n[Assign]\nDriver=vfio-pci\n' >"$pol/50-gpu.policy"
+: >"$TMP/daemon.log"
+export JOURNAL_STREAM
+JOURNAL_STREAM=$(stat -c %d:%i "$TMP/daemon.log")
+started --config "$TMP/none.conf" || { not_ok "pcipassd starts"; finish; }
+check "the start-up claim: one record" wait_until same 1 eval 'records $APPLY | wc -l'
+check_eq "…with each member's slot and drivers, the rule, and no caller (pcipassd itself)" \
+	"$(records $APPLY)" \
+	"PRIORITY=5 PCIPASS_ACTION=apply PCIPASS_RESULT=done IOMMU_GROUP=2 PCI_SLOT_NAME=0000:01:00.0,0000:01:00.1 PCIPASS_DRIVER_FROM=nouveau,snd_hda_intel PCIPASS_DRIVER_TO=vfio-pci,vfio-pci FORCE=0 PCIPASS_RULE=50-gpu.policy"
+ctl release 0000:01:00.0 >/dev/null
+check_eq "a release: one record, naming its caller" "$(records $RELEASE)" \
+	"PRIORITY=5 PCIPASS_ACTION=release PCIPASS_RESULT=done IOMMU_GROUP=2 PCI_SLOT_NAME=0000:01:00.0,0000:01:00.1 PCIPASS_DRIVER_FROM=vfio-pci,vfio-pci PCIPASS_DRIVER_TO=nouveau,snd_hda_intel FORCE=0 PCIPASS_RULE=request PCIPASS_CALLER_UID=0 PCIPASS_CALLER_COMM=pcipassctl PID"
+ctl claim 0000:00:02.0 --force >/dev/null
+check_eq "a claim past the boot VGA guard: one forced-guard record" "$(records $FORCED)" \
+	"PRIORITY=4 PCIPASS_ACTION=forced IOMMU_GROUP=1 PCI_SLOT_NAME=0000:00:02.0 FORCE=1 PCIPASS_RULE=request PCIPASS_GUARD=boot-vga PCIPASS_CALLER_UID=0 PCIPASS_CALLER_COMM=pcipassctl PID"
+check_eq "…and one claim record, FORCE=1" "$(records $CLAIM)" \
+	"PRIORITY=5 PCIPASS_ACTION=claim PCIPASS_RESULT=done IOMMU_GROUP=1 PCI_SLOT_NAME=0000:00:02.0 PCIPASS_DRIVER_FROM=bochs-drm PCIPASS_DRIVER_TO=vfio-pci FORCE=1 PCIPASS_RULE=request PCIPASS_CALLER_UID=0 PCIPASS_CALLER_COMM=pcipassctl PID"
+ctl release 0000:00:02.0 >/dev/null
+ctl lease 0000:00:03.0 --owner vm1 >/dev/null
+ctl unlease --owner vm1 >/dev/null
+check_eq "a lease: its claim, its grant and its end, one record each" \
+	"$(records $CLAIM | tail -1; records $LEASE)" \
+	"PRIORITY=5 PCIPASS_ACTION=lease PCIPASS_RESULT=done IOMMU_GROUP=4 PCI_SLOT_NAME=0000:00:03.0 PCIPASS_DRIVER_FROM=e1000e PCIPASS_DRIVER_TO=vfio-pci FORCE=0 PCIPASS_RULE=request PCIPASS_CALLER_UID=0 PCIPASS_CALLER_COMM=pcipassctl PID
+PRIORITY=6 PCIPASS_ACTION=lease-granted IOMMU_GROUP=4 PCI_SLOT_NAME=0000:00:03.0 PCIPASS_OWNER=vm1 PCIPASS_CALLER_UID=0 PCIPASS_CALLER_COMM=pcipassctl PID
+PRIORITY=6 PCIPASS_ACTION=lease-ended IOMMU_GROUP=4 PCI_SLOT_NAME=0000:00:03.0 PCIPASS_OWNER=vm1 PCIPASS_REASON=released PCIPASS_CALLER_UID=0 PCIPASS_CALLER_COMM=pcipassctl PID"
+check_eq "nothing of them on stderr as well (which is the journal's stream too)" \
+	"$(grep -c 'claim done\|release done\|apply done\|forced past\|Lease 0' "$TMP/daemon.log")" 0
+check "pcipassd stops cleanly (journal)" daemon_stop
+unset JOURNAL_STREAM
+journal_stop
 
 check "fakekernel unmounts cleanly" fakekernel_stop
 finish

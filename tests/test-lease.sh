@@ -88,7 +88,7 @@ check_eq "libvirt: a managed='no' hostdev per function, multifunction on functio
 	"$(grep -c "<hostdev mode='subsystem' type='pci' managed='no'>" "$TMP/l1.xml") $(grep -c "multifunction='on'" "$TMP/l1.xml") $(grep -c "function='0x0' multifunction='on'" "$TMP/l1.xml")" \
 	"2 1 1"
 check "the grant is in the journal with owner and groups" \
-	grep -q "Lease 1 of gpu for vm1: granted (IOMMU groups 2, uid 1000, gid 1001)" "$TMP/daemon.log"
+	grep -q "Lease 1 of gpu for vm1: granted (IOMMU groups 2, uid 1000, gid 1001, by uid 0 pid [0-9]* (pcipassctl))" "$TMP/daemon.log"
 
 # --- choice: NUMA preference; then nothing free, and why -----------------------------------------
 ctl -j lease gpu --owner vm2 --numa 1 >"$TMP/l2.json"
