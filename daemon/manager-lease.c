@@ -169,12 +169,32 @@ static int proc_start_time(int64_t pid, uint64_t *ret)
 static void lease_end(struct manager *m, struct lease *l, const char *reason,
 		      const struct audit_caller *caller);
 
+/* {"parameter": name}, InvalidParameter's parameters. */
+static json_object *json_param(const char *name)
+{
+	json_object *p = json_object_new_object();
+
+	if (p && json_add_str(p, "parameter", name) < 0) {
+		(void)json_object_put(p);
+		return NULL;
+	}
+	return p;
+}
+
+static void lease_refuse(struct lease *l, const char *error, json_object *params);
+
 static int on_pid_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct lease *l = userdata;
 
 	log_debug("Lease %" PRIu64 ": process %" PRIi64 " exited", l->id, l->pid);
-	lease_end(l->m, l, "process-exited", NULL);
+	if (l->granted) {
+		lease_end(l->m, l, "process-exited", NULL);
+		return 0;
+	}
+	/* While it waited for udev: the caller is told, the groups go back. */
+	l->pid_source = sd_event_source_disable_unref(l->pid_source);
+	lease_refuse(l, VARLINK_ERROR_INVALID_PARAMETER, json_param("pid"));
 	return 0;
 }
 
@@ -266,16 +286,27 @@ static int lease_nodes(struct lease *l, char ***ret)
 	return 0;
 }
 
-/* Gives a device node to uid:gid with mode; never through a symlink. */
+/*
+ * Gives a device node to uid:gid with mode, through one O_PATH descriptor so that what is
+ * checked is what is changed: never through a symlink, never a directory. (The fake kernel's
+ * nodes are regular files; a real /dev/vfio holds character devices only.)
+ */
 static int node_own(const char *path, uint32_t uid, uint32_t gid, mode_t mode)
 {
+	_cleanup_close_ int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	char proc[STRLEN("/proc/self/fd/") + DECIMAL_STR_MAX(int)];
 	struct stat st;
 
-	if (lstat(path, &st) < 0)
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
 		return -errno;
 	if (S_ISLNK(st.st_mode))
 		return -ELOOP;
-	if (fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 || chmod(path, mode) < 0)
+	if (!S_ISCHR(st.st_mode) && !S_ISREG(st.st_mode))
+		return -ENOTTY;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0 || chmod(proc, mode) < 0)
 		return -errno;
 	return 0;
 }
@@ -898,6 +929,44 @@ static int candidates_json(const struct candidate *c, size_t n, const struct man
 
 static void lease_grant(struct lease *l);
 
+/*
+ * A lease that is not granted after all: its reservation ends, the groups it claimed for
+ * itself go back to the host (the host had them before it asked), and the caller is told.
+ * Takes params; frees l.
+ */
+static void lease_refuse(struct lease *l, const char *error, json_object *params)
+{
+	struct manager *m = l->m;
+	manager_done_fn done = TAKE_PTR(l->done);
+
+	l->settle_timer = sd_event_source_disable_unref(l->settle_timer);
+	lease_remove(m, l);
+	lease_log(l, LOG_NOTICE, "refused", error, &l->caller);
+	for (size_t i = 0; i < l->n_groups && !m->read_only && !m->disabled; i++) {
+		const struct iommu_group *g = l->claimed_now[i] ?
+					      model_find_group(&m->model, l->groups[i]) : NULL;
+
+		for (size_t k = 0; g && k < g->n_members; k++) {
+			const struct pcidev *d = model_find(&m->model, g->members[k]);
+
+			if (!d || d->header == PCI_HEADER_BRIDGE)
+				continue;
+			if (manager_request(m, &(struct manager_request){
+						    .address = (char *)d->address, .release = true,
+						    .caller = l->caller },
+					    after_release_done, NULL) < 0)
+				log_warning("Lease %" PRIu64 ": failed to queue the release of group %u",
+					    l->id, l->groups[i]);
+			break;
+		}
+	}
+	if (done)
+		done(l->userdata, error, params);
+	else
+		(void)json_object_put(params);
+	lease_free(l);
+}
+
 static int on_settle_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct lease *l = userdata;
@@ -972,19 +1041,17 @@ static void lease_finish(struct lease *l)
 		r = lease_watch_pid(l);
 		if (r < 0) {
 			l->error = strdup(VARLINK_ERROR_INVALID_PARAMETER);
-			l->error_params = json_object_new_object();
-			(void)json_add_str(l->error_params, "parameter", "pid");
+			l->error_params = json_param("pid");
 		}
 	}
+	l->done = done;
+	l->userdata = userdata;
 	if (l->error) {
-		lease_remove(m, l);
-		lease_log(l, LOG_NOTICE, "refused", l->error, &l->caller);
-		if (done)
-			done(userdata, l->error ?: ERROR_SYSTEM, TAKE_PTR(l->error_params));
-		lease_free(l);
+		_cleanup_free_ char *error = TAKE_PTR(l->error);
+
+		lease_refuse(l, error, TAKE_PTR(l->error_params));
 		return;
 	}
-	l->done = done;
 	for (size_t i = 0; i < l->n_groups; i++)
 		if (l->claimed_now[i] && !l->node_seen[i]) {
 			/* udev has yet to handle the new node: grant when it has. */
@@ -1002,28 +1069,47 @@ static void lease_grant(struct lease *l)
 	struct manager *m = l->m;
 	manager_done_fn done = TAKE_PTR(l->done);
 	void *userdata = l->userdata;
-	json_object *lj = NULL;
+	json_object *lj = NULL, *p;
 	int r;
 
 	l->settle_timer = sd_event_source_disable_unref(l->settle_timer);
+	/* Its devices may have gone while it waited for udev. */
+	for (size_t i = 0; i < l->n_groups; i++)
+		if (!model_find_group(&m->model, l->groups[i])) {
+			l->done = done;
+			p = json_object_new_object();
+			if (p && (json_add_int(p, "iommu_group", l->groups[i]) < 0 ||
+				  json_add_str(p, "reason", "the group is gone") < 0))
+				p = (json_object_put(p), NULL);
+			lease_refuse(l, ERROR_NOT_VIABLE, p);
+			return;
+		}
 	l->granted = true;
 	l->since_usec = now_realtime_usec();
+	/* The reply first: what it cannot say (the iommufd form without vfio cdevs, too many
+	 * guest slots) refuses the lease rather than granting one its caller never hears of. */
+	r = lease_to_json(l, true, &lj);
+	if (r < 0) {
+		l->granted = false;
+		l->done = done;
+		lease_refuse(l, r == -ENOMEM ? ERROR_SYSTEM : VARLINK_ERROR_INVALID_PARAMETER,
+			     r == -ENOMEM ? NULL : json_param(l->iommufd ? "iommufd" : "addresses"));
+		return;
+	}
 	lease_own_nodes(l, true);
 	(void)leases_save(m);
 	lease_log(l, LOG_INFO, "granted", NULL, &l->caller);
 	lease_event(l, "granted", NULL);
-	r = lease_to_json(l, true, &lj);
-	if (done) {
-		json_object *p = r >= 0 ? json_object_new_object() : NULL;
-
-		if (p && json_add(p, "lease", lj) >= 0)
-			done(userdata, NULL, p);
-		else {
-			(void)json_object_put(p);
+	p = done ? json_object_new_object() : NULL;
+	if (p && json_add(p, "lease", lj) >= 0)
+		done(userdata, NULL, p);
+	else {
+		(void)json_object_put(p);
+		if (done)
 			done(userdata, ERROR_SYSTEM, NULL);
-		}
-	} else
-		(void)json_object_put(lj);
+		else
+			(void)json_object_put(lj);
+	}
 }
 
 static void on_grant_claim_done(void *userdata, const char *error, json_object *params)
@@ -1251,6 +1337,50 @@ static bool groups_ok(json_object *a)
 	return true;
 }
 
+/* An id as we write it: a decimal string (or number) from 1 to 2^53; else 0. */
+static uint64_t lease_id_of(json_object *v)
+{
+	const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+	uint64_t id = 0;
+
+	if (json_object_is_type(v, json_type_int))
+		id = json_object_get_int64(v) > 0 ? (uint64_t)json_object_get_int64(v) : 0;
+	else if (s && *s && strlen(s) <= 16 && strspn(s, "0123456789") == strlen(s))
+		id = strtoull(s, NULL, 10);
+	return id <= (UINT64_C(1) << 53) ? id : 0;
+}
+
+/* A uid or gid as we write it: a number below (uid_t)-1. */
+static bool id_field(json_object *e, const char *key, uint32_t *ret)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(e, key, &v) || !json_object_is_type(v, json_type_int) ||
+	    json_object_get_int64(v) < 0 || json_object_get_int64(v) >= UINT32_MAX)
+		return false;
+	*ret = (uint32_t)json_object_get_int64(v);
+	return true;
+}
+
+/* The nodes of a dropped entry's groups that no kept lease holds go back to root. */
+static void groups_disown(struct manager *m, json_object *groups)
+{
+	for (size_t k = 0; json_object_is_type(groups, json_type_array) &&
+			   k < json_object_array_length(groups); k++) {
+		json_object *g = json_object_array_get_idx(groups, k);
+		_cleanup_strv_free_ char **nodes = NULL;
+		size_t n = 0;
+
+		if (!json_object_is_type(g, json_type_int) || json_object_get_int64(g) < 0 ||
+		    json_object_get_int64(g) > UINT32_MAX ||
+		    manager_group_lease(m, (uint32_t)json_object_get_int64(g)) ||
+		    group_nodes(m, (uint32_t)json_object_get_int64(g), &nodes, &n) < 0)
+			continue;
+		for (char **p = nodes; p && *p; p++)
+			(void)node_own(*p, 0, 0, 0600);
+	}
+}
+
 static const struct lease *lease_by_id(const struct manager *m, uint64_t id)
 {
 	for (size_t i = 0; i < m->n_leases; i++)
@@ -1286,10 +1416,19 @@ int manager_leases_load(struct manager *m)
 			(void)rename(path, aside);
 		return 0;
 	}
-	if (json_object_object_get_ex(o, "next_id", &v) && json_object_get_int64(v) > 0)
-		m->next_lease_id = (uint64_t)json_object_get_int64(v);
-	boot = json_object_object_get_ex(o, "boot_id", &v) ? json_object_get_string(v) : NULL;
-	json_object_object_get_ex(o, "leases", &a);
+	if (json_object_object_get_ex(o, "next_id", &v) && lease_id_of(v) > 0)
+		m->next_lease_id = lease_id_of(v);
+	boot = json_object_object_get_ex(o, "boot_id", &v) &&
+	       json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+	if (json_object_object_get_ex(o, "leases", &a) && !json_object_is_type(a, json_type_array)) {
+		_cleanup_free_ char *aside = NULL;
+
+		log_error("Leases '%s': \"leases\" is not a list; keeping the file aside and "
+			  "starting without", path);
+		if (asprintf(&aside, "%s.broken", path) >= 0)
+			(void)rename(path, aside);
+		return leases_save(m);
+	}
 	if (!boot || !streq(boot, m->boot_id)) {
 		/* Every VM of the last boot is gone, and the nodes were made afresh. */
 		if (a && json_object_array_length(a) > 0)
@@ -1301,22 +1440,27 @@ int manager_leases_load(struct manager *m)
 		json_object *e = json_object_array_get_idx(a, i), *groups = NULL, *f = NULL, *of = NULL;
 		struct lease *l = new0(struct lease, 1);
 		struct lease **la = reallocarray_safe(m->leases, m->n_leases + 1, sizeof(*la));
-		const char *owner = json_object_object_get_ex(e, "owner", &of) &&
+		const char *owner = json_object_is_type(e, json_type_object) &&
+				    json_object_object_get_ex(e, "owner", &of) &&
 				    json_object_is_type(of, json_type_string) ?
 				    json_object_get_string(of) : NULL;
+		uint32_t uid = 0, gid = 0;
 		bool taken = false;
 
 		if (la)
 			m->leases = la;
-		json_object_object_get_ex(e, "groups", &groups);
+		if (json_object_is_type(e, json_type_object))
+			json_object_object_get_ex(e, "groups", &groups);
+		if (!json_object_is_type(groups, json_type_array))
+			groups = NULL;
 		/* An entry that is not one we wrote (edited by hand) is dropped, not trusted. */
-		for (size_t k = 0; groups && json_object_is_type(groups, json_type_array) &&
-				   k < json_object_array_length(groups); k++)
+		for (size_t k = 0; groups && k < json_object_array_length(groups); k++)
 			taken = taken || manager_group_lease(m, json_object_get_int64(
 						json_object_array_get_idx(groups, k)));
-		if (l && la && (!lease_owner_valid(owner) || taken ||
-				!json_object_is_type(groups, json_type_array) || !groups_ok(groups))) {
+		if (l && la && (!lease_owner_valid(owner) || taken || !groups || !groups_ok(groups) ||
+				!id_field(e, "uid", &uid) || !id_field(e, "gid", &gid))) {
 			log_warning("%s: lease %zu is malformed, dropping it", path, i);
+			groups_disown(m, groups);
 			lease_free(l);
 			continue;
 		}
@@ -1329,15 +1473,14 @@ int manager_leases_load(struct manager *m)
 		}
 		l->m = m;
 		l->granted = true;
-		l->id = json_object_object_get_ex(e, "id", &f) ?
-			strtoull(json_object_get_string(f), NULL, 10) : 0;
+		l->id = json_object_object_get_ex(e, "id", &f) ? lease_id_of(f) : 0;
 		if (json_object_object_get_ex(e, "pool", &f) && json_object_is_type(f, json_type_string))
 			l->pool = strdup(json_object_get_string(f));
 		for (size_t k = 0; k < json_object_array_length(groups); k++)
 			l->groups[l->n_groups++] = (uint32_t)json_object_get_int64(
 				json_object_array_get_idx(groups, k));
-		l->uid = json_object_object_get_ex(e, "uid", &f) ? (uint32_t)json_object_get_int64(f) : 0;
-		l->gid = json_object_object_get_ex(e, "gid", &f) ? (uint32_t)json_object_get_int64(f) : 0;
+		l->uid = uid;
+		l->gid = gid;
 		l->pid = json_object_object_get_ex(e, "pid", &f) ? json_object_get_int64(f) : 0;
 		l->pid_start = json_object_object_get_ex(e, "pid_start", &f) ?
 			       (uint64_t)json_object_get_int64(f) : 0;

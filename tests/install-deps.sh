@@ -12,4 +12,5 @@ apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 \
 	scdoc python3 cppcheck util-linux iproute2 pciutils tar gzip xz-utils ca-certificates \
 	libfuse3-dev fuse3 \
 	qemu-system-x86 linux-image-amd64 busybox-static cpio kmod udev \
-	golang-go golang-github-varlink-go-dev
+	golang-go golang-github-varlink-go-dev \
+	dpkg-dev debhelper lintian fakeroot mmdebstrap e2fsprogs

@@ -282,7 +282,27 @@ daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf" || { not_ok "pci
 check_eq "a hand-edited leases.json: malformed entries dropped, the good one kept" "$(lease_ids)" "kept:3"
 check_eq "…its node given to it again" "$(node 3)" "7:7 660"
 check_eq "…and each drop said" "$(grep -c 'is malformed, dropping it' "$TMP/daemon.log")" "5"
-ctl unlease --owner kept >/dev/null
+daemon_stop
+python3 - "$TMP/state/leases.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["next_id"] = None
+d["leases"] = [
+    5,                                                                     # not an object
+    {"id": None, "owner": "kept", "groups": [3], "uid": "7", "gid": 7},    # uid a string
+    {"id": "1e400", "owner": "neg", "groups": [2], "uid": -1, "gid": 7},   # uid out of range
+]
+json.dump(d, open(sys.argv[1], "w"))
+PY
+daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf" || { not_ok "pcipassd starts with null ids and string uids in leases.json"; finish; }
+check_eq "null ids, string and negative uids, an entry not an object: all dropped" "$(lease_ids)" ""
+check_eq "…the dropped lease's node is root's again, not left to uid 7" "$(node 3)" "0:0 600"
+daemon_stop
+echo '{"boot_id": "'"$(cat /proc/sys/kernel/random/boot_id)"'", "leases": {"id": "1"}}' >"$TMP/state/leases.json"
+daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf" || { not_ok "pcipassd starts when \"leases\" is not a list"; finish; }
+check "\"leases\" not a list: the file kept aside as leases.json.broken" test -s "$TMP/state/leases.json.broken"
+check "…and said so" grep -q '"leases" is not a list; keeping the file aside' "$TMP/daemon.log"
+check_eq "…starting with no leases" "$(lease_ids)" ""
 
 # --- a claim that fails while granting: no lease, the group put back -----------------------------
 ctl release 0000:02:00.0 >/dev/null
@@ -294,6 +314,13 @@ check "…with the transaction's failure" grep -q "claim of IOMMU group 2 failed
 check_eq "…no lease, and the group back where it was" "$(lease_ids) $(drv 0000:01:00.0) $(drv 0000:01:00.1)" \
 	" nouveau snd_hda_intel"
 control ""
+check_eq "a lease whose reply cannot be given (--iommufd, no vfio cdevs): InvalidParameter" \
+	"$($VL "$SOCK" io.pcipass.AcquireLease '{"owner":"vm8","addresses":["0000:01:00.0"],"iommufd":true}' | json_eval 'd.get("error"), d.get("parameters")')" \
+	"org.varlink.service.InvalidParameter {'parameter': 'iommufd'}"
+wait_idle
+check_eq "…no lease, and the group it claimed for itself back on the host's drivers" \
+	"$(lease_ids) $(drv 0000:01:00.0) $(drv 0000:01:00.1)" " nouveau snd_hda_intel"
+check "…the refusal journaled" grep -q "Lease .* for vm8: refused" "$TMP/daemon.log"
 
 # --- Monitor ------------------------------------------------------------------------------------
 kill "$mon" 2>/dev/null
