@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <linux/pci_regs.h>
 
@@ -418,6 +420,52 @@ int open_scan_get(struct open_scan **cache, const char *dev_root, uint64_t max_a
 	return 0;
 }
 
+/* QEMU's guest name from its command line: "-name guest=NAME,…" or "-name NAME"; NULL else. */
+static char *qemu_guest_name(pid_t pid)
+{
+	char path[STRLEN("/proc//cmdline") + DECIMAL_STR_MAX(pid_t)], buf[8192];
+	_cleanup_close_ int fd = -EBADF;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || (n = read(fd, buf, sizeof(buf) - 1)) <= 0)
+		return NULL;
+	buf[n] = '\0';
+	for (const char *a = buf; a < buf + n; a += strlen(a) + 1) {
+		const char *v = a + strlen(a) + 1, *name;
+
+		if (!streq(a, "-name") || v >= buf + n)
+			continue;
+		/* Options are comma-separated; ",," is a literal comma, which we cut at. */
+		name = startswith(v, "guest=") ?: (strchr(v, '=') ? NULL : v);
+		return name && *name ? strndup(name, strcspn(name, ",")) : NULL;
+	}
+	return NULL;
+}
+
+/* "NODE open by pid N (comm, uid U[, guest NAME])": who holds a node, and for QEMU its VM. */
+static int describe_holder(const char *node, pid_t pid, char **ret)
+{
+	_cleanup_free_ char *comm = NULL, *guest = NULL, *uid = NULL;
+	char path[STRLEN("/proc//comm") + DECIMAL_STR_MAX(pid_t)];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	comm = read_text(path);
+	if (comm)
+		strstrip_trailing(comm);
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	if (stat(path, &st) >= 0 && asprintf(&uid, ", uid %u", (unsigned)st.st_uid) < 0)
+		return -ENOMEM;
+	if (comm && startswith(comm, "qemu"))
+		guest = qemu_guest_name(pid);
+	if (asprintf(ret, "%s open by pid %d (%s%s%s%s)", node, (int)pid, comm ?: "?", uid ?: "",
+		     guest ? ", guest " : "", guest ?: "") < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 static int gather_open(struct facts *f, const struct model *m, struct sysfs *s, const char *dev_root,
 		       const struct open_scan *scan)
 {
@@ -436,18 +484,11 @@ static int gather_open(struct facts *f, const struct model *m, struct sysfs *s, 
 		r = device_nodes(s, d, dev_root, &nodes);
 		for (char **node = nodes; r >= 0 && node && *node; node++)
 			for (size_t j = 0; j < n_open && r >= 0; j++) {
-				_cleanup_free_ char *what = NULL, *comm = NULL, *commpath = NULL;
+				_cleanup_free_ char *what = NULL;
 
 				if (!streq(open[j].path, *node))
 					continue;
-				if (asprintf(&commpath, "/proc/%d/comm", (int)open[j].pid) < 0)
-					r = -ENOMEM;
-				comm = r >= 0 ? read_text(commpath) : NULL;
-				if (comm)
-					strstrip_trailing(comm);
-				if (r >= 0 && asprintf(&what, "%s open by pid %d (%s)", *node,
-						       (int)open[j].pid, comm ?: "?") < 0)
-					r = -ENOMEM;
+				r = describe_holder(*node, open[j].pid, &what);
 				if (r >= 0)
 					r = note(&f->devs[i].open_by, what);
 				break;	/* one holder per node is enough to say */

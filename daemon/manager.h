@@ -125,7 +125,7 @@ int manager_plan(struct manager *m, const char *only_address, enum plan_purpose 
 int manager_inspect_json(struct manager *m, const struct pcidev *d, enum plan_purpose purpose,
 			 json_object *device);
 /* Who holds d's device nodes open (vfio group, uio, drm), as the planner's facts say: a
- * "NODE open by pid N (comm)" string in *ret, NULL when nobody or when it cannot tell. */
+ * "NODE open by pid N (comm, uid U[, guest NAME])" string in *ret, NULL when nobody or when it cannot tell. */
 int manager_open_by(struct manager *m, const struct pcidev *d, enum plan_purpose purpose,
 		    char **ret);
 

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "lib/macro.h"
 
@@ -13,6 +14,14 @@ int safe_atoi32(const char *s, int32_t *ret);
 static inline int safe_atou32(const char *s, uint32_t *ret)
 {
 	return safe_atou32_base(s, 10, ret);
+}
+
+/* What follows prefix in s, or NULL when s does not begin with it. */
+static inline const char *startswith(const char *s, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return strncmp(s, prefix, n) == 0 ? s + n : NULL;
 }
 
 /* Drops trailing whitespace (sysfs values end in "\n") in place; returns s. */

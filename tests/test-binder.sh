@@ -78,6 +78,23 @@ ctl release 0000:00:03.0 >/dev/null 2>"$TMP/err"
 check_eq "release while /dev/vfio/4 is open: refused (exit 1)" "$?" "1"
 check "release while open: says the node is open, by whom" grep -q "device-open: .*/dev/vfio/4 open by pid [0-9]" "$TMP/err"
 exec 9<&-
+# A QEMU of another user holding it: named by uid and by its guest.
+chmod 0755 "$TMP" "$TMP/dev" "$TMP/dev/vfio"
+chmod 0666 "$TMP/dev/vfio/4"
+setpriv --reuid=64055 --regid=64055 --clear-groups /usr/bin/python3 -c '
+import ctypes, sys, time
+ctypes.CDLL(None).prctl(15, b"qemu-system-x86", 0, 0, 0)	# PR_SET_NAME
+f = open(sys.argv[1]); print("open", flush=True); time.sleep(600)' "$TMP/dev/vfio/4" \
+	-name guest=win11,debug-threads=on >"$TMP/qemu.out" &
+qemu=$!
+wait_until same "open" cat "$TMP/qemu.out"
+ctl release 0000:00:03.0 >/dev/null 2>"$TMP/err"
+check "release while another user's QEMU holds it: refused, naming its uid and guest" \
+	grep -q "/dev/vfio/4 open by pid $qemu (qemu-system-x86, uid 64055, guest win11)" "$TMP/err"
+kill "$qemu"
+wait "$qemu" 2>/dev/null
+chmod 0600 "$TMP/dev/vfio/4"
+rm -f "$TMP/qemu.out"
 writes >/dev/null
 plan=$(planned release 0000:00:03.0)
 check_eq "release: back to e1000e" "$(ctl release 0000:00:03.0)" \

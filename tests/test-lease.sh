@@ -363,6 +363,12 @@ domain_xml other | hook other release end - >/dev/null 2>&1
 check_eq "hook release of a domain without a lease: exit 0" "$?" "0"
 printf "<domain><name>plain</name><devices/></domain>" | hook plain prepare begin - >/dev/null 2>&1
 check_eq "hook prepare of a domain without PCI host devices: exit 0, no lease" "$?:$(lease_ids)" "0:"
+ctl lease 0000:01:00.0 --owner win11 --format libvirt >/dev/null
+domain_xml win11 | hook win11 prepare begin - >"$TMP/hook.out" 2>&1
+check_eq "hook prepare of a domain that leased its devices before it started: exit 0, that lease kept" \
+	"$?:$(lease_ids)" "0:win11:2"
+domain_xml win11 | hook win11 release end - >/dev/null 2>&1
+check_eq "…and its release ends it" "$?:$(lease_ids)" "0:"
 wait_idle
 
 daemon_stop || not_ok "pcipassd exits cleanly"
