@@ -169,7 +169,7 @@ int manager_load_policy(struct manager *m, struct policy_error *err)
 	m->policy_error = mfree(m->policy_error);
 	log_info("Policy loaded: %zu rules", m->policy.n_rules);
 	if (m->udev_rules && !m->read_only) {
-		r = udev_rules_install(&m->policy, m->udev_rules);
+		r = udev_rules_install(&m->policy, &m->model, m->udev_rules);
 		if (r < 0)
 			log_warning_errno(r, "Failed to write the udev rule '%s', continuing (at the "
 					  "next boot host drivers may bind what start-up rules claim): %m",

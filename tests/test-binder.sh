@@ -418,23 +418,27 @@ rm "$pol/60-vfs.policy"
 # --- the udev rule derived from the policy ---------------------------------------------------
 rm -f "$pol"/*.policy
 printf '[Match]\nAddress=0000:00:03.0\n[Assign]\nDriver=deny\n' >"$pol/10-deny.policy"
+printf '[Match]\nAddress=0000:01:00.0\n[Assign]\nDriver=vfio-pci\nGroup=claim\n' >"$pol/45-gpu-boot.policy"
 printf '[Match]\nId=10de:* 1002:*\nClass=0x0300/0xffff00\n[Assign]\nDriver=vfio-pci\nApply=request\n' >"$pol/50-gpu.policy"
 printf '[Match]\nAddress=0000:65:00.*\n[Assign]\nDriver=vfio-pci\n' >"$pol/55-slot.policy"
 printf '[Match]\nNumaNode=1\n[Assign]\nDriver=vfio-pci\n' >"$pol/70-numa.policy"
 printf '[Match]\nId=8086:1533\n[Assign]\nDriver=uio_pci_generic\n' >"$pol/80-after.policy"
 daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf" --udev-rules "$TMP/udev/61-pcipass.rules"
-check_eq "the udev rule: first match wins, only start-up rules set an override, stops at what udev cannot match" \
+check_eq "the udev rule: first match wins, only start-up rules set an override, a claim's companions (not its bridge) by address and ids, stops at what udev cannot match" \
 	"$(grep -v '^#' "$TMP/udev/61-pcipass.rules"; grep '^# [0-9]' "$TMP/udev/61-pcipass.rules")" \
 	'ACTION!="add", GOTO="pcipass_end"
 SUBSYSTEM!="pci", GOTO="pcipass_end"
 IMPORT{cmdline}="pcipass.disable"
 ENV{pcipass.disable}=="1", GOTO="pcipass_end"
 KERNEL=="0000:00:03.0", GOTO="pcipass_end"
+KERNEL=="0000:01:00.0", ATTR{driver_override}="vfio-pci", GOTO="pcipass_end"
+KERNEL=="0000:01:00.1", ATTR{vendor}=="0x10de", ATTR{device}=="0x1aef", ATTR{driver_override}="vfio-pci", GOTO="pcipass_end"
 ATTR{vendor}=="0x10de", ATTR{class}=="0x0300*", GOTO="pcipass_end"
 ATTR{vendor}=="0x1002", ATTR{class}=="0x0300*", GOTO="pcipass_end"
 KERNEL=="0000:65:00.*", ATTR{driver_override}="vfio-pci", GOTO="pcipass_end"
 LABEL="pcipass_end"
 # 10-deny.policy
+# 45-gpu-boot.policy
 # 50-gpu.policy
 # 55-slot.policy
 # 70-numa.policy: NumaNode= cannot be matched at add; this rule and the ones after it are left to pcipassd'
