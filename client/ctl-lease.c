@@ -103,6 +103,24 @@ static void print_lease(json_object *l, bool with_args)
 	}
 }
 
+static int check_format(const struct ctl *c)
+{
+	if (c->format && !streq(c->format, "qemu") && !streq(c->format, "libvirt") &&
+	    !streq(c->format, "proxmox"))
+		return ctl_usage_error("--format: expected qemu, libvirt or proxmox");
+	return 0;
+}
+
+/* How to start a VM with o (a lease, or GetVmArguments' reply) in --format's form. */
+static void print_vm_args(const struct ctl *c, json_object *o)
+{
+	if (c->format && !streq(c->format, "qemu"))
+		printf("%s%s", json_get_str(o, c->format) ?: "",
+		       streq(c->format, "proxmox") ? "\n" : "");
+	else
+		print_qemu(json_get(o, "qemu"), "");
+}
+
 int verb_lease(struct ctl *c, int argc, char *argv[])
 {
 	_cleanup_json_ json_object *p = json_object_new_object(), *reply = NULL;
@@ -112,6 +130,8 @@ int verb_lease(struct ctl *c, int argc, char *argv[])
 
 	if (!c->owner)
 		return ctl_usage_error("'lease' needs --owner NAME (the VM's name)");
+	if (check_format(c) < 0)
+		return CTL_EXIT_USAGE;
 	if (!p)
 		return CTL_EXIT_FAILURE;
 	if (pci_addr_is_valid(argv[0])) {
@@ -149,7 +169,10 @@ int verb_lease(struct ctl *c, int argc, char *argv[])
 		return CTL_EXIT_FAILURE;
 	if (c->json)
 		return json_print(reply, c->pretty) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
-	print_lease(json_get(reply, "lease"), true);
+	if (c->format)
+		print_vm_args(c, json_get(reply, "lease"));	/* only that: a hook pastes it */
+	else
+		print_lease(json_get(reply, "lease"), true);
 	return CTL_EXIT_OK;
 }
 
@@ -231,9 +254,8 @@ int verb_qemu(struct ctl *c, int argc, char *argv[])
 	if (!p || !a || json_add(p, "addresses", a) < 0 ||
 	    (c->iommufd && json_add_bool(p, "iommufd", true) < 0))
 		return CTL_EXIT_FAILURE;
-	if (c->format && !streq(c->format, "qemu") && !streq(c->format, "libvirt") &&
-	    !streq(c->format, "proxmox"))
-		return ctl_usage_error("--format: expected qemu, libvirt or proxmox");
+	if (check_format(c) < 0)
+		return CTL_EXIT_USAGE;
 	for (int i = 0; i < argc; i++) {
 		if (!pci_addr_is_valid(argv[i]))
 			return ctl_usage_error("'%s' is not a PCI address (DDDD:BB:DD.F)", argv[i]);
@@ -244,10 +266,6 @@ int verb_qemu(struct ctl *c, int argc, char *argv[])
 		return CTL_EXIT_FAILURE;
 	if (c->json)
 		return json_print(reply, c->pretty) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
-	if (c->format && !streq(c->format, "qemu"))
-		printf("%s%s", json_get_str(reply, c->format),
-		       streq(c->format, "proxmox") ? "\n" : "");
-	else
-		print_qemu(json_get(reply, "qemu"), "");
+	print_vm_args(c, reply);
 	return CTL_EXIT_OK;
 }

@@ -408,6 +408,12 @@ static int check_planned(struct binder *b, const struct txn_member *m, char **re
 	}
 	if (streq(drv, m->from_driver) && streq(ovr, m->from_override))
 		return 0;
+	/* Unbound with its override already set to the target (the udev rule did that at boot):
+	 * loading the target's module for an earlier member bound it to its override at once.
+	 * That is where this transaction takes it; its own steps change nothing. */
+	if (!m->release && m->target && !m->from_driver && streq(m->from_override, m->target) &&
+	    streq(drv, m->target) && streq(ovr, m->target))
+		return 0;
 	r = -ESTALE;
 	*ret_why = why(&r, "%s changed since it was planned (now %s, override %s)", m->address,
 		       drv ?: "unbound", ovr ?: "unset");

@@ -363,7 +363,9 @@ domain_xml other | hook other release end - >/dev/null 2>&1
 check_eq "hook release of a domain without a lease: exit 0" "$?" "0"
 printf "<domain><name>plain</name><devices/></domain>" | hook plain prepare begin - >/dev/null 2>&1
 check_eq "hook prepare of a domain without PCI host devices: exit 0, no lease" "$?:$(lease_ids)" "0:"
-ctl lease 0000:01:00.0 --owner win11 --format libvirt >/dev/null
+ctl lease 0000:01:00.0 --owner win11 --format libvirt >"$TMP/win11.xml"
+check_eq "lease --format libvirt prints only the <hostdev> elements, one per function" \
+	"$(grep -c "^<hostdev mode='subsystem' type='pci' managed='no'>" "$TMP/win11.xml") $(grep -vc '^[ <]' "$TMP/win11.xml")" "2 0"
 domain_xml win11 | hook win11 prepare begin - >"$TMP/hook.out" 2>&1
 check_eq "hook prepare of a domain that leased its devices before it started: exit 0, that lease kept" \
 	"$?:$(lease_ids)" "0:win11:2"
