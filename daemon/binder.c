@@ -253,7 +253,7 @@ static int verify_node(struct binder *b, const struct txn_member *m)
 		snprintf(path, sizeof(path), "%s/vfio/noiommu-%" PRIi64, b->dev_root, m->group);
 		return path_exists(path) ? 0 : -ENODEV;
 	}
-	if (streq(m->target, "uio_pci_generic")) {
+	if (driver_is_uio(m->target)) {
 		if (sysfs_pci_attr_path(m->address, "uio", &dir) < 0)
 			return -ENOMEM;
 		if (sysfs_list(b->sysfs, dir, &uio, NULL) < 0 || !uio[0])

@@ -497,22 +497,36 @@ static int gather_open(struct facts *f, const struct model *m, struct sysfs *s, 
 	return r;
 }
 
-static int gather_intx(struct facts *f, struct sysfs *s)
+/*
+ * Whether the legacy interrupt can be masked, which uio_pci_generic needs (its handler masks
+ * INTx with the PCI 2.3 disable bit): not when there is none — a VF never has one, and an
+ * interrupt pin of 0 means no INTx at all. PCI Express functions must implement the disable
+ * bit; for conventional PCI only the kernel's own test (toggling the bit) tells.
+ */
+static int gather_intx(struct facts *f, const struct model *m, struct sysfs *s)
 {
 	for (size_t i = 0; i < f->n_devs; i++) {
+		struct device_facts *df = &f->devs[i];
+		const struct pcidev *d = model_find(m, df->address);
 		_cleanup_close_ int dfd = -EBADF;
 		uint8_t config[256];
 		ssize_t n;
 
-		/* PCI Express functions must implement the INTx disable bit; for conventional PCI
-		 * only the kernel's own test (toggling it) tells. */
-		f->devs[i].intx_maskable = -1;
-		dfd = sysfs_pci_open(s, f->devs[i].address, NULL);
+		df->intx_maskable = -1;
+		if (d && d->physfn) {
+			df->intx_maskable = 0;
+			df->no_intx = "it is a VF, and VFs have no legacy interrupt";
+			continue;
+		}
+		dfd = sysfs_pci_open(s, df->address, NULL);
 		if (dfd < 0)
 			continue;
 		n = sysfs_read_bin_at(dfd, "config", config, sizeof(config));
-		if (n > 0 && pci_config_find_cap(config, (size_t)n, PCI_CAP_ID_EXP) > 0)
-			f->devs[i].intx_maskable = 1;
+		if (n > PCI_INTERRUPT_PIN && config[PCI_INTERRUPT_PIN] == 0) {
+			df->intx_maskable = 0;
+			df->no_intx = "its interrupt pin is 0: it has no legacy interrupt";
+		} else if (n > 0 && pci_config_find_cap(config, (size_t)n, PCI_CAP_ID_EXP) > 0)
+			df->intx_maskable = 1;
 	}
 	return 0;
 }
@@ -566,7 +580,7 @@ int facts_gather(const struct model *m, const struct policy *p, struct sysfs *s,
 		if (r >= 0)
 			r = gather_open(&f, m, s, dev_root, open);
 		if (r >= 0)
-			r = gather_intx(&f, s);
+			r = gather_intx(&f, m, s);
 		if (r < 0)
 			return r;
 	}

@@ -308,7 +308,7 @@ static int request_rule(struct manager *m, const struct manager_request *req,
 	for (size_t i = 0; req->release && i < (g ? g->n_members : 1); i++) {
 		const struct pcidev *md = g ? model_find(&m->model, g->members[i]) : d;
 
-		if (!md || !(driver_is_vfio(md->driver) || streq(md->driver, "uio_pci_generic")))
+		if (!md || !(driver_is_vfio(md->driver) || driver_is_uio(md->driver)))
 			continue;
 		if (!(addresses[n++] = strdup(md->address)))
 			return -ENOMEM;

@@ -245,7 +245,7 @@ static int group_nodes(struct manager *m, uint32_t group, char ***nodes, size_t 
 		_cleanup_strv_free_ char **names = NULL;
 		_cleanup_close_ int dir = -EBADF;
 		const char *sub = d && driver_is_vfio(d->driver) ? "vfio-dev" :
-				  d && streq(d->driver, "uio_pci_generic") ? "uio" : NULL;
+				  d && driver_is_uio(d->driver) ? "uio" : NULL;
 
 		if (!sub)
 			continue;
@@ -1017,7 +1017,7 @@ static void lease_finish(struct lease *l)
 			const struct pcidev *d = model_find(&m->model, g->members[k]);
 
 			if (d && d->header != PCI_HEADER_BRIDGE &&
-			    !driver_is_vfio(d->driver) && !streq(d->driver, "uio_pci_generic") &&
+			    !driver_is_vfio(d->driver) && !driver_is_uio(d->driver) &&
 			    asprintf(&why, "%s is %s%s, not on a passthrough driver", d->address,
 				     d->driver ? "on " : "", d->driver ?: "unbound") < 0)
 				why = NULL;

@@ -31,6 +31,11 @@ bool driver_is_vfio(const char *driver)
 	return driver && strstr(driver, "vfio");
 }
 
+bool driver_is_uio(const char *driver)
+{
+	return streq(driver, "uio_pci_generic") || streq(driver, "igb_uio");
+}
+
 bool driver_manages_dma(const char *driver)
 {
 	return driver_is_vfio(driver) || streq(driver, "pci-stub") || streq(driver, "pcieport");
@@ -279,18 +284,22 @@ int plan_move_steps(const struct plan_move *mv, struct plan_step **steps, size_t
 
 	if (mv->to_driver && streq(mv->driver, mv->to_driver) && streq(mv->override, mv->to_override))
 		return 0;
+	const char *via = mv->by_override && mv->to_driver ? mv->to_driver : mv->to_override;
+
 	if (mv->load_module && mv->to_driver)
 		r = step_add(steps, n_steps, PLAN_STEP_LOAD_MODULE, NULL, mv->to_driver);
 	/* The override first: once it is unbound, nothing but the wanted driver can take it. */
-	if (r >= 0 && !streq(mv->override, mv->to_override))
-		r = step_write(steps, n_steps, mv->address, NULL, "driver_override",
-			       mv->to_override ?: "\n");
+	if (r >= 0 && !streq(mv->override, via))
+		r = step_write(steps, n_steps, mv->address, NULL, "driver_override", via ?: "\n");
 	if (r < 0 || (mv->to_driver && streq(mv->driver, mv->to_driver)))
 		return r;
 	if (mv->driver)
 		r = step_write(steps, n_steps, NULL, mv->driver, "unbind", mv->address);
 	if (r >= 0)
 		r = step_add(steps, n_steps, PLAN_STEP_WRITE, strdup(SYSFS_DRIVERS_PROBE), mv->address);
+	if (r >= 0 && !streq(via, mv->to_override))
+		r = step_write(steps, n_steps, mv->address, NULL, "driver_override",
+			       mv->to_override ?: "\n");
 	return r;
 }
 
@@ -359,7 +368,9 @@ static int member_blockers(const struct plan_env *env, struct plan_member *m)
 	const struct host_facts *h = env->host;
 	const struct device_facts *f = facts_find(env, d->address);
 	bool vfio = driver_is_vfio(m->target);
-	bool uio = streq(m->target, "uio_pci_generic");
+	bool uio = driver_is_uio(m->target);
+	/* Only uio_pci_generic masks INTx; igb_uio can use MSI-X instead. */
+	bool uio_generic = streq(m->target, "uio_pci_generic");
 	struct plan_blocker **b = &m->blockers;
 	size_t *n = &m->n_blockers;
 	int avail, r = 0;
@@ -413,12 +424,13 @@ static int member_blockers(const struct plan_env *env, struct plan_member *m)
 	}
 	if (r >= 0 && uio && h->lockdown && !streq(h->lockdown, "none"))
 		r = block(b, n, "lockdown", false,
-			  "the kernel is locked down (%s): uio_pci_generic cannot be used; use vfio-pci",
-			  h->lockdown);
-	if (r >= 0 && uio && f && f->intx_maskable == 0)
+			  "the kernel is locked down (%s): %s cannot be used; use vfio-pci",
+			  h->lockdown, m->target);
+	if (r >= 0 && uio_generic && f && f->intx_maskable == 0)
 		r = block(b, n, "intx-unmaskable", false,
-			  "%s cannot mask its legacy interrupt (PCI 2.3 INTx disable): "
-			  "uio_pci_generic refuses it", d->address);
+			  "%s cannot serve uio_pci_generic, whose interrupt handler masks the legacy "
+			  "interrupt: %s; use vfio-pci", d->address,
+			  f->no_intx ?: "it cannot mask its legacy interrupt (PCI 2.3 INTx disable)");
 	avail = module_available(env, m->target);
 	if (r >= 0 && avail == 0)
 		r = block(b, n, "module-missing", false,
@@ -462,6 +474,8 @@ static int member_steps(struct plan_group *g, size_t i)
 	return plan_move_steps(&(struct plan_move){
 		.address = m->address, .driver = m->dev->driver, .override = m->dev->driver_override,
 		.to_driver = m->target, .to_override = m->target_override, .load_module = !loaded,
+		/* A VF back to its VF driver: VF autoprobe may be off (pcipass turns it off). */
+		.by_override = m->action == PLAN_RELEASE && m->dev->physfn,
 	}, &m->steps, &m->n_steps);
 }
 
@@ -481,8 +495,8 @@ static void member_intent(struct plan_member *m)
 		m->action = PLAN_DENY;
 		break;
 	case POLICY_TARGET_HOST:
-		if (driver_is_vfio(d->driver) || streq(d->driver, "uio_pci_generic") ||
-		    driver_is_vfio(d->driver_override) || streq(d->driver_override, "uio_pci_generic")) {
+		if (driver_is_vfio(d->driver) || driver_is_uio(d->driver) ||
+		    driver_is_vfio(d->driver_override) || driver_is_uio(d->driver_override)) {
 			m->action = PLAN_RELEASE;
 			m->target = NULL;
 		} else

@@ -31,6 +31,7 @@ struct device_facts {
 	char *net_in_use;	/* "eno1 has 192.0.2.1", NULL: none */
 	char *open_by;		/* "/dev/dri/card0 open by pid 812 (Xorg)", NULL: none */
 	int intx_maskable;	/* -1: cannot tell; 0: no (uio_pci_generic refuses); 1: yes */
+	const char *no_intx;	/* when 0, why: "it is a VF (VFs have no legacy interrupt)", … */
 };
 
 /* The facts of address in an array sorted by address; NULL when absent. */
@@ -106,6 +107,9 @@ struct plan_move {
 	const char *driver, *override;		/* now; NULL: unbound / unset */
 	const char *to_driver, *to_override;	/* after; to_driver NULL: the kernel's choice */
 	bool load_module;
+	/* Bind to_driver through a passing override (then set to to_override): a VF, which the
+	 * kernel probes without an override only while its PF's VF autoprobe is on. */
+	bool by_override;
 };
 int plan_move_steps(const struct plan_move *mv, struct plan_step **steps, size_t *n_steps);
 void plan_steps_free(struct plan_step *s, size_t n);
@@ -187,6 +191,8 @@ const struct claim *plan_env_claim(const struct plan_env *env, const char *addre
 /* Drivers that keep a group viable on ≥ 5.19 (driver_managed_dma). */
 bool driver_manages_dma(const char *driver);
 bool driver_is_vfio(const char *driver);
+/* uio_pci_generic, and igb_uio (DPDK's, out of tree): a /dev/uioN per function. */
+bool driver_is_uio(const char *driver);
 
 int host_readiness(const struct host_facts *h, const struct daemon_config *c,
 		   struct readiness_problem **ret, size_t *ret_n);

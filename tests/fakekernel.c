@@ -447,10 +447,16 @@ static int is_vfio(const char *drv)
 	return strstr(drv, "vfio") != NULL;
 }
 
+/* uio_pci_generic, and DPDK's igb_uio: a uio device per function. */
+static int is_uio(const char *drv)
+{
+	return !strcmp(drv, "uio_pci_generic") || !strcmp(drv, "igb_uio");
+}
+
 /* Drivers whose id table matches nothing by itself (override or new_id only). */
 static int override_only(const char *drv)
 {
-	return is_vfio(drv) || !strcmp(drv, "uio_pci_generic") || !strcmp(drv, "pci-stub");
+	return is_vfio(drv) || is_uio(drv) || !strcmp(drv, "pci-stub");
 }
 
 /* driver_managed_dma: probing does not claim the IOMMU group for kernel DMA. */
@@ -947,8 +953,8 @@ static int vfio_detach(struct fk *k, const char *dir)
 	return r;
 }
 
-/* uio_pci_generic's probe: uio_register_device() makes ADDR/uio/uioK and /dev/uioK. */
-static int uio_attach(struct fk *k, const char *dir)
+/* A uio driver's probe: uio_register_device() makes ADDR/uio/uioK and /dev/uioK. */
+static int uio_attach(struct fk *k, const char *dir, const char *drv)
 {
 	char *cdir = NULL, *name = NULL, *p = NULL;
 	int n, r;
@@ -963,7 +969,7 @@ static int uio_attach(struct fk *k, const char *dir)
 		r = class_dev_create(k, cdir, "uio", UIO_MAJOR, n, name);
 	p = cdir ? xfmt("%s/name", cdir) : NULL;
 	if (!r)
-		r = p ? put_fmt(k->t.fd, p, 0444, "uio_pci_generic\n") : -ENOMEM;
+		r = p ? put_fmt(k->t.fd, p, 0444, "%s\n", drv) : -ENOMEM;
 	free(p);
 	p = cdir ? xfmt("%s/version", cdir) : NULL;
 	if (!r)
@@ -1026,7 +1032,7 @@ static int unbind_hook(struct tree *t, const char *dir, const char *drv)
 		return r;
 	if (is_vfio(drv))
 		return vfio_detach(k, dir);
-	if (!strcmp(drv, "uio_pci_generic"))
+	if (is_uio(drv))
 		return uio_detach(k, dir);
 	return 0;
 }
@@ -1094,8 +1100,8 @@ static int probe(struct fk *k, const char *addr, const char *dir, const char *dr
 		r = uevent_set_driver(&k->t, dir, drv);
 	if (!r && is_vfio(drv))
 		r = vfio_attach(k, dir);
-	if (!r && !strcmp(drv, "uio_pci_generic"))
-		r = uio_attach(k, dir);
+	if (!r && is_uio(drv))
+		r = uio_attach(k, dir, drv);
 	if (!r)
 		r = ue_emit(&k->t, "bind", dir);
 	return r < 0 ? r : 0;

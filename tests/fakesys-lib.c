@@ -83,6 +83,7 @@ static const struct key_desc keys[K_COUNT] = {
 	[K_RESET] = STRKEY("reset", reset),
 	[K_IOMMU] = STRKEY("iommu", iommu),
 	[K_ROM] = STRKEY("rom", rom),
+	[K_PIN] = NUMKEY("pin", KT_INT, pin, 0, 4),
 };
 
 /* Link speeds as the kernel prints them, indexed by the LnkSta encoding. */
@@ -759,7 +760,7 @@ void fdev_init(struct fdev *f)
 {
 	*f = (struct fdev){
 		.vendor = 0x8086, .device = 0x10d3, .class = 0x020000,
-		.pcie = 1, .group = -1, .numa = -1, .boot_vga = -1,
+		.pcie = 1, .group = -1, .numa = -1, .boot_vga = -1, .pin = -1,
 		.speed = 3, .width = 1, .vf_index = -1,
 	};
 }
@@ -856,6 +857,7 @@ static void cfg_build(const struct fdev *f, unsigned char *c,
 	c[0x0a] = (f->class >> 8) & 0xff;
 	c[0x0b] = (f->class >> 16) & 0xff;
 	c[0x0e] = (f->header ? 1 : 0) | (f->mf ? 0x80 : 0);
+	c[0x3d] = f->pin >= 0 ? (unsigned char)f->pin : vf ? 0 : 1;	/* Interrupt Pin */
 	if (f->header) {
 		c[0x18] = f->a.bus & 0xff;	/* primary bus */
 		c[0x19] = f->secbus & 0xff;

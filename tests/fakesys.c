@@ -55,6 +55,7 @@ static const char usage_text[] =
 "  speed= [8.0 GT/s PCIe] width= [1] maxspeed= [=speed] maxwidth= [=width]\n"
 "  reset=\"flr bus\"  iommu=UNIT [first unit under class/iommu]\n"
 "  rom=FILE (the \"rom\" attribute holds FILE's bytes, mode 0600)\n"
+"  pin=0..4 (config space Interrupt Pin) [1; 0 for a VF]\n"
 "A VF inherits ids, class, revision, numa and link from its PF unless given.\n"
 "uevent: SEQNUM=/USEC_INITIALIZED= may be given; otherwise SEQNUM is the\n"
 "CLOCK_MONOTONIC time in microseconds.  Tree commands count SEQNUM in\n"

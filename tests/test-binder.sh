@@ -39,8 +39,10 @@ fs add 0000:00:02.0 vendor=0x8086 device=0x1521 driver=igb group=3 totalvfs=4
 fs add 0000:00:03.0 vendor=0x8086 device=0x10d3 driver=e1000e group=4
 fs add 0000:00:04.0 vendor=0x8086 device=0x10d3 driver=e1000e group=5
 fs add 0000:00:07.0 vendor=0x8086 device=0x1533 driver=igb group=8
+fs add 0000:00:09.0 vendor=0x8086 device=0x1533 driver=igb group=10 pin=0
 register vfio-pci
 register uio_pci_generic
+register igb_uio
 register igbvf
 control "vfhost 0000:00:02.0 igbvf
 "
@@ -191,6 +193,19 @@ ctl claim 0000:00:07.0 --driver uio_pci_generic >/dev/null 2>"$TMP/err"
 check_eq "probe 'succeeds' but uio_pci_generic refused the device: verify catches it" "$(cat "$TMP/err")" \
 	"pcipassctl: claim of IOMMU group 8 failed at 0000:00:07.0, verify: 0000:00:07.0 is unbound after the probe, not on uio_pci_generic (EIO); the group was put back as it was"
 check_eq "…and it is back on igb" "$(drv 0000:00:07.0) $(ovr 0000:00:07.0)" "igb (null)"
+control ""
+writes >/dev/null
+# A function without a legacy interrupt (pin 0) is refused for uio_pci_generic up front.
+ctl claim 0000:00:09.0 --driver uio_pci_generic >/dev/null 2>"$TMP/err"
+check_eq "uio_pci_generic for a function with interrupt pin 0: refused (exit 1), nothing written" \
+	"$?:$(writes)" "1:"
+check "…saying why" grep -q "intx-unmaskable: 0000:00:09.0 cannot serve uio_pci_generic, whose interrupt handler masks the legacy interrupt: its interrupt pin is 0: it has no legacy interrupt; use vfio-pci" "$TMP/err"
+# igb_uio (DPDK's) does not need INTx: the same function goes to it, with its /dev/uio node.
+out=$(ctl claim 0000:00:09.0 --driver igb_uio 2>&1)
+check_eq "igb_uio for it: claimed" "$out" "Claimed IOMMU group 10: 0000:00:09.0 igb → igb_uio"
+check "…its uio node there" sh -c "ls '$M/bus/pci/devices/0000:00:09.0/uio/' | grep -q '^uio[0-9]'"
+check_eq "…and released back to igb" "$(ctl release 0000:00:09.0 >/dev/null; drv 0000:00:09.0)" "igb"
+writes >/dev/null
 
 # --- a step that hangs: reported stuck, the daemon serves on ----------------------------------
 control "hang unbind 0000:00:03.0 held
@@ -201,7 +216,7 @@ wait_until same True status_eval '(d["status"]["transaction"] or {}).get("stuck"
 check_eq "a hung unbind is reported stuck in status, with its step" \
 	"$(ctl -j status | json_eval '(d["status"]["transaction"]["stuck"], d["status"]["transaction"]["step"])')" \
 	"(True, 'write bus/pci/drivers/e1000e/unbind 0000:00:03.0')"
-check_eq "…while the daemon answers (list)" "$(ctl -j list | json_eval 'len(d["devices"])')" "7"
+check_eq "…while the daemon answers (list)" "$(ctl -j list | json_eval 'len(d["devices"])')" "8"
 control ""	# the kernel lets go
 wait "$claimer"
 check_eq "when the step ends, the claim completes" "$(cat "$TMP/claim.out") $(drv 0000:00:03.0)" \
@@ -412,6 +427,34 @@ check_eq "two VFs created: both claimed for vfio-pci" "$(vf_drivers)" "vfio-pci 
 check_eq "…and igbvf never bound them" "$(writes | grep -c 'igbvf')" "0"
 check_eq "…journaled as having had no driver" "$(claims)" \
 	"$(python3 -c "import sys; print(sorted([a + '>-' for a in sys.argv[1:]] + ['0000:00:04.0>e1000e']))" $vfs)"
+vf1=${vfs%% *}
+ctl claim "$vf1" --driver uio_pci_generic --dry-run >/dev/null 2>"$TMP/err"
+check_eq "uio_pci_generic for a VF: refused (exit 1)" "$?" "1"
+check "…as a VF has no legacy interrupt" grep -q "intx-unmaskable: $vf1 cannot serve uio_pci_generic, whose interrupt handler masks the legacy interrupt: it is a VF, and VFs have no legacy interrupt; use vfio-pci" "$TMP/err"
+ctl reload >/dev/null
+check_eq "a reload leaves VF autoprobe off" "$(cat "$M/bus/pci/devices/0000:00:02.0/sriov_drivers_autoprobe")" "0"
+# VFs that were on their VF driver when claimed go back to it, although autoprobe is off.
+daemon_stop
+control "vfhost 0000:00:02.0 igbvf
+"
+kwrite "$M/bus/pci/devices/0000:00:02.0/sriov_numvfs" 0 >/dev/null
+kwrite "$M/bus/pci/devices/0000:00:02.0/sriov_drivers_autoprobe" 1 >/dev/null
+kwrite "$M/bus/pci/devices/0000:00:02.0/sriov_numvfs" 2 >/dev/null
+vfs=$(cd "$M/bus/pci/devices/0000:00:02.0" && for v in virtfn*; do basename "$(readlink "$v")"; done | sort | paste -sd' ')
+vf1=${vfs%% *}
+check_eq "with autoprobe on, new VFs bind igbvf" "$(vf_drivers)" "igbvf igbvf"
+daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
+wait_until same "vfio-pci vfio-pci" vf_drivers
+check_eq "at start: autoprobe off, the VFs claimed from igbvf" \
+	"$(cat "$M/bus/pci/devices/0000:00:02.0/sriov_drivers_autoprobe") $(vf_drivers)" "0 vfio-pci vfio-pci"
+writes >/dev/null
+plan=$(planned release "$vf1")
+check_eq "release of a VF with autoprobe off: back on igbvf, its override unset" \
+	"$(ctl release "$vf1" >/dev/null; drv "$vf1") $(ovr "$vf1")" "igbvf (null)"
+w=$(writes)
+check_eq "…probed through a passing override: override igbvf, unbind, drivers_probe, override cleared" \
+	"$w" "driver_override $vf1 igbvf -> ok|unbind vfio-pci $vf1 -> ok|drivers_probe pci $vf1 -> ok|driver_override $vf1 \\n -> ok"
+check_eq "…exactly the dry run's steps" "$w" "$plan"
 check "pcipassd stops cleanly (SR-IOV)" daemon_stop
 rm "$pol/60-vfs.policy"
 
