@@ -385,6 +385,11 @@ static void print_device(json_object *dev)
 	}
 	print_link(json_get(dev, "link"));
 	print_list_field("Reset methods:", json_get(dev, "reset_methods"));
+	if (json_object_array_length(json_get(dev, "reset_methods")) > 0)
+		print_field("vfio-pci resets with:", json_object_get_string(
+				    json_object_array_get_idx(json_get(dev, "reset_methods"), 0)));
+	else if (json_get(dev, "reset_methods") == NULL)
+		print_field("vfio-pci resets with:", "nothing (no reset method)");
 	if (json_get(dev, "claim"))
 		print_field("Returns to:", json_get_str(json_get(dev, "claim"), "original_driver") ?: "(no driver)");
 	print_config(json_get(dev, "config"));

@@ -114,6 +114,64 @@ static void print_iommu(json_object *s)
 		line("Group types:", "%s", buf);
 }
 
+/* allow_unsafe_interrupts, and whether this host needs it: plainly, since vfio refuses the
+ * host without it when interrupts are not remapped. */
+static void print_unsafe_interrupts(json_object *s)
+{
+	int on = json_get_bool(s, "allow_unsafe_interrupts"),
+	    needed = json_get_bool(s, "unsafe_interrupts_needed");
+	const char *now = on < 0 ? "unset (vfio_iommu_type1 not loaded)" : on ? "on" : "off";
+
+	if (needed == 1 && on == 1)
+		line("Unsafe IRQs:", "allow_unsafe_interrupts on: needed, as interrupts are not "
+		     "remapped; vfio assigns devices, and guests can forge interrupts");
+	else if (needed == 1)
+		line("Unsafe IRQs:", "allow_unsafe_interrupts %s, but NEEDED: interrupts are not "
+		     "remapped, so vfio refuses to assign devices unless "
+		     "vfio_iommu_type1.allow_unsafe_interrupts=1", now);
+	else if (needed == 0)
+		line("Unsafe IRQs:", "allow_unsafe_interrupts %s (not needed: interrupts are "
+		     "remapped)", now);
+	else
+		line("Unsafe IRQs:", "allow_unsafe_interrupts %s (needed only if interrupts are not "
+		     "remapped, which cannot be told)", now);
+}
+
+/* Groups in identity (passthrough) domains, and what that means, in one line. */
+static void print_identity(json_object *s)
+{
+	long long n = json_get_int(s, "identity_groups");
+
+	if (n <= 0) {
+		line("Passthrough:", "no group in an identity domain (iommu=pt not in effect)");
+		return;
+	}
+	line("Passthrough:", "%lld of %lld groups in identity domains (iommu=pt): the host's DMA is "
+	     "untranslated; vfio-pci still isolates the groups it is given (it attaches its own "
+	     "domain), uio_pci_generic devices get no isolation at all", n,
+	     json_get_int(s, "iommu_groups"));
+}
+
+/* Each target driver's module: there, MISSING or cannot tell. */
+static void print_modules(json_object *s)
+{
+	json_object *modules = json_get(s, "modules");
+	char buf[512] = "";
+	size_t n = 0;
+
+	for (size_t i = 0; i < json_object_array_length(modules) && n < sizeof(buf); i++) {
+		json_object *mod = json_object_array_get_idx(modules, i);
+		int available = json_get_bool(mod, "available");
+
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s %s", i ? ", " : "",
+				      json_get_str(mod, "driver"),
+				      available < 0 ? "cannot tell (no module index)" :
+				      available ? "available" : "MISSING");
+	}
+	if (n)
+		line("Modules:", "%s", buf);
+}
+
 static const char *dirs_text(json_object *dirs, char *buf, size_t size)
 {
 	size_t n = 0;
@@ -149,9 +207,14 @@ int verb_status(struct ctl *c, int argc, char *argv[])
 	line("Lockdown:", "%s",
 	     json_get_str(s, "lockdown") ?: "not reported (no lockdown LSM, or securityfs not mounted)");
 	ir = json_get_bool(s, "interrupt_remapping");
-	if (json_get_bool(s, "iommu_present") == 1)
-		line("IRQ remapping:", "%s", ir < 0 ? "cannot tell (the IOMMU does not say)" :
-					     ir ? "yes" : "NO");
+	if (json_get_bool(s, "iommu_present") == 1) {
+		line("IRQ remapping:", "%s",
+		     ir < 0 ? "cannot tell (neither the IOMMU nor the interrupts say)" :
+		     ir ? "yes" : "NO");
+		print_unsafe_interrupts(s);
+		print_identity(s);
+	}
+	print_modules(s);
 	policy = json_get(s, "policy");
 	line("Policy:", "%zu rules from %s", json_object_array_length(json_get(policy, "rules")),
 	     dirs_text(json_get(policy, "dirs"), buf, sizeof(buf)));
@@ -168,16 +231,19 @@ int verb_status(struct ctl *c, int argc, char *argv[])
 	     (json_get_int(s, "unprivileged_client_buffers") + 1023) / 1024);
 
 	problems = json_get(s, "problems");
-	if (json_object_array_length(problems) == 0) {
-		printf("\nReady: nothing stands in the way of passthrough.\n");
-		return CTL_EXIT_OK;
-	}
-	printf("\nProblems:\n");
+	if (json_object_array_length(problems) > 0)
+		printf("\nProblems:\n");
 	for (size_t i = 0; i < json_object_array_length(problems); i++) {
 		json_object *p = json_object_array_get_idx(problems, i);
 
 		printf("  %s: %s\n    remedy: %s\n", json_get_str(p, "code"),
 		       json_get_str(p, "message"), json_get_str(p, "remedy"));
 	}
+	/* The verdict comes last: under pcipass.disable=1 nothing is done, whatever else holds. */
+	if (streq(json_get_str(s, "verdict"), "disabled") || json_get_bool(s, "disabled") == 1)
+		printf("\nDisabled: pcipass.disable=1 is on the kernel command line: pcipassd reports, "
+		       "and changes nothing.\n");
+	else if (json_object_array_length(problems) == 0)
+		printf("\nReady: nothing stands in the way of passthrough.\n");
 	return CTL_EXIT_OK;
 }

@@ -43,6 +43,18 @@ static void print_event(json_object *ev)
 		fflush(stdout);
 		return;
 	}
+	if (streq(json_get_str(ev, "action"), "blocked")) {
+		/* "blocked group 4 0000:00:05.0: pin-mismatch: 0000:00:05.0 holds …" */
+		json_object *b = json_get(ev, "blocker");
+
+		printf("%s %-11s", when, "blocked");
+		if (json_get(ev, "iommu_group"))
+			printf(" group %lld", json_get_int(ev, "iommu_group"));
+		printf(" %s: %s: %s\n", address ?: "-", json_get_str(b, "code") ?: "?",
+		       json_get_str(b, "message") ?: "?");
+		fflush(stdout);
+		return;
+	}
 	printf("%s %-8s %-8s %-14s", when, json_get_str(ev, "action") ?: "?",
 	       json_get_str(ev, "subsystem") ?: "-", address ?: "-");
 	if (dev) {

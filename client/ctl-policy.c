@@ -145,7 +145,8 @@ int verb_plan(struct ctl *c, int argc, char *argv[])
 			json_object *steps = json_get(m, "steps");
 
 			if (json_object_array_length(json_get(m, "blockers")) == 0 &&
-			    json_object_array_length(steps) == 0)
+			    json_object_array_length(steps) == 0 &&
+			    json_object_array_length(json_get(m, "warnings")) == 0)
 				continue;
 			if (!header) {
 				if (json_get(g, "iommu_group"))
@@ -158,6 +159,9 @@ int verb_plan(struct ctl *c, int argc, char *argv[])
 				header = true;
 			}
 			print_blockers(json_get_str(m, "address"), json_get(m, "blockers"));
+			for (size_t k = 0; k < json_object_array_length(json_get(m, "warnings")); k++)
+				printf("  warning: %s\n", json_object_get_string(
+					       json_object_array_get_idx(json_get(m, "warnings"), k)));
 			print_steps(steps);
 		}
 		if (!header && json_object_array_length(json_get(g, "blockers")) > 0) {
@@ -331,7 +335,34 @@ int verb_release(struct ctl *c, int argc, char *argv[])
 	return mutate(c, "io.pcipass.Release", p);
 }
 
+/* Apply: what ran, then each group a start-up rule wants that a blocker keeps from it (exit 1). */
 int verb_apply(struct ctl *c, int argc, char *argv[])
 {
-	return mutate(c, "io.pcipass.Apply", NULL);
+	_cleanup_json_ json_object *reply = NULL;
+	json_object *blocked;
+
+	if (ctl_call(c, "io.pcipass.Apply", NULL, &reply) < 0)
+		return CTL_EXIT_FAILURE;
+	blocked = json_get(reply, "blocked");
+	if (!json_object_is_type(blocked, json_type_array))
+		blocked = NULL;	/* absent: nothing blocked */
+	if (c->json) {
+		if (json_print(reply, c->pretty) < 0)
+			return CTL_EXIT_FAILURE;
+		return blocked && json_object_array_length(blocked) > 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+	}
+	if (!blocked || json_object_array_length(json_get(reply, "transactions")) > 0)
+		print_transactions(reply);
+	for (size_t i = 0; blocked && i < json_object_array_length(blocked); i++) {
+		json_object *b = json_object_array_get_idx(blocked, i);
+
+		if (json_get(b, "iommu_group"))
+			printf("Blocked: IOMMU group %lld (%s): %s: %s\n", json_get_int(b, "iommu_group"),
+			       json_get_str(b, "address"), json_get_str(b, "code"),
+			       json_get_str(b, "message"));
+		else
+			printf("Blocked: %s: %s: %s\n", json_get_str(b, "address"),
+			       json_get_str(b, "code"), json_get_str(b, "message"));
+	}
+	return blocked && json_object_array_length(blocked) > 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 }

@@ -2,9 +2,9 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -16,6 +16,7 @@
 
 #include "facts.h"
 #include "kmodule.h"
+#include "netstack.h"
 #include "pciconfig.h"
 #include "lib/log.h"
 #include "sysfs.h"
@@ -199,117 +200,164 @@ static int gather_block(struct facts *f, struct sysfs *s)
 	return r;
 }
 
-/* Whether /proc/net/{route,ipv6_route} has a route through ifname. */
-static bool has_route(const char *routes4, const char *routes6, const char *ifname)
-{
-	size_t n = strlen(ifname);
-
-	/* route: the interface is the first field; ipv6_route: the last. */
-	for (const char *l = routes4; l && *l; l = strchrnul(l, '\n'), l += *l == '\n')
-		if (strncmp(l, ifname, n) == 0 && (l[n] == '\t' || l[n] == ' '))
-			return true;
-	for (const char *l = routes6; l && *l; l = strchrnul(l, '\n'), l += *l == '\n') {
-		const char *end = strchrnul(l, '\n');
-
-		while (end > l && isspace((unsigned char)end[-1]))
-			end--;
-		if ((size_t)(end - l) > n && strncmp(end - n, ifname, n) == 0 && end[-(long)n - 1] == ' ' &&
-		    strncmp(ifname, "lo", 3) != 0)
-			return true;
-	}
-	return false;
-}
-
 struct net_ctx {
-	struct ifaddrs *ifa;
-	char *routes4, *routes6;
+	struct netstack ns;
+	int read;	/* 0: not yet (no function had an interface); 1: read; <0: failed with it */
 };
 
+/*
+ * "eno1, a port of vmbr0 which carries 192.0.2.10/24 and the default route": the interface,
+ * or a device stacked on it, in use (netstack.h). Links, addresses and routes are read once,
+ * at the first interface; when they cannot be, every interface is taken for in use.
+ */
 static int net_one(struct device_facts *df, const char *ifname, void *userdata)
 {
 	struct net_ctx *c = userdata;
 	_cleanup_free_ char *what = NULL;
-	unsigned addrs = 0;
+	int r;
 
-	for (struct ifaddrs *a = c->ifa; a; a = a->ifa_next) {
-		if (!a->ifa_addr || !streq(a->ifa_name, ifname))
-			continue;
-		/* IPv6 link-local addresses come with any interface that is up: not "in use". */
-		if (a->ifa_addr->sa_family == AF_INET ||
-		    (a->ifa_addr->sa_family == AF_INET6 &&
-		     !IN6_IS_ADDR_LINKLOCAL(&((struct sockaddr_in6 *)(void *)a->ifa_addr)->sin6_addr)))
-			addrs++;
+	if (c->read == 0) {
+		r = netstack_read(&c->ns);
+		if (r == -ENOMEM)
+			return r;
+		c->read = r < 0 ? r : 1;
 	}
-	if (addrs > 0) {
-		if (asprintf(&what, "%s with %u address%s", ifname, addrs, addrs == 1 ? "" : "es") < 0)
+	if (c->read < 0) {
+		if (asprintf(&what, "%s, whose addresses and routes cannot be read (rtnetlink: %s)",
+			     ifname, strerror(-c->read)) < 0)
 			return -ENOMEM;
-	} else if (has_route(c->routes4, c->routes6, ifname)) {
-		if (asprintf(&what, "%s with routes", ifname) < 0)
-			return -ENOMEM;
-	} else
-		return 0;
+	} else {
+		r = netstack_in_use(&c->ns, ifname, &what);
+		if (r <= 0)
+			return r;
+	}
 	return note(&df->net_in_use, what);
 }
 
 static int gather_net(struct facts *f, struct sysfs *s)
 {
-	struct net_ctx c = {
-		.routes4 = read_text("/proc/net/route"),
-		.routes6 = read_text("/proc/net/ipv6_route"),
-	};
-	int r;
+	struct net_ctx c = {};
+	int r = class_walk(f, s, "net", net_one, &c);
 
-	if (getifaddrs(&c.ifa) < 0)
-		c.ifa = NULL;
-	r = class_walk(f, s, "net", net_one, &c);
-	if (c.ifa)
-		freeifaddrs(c.ifa);
-	free(c.routes4);
-	free(c.routes6);
+	netstack_done(&c.ns);
 	return r;
 }
 
-/* Device nodes of a function that a process may hold: /dev/vfio/N, /dev/dri/X, /dev/uioN. */
-static int device_nodes(struct sysfs *s, const struct pcidev *d, const char *dev_root, char ***ret)
+_printf_(3, 4)
+static int node_add(char ***nodes, size_t *n, const char *fmt, ...)
 {
-	static const struct {
-		const char *sub, *dev;
-	} kinds[] = { { "drm", "dri/" }, { "uio", "" } };
-	_cleanup_strv_free_ char **nodes = new0(char *, 1);
-	_cleanup_close_ int dfd = sysfs_pci_open(s, d->address, NULL);
-	size_t n = 0;
+	va_list ap;
+	char *p;
+	int r;
 
-	if (!nodes)
-		return -ENOMEM;
-	for (size_t k = 0; k < ELEMENTSOF(kinds) + 1; k++) {
-		_cleanup_strv_free_ char **names = NULL;
-		size_t m = 0;
-		char **a;
+	va_start(ap, fmt);
+	r = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	return r < 0 ? -ENOMEM : strv_push(nodes, n, p);
+}
 
-		if (k == ELEMENTSOF(kinds)) {
-			if (d->iommu_group < 0)
-				break;
-			names = new0(char *, 2);
-			if (!names || asprintf(&names[0], "vfio/%d", d->iommu_group) < 0)
-				return -ENOMEM;
-			m = 1;
-		} else {
-			if (dfd < 0 || sysfs_list_at(dfd, kinds[k].sub, &names, &m) < 0)
-				continue;
-		}
-		a = reallocarray_safe(nodes, n + m + 1, sizeof(char *));
-		if (!a)
-			return -ENOMEM;
-		nodes = a;
-		for (size_t j = 0; j < m; j++) {
-			nodes[n] = NULL;
-			if (asprintf(&nodes[n], "%s/%s%s", dev_root,
-				     k < ELEMENTSOF(kinds) ? kinds[k].dev : "", names[j]) < 0)
-				return -ENOMEM;
-			n++;
-		}
-		nodes[n] = NULL;
+/* DIR/NAME for each entry NAME of the function's sysfs directory sub that begins with one of
+ * prefixes (NULL: any). */
+static int nodes_below(int dfd, const char *sub, const char *const *prefixes, const char *dir,
+		       char ***nodes, size_t *n)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	int r = 0;
+
+	if (dfd < 0 || sysfs_list_at(dfd, sub, &names, NULL) < 0)
+		return 0;
+	for (char **e = names; *e && r >= 0; e++) {
+		bool want = !prefixes;
+
+		for (const char *const *pre = prefixes; pre && *pre && !want; pre++)
+			want = startswith(*e, *pre);
+		if (want)
+			r = node_add(nodes, n, "%s/%s", dir, *e);
 	}
+	return r;
+}
+
+/* The sound devices of an HDA function: sound/cardN/{controlCN,pcmCNDMp,hwCNDM,…}. */
+static int sound_nodes(int dfd, const char *dev_root, char ***nodes, size_t *n)
+{
+	static const char *const snd[] = { "control", "pcm", "hw", "midi", NULL };
+	_cleanup_strv_free_ char **cards = NULL;
+	_cleanup_free_ char *dir = NULL;
+	int r = 0;
+
+	if (dfd < 0 || sysfs_list_at(dfd, "sound", &cards, NULL) < 0)
+		return 0;
+	if (asprintf(&dir, "%s/snd", dev_root) < 0)
+		return -ENOMEM;
+	for (char **c = cards; *c && r >= 0; c++) {
+		_cleanup_free_ char *sub = NULL;
+
+		if (!startswith(*c, "card"))
+			continue;
+		if (asprintf(&sub, "sound/%s", *c) < 0)
+			return -ENOMEM;
+		r = nodes_below(dfd, sub, snd, dir, nodes, n);
+	}
+	return r;
+}
+
+/* The proprietary NVIDIA driver's /dev/nvidiaN: N is the GPU's minor, which only
+ * /proc/driver/nvidia/gpus/ADDRESS/information says ("Device Minor: N"). */
+static int nvidia_node(const struct pcidev *d, const char *dev_root, const char *proc_root,
+		       char ***nodes, size_t *n)
+{
+	_cleanup_free_ char *path = NULL, *info = NULL;
+	const char *line;
+	unsigned minor;
+
+	if (!streq(d->driver, "nvidia"))
+		return 0;
+	if (asprintf(&path, "%s/driver/nvidia/gpus/%s/information", proc_root, d->address) < 0)
+		return -ENOMEM;
+	info = read_text(path);
+	line = info ? strstr(info, "Device Minor:") : NULL;
+	if (!line || sscanf(line, "Device Minor: %u", &minor) != 1)
+		return 0;
+	return node_add(nodes, n, "%s/nvidia%u", dev_root, minor);
+}
+
+/*
+ * Device nodes of a function that a process may hold: its IOMMU group's vfio node (or the
+ * no-IOMMU one) and its vfio cdevs, DRM card and render nodes, uio nodes, the sound devices of
+ * an HDA function, and /dev/nvidiaN of the proprietary driver.
+ */
+static int device_nodes(struct sysfs *s, const struct pcidev *d, const char *dev_root,
+			const char *proc_root, char ***ret)
+{
+	_cleanup_strv_free_ char **nodes = NULL;
+	_cleanup_close_ int dfd = sysfs_pci_open(s, d->address, NULL);
+	_cleanup_free_ char *vfio_dev = NULL, *dri = NULL;
+	size_t n = 0;
+	int r = 0;
+
+	if (asprintf(&vfio_dev, "%s/vfio/devices", dev_root) < 0 ||
+	    asprintf(&dri, "%s/dri", dev_root) < 0)
+		return -ENOMEM;
+	if (d->iommu_group >= 0) {
+		r = node_add(&nodes, &n, "%s/vfio/%d", dev_root, d->iommu_group);
+		if (r >= 0)
+			r = node_add(&nodes, &n, "%s/vfio/noiommu-%d", dev_root, d->iommu_group);
+	}
+	if (r >= 0)
+		r = nodes_below(dfd, "vfio-dev", NULL, vfio_dev, &nodes, &n);
+	if (r >= 0)
+		r = nodes_below(dfd, "drm", (const char *const[]){ "card", "renderD", NULL }, dri,
+				&nodes, &n);
+	if (r >= 0)
+		r = nodes_below(dfd, "uio", NULL, dev_root, &nodes, &n);
+	if (r >= 0)
+		r = sound_nodes(dfd, dev_root, &nodes, &n);
+	if (r >= 0)
+		r = nvidia_node(d, dev_root, proc_root, &nodes, &n);
+	if (r < 0)
+		return r;
+	if (!nodes && !(nodes = new0(char *, 1)))
+		return -ENOMEM;
 	*ret = TAKE_PTR(nodes);
 	return 0;
 }
@@ -467,21 +515,23 @@ static int describe_holder(const char *node, pid_t pid, char **ret)
 }
 
 static int gather_open(struct facts *f, const struct model *m, struct sysfs *s, const char *dev_root,
-		       const struct open_scan *scan)
+		       const char *proc_root, const struct open_scan *scan)
 {
-	const struct open_file *open = scan->files;
-	size_t n_open = scan->n_files;
+	const struct open_file *open;
+	size_t n_open;
 	int r = 0;
 
-	if (scan->error < 0)
-		return 0;	/* no /proc: cannot tell */
+	if (!scan || scan->error < 0)
+		return 0;	/* no scan, or no /proc: cannot tell */
+	open = scan->files;
+	n_open = scan->n_files;
 	for (size_t i = 0; i < f->n_devs && r >= 0 && n_open > 0; i++) {
 		_cleanup_strv_free_ char **nodes = NULL;
 		const struct pcidev *d = model_find(m, f->devs[i].address);
 
 		if (!d)
 			continue;
-		r = device_nodes(s, d, dev_root, &nodes);
+		r = device_nodes(s, d, dev_root, proc_root, &nodes);
 		for (char **node = nodes; r >= 0 && node && *node; node++)
 			for (size_t j = 0; j < n_open && r >= 0; j++) {
 				_cleanup_free_ char *what = NULL;
@@ -539,8 +589,8 @@ static int module_state(struct sysfs *s, struct kmod_ctx *kmod, const char *driv
 }
 
 int facts_gather(const struct model *m, const struct policy *p, struct sysfs *s,
-		 const char *dev_root, const struct open_scan *open, struct kmod_ctx *kmod,
-		 struct facts *ret)
+		 const char *dev_root, const char *proc_root, const struct open_scan *open,
+		 struct kmod_ctx *kmod, struct facts *ret)
 {
 	_cleanup_(facts_done) struct facts f = {};
 	bool *want = NULL;
@@ -578,7 +628,7 @@ int facts_gather(const struct model *m, const struct policy *p, struct sysfs *s,
 		if (r >= 0)
 			r = gather_net(&f, s);
 		if (r >= 0)
-			r = gather_open(&f, m, s, dev_root, open);
+			r = gather_open(&f, m, s, dev_root, proc_root, open);
 		if (r >= 0)
 			r = gather_intx(&f, m, s);
 		if (r < 0)

@@ -4,7 +4,7 @@
 /*
  * The I/O half of planning: what the planner needs to know beyond the device model, read once
  * per plan. For each function a rule names (and its IOMMU group's other members): block devices
- * mounted, used as swap or held by md/dm/LVM; network interfaces with addresses or routes;
+ * mounted, used as swap or held by md/dm/LVM; network interfaces in use (netstack.h);
  * device nodes (/dev/vfio/N, the /dev/dri nodes, /dev/uioN) open in some process; whether its legacy
  * interrupt can be masked. For each target driver: whether it is there (loaded or built in, as
  * sysfs shows, or an installed module, as libkmod finds it).
@@ -33,12 +33,13 @@ int open_scan_get(struct open_scan **cache, const char *dev_root, uint64_t max_a
 struct open_scan *open_scan_free(struct open_scan *o);
 
 /*
- * dev_root is where device nodes live (/dev, or the tests' tree); open is its open_scan.
+ * dev_root is where device nodes live (/dev, or the tests' tree); open is its open_scan;
+ * proc_root is where /proc/driver is read (the NVIDIA driver's GPU minors).
  * kmod may be NULL (then modules not loaded are "cannot tell").
  */
 int facts_gather(const struct model *m, const struct policy *p, struct sysfs *s,
-		 const char *dev_root, const struct open_scan *open, struct kmod_ctx *kmod,
-		 struct facts *ret);
+		 const char *dev_root, const char *proc_root, const struct open_scan *open,
+		 struct kmod_ctx *kmod, struct facts *ret);
 void facts_done(struct facts *f);
 /* Points env at f's facts. */
 void facts_to_env(const struct facts *f, struct plan_env *env);

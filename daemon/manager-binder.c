@@ -14,11 +14,13 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
 
 #include "binder.h"
 #include "errors.h"
 #include "lib/json-util.h"
+#include "lib/json-build.h"
 #include "lib/log.h"
 #include "manager.h"
 #include "sysfs.h"
@@ -78,6 +80,22 @@ static bool group_applies_at_boot(const struct plan_group *g)
 	return any;
 }
 
+/* Whether a start-up rule wants something of g that its blockers keep from happening: a move,
+ * or a function kept where it is against a blocker of its own (a pin the hardware broke). */
+static bool group_blocked_at_boot(const struct plan_group *g)
+{
+	if (!g->blocked)
+		return false;
+	for (size_t i = 0; i < g->n_members; i++) {
+		const struct plan_member *pm = &g->members[i];
+
+		if (pm->rule && !pm->companion && pm->rule->apply == POLICY_APPLY_BOOT &&
+		    pm->action != PLAN_LEAVE && pm->action != PLAN_DENY)
+			return true;
+	}
+	return false;
+}
+
 /* Logs what blocks g (or was forced past), the group's own blockers under d. */
 static void log_blocked(const struct plan_group *g, const struct pcidev *d,
 			const struct audit_caller *caller)
@@ -97,13 +115,20 @@ static void log_blocked(const struct plan_group *g, const struct pcidev *d,
 }
 
 /* The first reason a blocked group is not moved (the messages name their function). */
-static const char *first_blocker(const struct plan_group *g)
+static const struct plan_blocker *first_blocker_of(const struct plan_group *g)
 {
 	for (size_t i = 0; i < g->n_members; i++)
 		for (size_t j = 0; j < g->members[i].n_blockers; j++)
 			if (!(g->members[i].blockers[j].forceable && g->members[i].forced))
-				return g->members[i].blockers[j].message;
-	return g->n_blockers ? g->blockers[0].message : "blocked";
+				return &g->members[i].blockers[j];
+	return g->n_blockers ? &g->blockers[0] : NULL;
+}
+
+static const char *first_blocker(const struct plan_group *g)
+{
+	const struct plan_blocker *b = first_blocker_of(g);
+
+	return b ? b->message : "blocked";
 }
 
 /* --- jobs: requests and applications, planned when their turn comes ------------------------- */
@@ -114,6 +139,7 @@ struct waiter {
 	void *userdata;
 	unsigned pending;
 	json_object *results;	/* the transactions, as they end */
+	json_object *blocked;	/* an application's groups that its blockers kept from it */
 	bool failed;
 	char *error;		/* a job was refused: the error, and its parameters */
 	json_object *error_params;
@@ -159,7 +185,8 @@ static void waiter_release(struct waiter *w)
 		if (w->error)
 			w->done(w->userdata, w->error, TAKE_PTR(w->error_params));
 		else if (!(p = json_object_new_object()) ||
-			 json_add(p, "transactions", json_object_get(w->results)) < 0) {
+			 json_add(p, "transactions", json_object_get(w->results)) < 0 ||
+			 (w->blocked && json_add(p, "blocked", json_object_get(w->blocked)) < 0)) {
 			(void)json_object_put(p);
 			w->done(w->userdata, ERROR_SYSTEM, NULL);
 		} else
@@ -167,8 +194,47 @@ static void waiter_release(struct waiter *w)
 	}
 	(void)json_object_put(w->error_params);
 	(void)json_object_put(w->results);
+	(void)json_object_put(w->blocked);
 	free(w->error);
 	free(w);
+}
+
+static void monitor_blocked(struct manager *m, const struct plan_group *g);
+
+/* {"iommu_group", "address", "code", "message"}: what kept an application from g. */
+static int waiter_add_blocked(struct waiter *w, const char *address, const struct plan_group *g)
+{
+	const struct plan_blocker *b = first_blocker_of(g);
+	struct json_build jb = json_build_new();
+	json_object *o = NULL;
+	int r;
+
+	if (!w->blocked && !(w->blocked = json_object_new_array()))
+		return -ENOMEM;
+	json_build_opt_int(&jb, "iommu_group", g->id);
+	json_build_str(&jb, "address", address);
+	json_build_str(&jb, "code", b ? b->code : "blocked");
+	json_build_str(&jb, "message", b ? b->message : "blocked");
+	r = json_build_done(&jb, &o);
+	if (r >= 0 && json_object_array_add(w->blocked, o) < 0) {
+		(void)json_object_put(o);
+		r = -ENOMEM;
+	}
+	return r;
+}
+
+/* {"errno": ESHUTDOWN, …, "message": "pcipassd is stopping"}, or NULL without memory. */
+static json_object *stopping_params(void)
+{
+	json_object *p = json_object_new_object();
+
+	if (p && (json_add_int(p, "errno", ESHUTDOWN) < 0 ||
+		  json_add_str(p, "errno_name", "ESHUTDOWN") < 0 ||
+		  json_add_str(p, "message", "pcipassd is stopping") < 0)) {
+		(void)json_object_put(p);
+		p = NULL;
+	}
+	return p;
 }
 
 static void waiter_refuse(struct waiter *w, const char *error, json_object *params)
@@ -224,7 +290,7 @@ static void jobs_append(struct manager *m, struct job *j)
 	*p = j;
 }
 
-/* A plan's host steps (VF autoprobe off), run on the worker as one task. */
+/* A plan's host steps (VF autoprobe off, NumVfs=), run on the worker as one task, in order. */
 struct host_steps {
 	struct manager *m;
 	struct plan_step *steps;
@@ -234,19 +300,22 @@ struct host_steps {
 static int host_steps_task(struct sysfs *s, void *userdata)
 {
 	struct host_steps *h = userdata;
-	int r = 0;
 
 	for (size_t i = 0; i < h->n_steps; i++) {
+		const char *why = endswith(h->steps[i].path, "/sriov_numvfs") ?
+				  "the VF count NumVfs= wants" :
+				  "VF driver autoprobe off, the VFs are for passthrough";
 		int k = sysfs_write(s, h->steps[i].path, h->steps[i].value);
 
-		if (k < 0)
-			log_warning_errno(k, "Failed to turn off VF autoprobe (%s): %m", h->steps[i].path);
-		else
-			log_info("%s ← %s: VF driver autoprobe off, the VFs are for passthrough",
-				 h->steps[i].path, h->steps[i].value);
-		r = r < 0 ? r : k;
+		if (k < 0) {
+			log_warning_errno(k, "Failed to write %s ← %s (%s): %m", h->steps[i].path,
+					  h->steps[i].value, why);
+			/* A count not made leaves the next one unwritable: stop there. */
+			return k;
+		}
+		log_info("%s ← %s: %s", h->steps[i].path, h->steps[i].value, why);
 	}
-	return r;
+	return 0;
 }
 
 static void host_steps_done(int r, void *userdata)
@@ -500,7 +569,7 @@ static int job_run(struct manager *m, struct job *j)
 			struct manager_request gr = { .apply = true };
 			struct job *gj;
 
-			if (!pg->acts || !group_applies_at_boot(pg))
+			if (!(pg->acts && group_applies_at_boot(pg)) && !group_blocked_at_boot(pg))
 				continue;
 			for (size_t k = 0; k < pg->n_members && !gr.address; k++)
 				if (pg->members[k].dev)
@@ -515,13 +584,17 @@ static int job_run(struct manager *m, struct job *j)
 	}
 
 	g = &mp.plan.groups[0];
-	if (j->req.apply && (!g->acts || !group_applies_at_boot(g))) {
+	if (j->req.apply && !(g->acts && group_applies_at_boot(g)) && !group_blocked_at_boot(g)) {
 		manager_status_blocked(m, g->id, NULL);
 		return 0;	/* in place by now */
 	}
 	log_blocked(g, model_find(&m->model, j->req.address), &j->req.caller);	/* or forced */
 	if (j->req.apply)
 		manager_status_blocked(m, g->id, g->blocked ? first_blocker(g) : NULL);
+	if (g->blocked && j->req.apply) {
+		(void)waiter_add_blocked(w, j->req.address, g);
+		monitor_blocked(m, g);
+	}
 	if (g->blocked) {
 		if (!j->req.apply) {
 			json_object *p = NULL;
@@ -563,7 +636,7 @@ static int job_task(struct sysfs *s, void *userdata)
 /* Runs queued jobs until one starts a transaction or a task, or none is left. */
 static void jobs_run(struct manager *m)
 {
-	while (m->jobs && !binder_busy(m->binder)) {
+	while (m->jobs && !m->stopping && !binder_busy(m->binder)) {
 		struct job *j = m->jobs;
 		int r;
 
@@ -659,6 +732,10 @@ static void on_txn_done(struct txn *t, void *userdata)
 	j->waiter->failed = j->waiter->failed || t->state == TXN_FAILED;
 	waiter_release(j->waiter);
 	job_free(j);
+	if (m->stopping) {
+		(void)sd_event_exit(m->event, 0);
+		return;
+	}
 	/* The model was refreshed from sysfs as the transaction ended: plan the next job. */
 	jobs_run(m);
 }
@@ -671,6 +748,10 @@ static void on_task_done(int r, void *userdata)
 	m->job_running = NULL;
 	j->task_done(r, j->task_userdata);
 	job_free(j);
+	if (m->stopping) {
+		(void)sd_event_exit(m->event, 0);
+		return;
+	}
 	jobs_run(m);
 }
 
@@ -700,6 +781,11 @@ static int submit(struct manager *m, const struct manager_request *req, manager_
 
 	if (!w)
 		return -ENOMEM;
+	if (m->stopping) {
+		waiter_refuse(w, ERROR_SYSTEM, stopping_params());
+		waiter_release(w);
+		return 0;
+	}
 	r = job_new(m, req, w, &j);
 	if (r < 0) {
 		(void)json_object_put(w->results);
@@ -721,15 +807,10 @@ size_t manager_jobs_queued(const struct manager *m)
 	return n;
 }
 
-void manager_jobs_stop(struct manager *m)
+/* Refuses the queued jobs, and with running the one that runs ("pcipassd is stopping"). */
+static void jobs_refuse(struct manager *m, struct job *running)
 {
-	struct job *running = TAKE_PTR(m->job_running);
-
-	/* Callers still waiting are told; a transaction that runs on is undone at the next
-	 * start from the journal. */
 	for (struct job *j = running ?: m->jobs, *next; j; j = next) {
-		json_object *p;
-
 		next = j == running ? m->jobs : j->next;
 		if (j->task) {
 			/* A running task's worker still uses its data: left to the exit. */
@@ -738,18 +819,35 @@ void manager_jobs_stop(struct manager *m)
 			job_free(j);
 			continue;
 		}
-		p = json_object_new_object();
-		if (p && (json_add_int(p, "errno", ESHUTDOWN) < 0 ||
-			  json_add_str(p, "errno_name", "ESHUTDOWN") < 0 ||
-			  json_add_str(p, "message", "pcipassd is stopping") < 0)) {
-			(void)json_object_put(p);
-			p = NULL;
-		}
-		waiter_refuse(j->waiter, ERROR_SYSTEM, p);
+		waiter_refuse(j->waiter, ERROR_SYSTEM, stopping_params());
 		waiter_release(j->waiter);
 		job_free(j);
 	}
 	m->jobs = NULL;
+}
+
+void manager_jobs_stop(struct manager *m)
+{
+	/* Callers still waiting are told; a transaction that runs on (stuck in the kernel) is
+	 * undone at the next start from the journal. */
+	jobs_refuse(m, TAKE_PTR(m->job_running));
+}
+
+int manager_stop(struct manager *m)
+{
+	const struct txn *t = m->binder ? binder_running(m->binder) : NULL;
+
+	if (m->stopping || !m->binder || !binder_busy(m->binder) || (t && t->stuck))
+		return sd_event_exit(m->event, 0);
+	/* What runs ends first, done or rolled back: a stop leaves nothing half-done. */
+	m->stopping = true;
+	jobs_refuse(m, NULL);
+	if (t)
+		log_notice("Stopping once the %s of IOMMU group %" PRIi64 " has ended",
+			   txn_kind_to_string(t->kind), t->group);
+	(void)sd_notifyf(false, "STOPPING=1\nSTATUS=Stopping: waiting for the %s of IOMMU group %" PRIi64
+			 " to end", t ? txn_kind_to_string(t->kind) : "task", t ? t->group : -1);
+	return 0;
 }
 
 int manager_apply(struct manager *m, const char *only_address, const struct audit_caller *caller,
@@ -848,6 +946,57 @@ int manager_request(struct manager *m, const struct manager_request *req, manage
 	return 0;
 }
 
+/* A Monitor event: what keeps a start-up rule from g. */
+static void monitor_blocked(struct manager *m, const struct plan_group *g)
+{
+	const struct plan_blocker *b = first_blocker_of(g);
+	struct json_build jb;
+	json_object *ev = NULL, *bj = NULL;
+	const char *address = NULL;
+
+	if (m->n_monitors == 0)
+		return;
+	for (size_t i = 0; i < g->n_members && !address; i++)
+		if (g->members[i].dev)
+			address = g->members[i].address;
+	if (b) {
+		struct json_build bb = json_build_new();
+
+		json_build_str(&bb, "code", b->code);
+		json_build_str(&bb, "message", b->message);
+		json_build_bool(&bb, "forceable", b->forceable);
+		if (json_build_done(&bb, &bj) < 0)
+			return;
+	}
+	jb = json_build_new();
+	json_build_str(&jb, "action", "blocked");
+	json_build_str(&jb, "address", address);
+	json_build_opt_int(&jb, "iommu_group", g->id);
+	json_build_add(&jb, "blocker", bj);
+	if (json_build_done(&jb, &ev) >= 0)
+		manager_monitor_send_event(m, ev);
+}
+
+void manager_check_blocked(struct manager *m)
+{
+	_cleanup_(manager_plan_done) struct manager_plan mp = {};
+
+	if (manager_plan_build(m, &m->policy, NULL, PLAN_TO_SHOW, &mp) < 0)
+		return;
+	for (size_t i = 0; i < mp.plan.n_groups; i++) {
+		const struct plan_group *g = &mp.plan.groups[i];
+
+		if (!group_blocked_at_boot(g)) {
+			manager_status_blocked(m, g->id, NULL);
+			continue;
+		}
+		log_blocked(g, NULL, NULL);
+		manager_status_blocked(m, g->id, first_blocker(g));
+		monitor_blocked(m, g);
+	}
+	manager_status_update(m);
+}
+
 /* --- progress for Monitor, and start-up --------------------------------------------------------- */
 
 static void on_progress(const struct txn *t, const char *what, void *userdata)
@@ -861,6 +1010,9 @@ static void on_progress(const struct txn *t, const char *what, void *userdata)
 		for (size_t i = 0; i < t->n_members; i++)
 			(void)model_refresh(&m->model, m->sysfs, t->members[i].address, NULL, NULL);
 	manager_status_update(m);
+	/* Stopping, and the step it waited for is stuck in the kernel: the next start undoes it. */
+	if (m->stopping && streq(what, "stuck"))
+		(void)sd_event_exit(m->event, 0);
 
 	if (m->n_monitors == 0 || !ev || txn_to_json(t, &tj) < 0)
 		return;
@@ -915,7 +1067,7 @@ static void on_undo_done(struct txn *t, void *userdata)
 
 int manager_binder_start(struct manager *m)
 {
-	_cleanup_(host_facts_done) struct host_facts h = { .noiommu = -1, .interrupt_remapping = -1 };
+	_cleanup_(host_facts_done) struct host_facts h = HOST_FACTS_INIT;
 	struct txn *undo = NULL;
 	struct binder_config bc;
 	int r;

@@ -999,7 +999,7 @@ void manager_lease_node_event(struct manager *m, int64_t group)
 static void lease_finish(struct lease *l)
 {
 	struct manager *m = l->m;
-	_cleanup_(host_facts_done) struct host_facts h = { .noiommu = -1, .interrupt_remapping = -1 };
+	_cleanup_(host_facts_done) struct host_facts h = HOST_FACTS_INIT;
 	manager_done_fn done = l->done;
 	void *userdata = l->userdata;
 	int r = 0;

@@ -193,7 +193,7 @@ static int method_list_groups(struct varlink_conn *c, json_object *params, unsig
 			      void *userdata)
 {
 	struct manager *m = userdata;
-	_cleanup_(host_facts_done) struct host_facts h = { .noiommu = -1, .interrupt_remapping = -1 };
+	_cleanup_(host_facts_done) struct host_facts h = HOST_FACTS_INIT;
 	_cleanup_json_ json_object *groups = json_object_new_array();
 	const char *bad = NULL;
 
@@ -267,7 +267,60 @@ static int policy_state_json(struct manager *m, json_object **ret)
 	return 0;
 }
 
-static int problems_json(struct manager *m, const struct host_facts *h, json_object **ret)
+static int problem_add(json_object *a, const char *code, const char *message, const char *remedy)
+{
+	json_object *o = json_object_new_object();
+	int r;
+
+	if (!o || json_object_array_add(a, o) < 0) {
+		(void)json_object_put(o);
+		return -ENOMEM;
+	}
+	r = json_add_str(o, "code", code);
+	if (r >= 0)
+		r = json_add_str(o, "message", message);
+	if (r >= 0)
+		r = json_add_str(o, "remedy", remedy);
+	return r;
+}
+
+/* A target driver whose module is not there: which rules it stops. */
+static int problem_add_module(struct manager *m, json_object *a, const char *driver)
+{
+	_cleanup_free_ char *message = NULL, *rules = NULL;
+	size_t size = 0, rules_size = 0, n = 0;
+	FILE *f = open_memstream(&rules, &rules_size);
+
+	if (!f)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->policy.n_rules; i++)
+		if (streq(m->policy.rules[i]->driver, driver))
+			fprintf(f, "%s%s", n++ ? ", " : "", m->policy.rules[i]->name);
+	if (fclose(f) != 0 || !rules)
+		return -ENOMEM;
+	f = open_memstream(&message, &size);
+	if (!f)
+		return -ENOMEM;
+	fprintf(f, "the %s driver is neither built in nor an installed module for this kernel: ",
+		driver);
+	if (n)
+		fprintf(f, "the %s %s cannot be carried out", n == 1 ? "rule" : "rules", rules);
+	else
+		fputs("no function can be passed through to it", f);
+	if (fclose(f) != 0 || !message)
+		return -ENOMEM;
+	return problem_add(a, "module-missing", message,
+			   "install the module for the running kernel (its modules package, or the "
+			   "driver's own package for an out-of-tree driver), or change the rules "
+			   "that name it");
+}
+
+/*
+ * host_readiness()'s problems, and two more: AllowUnsafeInterrupts=yes on a host that needs
+ * it while vfio_iommu_type1's own opt-out is off, and a target driver's module missing.
+ */
+static int problems_json(struct manager *m, const struct host_facts *h, const struct facts *f,
+			 json_object **ret)
 {
 	_cleanup_json_ json_object *a = json_object_new_array();
 	struct readiness_problem *p = NULL;
@@ -279,30 +332,85 @@ static int problems_json(struct manager *m, const struct host_facts *h, json_obj
 	r = host_readiness(h, &m->config, &p, &n);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < n && r >= 0; i++) {
-		json_object *o = json_object_new_object();
-
-		if (!o || json_object_array_add(a, o) < 0) {
-			(void)json_object_put(o);
-			r = -ENOMEM;
-			break;
-		}
-		r = json_add_str(o, "code", p[i].code);
-		if (r >= 0)
-			r = json_add_str(o, "message", p[i].message);
-		if (r >= 0)
-			r = json_add_str(o, "remedy", p[i].remedy);
-	}
+	for (size_t i = 0; i < n && r >= 0; i++)
+		r = problem_add(a, p[i].code, p[i].message, p[i].remedy);
 	readiness_free(p, n);
+	if (r >= 0 && h->n_iommu_units > 0 && h->interrupt_remapping == 0 &&
+	    m->config.allow_unsafe_interrupts && h->unsafe_interrupts == 0)
+		r = problem_add(a, "unsafe-interrupts-off",
+				"AllowUnsafeInterrupts=yes, but vfio_iommu_type1's "
+				"allow_unsafe_interrupts is off: without interrupt remapping vfio "
+				"refuses to attach a group to a container, so no guest can use it",
+				"echo 1 >/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts"
+				", and 'options vfio_iommu_type1 allow_unsafe_interrupts=1' in "
+				"/etc/modprobe.d for the next boot (guests can then forge interrupts)");
+	for (size_t i = 0; i < f->n_modules && r >= 0; i++)
+		if (f->modules[i].available == 0)
+			r = problem_add_module(m, a, f->modules[i].driver);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(a);
 	return 0;
 }
 
-static int status_to_json(struct manager *m, const struct host_facts *h, json_object **ret)
+/* vfio-pci's and every passthrough driver's module the policy names: 1 there, 0 not, -1
+ * cannot tell (module_fact). */
+static int modules_json(const struct facts *f, json_object **ret)
 {
-	_cleanup_json_ json_object *problems = NULL, *policy = NULL;
+	_cleanup_json_ json_object *a = json_object_new_array();
+
+	if (!a)
+		return -ENOMEM;
+	for (size_t i = 0; i < f->n_modules; i++) {
+		json_object *o = json_object_new_object();
+		int r;
+
+		if (!o || json_object_array_add(a, o) < 0) {
+			(void)json_object_put(o);
+			return -ENOMEM;
+		}
+		r = json_add_str(o, "driver", f->modules[i].driver);
+		if (r >= 0)
+			r = f->modules[i].available < 0 ? json_add_null(o, "available") :
+				json_add_bool(o, "available", f->modules[i].available);
+		if (r < 0)
+			return r;
+	}
+	*ret = TAKE_PTR(a);
+	return 0;
+}
+
+static size_t groups_of_type(const struct model *model, const char *type)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < model->n_groups; i++)
+		n += streq(model->groups[i].type, type);
+	return n;
+}
+
+/*
+ * Whether vfio needs allow_unsafe_interrupts to assign devices: with an IOMMU that does not
+ * remap interrupts. -1: cannot tell.
+ */
+static int unsafe_interrupts_needed(const struct host_facts *h)
+{
+	if (h->n_iommu_units == 0)
+		return 0;	/* no IOMMU: vfio_iommu_type1 is not what assigns them */
+	return h->interrupt_remapping < 0 ? -1 : !h->interrupt_remapping;
+}
+
+static const char *status_verdict(const struct manager *m, json_object *problems)
+{
+	if (m->disabled)
+		return "disabled";
+	return json_object_array_length(problems) > 0 ? "problems" : "ready";
+}
+
+static int status_to_json(struct manager *m, const struct host_facts *h, const struct facts *f,
+			  json_object **ret)
+{
+	_cleanup_json_ json_object *problems = NULL, *policy = NULL, *modules = NULL;
 	_cleanup_json_ json_object *o = json_object_new_object(), *units = NULL, *types = NULL;
 	size_t bound = 0;
 	int r;
@@ -364,7 +472,24 @@ static int status_to_json(struct manager *m, const struct host_facts *h, json_ob
 		r = h->interrupt_remapping < 0 ? json_add_null(o, "interrupt_remapping") :
 			json_add_bool(o, "interrupt_remapping", h->interrupt_remapping);
 	if (r >= 0)
-		r = problems_json(m, h, &problems);
+		r = h->unsafe_interrupts < 0 ? json_add_null(o, "allow_unsafe_interrupts") :
+			json_add_bool(o, "allow_unsafe_interrupts", h->unsafe_interrupts);
+	if (r >= 0) {
+		int needed = unsafe_interrupts_needed(h);
+
+		r = needed < 0 ? json_add_null(o, "unsafe_interrupts_needed") :
+			json_add_bool(o, "unsafe_interrupts_needed", needed);
+	}
+	if (r >= 0)
+		r = json_add_int(o, "identity_groups", (int64_t)groups_of_type(&m->model, "identity"));
+	if (r >= 0)
+		r = modules_json(f, &modules);
+	if (r >= 0)
+		r = json_add(o, "modules", TAKE_PTR(modules));
+	if (r >= 0)
+		r = problems_json(m, h, f, &problems);
+	if (r >= 0)
+		r = json_add_str(o, "verdict", status_verdict(m, problems));
 	if (r >= 0)
 		r = json_add(o, "problems", TAKE_PTR(problems));
 	if (r >= 0)
@@ -396,7 +521,9 @@ static int status_to_json(struct manager *m, const struct host_facts *h, json_ob
 static int method_get_status(struct varlink_conn *c, json_object *params, unsigned flags,
 			     void *userdata)
 {
-	_cleanup_(host_facts_done) struct host_facts h = { .noiommu = -1 };
+	_cleanup_(host_facts_done) struct host_facts h = HOST_FACTS_INIT;
+	_cleanup_(facts_done) struct facts f = {};
+	const struct model no_functions = {};
 	struct manager *m = userdata;
 	json_object *status = NULL;
 	const char *bad = NULL;
@@ -407,7 +534,13 @@ static int method_get_status(struct varlink_conn *c, json_object *params, unsign
 	r = host_facts_read(m->sysfs, &h);
 	if (r < 0)
 		return r;
-	r = status_to_json(m, &h, &status);
+	/* The target drivers' modules, as the planner sees them: on a model without functions,
+	 * facts_gather() asks about nothing else. */
+	r = facts_gather(&no_functions, &m->policy, m->sysfs, m->dev_root, m->proc_root, NULL,
+			 m->kmod, &f);
+	if (r < 0)
+		return r;
+	r = status_to_json(m, &h, &f, &status);
 	if (r < 0)
 		return r;
 	return reply_one(c, "status", status);
@@ -517,6 +650,7 @@ static int method_reload(struct varlink_conn *c, json_object *params, unsigned f
 		return policy_invalid(c, &err);
 	if (r < 0)
 		return r;
+	manager_check_blocked(m);
 	r = policy_state_json(m, &state);
 	if (r < 0)
 		return r;

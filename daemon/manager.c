@@ -31,12 +31,14 @@ int manager_new(const struct manager_config *config, struct manager **ret)
 	m->step_timeout_usec = config->step_timeout_usec ?: UINT64_C(30000000);
 	m->sysfs_root = strdup(config->sysfs_root);
 	m->dev_root = strdup(config->dev_root);
+	m->proc_root = strdup(config->proc_root ?: "/proc");
 	m->socket_path = strdup(config->socket_path);
 	m->state_dir = strdup(config->state_dir);
 	m->config_path = strdup(config->config_path);
 	if (config->udev_rules && !(m->udev_rules = strdup(config->udev_rules)))
 		return -ENOMEM;
-	if (!m->sysfs_root || !m->dev_root || !m->socket_path || !m->state_dir || !m->config_path)
+	if (!m->sysfs_root || !m->dev_root || !m->proc_root || !m->socket_path || !m->state_dir ||
+	    !m->config_path)
 		return -ENOMEM;
 	for (n = 0; config->policy_dirs[n]; n++)
 		;
@@ -90,6 +92,7 @@ struct manager *manager_free(struct manager *m)
 	sd_event_unref(m->event);
 	free(m->sysfs_root);
 	free(m->dev_root);
+	free(m->proc_root);
 	free(m->socket_path);
 	free(m->state_dir);
 	free(m);
@@ -197,7 +200,7 @@ int manager_plan_build(struct manager *m, const struct policy *policy, const cha
 	struct plan_env env;
 	int r;
 
-	*ret = (struct manager_plan){ .host = { .noiommu = -1, .interrupt_remapping = -1 } };
+	*ret = (struct manager_plan){ .host = HOST_FACTS_INIT };
 	if (only_address && !model_find(&m->model, only_address))
 		return -ENODEV;
 	r = host_facts_read(m->sysfs, &ret->host);
@@ -205,7 +208,8 @@ int manager_plan_build(struct manager *m, const struct policy *policy, const cha
 		r = open_scan_get(&m->open_scan, m->dev_root,
 				  purpose == PLAN_TO_SHOW_CACHED ? OPEN_SCAN_SHOW_MAX_USEC : 0, &open);
 	if (r >= 0)
-		r = facts_gather(&m->model, policy, m->sysfs, m->dev_root, open, m->kmod, &ret->facts);
+		r = facts_gather(&m->model, policy, m->sysfs, m->dev_root, m->proc_root, open, m->kmod,
+				 &ret->facts);
 	if (r >= 0) {
 		env = (struct plan_env){
 			.policy = policy, .model = &m->model, .host = &ret->host,

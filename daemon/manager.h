@@ -23,6 +23,7 @@ struct varlink_conn;
 struct manager_config {
 	const char *sysfs_root;
 	const char *dev_root;
+	const char *proc_root;		/* where /proc/driver is read; NULL: /proc */
 	const char *socket_path;
 	const char *state_dir;
 	bool read_only;
@@ -37,7 +38,7 @@ struct manager_config {
 struct manager {
 	sd_event *event;
 	struct sysfs *sysfs;
-	char *sysfs_root, *dev_root, *socket_path, *state_dir;
+	char *sysfs_root, *dev_root, *proc_root, *socket_path, *state_dir;
 	bool read_only;
 
 	struct model model;
@@ -78,6 +79,7 @@ struct manager {
 	bool started;			/* manager_start() has returned */
 	bool startup_applied;		/* the start-up rules' transactions have ended */
 	bool ready;			/* READY=1 sent */
+	bool stopping;			/* SIGTERM: exits when the running transaction ends */
 	sd_event_source *startup_timer;	/* StartupTimeout= */
 	char *status_sent;		/* the last STATUS= */
 	sd_event_source *status_defer;	/* sends STATUS= when it has changed */
@@ -117,6 +119,12 @@ enum plan_purpose {
 int manager_plan_build(struct manager *m, const struct policy *policy, const char *only_address,
 		       enum plan_purpose purpose, struct manager_plan *ret);
 void manager_plan_done(struct manager_plan *mp);
+/* After a reload: the start-up rules' groups that something blocks (a pin the hardware no
+ * longer holds, a guard), for STATUS=, the journal and Monitor; nothing is moved. */
+void manager_check_blocked(struct manager *m);
+/* SIGTERM, SIGINT: exits now, or once the transaction that runs has ended (what waits is
+ * refused, new requests too); at once when its step is stuck or on a second signal. */
+int manager_stop(struct manager *m);
 /* Plans the whole host, or only_address's group; -ENODEV when there is no such function. */
 int manager_plan(struct manager *m, const char *only_address, enum plan_purpose purpose,
 		 json_object **ret);

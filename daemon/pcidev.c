@@ -220,32 +220,6 @@ int pcidev_read(struct sysfs *s, const char *address, struct pcidev **ret)
 
 /* --- JSON --------------------------------------------------------------------------------- */
 
-static json_object *strv_json(char *const *l)
-{
-	json_object *a = json_object_new_array();
-
-	for (char *const *s = l; a && s && *s; s++)
-		if (json_object_array_add(a, json_object_new_string(*s)) < 0) {
-			(void)json_object_put(a);
-			return NULL;
-		}
-	return a;
-}
-
-static void build_strv(struct json_build *b, const char *key, char *const *l, bool null_if_absent)
-{
-	json_object *a;
-
-	if (!l && null_if_absent) {
-		json_build_add(b, key, NULL);
-		return;
-	}
-	a = strv_json(l);
-	if (!a && b->r >= 0)
-		b->r = -ENOMEM;
-	json_build_add(b, key, a);
-}
-
 static void build_speed(struct json_build *b, const char *key, double gts)
 {
 	json_build_add(b, key, gts > 0 ? json_object_new_double(gts) : NULL);
@@ -294,13 +268,13 @@ int pcidev_to_json(const struct pcidev *d, char *const *siblings, json_object **
 	json_build_opt_int(&b, "numa_node", d->numa_node);
 	json_build_opt_bool(&b, "boot_vga", d->boot_vga);
 	json_build_str(&b, "physfn", d->physfn);
-	build_strv(&b, "virtfns", d->virtfns, false);
+	json_build_strv(&b, "virtfns", d->virtfns, false);
 	json_build_opt_int(&b, "sriov_numvfs", d->sriov_numvfs);
 	json_build_opt_int(&b, "sriov_totalvfs", d->sriov_totalvfs);
-	build_strv(&b, "siblings", siblings, false);
+	json_build_strv(&b, "siblings", siblings, false);
 	if (b.r >= 0)
 		b.r = link_to_json(d, &link);
 	json_build_add(&b, "link", link);
-	build_strv(&b, "reset_methods", d->reset_methods, true);
+	json_build_strv(&b, "reset_methods", d->reset_methods, true);
 	return json_build_done(&b, ret);
 }

@@ -26,6 +26,7 @@
 
 static const char *arg_sysfs_root = "/sys";
 static const char *arg_dev_root = "/dev";
+static const char *arg_proc_root = "/proc";
 static const char *arg_socket = DEFAULT_SOCKET;
 static const char *arg_state_dir = DEFAULT_STATE_DIR;
 static bool arg_read_only;
@@ -46,6 +47,8 @@ static void help(void)
 	       "Options:\n"
 	       "      --sysfs-root=DIR   read (and write) sysfs below DIR (default /sys)\n"
 	       "      --dev-root=DIR     find device nodes below DIR (default /dev)\n"
+	       "      --proc-root=DIR    read driver facts (/proc/driver/nvidia) below DIR\n"
+	       "                         (default /proc)\n"
 	       "      --socket=PATH      listen on PATH (default %s)\n"
 	       "      --state-dir=DIR    keep state in DIR (default %s)\n"
 	       "      --read-only        never write below the sysfs or dev root\n"
@@ -73,6 +76,7 @@ static void help(void)
 enum {
 	ARG_SYSFS_ROOT = 0x100,
 	ARG_DEV_ROOT,
+	ARG_PROC_ROOT,
 	ARG_SOCKET,
 	ARG_STATE_DIR,
 	ARG_READ_ONLY,
@@ -91,6 +95,7 @@ static int parse_argv(int argc, char *argv[])
 	static const struct option options[] = {
 		{ "sysfs-root", required_argument, NULL, ARG_SYSFS_ROOT },
 		{ "dev-root", required_argument, NULL, ARG_DEV_ROOT },
+		{ "proc-root", required_argument, NULL, ARG_PROC_ROOT },
 		{ "socket", required_argument, NULL, ARG_SOCKET },
 		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
 		{ "read-only", no_argument, NULL, ARG_READ_ONLY },
@@ -113,6 +118,9 @@ static int parse_argv(int argc, char *argv[])
 			break;
 		case ARG_DEV_ROOT:
 			arg_dev_root = optarg;
+			break;
+		case ARG_PROC_ROOT:
+			arg_proc_root = optarg;
 			break;
 		case ARG_SOCKET:
 			arg_socket = optarg;
@@ -206,12 +214,18 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 		(void)sd_notify(false, "RELOADING=1");
 	if (manager_rescan(m) >= 0)
 		manager_monitor_send(m, "rescan", NULL, NULL, NULL, NULL, 0);
-	(void)manager_load_policy(m, &err);	/* logs; on failure the policy in force stays */
+	if (manager_load_policy(m, &err) >= 0)	/* logs; on failure the policy in force stays */
+		manager_check_blocked(m);
 	policy_error_done(&err);
 	/* Before READY=1 at start, a reload must not announce it. */
 	if (m->ready)
 		(void)sd_notify(false, "READY=1");
 	return 0;
+}
+
+static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	return manager_stop(userdata);
 }
 
 static int run(void)
@@ -226,6 +240,7 @@ static int run(void)
 	config = (struct manager_config){
 		.sysfs_root = arg_sysfs_root,
 		.dev_root = arg_dev_root,
+		.proc_root = arg_proc_root,
 		.socket_path = arg_socket,
 		.state_dir = arg_state_dir,
 		.read_only = arg_read_only,
@@ -258,9 +273,9 @@ static int run(void)
 	r = manager_new(&config, &m);
 	if (r < 0)
 		return r;
-	r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
+	r = sd_event_add_signal(m->event, NULL, SIGTERM, on_stop, m);
 	if (r >= 0)
-		r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
+		r = sd_event_add_signal(m->event, NULL, SIGINT, on_stop, m);
 	if (r >= 0)
 		r = sd_event_add_signal(m->event, NULL, SIGHUP, on_reload, m);
 	if (r < 0)

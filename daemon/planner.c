@@ -193,6 +193,80 @@ static void member_done(struct plan_member *m)
 	free(m->address);
 	blockers_free(m->blockers, m->n_blockers);
 	plan_steps_free(m->steps, m->n_steps);
+	strv_free(m->warnings);
+}
+
+_printf_(2, 3)
+static int warn(struct plan_member *m, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return -ENOMEM;
+	return strv_push(&m->warnings, &m->n_warnings, s);
+}
+
+/* Function-level reset methods as the kernel's reset_method attribute names them. */
+static bool reset_is_function_level(const char *method)
+{
+	return streq(method, "flr") || streq(method, "af_flr") || streq(method, "pm") ||
+	       streq(method, "device_specific") || streq(method, "acpi");
+}
+
+/*
+ * How a function given to a VM is reset (vfio-pci resets it when the VM opens and releases
+ * it, with the first of its reset methods that works): warned about when it has no reset at
+ * all, none at function level, or only a bus reset, which resets every function on the bus —
+ * named when some are outside its IOMMU group.
+ */
+static int reset_warnings(const struct plan_env *env, const struct plan_group *g,
+			  struct plan_member *m)
+{
+	const struct pcidev *d = m->dev;
+	_cleanup_free_ char *others = NULL;
+	size_t len = 0;
+	bool fl = false, bus = false;
+
+	if (!d->reset_methods)
+		return warn(m, "%s offers no reset (no reset_method attribute): a VM gets it in the "
+			    "state the last user left it", d->address);
+	for (char **r = d->reset_methods; *r; r++) {
+		fl = fl || reset_is_function_level(*r);
+		bus = bus || streq(*r, "bus") || streq(*r, "cxl_bus");
+	}
+	if (fl)
+		return 0;
+	if (!bus)
+		return warn(m, "%s has no function-level reset (reset methods: %s)", d->address,
+			    d->reset_methods[0] ?: "none");
+	/* A secondary bus reset: every function behind the same bridge. */
+	for (size_t i = 0; i < env->model->n_devs; i++) {
+		const struct pcidev *o = env->model->devs[i];
+		bool in_group = false;
+		char *s;
+
+		if (o == d || !streq(o->parent, d->parent) || !pci_addr_same_bus(o->address, d->address))
+			continue;
+		for (size_t k = 0; k < g->n_members; k++)
+			in_group = in_group || streq(g->members[k].address, o->address);
+		if (in_group)
+			continue;
+		if (asprintf(&s, "%s%s%s", others ?: "", others ? ", " : "", o->address) < 0)
+			return -ENOMEM;
+		free(others);
+		others = s;
+		len++;
+	}
+	if (len)
+		return warn(m, "%s has no function-level reset; its only reset is a bus reset, which "
+			    "also resets %s, outside IOMMU group %" PRIi64, d->address, others, g->id);
+	return warn(m, "%s has no function-level reset; vfio-pci resets it with a bus reset",
+		    d->address);
 }
 
 static void group_done(struct plan_group *g)
@@ -361,6 +435,36 @@ static const char *rule_where(const struct policy_rule *r, char *buf, size_t siz
 	return buf;
 }
 
+/*
+ * NumVfs= on a PF: it must have SR-IOV and room for them; and since the kernel changes a count
+ * only through 0, VFs that are passed through (or leased: they are on vfio-pci) keep it.
+ */
+static int num_vfs_blockers(const struct plan_env *env, struct plan_member *m)
+{
+	const struct pcidev *d = m->dev;
+	unsigned want = m->rule->num_vfs;
+
+	if (d->sriov_totalvfs <= 0)
+		return block(&m->blockers, &m->n_blockers, "not-sriov", false,
+			     "%s has no SR-IOV capability: NumVfs=%u cannot make VFs", d->address, want);
+	if (want > (unsigned)d->sriov_totalvfs)
+		return block(&m->blockers, &m->n_blockers, "numvfs-too-many", false,
+			     "%s can have at most %d VFs; NumVfs=%u", d->address, d->sriov_totalvfs,
+			     want);
+	if (d->sriov_numvfs <= 0 || (unsigned)d->sriov_numvfs == want)
+		return 0;
+	for (char **v = d->virtfns; v && *v; v++) {
+		const struct pcidev *vf = model_find(env->model, *v);
+
+		if (vf && (driver_is_vfio(vf->driver) || driver_is_uio(vf->driver)))
+			return block(&m->blockers, &m->n_blockers, "vfs-in-use", false,
+				     "%s has %d VFs and NumVfs=%u: the kernel changes the count through "
+				     "0, removing every VF, and %s is on %s", d->address,
+				     d->sriov_numvfs, want, vf->address, vf->driver);
+	}
+	return 0;
+}
+
 /* The blockers of moving one function to its target, from the host, the kernel and safety. */
 static int member_blockers(const struct plan_env *env, struct plan_member *m)
 {
@@ -383,15 +487,18 @@ static int member_blockers(const struct plan_env *env, struct plan_member *m)
 				  d->address, f->open_by);
 		return r;
 	}
-	if (m->action != PLAN_BIND)
-		return 0;
-
-	if (m->rule && m->rule->pinned &&
+	/* A pin holds for what a rule keeps as for what it moves: a function already on vfio-pci
+	 * whose hardware no longer matches is blocked (and left where it is), not "in place". */
+	if ((m->action == PLAN_BIND || m->action == PLAN_KEEP) && m->rule && m->rule->pinned &&
 	    (m->rule->pin.vendor != (int32_t)d->vendor || m->rule->pin.device != (int32_t)d->device))
 		r = block(b, n, "pin-mismatch", false,
 			  "%s holds %04x:%04x, but the rule pins %04x:%04x there: the hardware moved",
 			  d->address, d->vendor, d->device, (unsigned)m->rule->pin.vendor,
 			  (unsigned)m->rule->pin.device);
+	if (r >= 0 && m->rule && m->rule->sets_num_vfs)
+		r = num_vfs_blockers(env, m);
+	if (m->action != PLAN_BIND)
+		return r;
 
 	if (r >= 0 && (vfio || uio) && d->header != PCI_HEADER_ENDPOINT)
 		r = block(b, n, "bridge", false,
@@ -421,6 +528,12 @@ static int member_blockers(const struct plan_env *env, struct plan_member *m)
 			 !env->config->allow_unsafe_interrupts)
 			r = block(b, n, "no-interrupt-remapping", false,
 				  "the IOMMU does not remap interrupts, and AllowUnsafeInterrupts= is off");
+		else if (h->n_iommu_units > 0 && h->interrupt_remapping == 0 &&
+			 h->unsafe_interrupts == 0)
+			r = block(b, n, "unsafe-interrupts-off", false,
+				  "the IOMMU does not remap interrupts and vfio_iommu_type1's "
+				  "allow_unsafe_interrupts is off: vfio would refuse the device "
+				  "(AllowUnsafeInterrupts= allows it here; the module option must too)");
 	}
 	if (r >= 0 && uio && h->lockdown && !streq(h->lockdown, "none"))
 		r = block(b, n, "lockdown", false,
@@ -443,7 +556,7 @@ static int member_blockers(const struct plan_env *env, struct plan_member *m)
 	if (r >= 0 && f && f->block_in_use)
 		r = block(b, n, "block-in-use", true, "%s serves %s", d->address, f->block_in_use);
 	if (r >= 0 && f && f->net_in_use)
-		r = block(b, n, "net-in-use", true, "%s carries %s", d->address, f->net_in_use);
+		r = block(b, n, "net-in-use", true, "%s is %s", d->address, f->net_in_use);
 	if (r >= 0 && f && f->open_by)
 		r = block(b, n, "device-open", true, "%s is in use: %s", d->address, f->open_by);
 	return r;
@@ -612,6 +725,9 @@ static int plan_group_build(const struct plan_env *env, struct plan_group *g, in
 
 		if (m->dev)
 			r = member_blockers(env, m);
+		if (r >= 0 && m->dev && driver_is_vfio(m->target) &&
+		    (m->action == PLAN_BIND || m->action == PLAN_KEEP))
+			r = reset_warnings(env, g, m);
 		if (m->rule && m->rule->target == POLICY_TARGET_VFIO &&
 		    (m->action == PLAN_BIND || m->action == PLAN_KEEP)) {
 			wants_vfio = true;
@@ -685,6 +801,35 @@ static bool vfs_passed_through_at_boot(const struct policy *p, const struct pcid
 	return false;
 }
 
+static const struct plan_member *plan_member_find(const struct plan *p, const char *address,
+						   const struct plan_group **ret_group)
+{
+	for (size_t i = 0; i < p->n_groups; i++)
+		for (size_t k = 0; k < p->groups[i].n_members; k++)
+			if (streq(p->groups[i].members[k].address, address)) {
+				*ret_group = &p->groups[i];
+				return &p->groups[i].members[k];
+			}
+	return NULL;
+}
+
+/* The VFs a start-up rule's NumVfs= wants on PF d, when that changes its count; else -1. */
+static int num_vfs_wanted(const struct plan *p, const struct pcidev *d)
+{
+	const struct plan_group *g = NULL;
+	const struct plan_member *pm = plan_member_find(p, d->address, &g);
+
+	if (!pm || !pm->rule || !pm->rule->sets_num_vfs || pm->rule->apply != POLICY_APPLY_BOOT ||
+	    pm->action != PLAN_KEEP || g->blocked || d->sriov_numvfs == pm->rule->num_vfs)
+		return -1;	/* no such rule, the PF not on its driver, blocked, or in place */
+	return pm->rule->num_vfs;
+}
+
+/*
+ * The host's steps, PF by PF: VF autoprobe off where start-up rules pass its VFs through, then
+ * the VF count NumVfs= wants (through 0 when it had others), so that no VF ever meets the host's
+ * VF driver.
+ */
 static int host_steps_build(const struct plan_env *env, const char *only_address, struct plan *p)
 {
 	const struct model *m = env->model;
@@ -692,12 +837,23 @@ static int host_steps_build(const struct plan_env *env, const char *only_address
 
 	for (size_t i = 0; i < m->n_devs && r >= 0; i++) {
 		const struct pcidev *d = m->devs[i];
+		int want;
+		char n[8];
 
-		if (d->sriov_autoprobe != 1 || (only_address && !streq(only_address, d->address)) ||
-		    !vfs_passed_through_at_boot(env->policy, d))
+		if (only_address && !streq(only_address, d->address))
 			continue;
-		r = step_write(&p->host_steps, &p->n_host_steps, d->address, NULL,
-			       "sriov_drivers_autoprobe", "0");
+		if (d->sriov_autoprobe == 1 && vfs_passed_through_at_boot(env->policy, d))
+			r = step_write(&p->host_steps, &p->n_host_steps, d->address, NULL,
+				       "sriov_drivers_autoprobe", "0");
+		want = d->sriov_totalvfs > 0 ? num_vfs_wanted(p, d) : -1;
+		if (r >= 0 && want >= 0 && d->sriov_numvfs > 0)
+			r = step_write(&p->host_steps, &p->n_host_steps, d->address, NULL,
+				       "sriov_numvfs", "0");
+		if (r >= 0 && want > 0) {
+			snprintf(n, sizeof(n), "%d", want);
+			r = step_write(&p->host_steps, &p->n_host_steps, d->address, NULL,
+				       "sriov_numvfs", n);
+		}
 	}
 	return r;
 }
@@ -835,6 +991,8 @@ static int member_to_json(const struct plan_member *m, json_object **ret)
 	if (b.r >= 0)
 		b.r = steps_to_json(m->steps, m->n_steps, &steps);
 	json_build_add(&b, "steps", steps);
+	json_build_strv(&b, "reset_methods", m->dev ? m->dev->reset_methods : NULL, true);
+	json_build_strv(&b, "warnings", m->warnings, false);
 	return json_build_done(&b, ret);
 }
 

@@ -28,7 +28,7 @@
 struct device_facts {
 	const char *address;
 	char *block_in_use;	/* "nvme0n1p2 mounted on /", NULL: none */
-	char *net_in_use;	/* "eno1 has 192.0.2.1", NULL: none */
+	char *net_in_use;	/* "eno1, a port of vmbr0 which carries 192.0.2.10/24", NULL: none */
 	char *open_by;		/* "/dev/dri/card0 open by pid 812 (Xorg)", NULL: none */
 	int intx_maskable;	/* -1: cannot tell; 0: no (uio_pci_generic refuses); 1: yes */
 	const char *no_intx;	/* when 0, why: "it is a VF (VFs have no legacy interrupt)", … */
@@ -131,6 +131,8 @@ struct plan_member {
 	size_t n_blockers;
 	struct plan_step *steps;
 	size_t n_steps;
+	char **warnings;		/* not blockers: what a VM will meet (no FLR, …) */
+	size_t n_warnings;
 };
 
 struct plan_group {

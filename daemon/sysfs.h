@@ -67,6 +67,8 @@ int sysfs_set_write_log(struct sysfs *s, const char *path);
 #define SYSFS_IOMMU_GROUPS	"kernel/iommu_groups"
 #define SYSFS_LOCKDOWN		"kernel/security/lockdown"
 #define SYSFS_VFIO_NOIOMMU	"module/vfio/parameters/enable_unsafe_noiommu_mode"
+#define SYSFS_VFIO_UNSAFE_INTERRUPTS "module/vfio_iommu_type1/parameters/allow_unsafe_interrupts"
+#define SYSFS_KERNEL_IRQ	"kernel/irq"
 
 /* "bus/pci/devices/ADDRESS/ATTR" and "bus/pci/drivers/DRIVER/ATTR" (attr may be NULL). */
 int sysfs_pci_attr_path(const char *address, const char *attr, char **ret);

@@ -50,6 +50,20 @@ void json_build_opt_bool(struct json_build *b, const char *key, int v)
 		b->r = v < 0 ? json_add_null(b->o, key) : json_add_bool(b->o, key, v);
 }
 
+void json_build_strv(struct json_build *b, const char *key, char *const *l, bool null_if_absent)
+{
+	json_object *a;
+
+	if (b->r < 0)
+		return;
+	if (!l && null_if_absent) {
+		b->r = json_add_null(b->o, key);
+		return;
+	}
+	a = strv_to_json(l);
+	b->r = a ? json_add(b->o, key, a) : -ENOMEM;
+}
+
 int json_build_done(struct json_build *b, json_object **ret)
 {
 	int r = b->r;

@@ -31,5 +31,7 @@ void json_build_bool(struct json_build *b, const char *key, bool v);
 /* The "-1 or negative: absent" convention of the snapshots: null when v < 0. */
 void json_build_opt_int(struct json_build *b, const char *key, int64_t v);
 void json_build_opt_bool(struct json_build *b, const char *key, int v);
+/* A string list as an array; NULL is [] or, with null_if_absent, a null. */
+void json_build_strv(struct json_build *b, const char *key, char *const *l, bool null_if_absent);
 /* The object in *ret, or the first error (nothing in *ret, the object freed). */
 int json_build_done(struct json_build *b, json_object **ret);

@@ -15,6 +15,22 @@ int json_add(json_object *o, const char *key, json_object *v)
 	return 0;
 }
 
+json_object *strv_to_json(char *const *l)
+{
+	json_object *a = json_object_new_array();
+
+	for (char *const *s = l; a && s && *s; s++) {
+		json_object *v = json_object_new_string(*s);
+
+		if (!v || json_object_array_add(a, v) < 0) {
+			(void)json_object_put(v);
+			(void)json_object_put(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
 int json_add_str(json_object *o, const char *key, const char *s)
 {
 	json_object *v = NULL;

@@ -312,7 +312,7 @@ enum {
 	KEY_ADDRESS, KEY_ID, KEY_SUBSYSTEM_ID, KEY_CLASS, KEY_DRIVER_MATCH, KEY_IOMMU_GROUP,
 	KEY_NUMA_NODE, KEY_SRIOV, KEY_VF_OF,
 	KEY_DRIVER, KEY_APPLY, KEY_GROUP, KEY_POOL, KEY_AFTER_LEASE, KEY_PIN_ID, KEY_FORCE,
-	KEY_DESCRIPTION,
+	KEY_NUM_VFS, KEY_DESCRIPTION,
 	_KEY_MAX,
 };
 
@@ -335,6 +335,7 @@ static const struct {
 	[KEY_AFTER_LEASE] = { "Assign", "AfterLease" },
 	[KEY_PIN_ID] = { "Assign", "PinId" },
 	[KEY_FORCE] = { "Assign", "Force" },
+	[KEY_NUM_VFS] = { "Assign", "NumVfs" },
 	[KEY_DESCRIPTION] = { "Assign", "Description" },
 };
 
@@ -608,6 +609,15 @@ static int set_assign(struct parse_state *st, unsigned key, const char *value)
 		if (!parse_bool(value, &r->force))
 			return fail(st, "Force=%s: expected yes or no", value);
 		return 1;
+	case KEY_NUM_VFS: {
+		uint32_t n;
+
+		if (safe_atou32(value, &n) < 0 || n > 65535)
+			return fail(st, "NumVfs=%s: expected a number of VFs, 0 to 65535", value);
+		r->sets_num_vfs = true;
+		r->num_vfs = (uint16_t)n;
+		return 1;
+	}
 	case KEY_DESCRIPTION:
 		r->description = strdup(value);
 		return r->description ? 1 : fail(st, "out of memory");
@@ -690,6 +700,12 @@ static void check_rule(struct parse_state *st)
 	st->line = st->key_line[KEY_PIN_ID];
 	if (st->line && !st->key_line[KEY_ADDRESS]) {
 		fail(st, "PinId= pins the ids expected at an address: [Match] needs Address=");
+		return;
+	}
+	st->line = st->key_line[KEY_NUM_VFS];
+	if (st->line && r->target != POLICY_TARGET_HOST) {
+		fail(st, "NumVfs= needs Driver=host: the PF's own driver creates its VFs (a rule "
+		     "with VirtualFunctionOf= says where the VFs go)");
 		return;
 	}
 	st->line = st->key_line[KEY_VF_OF];

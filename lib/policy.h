@@ -110,6 +110,8 @@ struct policy_rule {
 	bool pinned;		/* PinId= given: the ids expected at the matched address */
 	struct policy_id pin;
 	bool force;
+	bool sets_num_vfs;	/* NumVfs= given: */
+	uint16_t num_vfs;	/* the VFs a matched PF is to have */
 	char *description;
 };
 

@@ -117,6 +117,13 @@ bool pci_addr_same_slot(const char *a, const char *b)
 	return la == lb && la >= 2 && strncmp(a, b, la - 2) == 0 && a[la - 1] != b[lb - 1];
 }
 
+bool pci_addr_same_bus(const char *a, const char *b)
+{
+	const char *ca = strrchr(a, ':'), *cb = strrchr(b, ':');
+
+	return ca && cb && ca - a == cb - b && strncmp(a, b, (size_t)(ca - a)) == 0;
+}
+
 uint64_t now_usec(void)
 {
 	struct timespec ts;

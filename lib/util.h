@@ -37,6 +37,8 @@ char *strstrip_trailing(char *s);
 bool pci_addr_is_valid(const char *s);
 /* True when a and b are different functions of the same device (DDDD:BB:DD). */
 bool pci_addr_same_slot(const char *a, const char *b);
+/* Whether two canonical addresses are on the same bus (domain and bus number). */
+bool pci_addr_same_bus(const char *a, const char *b);
 
 /* Whether path exists (following symlinks), by stat(): access() of a device node goes through
  * the device cgroup, which a unit's DevicePolicy=closed makes refuse it. */

@@ -455,8 +455,142 @@ w=$(writes)
 check_eq "…probed through a passing override: override igbvf, unbind, drivers_probe, override cleared" \
 	"$w" "driver_override $vf1 igbvf -> ok|unbind vfio-pci $vf1 -> ok|drivers_probe pci $vf1 -> ok|driver_override $vf1 \\n -> ok"
 check_eq "…exactly the dry run's steps" "$w" "$plan"
+# NumVfs=: the PF's rule makes the VFs, autoprobe off first, so none meets igbvf.
+daemon_stop
+kwrite "$M/bus/pci/devices/0000:00:02.0/sriov_numvfs" 0 >/dev/null
+kwrite "$M/bus/pci/devices/0000:00:02.0/sriov_drivers_autoprobe" 1 >/dev/null
+printf '[Match]\nAddress=0000:00:02.0\n[Assign]\nDriver=host\nNumVfs=3\n' >"$pol/55-pf.policy"
+daemon_start "$M" --read-only --policy-dir "$pol" --config "$TMP/none.conf"
+check_eq "NumVfs=3: the plan's host steps, autoprobe off, then the count" \
+	"$(ctl -j plan | json_eval '"|".join(s["path"] + " " + s["value"] for s in d["host_steps"])')" \
+	"bus/pci/devices/0000:00:02.0/sriov_drivers_autoprobe 0|bus/pci/devices/0000:00:02.0/sriov_numvfs 3"
+daemon_stop
+writes >/dev/null
+log_from=$(($(wc -l <"$TMP/daemon.log") + 1))
+daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
+vf_count() { ls -d "$M"/bus/pci/devices/0000:00:02.0/virtfn* 2>/dev/null | wc -l; }
+wait_until same 3 vf_count
+vfs=$(cd "$M/bus/pci/devices/0000:00:02.0" && for v in virtfn*; do basename "$(readlink "$v")"; done | sort | paste -sd' ')
+wait_until same "vfio-pci vfio-pci vfio-pci" vf_drivers
+check_eq "at start: 3 VFs made, each claimed for vfio-pci" "$(vf_drivers)" "vfio-pci vfio-pci vfio-pci"
+check_eq "…the host's writes first: autoprobe off, then the count" \
+	"$(writes | tr '|' '\n' | grep sriov | paste -sd'|')" \
+	"sriov_drivers_autoprobe 0000:00:02.0 0 -> ok|sriov_numvfs 0000:00:02.0 3 -> ok"
+check_eq "…and no VF had a driver when it was claimed (igbvf never bound one)" \
+	"$(for v in $vfs; do tail -n +"$log_from" "$TMP/daemon.log" | grep -c "apply done: $v (none) → vfio-pci"; done | paste -sd' ')" "1 1 1"
+printf '[Match]\nAddress=0000:00:02.0\n[Assign]\nDriver=host\nNumVfs=2\n' >"$pol/55-pf.policy"
+ctl reload >/dev/null
+out=$(ctl apply)
+check_eq "NumVfs=2 while the 3 VFs are passed through: apply refuses (exit 1), naming a VF in use" "$?" "1"
+check "…why" sh -c "echo '$out' | grep -q 'vfs-in-use: 0000:00:02.0 has 3 VFs and NumVfs=2: the kernel changes the count through 0, removing every VF, and 0000:00:02.1 is on vfio-pci'"
+printf '[Match]\nAddress=0000:00:02.0\n[Assign]\nDriver=host\nNumVfs=9\n' >"$pol/55-pf.policy"
+ctl reload >/dev/null
+check "NumVfs= above sriov_totalvfs: blocked" sh -c "'$PCIPASSCTL' --socket '$SOCK' apply | grep -q 'numvfs-too-many: 0000:00:02.0 can have at most 4 VFs; NumVfs=9'"
+printf '[Match]\nAddress=0000:00:02.0\n[Assign]\nDriver=vfio-pci\nNumVfs=2\n' >"$TMP/bad-numvfs.policy"
+check_eq "NumVfs= with a passthrough Driver=: the policy is refused" \
+	"$(ctl policy check "$TMP/bad-numvfs.policy" 2>&1)" \
+	"$TMP/bad-numvfs.policy:5: NumVfs= needs Driver=host: the PF's own driver creates its VFs (a rule with VirtualFunctionOf= says where the VFs go)"
+rm "$pol/55-pf.policy"
 check "pcipassd stops cleanly (SR-IOV)" daemon_stop
 rm "$pol/60-vfs.policy"
+
+# --- start-up rules kept from their groups: a broken pin, a guard — reported, never "in place" ---
+printf '[Match]\nAddress=0000:00:03.0\n[Assign]\nDriver=vfio-pci\nPinId=8086:10d3\n' >"$pol/30-pinned.policy"
+daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
+wait_idle
+check_eq "a pinned start-up rule: claimed at start" "$(drv 0000:00:03.0)" "vfio-pci"
+ctl -j monitor >"$TMP/monitor.json" 2>&1 &
+mon=$!
+wait_until same 1 status_eval 'd["status"]["monitors"]'
+# The hardware at the address is no longer what the pin says (here: the pin changes).
+printf '[Match]\nAddress=0000:00:03.0\n[Assign]\nDriver=vfio-pci\nPinId=8086:1521\n' >"$pol/30-pinned.policy"
+writes >/dev/null
+ctl reload >/dev/null
+wait_until grep -q '"action":"blocked"' "$TMP/monitor.json"
+check_eq "a reload checks the pin of a function already bound: a Monitor event names the mismatch" \
+	"$(json_each '(d["event"]["address"], d["event"]["iommu_group"], d["event"]["blocker"]["code"]) if d["event"]["action"] == "blocked" else ""' <"$TMP/monitor.json" | grep . | head -1)" \
+	"('0000:00:03.0', 4, 'pin-mismatch')"
+check "…and the journal" grep -q "refused 0000:00:03.0 (8086:10d3, group 4, rule 30-pinned.policy, by pcipassd): 0000:00:03.0 holds 8086:10d3, but the rule pins 8086:1521" "$TMP/daemon.log"
+check_eq "…and the function is left where it is: on vfio-pci, nothing written" "$(drv 0000:00:03.0):$(writes)" "vfio-pci:"
+out=$(ctl apply)
+check_eq "apply with the pin broken: exit 1, not \"Nothing to do\"" "$?" "1"
+check_eq "…naming the group and why" "$out" \
+	"Blocked: IOMMU group 4 (0000:00:03.0): pin-mismatch: 0000:00:03.0 holds 8086:10d3, but the rule pins 8086:1521 there: the hardware moved"
+check_eq "…and -j: the blocked list, exit 1" \
+	"$(ctl -j apply | json_eval '[(b["iommu_group"], b["code"]) for b in d["blocked"]]'; echo "${PIPESTATUS[0]}")" \
+	"[(4, 'pin-mismatch')]
+1"
+kill "$mon"
+wait "$mon" 2>/dev/null
+# A guard: the boot GPU asked for at boot.
+printf '[Match]\nAddress=0000:01:00.0\n[Assign]\nDriver=vfio-pci\nGroup=claim\n' >"$pol/35-bootgpu.policy"
+rm "$pol/30-pinned.policy"
+ctl reload >/dev/null
+out=$(ctl apply)
+check_eq "apply of a rule the boot-VGA guard blocks: exit 1, naming it" "$?:$out" \
+	"1:Blocked: IOMMU group 2 (0000:01:00.0): boot-vga: 0000:01:00.0 is the boot VGA device: the console would go dark"
+rm "$pol/35-bootgpu.policy"
+ctl reload >/dev/null
+check_eq "apply with nothing wanted: exit 0, nothing to do" "$(ctl apply; echo $?)" "Nothing to do: already in place.
+0"
+ctl release 0000:00:03.0 >/dev/null
+check "pcipassd stops cleanly (blocked start-up rules)" daemon_stop
+
+# --- a stop during a transaction: it ends first; a second stop does not wait --------------------
+rm -f "$pol"/*.policy
+daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf" --step-timeout 600
+ctl release 0000:00:04.0 >/dev/null
+writes >/dev/null
+control "hang unbind 0000:00:03.0 held
+"
+ctl claim 0000:00:03.0 >"$TMP/claim1.out" 2>&1 &
+c1=$!
+wait_step "write bus/pci/drivers/e1000e/unbind 0000:00:03.0"
+ctl claim 0000:00:04.0 >"$TMP/claim2.out" 2>&1 &
+c2=$!
+wait_queued 1
+kill -TERM "$DAEMON_PID"
+wait_for "$TMP/daemon.log" "Stopping once the claim of IOMMU group 4 has ended"
+wait "$c2"
+check_eq "SIGTERM during a claim: what waits is refused" "$(cat "$TMP/claim2.out")" \
+	"pcipassctl: io.pcipass.SystemError: pcipassd is stopping"
+check "…and the daemon waits for the claim that runs" kill -0 "$DAEMON_PID"
+control ""	# the kernel lets go
+wait "$c1"
+wait "$DAEMON_PID"
+rc=$?
+check_eq "…which completes: claimed, then pcipassd exits (0)" \
+	"$(cat "$TMP/claim1.out"); $rc; $(drv 0000:00:03.0) $(ovr 0000:00:03.0)" \
+	"Claimed IOMMU group 4: 0000:00:03.0 e1000e → vfio-pci; 0; vfio-pci vfio-pci"
+DAEMON_PID=
+check_eq "…with nothing in flight in the journal, the claim recorded" \
+	"$(python3 -c "import json; d=json.load(open('$TMP/state/claims.json')); print(d.get('transaction'), '0000:00:03.0' in [c['address'] for c in d['claims']])")" \
+	"None True"
+daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf" --step-timeout 600
+control "hang unbind 0000:00:04.0 held
+"
+ctl claim 0000:00:04.0 >"$TMP/claim1.out" 2>&1 &
+c1=$!
+wait_step "write bus/pci/drivers/e1000e/unbind 0000:00:04.0"
+kill -TERM "$DAEMON_PID"
+wait_for "$TMP/daemon.log" "Stopping once the claim of IOMMU group 5 has ended"
+kill -TERM "$DAEMON_PID"
+# (Its worker stays blocked in the kernel's write until the kernel lets go, so the process
+# can only end after that; the exit itself does not wait for the transaction.)
+wait_for "$TMP/daemon.log" "Exiting with a claim of IOMMU group 5 in flight; the next start undoes it"
+check "a second SIGTERM: pcipassd exits without waiting for the claim, leaving it in flight" \
+	grep -q "Exiting with a claim of IOMMU group 5 in flight" "$TMP/daemon.log"
+control ""
+wait "$DAEMON_PID"
+rc=$?
+DAEMON_PID=
+check_eq "…exit status 0" "$rc" "0"
+wait "$c1"
+daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf"
+wait_idle
+check_eq "…which does: 00:04.0 back on e1000e, its override cleared" "$(drv 0000:00:04.0) $(ovr 0000:00:04.0)" "e1000e (null)"
+ctl release 0000:00:03.0 >/dev/null
+check "pcipassd stops cleanly (stops during transactions)" daemon_stop
 
 # --- the udev rule derived from the policy ---------------------------------------------------
 rm -f "$pol"/*.policy

@@ -73,6 +73,13 @@ check "show: the table view names driver, group and VFs" \
 	grep -q "Virtual functions: 0000:02:00.1 0000:02:00.2" <<<"$out"
 check "status: the IOMMU unit dmar0 and lockdown none" \
 	bash -c 'o=$('"$PCIPASSCTL"' --socket '"$SOCK"' status) && grep -q "present (dmar0), 14 groups" <<<"$o" && grep -q "Lockdown: *none" <<<"$o"'
+# Booted with intremap on: the VT-d unit remaps, vfio_iommu_type1 is loaded with its default.
+check_eq "status: interrupts remapped, allow_unsafe_interrupts N and not needed, no identity group" \
+	"$(status_eval 'd["status"]["interrupt_remapping"], d["status"]["allow_unsafe_interrupts"], d["status"]["unsafe_interrupts_needed"], d["status"]["identity_groups"]')" \
+	"True False False 0"
+check_eq "status: vfio-pci is registered (bus/pci/drivers/vfio-pci), so available" \
+	"$(status_eval '[x["available"] for x in d["status"]["modules"] if x["driver"] == "vfio-pci"]')" \
+	"[True]"
 daemon_stop
 
 root=$TMP/virtio-noiommu
@@ -82,5 +89,10 @@ check "status without IOMMU names the remedy" grep -q "intel_iommu=on" <<<"$out"
 check_eq "no IOMMU: every iommu_group is null" \
 	"$(ctl -j list | json_eval 'set(x["iommu_group"] for x in d["devices"])')" "{None}"
 check "groups without IOMMU says so" grep -q "No IOMMU groups" <<<"$(ctl groups)"
+check_eq "no IOMMU, vfio not loaded: remapping and allow_unsafe_interrupts unknown, not needed" \
+	"$(status_eval 'd["status"]["interrupt_remapping"], d["status"]["allow_unsafe_interrupts"], d["status"]["unsafe_interrupts_needed"]')" \
+	"None None False"
+check "status without IOMMU says nothing of unsafe interrupts or identity domains" \
+	bash -c '! '"$PCIPASSCTL"' --socket '"$SOCK"' status | grep -q "^Unsafe IRQs:\|^Passthrough:"'
 daemon_stop
 finish

@@ -851,6 +851,21 @@ TEST(kernel_release_at_least)
 	ASSERT_FALSE(kernel_release_at_least(NULL, 5, 19));
 }
 
+TEST(irq_chip_remaps)
+{
+	ASSERT_EQ(irq_chip_remaps("IR-IO-APIC"), 1);
+	ASSERT_EQ(irq_chip_remaps("IR-PCI-MSI"), 1);
+	ASSERT_EQ(irq_chip_remaps("IR-PCI-MSIX-0000:00:03.0"), 1);
+	ASSERT_EQ(irq_chip_remaps("vIR-PCI-MSI-0000:00:03.0"), 1);
+	ASSERT_EQ(irq_chip_remaps("IO-APIC"), 0);
+	ASSERT_EQ(irq_chip_remaps("PCI-MSI"), 0);
+	ASSERT_EQ(irq_chip_remaps("PCI-MSIX-0000:00:03.0"), 0);
+	ASSERT_EQ(irq_chip_remaps("AMD-Vi"), -1);
+	ASSERT_EQ(irq_chip_remaps("HPET-MSI"), -1);
+	ASSERT_EQ(irq_chip_remaps("IO-APIC-x"), -1);
+	ASSERT_EQ(irq_chip_remaps(""), -1);
+}
+
 /* ============================================================================================
  * daemon/sysfs
  */
@@ -2030,6 +2045,58 @@ TEST(host_facts_synthetic)
 	ASSERT_EQ(e.noiommu, 0);
 }
 
+/* Interrupt remapping (VT-d ECAP, else the irq chips) and vfio_iommu_type1's opt-out. */
+TEST(host_facts_interrupts)
+{
+	_cleanup_tree_ struct tree t = { .fd = -EBADF };
+	struct host_facts h = HOST_FACTS_INIT;
+
+	tree_new(&t);
+	ASSERT_OK(host_facts_read(t.sysfs, &h));
+	ASSERT_EQ(h.interrupt_remapping, -1);	/* no IOMMU */
+	ASSERT_EQ(h.unsafe_interrupts, -1);
+	host_facts_done(&h);
+
+	/* An AMD unit: the irq chips say, the first "IR-" one is enough. */
+	mkdir_p(t.fd, "class/iommu/ivhd0/amd-iommu");
+	write_str(t.fd, "class/iommu/ivhd0/amd-iommu/features", "25bf732fa2295afe:53\n");
+	write_str(t.fd, "kernel/irq/0/chip_name", "IR-IO-APIC\n");
+	write_str(t.fd, "kernel/irq/24/chip_name", "PCI-MSIX-0000:00:00.2\n");
+	write_str(t.fd, "module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", "N\n");
+	ASSERT_OK(host_facts_read(t.sysfs, &h));
+	ASSERT_EQ(h.interrupt_remapping, 1);
+	ASSERT_EQ(h.unsafe_interrupts, 0);
+	host_facts_done(&h);
+
+	write_str(t.fd, "kernel/irq/0/chip_name", "IO-APIC\n");
+	write_str(t.fd, "module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", "Y\n");
+	ASSERT_OK(host_facts_read(t.sysfs, &h));
+	ASSERT_EQ(h.interrupt_remapping, 0);
+	ASSERT_EQ(h.unsafe_interrupts, 1);
+	host_facts_done(&h);
+
+	/* Chips that say neither; an irq without chip_name is skipped. */
+	write_str(t.fd, "kernel/irq/0/chip_name", "AMD-Vi\n");
+	write_str(t.fd, "kernel/irq/24/chip_name", "HPET-MSI\n");
+	mkdir_p(t.fd, "kernel/irq/9");
+	ASSERT_OK(host_facts_read(t.sysfs, &h));
+	ASSERT_EQ(h.interrupt_remapping, -1);
+	host_facts_done(&h);
+
+	/* A VT-d unit decides by its ECAP, whatever the chips say (the rule kept for Intel). */
+	mkdir_p(t.fd, "class/iommu/dmar0/intel-iommu");
+	write_str(t.fd, "class/iommu/dmar0/intel-iommu/ecap", "f00f56\n");
+	write_str(t.fd, "kernel/irq/0/chip_name", "IR-IO-APIC\n");
+	ASSERT_OK(host_facts_read(t.sysfs, &h));
+	ASSERT_EQ(h.interrupt_remapping, 0);
+	host_facts_done(&h);
+	write_str(t.fd, "class/iommu/dmar0/intel-iommu/ecap", "f00f5e\n");
+	write_str(t.fd, "kernel/irq/0/chip_name", "IO-APIC\n");
+	ASSERT_OK(host_facts_read(t.sysfs, &h));
+	ASSERT_EQ(h.interrupt_remapping, 1);
+	host_facts_done(&h);
+}
+
 /* ============================================================================================
  * Real-kernel snapshots
  */
@@ -2191,6 +2258,8 @@ TEST(fixture_q35_iommu_claimed_host)
 	ASSERT_STREQ(h.lockdown, "none");
 	ASSERT_EQ(h.noiommu, -1);
 	ASSERT_NOT_NULL(h.kernel);
+	ASSERT_EQ(h.interrupt_remapping, 1);	/* ECAP f00f4a: IR */
+	ASSERT_EQ(h.unsafe_interrupts, 0);	/* "N" */
 }
 
 /* A refresh of every function of a real tree changes nothing. */

@@ -75,17 +75,74 @@ check_eq "NVMe with a mounted namespace: block-in-use" \
 	"$(plan 0000:02:00.0 | json_eval '[(b["code"], b["message"]) for b in d["groups"][0]["members"][0]["blockers"]]')" \
 	"[('block-in-use', '0000:02:00.0 serves nvme0n1 mounted on /')]"
 
-# A NIC carrying an address: a veth interface of this test's network namespace, planted as
-# 01:00.0's, below a virtio-style child device as the kernel lays out virtio-net.
-if ip link add pcipass9 type veth peer name pcipass9p && ip addr add 192.0.2.9/24 dev pcipass9; then
+# A NIC in use: a veth interface of this test's network namespace, planted as 01:00.0's, below
+# a virtio-style child device as the kernel lays out virtio-net. In use when it, or a device
+# stacked on it (a bridge, bond, VLAN, macvlan: the kernel's master and lower links, read over
+# rtnetlink), carries a global address or a route; the blocker names the chain.
+nic_blockers() {
+	plan 0000:01:00.0 | json_eval '[(b["code"], b["message"], b["forceable"]) for b in d["groups"][0]["members"][0]["blockers"]]'
+}
+in_use() { echo "[('net-in-use', '0000:01:00.0 is $1', True)]"; }
+# stacked NAME KIND WHAT ADDRESS COMMAND...: COMMAND makes device NAME stacked on pcipass9 and
+# ADDRESS goes on it: blocked, the chain named as WHAT; without the address, not. "# SKIP"
+# when this kernel cannot make a KIND (a module it does not have).
+stacked() {
+	local name=$1 kind=$2 what=$3 address=$4
+	shift 4
+	if ! "$@" 2>"$TMP/ip.err"; then
+		ok "pcipass9 under a $kind # SKIP this kernel cannot make a $kind ($(head -1 "$TMP/ip.err"))"
+		ip link del "$name" 2>/dev/null
+		return
+	fi
+	ip addr add "$address" dev "$name" && ip link set "$name" up
+	check_eq "pcipass9 under a $kind ($name) with $address: net-in-use, the chain named" \
+		"$(nic_blockers)" "$(in_use "pcipass9, $what which carries $address")"
+	ip addr del "$address" dev "$name"
+	check_eq "…the $kind without its address: not in use" "$(nic_blockers)" "[]"
+	ip link del "$name"
+}
+if ip link add pcipass9 type veth peer name pcipass9p && ip addr add 192.0.2.9/24 dev pcipass9 &&
+	ip addr add 2001:db8::9/64 dev pcipass9 nodad; then
 	netdir=$root/devices/pci0000:00/0000:00:06.0/0000:01:00.0/virtio5/net/pcipass9
 	mkdir -p "$netdir" "$root/class/net"
 	ln -s ../../devices/pci0000:00/0000:00:06.0/0000:01:00.0/virtio5/net/pcipass9 "$root/class/net/pcipass9"
 	printf '[Match]\nAddress=0000:01:00.0\n[Assign]\nDriver=vfio-pci\nGroup=claim\n' >"$pol/65-nic.policy"
 	ctl reload >/dev/null
-	check_eq "a NIC whose interface has an address: net-in-use, forceable" \
+	check_eq "a NIC whose interface has addresses: net-in-use, forceable" \
 		"$(plan 0000:01:00.0 | json_eval '[(m["address"], [(b["code"], b["message"], b["forceable"]) for b in m["blockers"]]) for m in d["groups"][0]["members"]]')" \
-		"[('0000:01:00.0', [('net-in-use', '0000:01:00.0 carries pcipass9 with 1 address', True)]), ('0000:01:00.1', [])]"
+		"[('0000:01:00.0', [('net-in-use', '0000:01:00.0 is pcipass9, which carries 192.0.2.9/24, 2001:db8::9/64', True)]), ('0000:01:00.1', [])]"
+	ip addr flush dev pcipass9
+
+	# Up, with only its IPv6 link-local address and that address's fe80::/64 route.
+	ip link set pcipass9p up && ip link set pcipass9 up
+	check "the NIC up: it has an fe80:: address and the fe80::/64 route" wait_until \
+		sh -c 'ip -6 addr show dev pcipass9 scope link | grep -q fe80:: && ip -6 route show dev pcipass9 | grep -q "^fe80::/64"'
+	check_eq "…and nothing else: not in use" "$(nic_blockers)" "[]"
+	ip route add 203.0.113.0/24 dev pcipass9 table 100
+	check_eq "a route through it, in another table than main: net-in-use" "$(nic_blockers)" \
+		"$(in_use "pcipass9, which carries a route to 203.0.113.0/24 (table 100)")"
+	ip route del 203.0.113.0/24 dev pcipass9 table 100
+
+	# A port of a bridge (Proxmox's vmbr0): the address and the default route on the bridge.
+	ip link add pcipassbr0 type bridge && ip link set pcipass9 master pcipassbr0 &&
+		ip addr add 192.0.2.10/24 dev pcipassbr0 && ip link set pcipassbr0 up &&
+		ip route add default via 192.0.2.1 dev pcipassbr0
+	check_eq "a port of a bridge that carries the address and the default route: net-in-use" \
+		"$(nic_blockers)" \
+		"$(in_use "pcipass9, a port of pcipassbr0 which carries 192.0.2.10/24 and the default route")"
+	ip route del default && ip addr del 192.0.2.10/24 dev pcipassbr0
+	check_eq "…the bridge's address and route removed: not in use" "$(nic_blockers)" "[]"
+	stacked pcipassmv1 "macvlan on the bridge" "a port of pcipassbr0, the lower device of pcipassmv1" 192.0.2.14/24 \
+		ip link add link pcipassbr0 name pcipassmv1 type macvlan mode bridge
+	ip link del pcipassbr0
+
+	stacked pcipass9.10 VLAN "the lower device of pcipass9.10" 192.0.2.11/24 \
+		ip link add link pcipass9 name pcipass9.10 type vlan id 10
+	stacked pcipassmv0 macvlan "the lower device of pcipassmv0" 192.0.2.12/24 \
+		ip link add link pcipass9 name pcipassmv0 type macvlan mode bridge
+	ip link set pcipass9 down
+	stacked pcipassbond0 bond "a port of pcipassbond0" 192.0.2.13/24 \
+		sh -c 'ip link add pcipassbond0 type bond && ip link set pcipass9 master pcipassbond0'
 	rm "$pol/65-nic.policy"
 	ctl reload >/dev/null
 else

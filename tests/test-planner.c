@@ -19,6 +19,8 @@ struct dev_spec {
 	const char *override;
 	const char *physfn;
 	int numvfs, totalvfs;
+	const char *reset;	/* reset_method, words; NULL: the attribute is absent */
+	const char *parent;	/* the bridge above it; NULL: a root bus */
 };
 
 struct rule_spec {
@@ -69,6 +71,17 @@ static void model_build(struct model *m, const struct dev_spec *specs, size_t n)
 			.link = { .width = -1 }, .max_link = { .width = -1 },
 		};
 		snprintf(d->address, sizeof(d->address), "%s", s->address);
+		snprintf(d->parent, sizeof(d->parent), "%s", s->parent ?: "");
+		if (s->reset) {
+			_cleanup_free_ char *copy = xstrdup(s->reset);
+			size_t n_words = 0;
+			char *save = NULL;
+
+			d->reset_methods = new0(char *, 1);
+			ASSERT_NOT_NULL(d->reset_methods);
+			for (char *w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save))
+				ASSERT_OK(strv_push(&d->reset_methods, &n_words, xstrdup(w)));
+		}
 		m->devs[m->n_devs++] = d;
 		if (s->group >= 0) {
 			bool seen = false;
@@ -130,7 +143,7 @@ static void host_init(struct host *h, const struct dev_spec *devs, size_t n_devs
 	h->facts = (struct host_facts){
 		.iommu_units = units, .n_iommu_units = 1, .lockdown = none,
 		.noiommu = -1, .kernel = kernel, .dma_ownership = true,
-		.interrupt_remapping = 1,
+		.interrupt_remapping = 1, .unsafe_interrupts = -1,
 	};
 	h->modules[h->n_modules++] = (struct module_fact){ "vfio-pci", 1 };
 	h->modules[h->n_modules++] = (struct module_fact){ "uio_pci_generic", 1 };
@@ -367,7 +380,8 @@ TEST(disk_nic_and_open_nodes_are_guarded)
 	add_facts(&h, (struct device_facts){ .address = "0000:03:00.0",
 		  .block_in_use = (char[]){ "nvme0n1p2 mounted on /" }, .intx_maskable = 1 });
 	add_facts(&h, (struct device_facts){ .address = "0000:04:00.0",
-		  .net_in_use = (char[]){ "eno1 with 1 address" }, .intx_maskable = 1 });
+		  .net_in_use = (char[]){ "eno1, a port of vmbr0 which carries 192.0.2.10/24" },
+		  .intx_maskable = 1 });
 	add_facts(&h, (struct device_facts){ .address = "0000:05:00.0",
 		  .open_by = (char[]){ "/dev/dri/card1 open by pid 812 (Xorg)" }, .intx_maskable = 1 });
 	host_plan(&h, NULL);
@@ -375,6 +389,8 @@ TEST(disk_nic_and_open_nodes_are_guarded)
 	ASSERT_STREQ(member(&h, "0000:03:00.0")->blockers[0].message,
 		     "0000:03:00.0 serves nvme0n1p2 mounted on /");
 	ASSERT_STREQ(MEMBER_CODES(&h, "0000:04:00.0"), "net-in-use");
+	ASSERT_STREQ(member(&h, "0000:04:00.0")->blockers[0].message,
+		     "0000:04:00.0 is eno1, a port of vmbr0 which carries 192.0.2.10/24");
 	ASSERT_STREQ(MEMBER_CODES(&h, "0000:05:00.0"), "device-open");
 	for (size_t i = 0; i < h.plan.n_groups; i++)
 		ASSERT_TRUE(h.plan.groups[i].blocked);
@@ -594,6 +610,14 @@ TEST(no_interrupt_remapping)
 	plan_done(&h.plan);
 	h.config.allow_unsafe_interrupts = true;
 	host_plan(&h, NULL);
+	ASSERT_STREQ(MEMBER_CODES(&h, "0000:01:00.0"), "");	/* the module not loaded yet */
+	plan_done(&h.plan);
+	h.facts.unsafe_interrupts = 0;	/* loaded, its option off: vfio would refuse */
+	host_plan(&h, NULL);
+	ASSERT_STREQ(MEMBER_CODES(&h, "0000:01:00.0"), "unsafe-interrupts-off");
+	plan_done(&h.plan);
+	h.facts.unsafe_interrupts = 1;
+	host_plan(&h, NULL);
 	ASSERT_STREQ(MEMBER_CODES(&h, "0000:01:00.0"), "");
 	host_done(&h);
 }
@@ -685,6 +709,43 @@ TEST(deny_pin_and_unmatched)
 		     "0000:03:00.0 holds 8086:1533, but the rule pins 8086:10fb there: the hardware moved");
 	ASSERT_STREQ(ACTION(&h, "0000:04:00.0"), "leave");
 	ASSERT_NULL(member(&h, "0000:04:00.0")->rule);
+	host_done(&h);
+}
+
+/* How each function given to a VM is reset: warnings, never blockers. */
+TEST(reset_warnings)
+{
+	static const struct dev_spec devs[] = {
+		{ "0000:00:01.0", 0x8086, 0x1901, 0x060400, "pcieport", 1, .bridge = true,
+		  .reset = "bus" },
+		{ "0000:01:00.0", 0x8086, 0x10d3, 0x020000, "e1000e", 2, .reset = "flr bus",
+		  .parent = "0000:00:01.0" },
+		{ "0000:01:00.1", 0x8086, 0x10d3, 0x020000, "e1000e", 3, .reset = "bus",
+		  .parent = "0000:00:01.0" },
+		{ "0000:02:00.0", 0x8086, 0x10d3, 0x020000, "e1000e", 4, .reset = "bus",
+		  .parent = "0000:00:02.0" },
+		{ "0000:03:00.0", 0x8086, 0x10d3, 0x020000, "e1000e", 5 },
+		{ "0000:04:00.0", 0x8086, 0x10d3, 0x020000, "e1000e", 6, .reset = "pm" },
+	};
+	struct host h;
+
+	host_init(&h, devs, ELEMENTSOF(devs), (struct rule_spec[]){
+			{ "50-nics.policy", "[Match]\nAddress=0000:0[1-4]:00.*\n[Assign]\nDriver=vfio-pci\n" } }, 1);
+	host_plan(&h, NULL);
+	ASSERT_EQ(member(&h, "0000:01:00.0")->n_warnings, 0U);	/* FLR first */
+	ASSERT_STREQ(member(&h, "0000:01:00.1")->warnings[0],
+		     "0000:01:00.1 has no function-level reset; its only reset is a bus reset, which "
+		     "also resets 0000:01:00.0, outside IOMMU group 3");
+	ASSERT_STREQ(member(&h, "0000:02:00.0")->warnings[0],
+		     "0000:02:00.0 has no function-level reset; vfio-pci resets it with a bus reset");
+	ASSERT_STREQ(member(&h, "0000:03:00.0")->warnings[0],
+		     "0000:03:00.0 offers no reset (no reset_method attribute): a VM gets it in the "
+		     "state the last user left it");
+	ASSERT_EQ(member(&h, "0000:04:00.0")->n_warnings, 0U);	/* pm is function level */
+	/* Warnings do not block. */
+	ASSERT_STREQ(ACTION(&h, "0000:01:00.1"), "bind");
+	ASSERT_STREQ(MEMBER_CODES(&h, "0000:01:00.1"), "");
+	ASSERT_TRUE(!group_of(&h, "0000:01:00.1")->blocked);
 	host_done(&h);
 }
 

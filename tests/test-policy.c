@@ -437,6 +437,31 @@ TEST(assign_pin_id)
 	ASSERT_EQ(r->pin.device, 0x2204);
 }
 
+TEST(assign_num_vfs)
+{
+	_cleanup_(policy_rule_freep) struct policy_rule *r = NULL;
+
+	r = parse_ok("[Match]\nAddress=0000:02:00.0\n[Assign]\nDriver=host\nNumVfs=8\n");
+	ASSERT_TRUE(r->sets_num_vfs);
+	ASSERT_EQ(r->num_vfs, 8);
+	r = policy_rule_free(r);
+	r = parse_ok("[Match]\nAddress=0000:02:00.0\n[Assign]\nDriver=host\nNumVfs=0\n");
+	ASSERT_TRUE(r->sets_num_vfs);
+	ASSERT_EQ(r->num_vfs, 0);
+	r = policy_rule_free(r);
+	r = parse_ok("[Match]\nAddress=0000:02:00.0\n[Assign]\nDriver=host\n");
+	ASSERT_TRUE(!r->sets_num_vfs);
+	ASSERT_PARSE_ERROR("[Match]\nAddress=0000:02:00.0\n[Assign]\nDriver=host\nNumVfs=many\n",
+			   PATH ":5: NumVfs=many: expected a number of VFs, 0 to 65535");
+	ASSERT_PARSE_ERROR("[Match]\nAddress=0000:02:00.0\n[Assign]\nDriver=host\nNumVfs=65536\n",
+			   PATH ":5: NumVfs=65536: expected a number of VFs, 0 to 65535");
+	ASSERT_PARSE_ERROR("[Match]\nAddress=0000:02:00.0\n[Assign]\nDriver=host\nNumVfs=-1\n",
+			   PATH ":5: NumVfs=-1: expected a number of VFs, 0 to 65535");
+	ASSERT_PARSE_ERROR("[Match]\nAddress=0000:02:00.0\n" ASSIGN_VFIO "NumVfs=2\n",
+			   PATH ":5: NumVfs= needs Driver=host: the PF's own driver creates its VFs "
+			   "(a rule with VirtualFunctionOf= says where the VFs go)");
+}
+
 TEST(assign_force)
 {
 	static const char *const yes[] = { "yes", "true", "on", "1", "YES", "True", "ON" };

@@ -67,7 +67,9 @@ copy_with_libs() {
 	done
 }
 
-mods="vfio vfio_iommu_type1 vfio-pci uio uio_pci_generic pci-stub e1000e e1000 nvme snd-hda-intel"
+# bridge, 8021q, bonding: the devices the nic-stacked scenario stacks on a NIC.
+mods="vfio vfio_iommu_type1 vfio-pci uio uio_pci_generic pci-stub e1000e e1000 nvme snd-hda-intel
+	bridge 8021q bonding"
 for m in $mods; do
 	modprobe -S "$KV" --show-depends "$m" >/dev/null 2>&1 || die "$KV has no module $m"
 done
@@ -96,6 +98,11 @@ if [ -x /bin/udevadm ]; then
 	mkdir -p "$root/lib/systemd" "$root/etc/udev/rules.d" "$root/lib/udev/rules.d"
 	ln -s /bin/udevadm "$root/lib/systemd/systemd-udevd"
 	cp /lib/udev/rules.d/80-drivers.rules "$root/lib/udev/rules.d/" 2>/dev/null
+fi
+# iproute2's ip, which makes bridges, VLANs and bonds as a host's network setup does (busybox's
+# cannot make them all): the nic-stacked scenario.
+if command -v ip >/dev/null; then
+	copy_with_libs "$(command -v ip)" || die "cannot copy ip"
 fi
 # lspci, for the config-space comparison (the lspci scenario).
 if command -v lspci >/dev/null; then

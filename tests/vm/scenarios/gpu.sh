@@ -7,6 +7,22 @@ check_eq "the GPU and its audio share group $group" "$group" "$(group_of $audio)
 check_eq "$console is the boot VGA" 1 "$(cat /sys/bus/pci/devices/$console/boot_vga)"
 check_eq "the audio function starts on snd_hda_intel" snd_hda_intel "$(driver_of $audio)"
 
+# 0. The audio function's sound devices held open (a sound server on the HDMI output): the
+# group is in use, by the kernel's own /dev/snd nodes of its card.
+card=$(ls /sys/bus/pci/devices/$audio/sound/ | grep '^card' | head -1)
+node=/dev/snd/controlC${card#card}
+check "the HDA function has a sound card ($card) with a control device $node" test -c $node
+sleep 600 <$node &
+holder=$!
+daemon_start
+pcipassctl claim $gpu --group --dry-run >$W/held.out 2>&1
+check_eq "claiming the GPU while its audio's $node is held: refused" 1 "$?"
+check "…naming the node and the holder" grep -q "device-open: $audio is in use: $node open by pid $holder (sleep, uid 0)" $W/held.out
+kill $holder
+wait $holder 2>/dev/null
+check "released, the claim's dry run goes through" pcipassctl claim $gpu --group --dry-run
+daemon_stop
+
 # 1. Every VGA controller with its companions, at start-up (as systemd boots the daemon).
 policy 50-gpu-pool <<P
 [Match]

@@ -1,0 +1,79 @@
+#!/bin/bash
+# Device nodes in use, each one a function provides: a GPU on the proprietary NVIDIA driver
+# (/dev/nvidiaN by the minor its /proc/driver/nvidia file names), its HDA function's sound
+# devices (/dev/snd/*), a DRM render node, a vfio cdev; each held open by a process of this
+# test blocks the plan, naming the node, pid, command and uid. On a synthetic tree, read-only.
+. "${top_srcdir:-.}/tests/lib.sh"
+enter_netns "$@"
+
+root=$TMP/sys
+pol=$TMP/policy
+proc=$TMP/proc
+mkdir -p "$pol" "$TMP/dev/snd" "$TMP/dev/dri" "$TMP/dev/vfio/devices"
+fs() { "$FAKESYS" "$root" "$@" >/dev/null; }
+fs init --iommu dmar0
+fs add 0000:01:00.0 vendor=0x10de device=0x2204 class=0x030000 mf=1 driver=nvidia group=2
+fs add 0000:01:00.1 vendor=0x10de device=0x1aef class=0x040300 mf=1 driver=snd_hda_intel group=2
+fs add 0000:02:00.0 vendor=0x1002 device=0x73bf class=0x030000 driver=amdgpu group=3
+fs add 0000:03:00.0 vendor=0x8086 device=0x10d3 driver=vfio-pci group=4
+dev=$root/bus/pci/devices
+# What the drivers make: the HDA card's devices, amdgpu's DRM nodes, vfio-pci's cdev.
+for n in controlC1 pcmC1D3p hwC1D0; do mkdir -p "$dev/0000:01:00.1/sound/card1/$n"; : >"$TMP/dev/snd/$n"; done
+mkdir -p "$dev/0000:01:00.1/sound/card1/power"	# not a device
+for n in card0 renderD128; do mkdir -p "$dev/0000:02:00.0/drm/$n"; : >"$TMP/dev/dri/$n"; done
+mkdir -p "$dev/0000:03:00.0/vfio-dev/vfio0"
+: >"$TMP/dev/vfio/devices/vfio0"
+: >"$TMP/dev/nvidia3"
+: >"$TMP/dev/nvidia0"
+mkdir -p "$proc/driver/nvidia/gpus/0000:01:00.0"
+printf 'Model: \t\t NVIDIA GeForce RTX 3090\nIRQ:   \t\t 42\nGPU UUID: \t GPU-x\nDevice Minor: \t 3\nBus Type: \t PCIe\n' \
+	>"$proc/driver/nvidia/gpus/0000:01:00.0/information"
+printf '[Match]\nClass=0x030000/0xff0000\n[Assign]\nDriver=vfio-pci\nGroup=claim\n' >"$pol/50-gpu.policy"
+printf '[Match]\nAddress=0000:03:00.0\n[Assign]\nDriver=host\n' >"$pol/60-nic.policy"
+daemon_start "$root" --read-only --policy-dir "$pol" --config "$TMP/none.conf" --proc-root "$proc" ||
+	{ not_ok "pcipassd starts"; finish; }
+
+# open_by ADDRESS: the device-open blocker of ADDRESS in its group's plan, or "-".
+open_by() {
+	ctl -j plan "$1" | json_eval '" | ".join(b["message"] for g in d["groups"] for m in g["members"] if m["address"] == "'"$1"'" for b in m["blockers"] if b["code"] == "device-open") or "-"'
+}
+# hold NODE: a process of this test holds NODE open until it is killed (HOLDER).
+hold() {
+	sleep 1000 <"$1" &
+	HOLDER=$!
+}
+unhold() { kill "$HOLDER"; wait "$HOLDER" 2>/dev/null; }
+
+check_eq "nothing open: no member blocked as in use" \
+	"$(open_by 0000:01:00.0) $(open_by 0000:01:00.1) $(open_by 0000:02:00.0) $(open_by 0000:03:00.0)" "- - - -"
+
+hold "$TMP/dev/nvidia3"
+check_eq "/dev/nvidia3, the GPU's minor as the NVIDIA driver reports it, held: the GPU is in use" \
+	"$(open_by 0000:01:00.0)" \
+	"0000:01:00.0 is in use: $TMP/dev/nvidia3 open by pid $HOLDER (sleep, uid 0)"
+unhold
+hold "$TMP/dev/nvidia0"
+check_eq "…another GPU's /dev/nvidia0 held: not this one's" "$(open_by 0000:01:00.0)" "-"
+unhold
+
+hold "$TMP/dev/snd/pcmC1D3p"
+check_eq "the HDMI audio's PCM device held (a sound server): its function is in use" \
+	"$(open_by 0000:01:00.1)" \
+	"0000:01:00.1 is in use: $TMP/dev/snd/pcmC1D3p open by pid $HOLDER (sleep, uid 0)"
+unhold
+hold "$TMP/dev/snd/controlC1"
+check "…its control device too" sh -c "echo '$(open_by 0000:01:00.1)' | grep -q 'snd/controlC1 open by pid $HOLDER'"
+unhold
+
+hold "$TMP/dev/dri/renderD128"
+check "a DRM render node held (a compositor, a compute job): the GPU is in use" \
+	sh -c "echo '$(open_by 0000:02:00.0)' | grep -q 'dri/renderD128 open by pid $HOLDER (sleep, uid 0)'"
+unhold
+
+hold "$TMP/dev/vfio/devices/vfio0"
+check "a vfio cdev held (iommufd QEMU): the release is refused" \
+	sh -c "echo '$(open_by 0000:03:00.0)' | grep -q 'vfio/devices/vfio0 open by pid $HOLDER (sleep, uid 0)'"
+unhold
+
+daemon_stop || not_ok "pcipassd exits cleanly"
+finish
