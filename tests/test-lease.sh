@@ -363,6 +363,12 @@ domain_xml other | hook other release end - >/dev/null 2>&1
 check_eq "hook release of a domain without a lease: exit 0" "$?" "0"
 printf "<domain><name>plain</name><devices/></domain>" | hook plain prepare begin - >/dev/null 2>&1
 check_eq "hook prepare of a domain without PCI host devices: exit 0, no lease" "$?:$(lease_ids)" "0:"
+printf "<domain><name>vfnic</name><devices><interface type='hostdev' managed='no'><source><address type='pci' domain='0x0000' bus='0x00' slot='0x03' function='0x0'/></source></interface></devices></domain>" |
+	hook vfnic prepare begin - >"$TMP/hook.out" 2>&1
+check_eq "hook prepare of a domain with an <interface type='hostdev'> (a VF as a NIC): leased" \
+	"$?:$(lease_ids):$(drv 0000:00:03.0)" "0:vfnic:4:vfio-pci"
+printf "<domain><name>vfnic</name><devices/></domain>" | hook vfnic release end - >/dev/null 2>&1
+check_eq "…and released with it" "$?:$(lease_ids)" "0:"
 ctl lease 0000:01:00.0 --owner win11 --format libvirt >"$TMP/win11.xml"
 check_eq "lease --format libvirt prints only the <hostdev> elements, one per function" \
 	"$(grep -c "^<hostdev mode='subsystem' type='pci' managed='no'>" "$TMP/win11.xml") $(grep -vc '^[ <]' "$TMP/win11.xml")" "2 0"
