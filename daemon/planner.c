@@ -557,7 +557,14 @@ static int member_blockers(const struct plan_env *env, struct plan_member *m)
 		r = block(b, n, "block-in-use", true, "%s serves %s", d->address, f->block_in_use);
 	if (r >= 0 && f && f->net_in_use)
 		r = block(b, n, "net-in-use", true, "%s is %s", d->address, f->net_in_use);
-	if (r >= 0 && f && f->open_by)
+	/* Off a vfio driver, as a release: the kernel's unbind waits for the holder to let go,
+	 * holding the device's lock meanwhile (journald, reading its uevent for the kernel's
+	 * message about it, waits too). Force cannot make that safe. */
+	if (r >= 0 && f && f->open_by && driver_is_vfio(d->driver))
+		r = block(b, n, "device-open", false,
+			  "%s is in use (%s): unbinding %s now would hang until it is closed",
+			  d->address, f->open_by, d->driver);
+	else if (r >= 0 && f && f->open_by)
 		r = block(b, n, "device-open", true, "%s is in use: %s", d->address, f->open_by);
 	return r;
 }

@@ -75,5 +75,14 @@ check "a vfio cdev held (iommufd QEMU): the release is refused" \
 	sh -c "echo '$(open_by 0000:03:00.0)' | grep -q 'vfio/devices/vfio0 open by pid $HOLDER (sleep, uid 0)'"
 unhold
 
+# Off vfio-pci while its group is held: the kernel's unbind would wait for the holder, holding
+# the device's lock (journald, reading its uevent, waits too): not even --force.
+: >"$TMP/dev/vfio/4"
+hold "$TMP/dev/vfio/4"
+ctl claim 0000:03:00.0 --driver uio_pci_generic --force --dry-run >/dev/null 2>"$TMP/err"
+check_eq "vfio-pci → uio_pci_generic --force while /dev/vfio/4 is held: refused (exit 1)" "$?" "1"
+check "…not forceable: the unbind would hang" grep -q "device-open: 0000:03:00.0 is in use ($TMP/dev/vfio/4 open by pid $HOLDER (sleep, uid 0)): unbinding vfio-pci now would hang until it is closed" "$TMP/err"
+unhold
+
 daemon_stop || not_ok "pcipassd exits cleanly"
 finish
