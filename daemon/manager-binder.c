@@ -682,10 +682,14 @@ static void log_txn(const struct job *j, const struct txn *t)
 	for (size_t i = 0; i < t->n_members; i++) {
 		const struct txn_member *tm = &t->members[i];
 
-		/* Repeated fields, in the same order: member i's slot, driver from and to. */
+		/* Repeated fields: each member's slot, its drivers from and to, and the three in one
+		 * (journald keeps one of identical fields: "none" twice is once, so only
+		 * PCIPASS_MOVE= pairs a member with its drivers). */
 		audit_add(&a, "PCI_SLOT_NAME=%s", tm->address);
 		audit_add(&a, "PCIPASS_DRIVER_FROM=%s", tm->from_driver ?: "none");
 		audit_add(&a, "PCIPASS_DRIVER_TO=%s", tm->target ?: "host");
+		audit_add(&a, "PCIPASS_MOVE=%s %s %s", tm->address, tm->from_driver ?: "none",
+			  tm->target ?: "host");
 		fprintf(f, "%s%s %s → %s", i ? ", " : "", tm->address, tm->from_driver ?: "(none)",
 			tm->target ?: "(its host driver)");
 		if (tm->rule && !rule)

@@ -184,21 +184,21 @@ started --config "$TMP/none.conf" || { not_ok "pcipassd starts"; finish; }
 check "the start-up claim: one record" wait_until same 1 eval 'records $APPLY | wc -l'
 check_eq "…with each member's slot and drivers, the rule, and no caller (pcipassd itself)" \
 	"$(records $APPLY)" \
-	"PRIORITY=5 PCIPASS_ACTION=apply PCIPASS_RESULT=done IOMMU_GROUP=2 PCI_SLOT_NAME=0000:01:00.0,0000:01:00.1 PCIPASS_DRIVER_FROM=nouveau,snd_hda_intel PCIPASS_DRIVER_TO=vfio-pci,vfio-pci FORCE=0 PCIPASS_RULE=50-gpu.policy"
+	"PRIORITY=5 PCIPASS_ACTION=apply PCIPASS_RESULT=done IOMMU_GROUP=2 PCI_SLOT_NAME=0000:01:00.0,0000:01:00.1 PCIPASS_DRIVER_FROM=nouveau,snd_hda_intel PCIPASS_DRIVER_TO=vfio-pci,vfio-pci PCIPASS_MOVE=0000:01:00.0 nouveau vfio-pci,0000:01:00.1 snd_hda_intel vfio-pci FORCE=0 PCIPASS_RULE=50-gpu.policy"
 ctl release 0000:01:00.0 >/dev/null
 check_eq "a release: one record, naming its caller" "$(records $RELEASE)" \
-	"PRIORITY=5 PCIPASS_ACTION=release PCIPASS_RESULT=done IOMMU_GROUP=2 PCI_SLOT_NAME=0000:01:00.0,0000:01:00.1 PCIPASS_DRIVER_FROM=vfio-pci,vfio-pci PCIPASS_DRIVER_TO=nouveau,snd_hda_intel FORCE=0 PCIPASS_RULE=request PCIPASS_CALLER_UID=0 PCIPASS_CALLER_COMM=pcipassctl PID"
+	"PRIORITY=5 PCIPASS_ACTION=release PCIPASS_RESULT=done IOMMU_GROUP=2 PCI_SLOT_NAME=0000:01:00.0,0000:01:00.1 PCIPASS_DRIVER_FROM=vfio-pci,vfio-pci PCIPASS_DRIVER_TO=nouveau,snd_hda_intel PCIPASS_MOVE=0000:01:00.0 vfio-pci nouveau,0000:01:00.1 vfio-pci snd_hda_intel FORCE=0 PCIPASS_RULE=request PCIPASS_CALLER_UID=0 PCIPASS_CALLER_COMM=pcipassctl PID"
 ctl claim 0000:00:02.0 --force >/dev/null
 check_eq "a claim past the boot VGA guard: one forced-guard record" "$(records $FORCED)" \
 	"PRIORITY=4 PCIPASS_ACTION=forced IOMMU_GROUP=1 PCI_SLOT_NAME=0000:00:02.0 FORCE=1 PCIPASS_RULE=request PCIPASS_GUARD=boot-vga PCIPASS_CALLER_UID=0 PCIPASS_CALLER_COMM=pcipassctl PID"
 check_eq "…and one claim record, FORCE=1" "$(records $CLAIM)" \
-	"PRIORITY=5 PCIPASS_ACTION=claim PCIPASS_RESULT=done IOMMU_GROUP=1 PCI_SLOT_NAME=0000:00:02.0 PCIPASS_DRIVER_FROM=bochs-drm PCIPASS_DRIVER_TO=vfio-pci FORCE=1 PCIPASS_RULE=request PCIPASS_CALLER_UID=0 PCIPASS_CALLER_COMM=pcipassctl PID"
+	"PRIORITY=5 PCIPASS_ACTION=claim PCIPASS_RESULT=done IOMMU_GROUP=1 PCI_SLOT_NAME=0000:00:02.0 PCIPASS_DRIVER_FROM=bochs-drm PCIPASS_DRIVER_TO=vfio-pci PCIPASS_MOVE=0000:00:02.0 bochs-drm vfio-pci FORCE=1 PCIPASS_RULE=request PCIPASS_CALLER_UID=0 PCIPASS_CALLER_COMM=pcipassctl PID"
 ctl release 0000:00:02.0 >/dev/null
 ctl lease 0000:00:03.0 --owner vm1 >/dev/null
 ctl unlease --owner vm1 >/dev/null
 check_eq "a lease: its claim, its grant and its end, one record each" \
 	"$(records $CLAIM | tail -1; records $LEASE)" \
-	"PRIORITY=5 PCIPASS_ACTION=lease PCIPASS_RESULT=done IOMMU_GROUP=4 PCI_SLOT_NAME=0000:00:03.0 PCIPASS_DRIVER_FROM=e1000e PCIPASS_DRIVER_TO=vfio-pci FORCE=0 PCIPASS_RULE=request PCIPASS_CALLER_UID=0 PCIPASS_CALLER_COMM=pcipassctl PID
+	"PRIORITY=5 PCIPASS_ACTION=lease PCIPASS_RESULT=done IOMMU_GROUP=4 PCI_SLOT_NAME=0000:00:03.0 PCIPASS_DRIVER_FROM=e1000e PCIPASS_DRIVER_TO=vfio-pci PCIPASS_MOVE=0000:00:03.0 e1000e vfio-pci FORCE=0 PCIPASS_RULE=request PCIPASS_CALLER_UID=0 PCIPASS_CALLER_COMM=pcipassctl PID
 PRIORITY=6 PCIPASS_ACTION=lease-granted IOMMU_GROUP=4 PCI_SLOT_NAME=0000:00:03.0 PCIPASS_OWNER=vm1 PCIPASS_CALLER_UID=0 PCIPASS_CALLER_COMM=pcipassctl PID
 PRIORITY=6 PCIPASS_ACTION=lease-ended IOMMU_GROUP=4 PCI_SLOT_NAME=0000:00:03.0 PCIPASS_OWNER=vm1 PCIPASS_REASON=released PCIPASS_CALLER_UID=0 PCIPASS_CALLER_COMM=pcipassctl PID"
 check_eq "nothing of them on stderr as well (which is the journal's stream too)" \

@@ -17,4 +17,4 @@ git -C "$src" rev-parse --git-dir >/dev/null 2>&1 ||
 deb=$("$src/tests/build-deb.sh" "$build/tests/deploy/deb" | tail -1) ||
 	{ echo "Bail out! the package did not build"; exit 99; }
 echo "# built $(basename "$deb")"
-exec "$src/tests/deploy/run-deploy.sh" "$deb" "${DEPLOY_SCENARIO:-hostdev}"
+exec "$src/tests/deploy/run-deploy.sh" "$deb" "${DEPLOY_SCENARIO:-boot}"

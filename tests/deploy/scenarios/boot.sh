@@ -12,7 +12,7 @@
 gpu=0000:00:05.0
 audio=0000:00:05.1
 nics="0000:00:03.0 0000:00:04.0 0000:05:00.0"
-nic_pair=0000:01:00.0	# with 01:00.1, one IOMMU group
+nic_pair=0000:01:00.0	# with 01:00.1 in one IOMMU group: claimed with --group
 udev_log=/run/udev/deploy-record.log
 libvirtd_log=/run/deploy-libvirtd.log
 
@@ -89,7 +89,7 @@ for bus in json.load(sys.stdin)["return"]:
 has_apply_record() { journal_records 0e913451e13f4c6c97c6050ad0dfdf3f | grep -q .; }
 has_claim_record() {
 	journal_records 0e913451e13f4c6c97c6050ad0dfdf3f | grep "PCI_SLOT_NAME=$gpu,$audio" |
-		grep -q 'PCIPASS_DRIVER_FROM=none,none PCIPASS_DRIVER_TO=vfio-pci,vfio-pci'
+		grep -q "PCIPASS_MOVE=$gpu none vfio-pci,$audio none vfio-pci"
 }
 # one_slot DOMAIN: the passed-through GPU (1234:1111; libvirt gives a domain without <video>
 # no VGA of its own) is function 0 of a slot whose function 1 is the ICH9 HDA, 8086:293e.
@@ -173,33 +173,32 @@ boot2() {
 	check "a client connecting starts it again" pcipassctl status
 	check "…active" systemctl is-active pcipassd.service
 
-	# --- a stop during claims ----------------------------------------------------------
-	# Four claims queue up (the daemon runs one transaction at a time); the stop comes as the
-	# monitor shows the first one's first step. Whatever had run by then, each function ends
-	# on its host driver or on vfio-pci with its override, and the next start has nothing
-	# left to undo or run. (tests/vm's kill scenario and the fake kernel's hang control
-	# stop a transaction at a chosen step; here it is the unit's own stop.)
+	# --- a stop during claims ---------------------------------------------------------
+	# Four claims queue up (one transaction runs at a time); systemctl stop comes as the
+	# monitor shows the first one's first step. pcipassd lets a running claim end, refuses
+	# the waiting ones, and exits: whatever had run by then, nothing is half-done. (How far
+	# the claims got depends on the machine's speed, so it is noted, not checked; the fake
+	# kernel's hang control, in test-binder, stops one at a chosen step.)
 	pcipassctl monitor --initial >/root/monitor.txt 2>&1 &
 	local mon=$! a
 	wait_for 60 grep -q . /root/monitor.txt
-	for a in $nics; do pcipassctl claim "$a" >"/root/claim-${a}.out" 2>&1 & done
-	pcipassctl claim "$nic_pair" --group >"/root/claim-${nic_pair}.out" 2>&1 &
+	for a in $nics; do pcipassctl claim "$a" >"/root/claim-$a.out" 2>&1 & done
+	pcipassctl claim "$nic_pair" --group >"/root/claim-$nic_pair.out" 2>&1 &
 	wait_for 60 grep -q ' step' /root/monitor.txt
 	check "systemctl stop as the claims run" systemctl stop pcipassd.service
 	kill "$mon" 2>/dev/null
 	wait
-	note "the monitor: $(grep transaction /root/monitor.txt | cut -c1-90 | paste -sd'|')"
 	note "the claims: $(cat /root/claim-*.out | paste -sd'|')"
-	note "the stop: $(journalctl -b -u pcipassd -o cat | grep -E 'in flight' | paste -sd'|')"
-	check "the stop came before the claims had all ended (one refused as pcipassd stopped, or one in flight)" \
-		sh -c "cat /root/claim-*.out | grep -q 'pcipassd is stopping' ||
-			journalctl -b -u pcipassd -o cat | grep -q 'in flight'"
+	note "the stop: $(journalctl -b -u pcipassd -o cat | grep -E 'Stopping once|in flight' | paste -sd'|')"
+	note "$(grep -l 'pcipassd is stopping' /root/claim-*.out | wc -l) of 4 claims refused as pcipassd stopped"
+	check "every claim either done or refused as pcipassd stopped" sh -c \
+		"! grep -hv '^Claimed IOMMU group\|pcipassd is stopping' /root/claim-*.out"
 	for a in $nics $nic_pair ${nic_pair%.0}.1; do
 		check "$a after the stop: on e1000e with no override, or on vfio-pci with its override" \
 			whole_after_stop "$a"
 	done
-	check "pcipassd starts again (socket activation), with nothing running or queued" wait_for 60 sh -c \
-		'pcipassctl -j status | python3 -c "import json,sys; s=json.load(sys.stdin)[\"status\"]; sys.exit(not (s[\"transaction\"] is None and s[\"queued\"] == 0))"'
+	check "pcipassd starts again (socket activation), with nothing left in flight to undo" sh -c \
+		"pcipassctl status >/dev/null && ! journalctl -b -u pcipassd -o cat | grep -q 'was in flight when pcipassd stopped'"
 	for a in $nics $nic_pair; do pcipassctl release "$a" >/dev/null 2>&1; done
 	check "the NICs go back to e1000e" sh -c "for a in $nics $nic_pair ${nic_pair%.0}.1; do
 		[ \"\$(basename \"\$(readlink /sys/bus/pci/devices/\$a/driver)\")\" = e1000e ] || exit 1; done"
