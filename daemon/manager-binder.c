@@ -721,6 +721,7 @@ static void on_txn_done(struct txn *t, void *userdata)
 	struct manager *m = j->m;
 	json_object *tj = NULL;
 
+	manager_readiness_invalidate(m);	/* it may have loaded a module */
 	m->job_running = NULL;
 	if (t->state == TXN_FAILED && t->error == -ESTALE && !t->rollback_error &&
 	    j->replans++ < JOB_REPLANS_MAX) {
@@ -750,6 +751,7 @@ static void on_task_done(int r, void *userdata)
 	struct manager *m = j->m;
 
 	m->job_running = NULL;
+	manager_readiness_invalidate(m);
 	j->task_done(r, j->task_userdata);
 	job_free(j);
 	if (m->stopping) {

@@ -518,19 +518,17 @@ static int status_to_json(struct manager *m, const struct host_facts *h, const s
 	return 0;
 }
 
-static int method_get_status(struct varlink_conn *c, json_object *params, unsigned flags,
-			     void *userdata)
+/* The host's and the target modules' facts, as GetStatus shows them, kept a little while. */
+static int readiness_read(struct manager *m)
 {
 	_cleanup_(host_facts_done) struct host_facts h = HOST_FACTS_INIT;
 	_cleanup_(facts_done) struct facts f = {};
 	const struct model no_functions = {};
-	struct manager *m = userdata;
-	json_object *status = NULL;
-	const char *bad = NULL;
+	uint64_t now = now_usec();
 	int r;
 
-	if (json_dispatch(params, (const struct json_field[]){ {} }, NULL, &bad) < 0)
-		return invalid(c, bad);
+	if (m->readiness_usec && now - m->readiness_usec <= READINESS_MAX_USEC)
+		return 0;
 	r = host_facts_read(m->sysfs, &h);
 	if (r < 0)
 		return r;
@@ -540,7 +538,30 @@ static int method_get_status(struct varlink_conn *c, json_object *params, unsign
 			 m->kmod, &f);
 	if (r < 0)
 		return r;
-	r = status_to_json(m, &h, &f, &status);
+	host_facts_done(&m->readiness_host);
+	facts_done(&m->readiness_modules);
+	m->readiness_host = h;
+	m->readiness_modules = f;
+	h = (struct host_facts)HOST_FACTS_INIT;
+	f = (struct facts){};
+	m->readiness_usec = now ?: 1;
+	return 0;
+}
+
+static int method_get_status(struct varlink_conn *c, json_object *params, unsigned flags,
+			     void *userdata)
+{
+	struct manager *m = userdata;
+	json_object *status = NULL;
+	const char *bad = NULL;
+	int r;
+
+	if (json_dispatch(params, (const struct json_field[]){ {} }, NULL, &bad) < 0)
+		return invalid(c, bad);
+	r = readiness_read(m);
+	if (r < 0)
+		return r;
+	r = status_to_json(m, &m->readiness_host, &m->readiness_modules, &status);
 	if (r < 0)
 		return r;
 	return reply_one(c, "status", status);

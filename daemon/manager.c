@@ -82,6 +82,8 @@ struct manager *manager_free(struct manager *m)
 	model_done(&m->model);
 	policy_done(&m->policy);
 	open_scan_free(m->open_scan);
+	host_facts_done(&m->readiness_host);
+	facts_done(&m->readiness_modules);
 	daemon_config_done(&m->config);
 	free(m->policy_error);
 	strv_free(m->policy_dirs);
@@ -160,6 +162,7 @@ int manager_load_policy(struct manager *m, struct policy_error *err)
 	policy_done(&m->policy);
 	daemon_config_done(&m->config);
 	m->policy = policy;
+	manager_readiness_invalidate(m);	/* its module facts name the old policy's drivers */
 	m->config = config;
 	resolve_socket_group(m);
 	if (m->varlink) {
@@ -299,6 +302,7 @@ int manager_rescan(struct manager *m)
 {
 	int r;
 
+	manager_readiness_invalidate(m);
 	r = model_scan(&m->model, m->sysfs);
 	if (r < 0)
 		return log_error_errno(r, "Failed to read PCI devices from '%s': %m", m->sysfs_root);

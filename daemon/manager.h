@@ -64,6 +64,12 @@ struct manager {
 	struct job *job_running;	/* the one whose transaction runs */
 
 	struct open_scan *open_scan;	/* the last /proc scan for open device nodes */
+	/* GetStatus's host and module facts, read at most every READINESS_MAX_USEC, and again
+	 * after a policy load, a rescan or a transaction (which may load modules). Its module
+	 * facts point into the policy: never read once the policy has changed. */
+	struct host_facts readiness_host;
+	struct facts readiness_modules;
+	uint64_t readiness_usec;	/* CLOCK_MONOTONIC of the reading; 0: none valid */
 
 	struct lease **leases;		/* granted, and being granted (their groups reserved) */
 	size_t n_leases;
@@ -122,6 +128,12 @@ void manager_plan_done(struct manager_plan *mp);
 /* After a reload: the start-up rules' groups that something blocks (a pin the hardware no
  * longer holds, a guard), for STATUS=, the journal and Monitor; nothing is moved. */
 void manager_check_blocked(struct manager *m);
+#define READINESS_MAX_USEC	(1000U * 1000U)
+/* The readiness facts are to be read again at the next GetStatus. */
+static inline void manager_readiness_invalidate(struct manager *m)
+{
+	m->readiness_usec = 0;
+}
 /* SIGTERM, SIGINT: exits now, or once the transaction that runs has ended (what waits is
  * refused, new requests too); at once when its step is stuck or on a second signal. */
 int manager_stop(struct manager *m);

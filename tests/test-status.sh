@@ -17,6 +17,9 @@ mkdir -p "$TMP/pol" "$TMP/dev"
 : >"$TMP/none.conf"
 start() { daemon_start "$1" --read-only --policy-dir "$TMP/pol" --config "${2:-$TMP/none.conf}"; }
 st() { status_eval "d['status']$1"; }
+# changed: the daemon (when one runs) re-reads sysfs, as after a module load or a reload;
+# GetStatus keeps its host facts up to a second otherwise.
+changed() { [ -z "$DAEMON_PID" ] || ctl reload >/dev/null; }
 # param VALUE: vfio_iommu_type1's allow_unsafe_interrupts in the tree ("absent": not loaded).
 param() {
 	local p=$root/module/vfio_iommu_type1/parameters
@@ -25,6 +28,7 @@ param() {
 	else
 		mkdir -p "$p" && echo "$1" >"$p/allow_unsafe_interrupts"
 	fi
+	changed
 }
 # irqs CHIP...: kernel/irq/0, 1 … with these chip names (none: no kernel/irq at all).
 irqs() {
@@ -35,6 +39,7 @@ irqs() {
 		mkdir -p "$root/kernel/irq/$n" && echo "$chip" >"$root/kernel/irq/$n/chip_name"
 		n=$((n + 1))
 	done
+	changed
 }
 unsafe_facts() { st '["interrupt_remapping"], d["status"]["allow_unsafe_interrupts"], d["status"]["unsafe_interrupts_needed"]'; }
 unsafe_line() { ctl status | sed -n 's/^Unsafe IRQs: *//p'; }
@@ -60,7 +65,7 @@ check_eq "…the text ends Ready" "$(ctl status | tail -1)" "Ready: nothing stan
 
 # A unit without IR (ECAP bit 3 clear).
 echo f00f56 >"$root/devices/virtual/iommu/dmar0/intel-iommu/ecap"
-param absent
+param absent	# (and the ecap change read with it)
 check_eq "VT-d without IR, not loaded: not remapped, null, needed" "$(unsafe_facts)" "False None True"
 check_eq "…the text says NEEDED and what vfio does" "$(unsafe_line)" \
 	"allow_unsafe_interrupts unset (vfio_iommu_type1 not loaded), but NEEDED: interrupts are not remapped, so vfio refuses to assign devices unless vfio_iommu_type1.allow_unsafe_interrupts=1"
