@@ -13,4 +13,4 @@ apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 \
 	libfuse3-dev fuse3 \
 	qemu-system-x86 linux-image-amd64 busybox-static cpio kmod udev \
 	golang-go golang-github-varlink-go-dev \
-	dpkg-dev debhelper lintian fakeroot mmdebstrap e2fsprogs
+	dpkg-dev debhelper lintian fakeroot git mmdebstrap e2fsprogs
