@@ -349,6 +349,7 @@ static void print_vfio(json_object *v)
 
 static void print_device(json_object *dev)
 {
+	json_object *resets;
 	char buf[64];
 	int mf = json_get_bool(dev, "multifunction");
 	int vga = json_get_bool(dev, "boot_vga");
@@ -385,10 +386,11 @@ static void print_device(json_object *dev)
 	}
 	print_link(json_get(dev, "link"));
 	print_list_field("Reset methods:", json_get(dev, "reset_methods"));
-	if (json_object_array_length(json_get(dev, "reset_methods")) > 0)
-		print_field("vfio-pci resets with:", json_object_get_string(
-				    json_object_array_get_idx(json_get(dev, "reset_methods"), 0)));
-	else if (json_get(dev, "reset_methods") == NULL)
+	resets = json_get(dev, "reset_methods");
+	if (json_object_is_type(resets, json_type_array) && json_object_array_length(resets) > 0)
+		print_field("vfio-pci resets with:",
+			    json_object_get_string(json_object_array_get_idx(resets, 0)));
+	else
 		print_field("vfio-pci resets with:", "nothing (no reset method)");
 	if (json_get(dev, "claim"))
 		print_field("Returns to:", json_get_str(json_get(dev, "claim"), "original_driver") ?: "(no driver)");

@@ -84,5 +84,7 @@ check_eq "vfio-pci → uio_pci_generic --force while /dev/vfio/4 is held: refuse
 check "…not forceable: the unbind would hang" grep -q "device-open: 0000:03:00.0 is in use ($TMP/dev/vfio/4 open by pid $HOLDER (sleep, uid 0)): unbinding vfio-pci now would hang until it is closed" "$TMP/err"
 unhold
 
+check "show of a function without reset_method: says vfio-pci has no reset for it" \
+	sh -c "'$PCIPASSCTL' --socket '$SOCK' show 0000:03:00.0 | grep -q '^  vfio-pci resets with: *nothing (no reset method)'"
 daemon_stop || not_ok "pcipassd exits cleanly"
 finish
