@@ -434,13 +434,7 @@ int manager_request_plan(struct manager *m, const struct manager_request *req,
 
 static json_object *address_params(const char *address)
 {
-	json_object *p = json_object_new_object();
-
-	if (p && json_add_str(p, "address", address) < 0) {
-		(void)json_object_put(p);
-		return NULL;
-	}
-	return p;
+	return json_object_new_str_pair("address", address);
 }
 
 /* GroupBlocked's parameters: every blocker not forced past, with its member. */

@@ -172,13 +172,7 @@ static void lease_end(struct manager *m, struct lease *l, const char *reason,
 /* {"parameter": name}, InvalidParameter's parameters. */
 static json_object *json_param(const char *name)
 {
-	json_object *p = json_object_new_object();
-
-	if (p && json_add_str(p, "parameter", name) < 0) {
-		(void)json_object_put(p);
-		return NULL;
-	}
-	return p;
+	return json_object_new_str_pair("parameter", name);
 }
 
 static void lease_refuse(struct lease *l, const char *error, json_object *params);
@@ -493,14 +487,9 @@ int manager_vm_args_json(struct manager *m, char *const *addresses, bool iommufd
 		r = vm_args_proxmox(f, n, &proxmox);
 	if (r < 0)
 		return r;
-	a = json_object_new_array();
+	a = strv_to_json(qemu);
 	if (!a)
 		return -ENOMEM;
-	for (char **p = qemu; *p; p++)
-		if (json_object_array_add(a, json_object_new_string(*p)) < 0) {
-			(void)json_object_put(a);
-			return -ENOMEM;
-		}
 	r = json_add(o, "qemu", a);
 	if (r >= 0)
 		r = json_add_str(o, "libvirt", libvirt);
@@ -513,13 +502,12 @@ int manager_vm_args_json(struct manager *m, char *const *addresses, bool iommufd
 static int lease_to_json(struct lease *l, bool with_args, json_object **ret)
 {
 	struct manager *m = l->m;
-	_cleanup_json_ json_object *o = NULL, *devices = json_object_new_array(),
-				   *nodes = json_object_new_array();
+	_cleanup_json_ json_object *o = NULL, *devices = json_object_new_array(), *nodes = NULL;
 	_cleanup_strv_free_ char **functions = NULL, **node_paths = NULL;
 	const struct policy_rule *rule = NULL;
 	int r;
 
-	if (!devices || !nodes)
+	if (!devices)
 		return -ENOMEM;
 	r = lease_record_json(l, &o);
 	if (r >= 0)
@@ -547,13 +535,12 @@ static int lease_to_json(struct lease *l, bool with_args, json_object **ret)
 		if (r >= 0)
 			r = json_add_int(dj, "iommu_group", d->iommu_group);
 	}
-	for (char **p = node_paths; r >= 0 && *p; p++)
-		if (json_object_array_add(nodes, json_object_new_string(*p)) < 0)
-			r = -ENOMEM;
 	if (r >= 0)
 		r = json_add(o, "devices", TAKE_PTR(devices));
-	if (r >= 0)
-		r = json_add(o, "device_nodes", TAKE_PTR(nodes));
+	if (r >= 0) {
+		nodes = strv_to_json(node_paths);
+		r = nodes ? json_add(o, "device_nodes", TAKE_PTR(nodes)) : -ENOMEM;
+	}
 	if (r >= 0)
 		r = json_add_str(o, "after", policy_after_lease_to_string(
 					 rule && rule->pool ? rule->after_lease : POLICY_AFTER_LEASE_KEEP));
@@ -1139,10 +1126,7 @@ int manager_lease_acquire(struct manager *m, const struct lease_request *req, ma
 	if (req->pid > 0) {
 		r = proc_start_time(req->pid, &start);
 		if (r < 0) {
-			p = json_object_new_object();
-			if (p && json_add_str(p, "parameter", "pid") < 0)
-				p = (json_object_put(p), NULL);
-			done(userdata, VARLINK_ERROR_INVALID_PARAMETER, p);
+			done(userdata, VARLINK_ERROR_INVALID_PARAMETER, json_param("pid"));
 			return 0;
 		}
 	}

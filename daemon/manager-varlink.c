@@ -245,16 +245,13 @@ static int status_group_types(const struct model *model, json_object **ret)
 static int policy_state_json(struct manager *m, json_object **ret)
 {
 	_cleanup_json_ json_object *o = json_object_new_object(), *rules = json_object_new_array(),
-				   *dirs = json_object_new_array();
+				   *dirs = strv_to_json(m->policy_dirs);
 	int r;
 
 	if (!o || !rules || !dirs)
 		return -ENOMEM;
 	for (size_t i = 0; i < m->policy.n_rules; i++)
 		if (json_object_array_add(rules, json_object_new_string(m->policy.rules[i]->path)) < 0)
-			return -ENOMEM;
-	for (char **d = m->policy_dirs; *d; d++)
-		if (json_object_array_add(dirs, json_object_new_string(*d)) < 0)
 			return -ENOMEM;
 	r = json_add(o, "rules", TAKE_PTR(rules));
 	if (r >= 0)

@@ -15,6 +15,17 @@ int json_add(json_object *o, const char *key, json_object *v)
 	return 0;
 }
 
+json_object *json_object_new_str_pair(const char *key, const char *value)
+{
+	json_object *o = json_object_new_object();
+
+	if (o && json_add_str(o, key, value) < 0) {
+		(void)json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
 json_object *strv_to_json(char *const *l)
 {
 	json_object *a = json_object_new_array();

@@ -25,6 +25,8 @@ int json_add_int(json_object *o, const char *key, int64_t v);
 int json_add_bool(json_object *o, const char *key, bool b);
 int json_add_null(json_object *o, const char *key);
 int json_add(json_object *o, const char *key, json_object *v);	/* takes v */
+/* {key: value}, e.g. an error's parameters; NULL without memory. */
+json_object *json_object_new_str_pair(const char *key, const char *value);
 /* A string list as a JSON array (NULL: empty); NULL without memory. */
 json_object *strv_to_json(char *const *l);
 
