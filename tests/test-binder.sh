@@ -476,8 +476,10 @@ check_eq "at start: 3 VFs made, each claimed for vfio-pci" "$(vf_drivers)" "vfio
 check_eq "…the host's writes first: autoprobe off, then the count" \
 	"$(writes | tr '|' '\n' | grep sriov | paste -sd'|')" \
 	"sriov_drivers_autoprobe 0000:00:02.0 0 -> ok|sriov_numvfs 0000:00:02.0 3 -> ok"
-check_eq "…and no VF had a driver when it was claimed (igbvf never bound one)" \
-	"$(for v in $vfs; do tail -n +"$log_from" "$TMP/daemon.log" | grep -c "apply done: $v (none) → vfio-pci"; done | paste -sd' ')" "1 1 1"
+# (Each claim's record is written as its transaction ends, after the driver link is there.)
+vf_records() { for v in $vfs; do tail -n +"$log_from" "$TMP/daemon.log" | grep -c "apply done: $v (none) → vfio-pci"; done | paste -sd' '; }
+wait_until same "1 1 1" vf_records
+check_eq "…and no VF had a driver when it was claimed (igbvf never bound one)" "$(vf_records)" "1 1 1"
 printf '[Match]\nAddress=0000:00:02.0\n[Assign]\nDriver=host\nNumVfs=2\n' >"$pol/55-pf.policy"
 ctl reload >/dev/null
 out=$(ctl apply)
