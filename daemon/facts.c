@@ -458,6 +458,7 @@ int open_scan_get(struct open_scan **cache, const char *dev_root, uint64_t max_a
 		return -ENOMEM;
 	}
 	r = scan_open_files(dev_root, &o->files, &o->n_files);
+	log_debug("Read every process's open files: %zu below %s", o->n_files, dev_root);
 	if (r == -ENOMEM) {
 		open_scan_free(o);
 		return r;
@@ -515,35 +516,51 @@ static int describe_holder(const char *node, pid_t pid, char **ret)
 }
 
 static int gather_open(struct facts *f, const struct model *m, struct sysfs *s, const char *dev_root,
-		       const char *proc_root, const struct open_scan *scan)
+		       const char *proc_root, const struct open_scan_source *src)
 {
-	const struct open_file *open;
-	size_t n_open;
+	_cleanup_free_ char ***nodes = NULL;
+	const struct open_scan *scan = NULL;
+	bool any = false;
 	int r = 0;
 
-	if (!scan || scan->error < 0)
-		return 0;	/* no scan, or no /proc: cannot tell */
-	open = scan->files;
-	n_open = scan->n_files;
-	for (size_t i = 0; i < f->n_devs && r >= 0 && n_open > 0; i++) {
-		_cleanup_strv_free_ char **nodes = NULL;
+	if (!src)
+		return 0;
+	nodes = new0(char **, f->n_devs + 1);
+	if (!nodes)
+		return -ENOMEM;
+	/* The nodes that exist: with none, nobody can hold one, and /proc is not read. */
+	for (size_t i = 0; i < f->n_devs && r >= 0; i++) {
 		const struct pcidev *d = model_find(m, f->devs[i].address);
+		size_t k = 0;
 
 		if (!d)
 			continue;
-		r = device_nodes(s, d, dev_root, proc_root, &nodes);
-		for (char **node = nodes; r >= 0 && node && *node; node++)
-			for (size_t j = 0; j < n_open && r >= 0; j++) {
+		r = device_nodes(s, d, dev_root, proc_root, &nodes[i]);
+		for (char **node = nodes[i]; r >= 0 && *node; node++)
+			if (access(*node, F_OK) >= 0)
+				nodes[i][k++] = *node;
+			else
+				free(*node);
+		if (r >= 0)
+			nodes[i][k] = NULL;
+		any = any || k > 0;
+	}
+	if (r >= 0 && any)
+		r = open_scan_get(src->cache, dev_root, src->max_age_usec, &scan);
+	for (size_t i = 0; i < f->n_devs && r >= 0 && scan && scan->error >= 0; i++)
+		for (char **node = nodes[i]; r >= 0 && node && *node; node++)
+			for (size_t j = 0; j < scan->n_files && r >= 0; j++) {
 				_cleanup_free_ char *what = NULL;
 
-				if (!streq(open[j].path, *node))
+				if (!streq(scan->files[j].path, *node))
 					continue;
-				r = describe_holder(*node, open[j].pid, &what);
+				r = describe_holder(*node, scan->files[j].pid, &what);
 				if (r >= 0)
 					r = note(&f->devs[i].open_by, what);
 				break;	/* one holder per node is enough to say */
 			}
-	}
+	for (size_t i = 0; i < f->n_devs; i++)
+		strv_free(nodes[i]);
 	return r;
 }
 
@@ -589,14 +606,16 @@ static int module_state(struct sysfs *s, struct kmod_ctx *kmod, const char *driv
 }
 
 int facts_gather(const struct model *m, const struct policy *p, struct sysfs *s,
-		 const char *dev_root, const char *proc_root, const struct open_scan *open,
-		 struct kmod_ctx *kmod, struct facts *ret)
+		 const char *dev_root, const char *proc_root, const struct open_scan_source *open,
+		 struct kmod_ctx *kmod, const char *only_address, struct facts *ret)
 {
 	_cleanup_(facts_done) struct facts f = {};
+	const struct pcidev *only = only_address ? model_find(m, only_address) : NULL;
 	bool *want = NULL;
 	int r = 0;
 
-	/* Functions a rule names, and their group's other members (companions). */
+	/* Functions a rule names, and their group's other members (companions); with
+	 * only_address, of its group alone. */
 	want = new0(bool, m->n_devs + 1);
 	if (!want)
 		return -ENOMEM;
@@ -604,6 +623,8 @@ int facts_gather(const struct model *m, const struct policy *p, struct sysfs *s,
 		const struct pcidev *d = m->devs[i];
 		const struct iommu_group *g;
 
+		if (only && d != only && (only->iommu_group < 0 || d->iommu_group != only->iommu_group))
+			continue;
 		if (!policy_match(p, d))
 			continue;
 		want[i] = true;

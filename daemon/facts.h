@@ -32,14 +32,23 @@ int open_scan_get(struct open_scan **cache, const char *dev_root, uint64_t max_a
 		  const struct open_scan **ret);
 struct open_scan *open_scan_free(struct open_scan *o);
 
+/* Where holders of device nodes are looked up: the scan kept in *cache, reused up to
+ * max_age_usec. */
+struct open_scan_source {
+	struct open_scan **cache;
+	uint64_t max_age_usec;
+};
+
 /*
- * dev_root is where device nodes live (/dev, or the tests' tree); open is its open_scan;
- * proc_root is where /proc/driver is read (the NVIDIA driver's GPU minors).
- * kmod may be NULL (then modules not loaded are "cannot tell").
+ * dev_root is where device nodes live (/dev, or the tests' tree); open says where their
+ * holders are found (NULL: not asked). /proc is scanned only when a function in question
+ * has a device node that exists. proc_root is where /proc/driver is read (the NVIDIA
+ * driver's GPU minors). kmod may be NULL (then modules not loaded are "cannot tell").
+ * only_address (may be NULL): the facts of its IOMMU group alone, which is all its plan asks.
  */
 int facts_gather(const struct model *m, const struct policy *p, struct sysfs *s,
-		 const char *dev_root, const char *proc_root, const struct open_scan *open,
-		 struct kmod_ctx *kmod, struct facts *ret);
+		 const char *dev_root, const char *proc_root, const struct open_scan_source *open,
+		 struct kmod_ctx *kmod, const char *only_address, struct facts *ret);
 void facts_done(struct facts *f);
 /* Points env at f's facts. */
 void facts_to_env(const struct facts *f, struct plan_env *env);

@@ -532,7 +532,7 @@ static int readiness_read(struct manager *m)
 	/* The target drivers' modules, as the planner sees them: on a model without functions,
 	 * facts_gather() asks about nothing else. */
 	r = facts_gather(&no_functions, &m->policy, m->sysfs, m->dev_root, m->proc_root, NULL,
-			 m->kmod, &f);
+			 m->kmod, NULL, &f);
 	if (r < 0)
 		return r;
 	host_facts_done(&m->readiness_host);

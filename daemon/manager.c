@@ -199,7 +199,10 @@ void manager_plan_done(struct manager_plan *mp)
 int manager_plan_build(struct manager *m, const struct policy *policy, const char *only_address,
 		       enum plan_purpose purpose, struct manager_plan *ret)
 {
-	const struct open_scan *open = NULL;
+	const struct open_scan_source open = {
+		.cache = &m->open_scan,
+		.max_age_usec = purpose == PLAN_TO_SHOW_CACHED ? OPEN_SCAN_SHOW_MAX_USEC : 0,
+	};
 	struct plan_env env;
 	int r;
 
@@ -208,11 +211,8 @@ int manager_plan_build(struct manager *m, const struct policy *policy, const cha
 		return -ENODEV;
 	r = host_facts_read(m->sysfs, &ret->host);
 	if (r >= 0)
-		r = open_scan_get(&m->open_scan, m->dev_root,
-				  purpose == PLAN_TO_SHOW_CACHED ? OPEN_SCAN_SHOW_MAX_USEC : 0, &open);
-	if (r >= 0)
-		r = facts_gather(&m->model, policy, m->sysfs, m->dev_root, m->proc_root, open, m->kmod,
-				 &ret->facts);
+		r = facts_gather(&m->model, policy, m->sysfs, m->dev_root, m->proc_root, &open, m->kmod,
+				 only_address, &ret->facts);
 	if (r >= 0) {
 		env = (struct plan_env){
 			.policy = policy, .model = &m->model, .host = &ret->host,

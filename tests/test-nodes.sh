@@ -16,6 +16,7 @@ fs add 0000:01:00.0 vendor=0x10de device=0x2204 class=0x030000 mf=1 driver=nvidi
 fs add 0000:01:00.1 vendor=0x10de device=0x1aef class=0x040300 mf=1 driver=snd_hda_intel group=2
 fs add 0000:02:00.0 vendor=0x1002 device=0x73bf class=0x030000 driver=amdgpu group=3
 fs add 0000:03:00.0 vendor=0x8086 device=0x10d3 driver=vfio-pci group=4
+fs add 0000:04:00.0 vendor=0x8086 device=0x10d3 driver=e1000e group=5
 dev=$root/bus/pci/devices
 # What the drivers make: the HDA card's devices, amdgpu's DRM nodes, vfio-pci's cdev.
 for n in controlC1 pcmC1D3p hwC1D0; do mkdir -p "$dev/0000:01:00.1/sound/card1/$n"; : >"$TMP/dev/snd/$n"; done
@@ -30,7 +31,9 @@ printf 'Model: \t\t NVIDIA GeForce RTX 3090\nIRQ:   \t\t 42\nGPU UUID: \t GPU-x\
 	>"$proc/driver/nvidia/gpus/0000:01:00.0/information"
 printf '[Match]\nClass=0x030000/0xff0000\n[Assign]\nDriver=vfio-pci\nGroup=claim\n' >"$pol/50-gpu.policy"
 printf '[Match]\nAddress=0000:03:00.0\n[Assign]\nDriver=host\n' >"$pol/60-nic.policy"
-daemon_start "$root" --read-only --policy-dir "$pol" --config "$TMP/none.conf" --proc-root "$proc" ||
+printf '[Match]\nAddress=0000:04:00.0\n[Assign]\nDriver=vfio-pci\n' >"$pol/70-nic.policy"
+daemon_start "$root" --read-only --policy-dir "$pol" --config "$TMP/none.conf" --proc-root "$proc" \
+	--log-level debug ||
 	{ not_ok "pcipassd starts"; finish; }
 
 # open_by ADDRESS: the device-open blocker of ADDRESS in its group's plan, or "-".
@@ -43,6 +46,14 @@ hold() {
 	HOLDER=$!
 }
 unhold() { kill "$HOLDER"; wait "$HOLDER" 2>/dev/null; }
+
+# scans: how often pcipassd has read every process's open files so far.
+scans() { grep -c "Read every process's open files" "$TMP/daemon.log"; }
+n=$(scans)
+ctl plan 0000:04:00.0 >/dev/null
+check_eq "the plan of a NIC with no device node (on e1000e): /proc is not read" "$(scans)" "$n"
+ctl plan 0000:03:00.0 >/dev/null
+check_eq "…of a function whose vfio cdev exists: it is read, once" "$(scans)" "$((n + 1))"
 
 check_eq "nothing open: no member blocked as in use" \
 	"$(open_by 0000:01:00.0) $(open_by 0000:01:00.1) $(open_by 0000:02:00.0) $(open_by 0000:03:00.0)" "- - - -"
