@@ -85,6 +85,7 @@ static void member_done(struct txn_member *m)
 {
 	free(m->address);
 	free(m->from_driver);
+	free(m->bound_meanwhile);
 	free(m->from_override);
 	free(m->target);
 	free(m->rule);
@@ -265,7 +266,7 @@ static int verify_node(struct binder *b, const struct txn_member *m)
 }
 
 /* After a member's last step: is it where it should be? The driver link says, not the write. */
-static int verify_member(struct binder *b, const struct txn_member *m, char **ret_why)
+static int verify_member(struct binder *b, struct txn_member *m, char **ret_why)
 {
 	_cleanup_free_ char *drv = NULL;
 	int r;
@@ -273,6 +274,16 @@ static int verify_member(struct binder *b, const struct txn_member *m, char **re
 	r = sysfs_pci_driver(b->sysfs, m->address, &drv);
 	if (r < 0) {
 		*ret_why = why(&r, "%s cannot be read back: %s", m->address, strerror(-r));
+		return r;
+	}
+	/* Planned without a driver, and now on another than ours: a host driver's probe (the
+	 * kernel's own, after a hotplug's "add") bound it between the check and our override.
+	 * It is planned again from there, and a rollback leaves it on that driver. */
+	if (!m->release && m->target && !m->from_driver && drv && !streq(drv, m->target)) {
+		r = -ESTALE;
+		*ret_why = why(&r, "%s was bound to %s meanwhile, not by pcipass", m->address, drv);
+		free(m->bound_meanwhile);
+		m->bound_meanwhile = TAKE_PTR(drv);
 		return r;
 	}
 	if (m->target && !streq(drv, m->target)) {
@@ -383,7 +394,8 @@ static void rollback(struct binder *b, struct txn *t, bool all)
 			continue;
 		if (all)
 			send_msg(b, MSG_STEP_START, i, 0);
-		if (restore_member(b, m->address, m->from_driver, m->from_override, &w) < 0 &&
+		if (restore_member(b, m->address, m->bound_meanwhile ?: m->from_driver,
+				   m->from_override, &w) < 0 &&
 		    !t->rollback_error)
 			t->rollback_error = w;
 		else

@@ -53,6 +53,8 @@ struct txn_member {
 	int64_t group;
 	char *rule, *pool;	/* for the claim record */
 	bool moved;		/* some step changed it */
+	char *bound_meanwhile;	/* the worker's: the driver the kernel bound it to behind our
+				 * back, where a rollback leaves it */
 };
 
 struct txn {

@@ -401,6 +401,26 @@ kwrite "$M/bus/pci/rescan" 1 >/dev/null
 wait_until same vfio-pci drv 0000:00:04.0
 check_eq "hotplug (remove + rescan loses the override): claimed again" "$(drv 0000:00:04.0)" "vfio-pci"
 check_eq "…with the original driver still e1000e" "$(claims)" "['0000:00:04.0>e1000e']"
+# The kernel sends "add" before it probes a host driver: the daemon can plan a function as
+# driverless that e1000e binds before the override is written (held here, and e1000e bound
+# meanwhile). The transaction finds it on e1000e and is planned again from there.
+control "host 0000:00:04.0 none
+hang driver_override 0000:00:04.0 held
+"
+kwrite "$M/bus/pci/devices/0000:00:04.0/remove" 1 >/dev/null
+kwrite "$M/bus/pci/rescan" 1 >/dev/null
+wait_step "write bus/pci/devices/0000:00:04.0/driver_override vfio-pci"
+control "hang driver_override 0000:00:04.0 held
+"
+writes >/dev/null
+kwrite "$M/bus/pci/drivers/e1000e/bind" 0000:00:04.0 >/dev/null
+control ""
+wait_until same vfio-pci drv 0000:00:04.0
+wait_idle
+check_eq "hotplug, e1000e bound between the check and the override: claimed from e1000e" \
+	"$(drv 0000:00:04.0) $(claims)" "vfio-pci ['0000:00:04.0>e1000e']"
+check_eq "…the override undone, then e1000e's unbind, override, probe" "$(writes)" \
+	'bind e1000e 0000:00:04.0 -> ok|driver_override 0000:00:04.0 vfio-pci -> ok|drivers_probe pci 0000:00:04.0 -> ok|driver_override 0000:00:04.0 \n -> ok|driver_override 0000:00:04.0 vfio-pci -> ok|unbind e1000e 0000:00:04.0 -> ok|drivers_probe pci 0000:00:04.0 -> ok'
 check "pcipassd stops cleanly (after hotplug)" daemon_stop
 
 # --- SR-IOV: the VFs of a PF, never touching the host's VF driver ------------------------------
