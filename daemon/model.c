@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/log.h"
 #include "model.h"
@@ -109,13 +111,81 @@ static bool device_gone(int r)
 	return r == -ENOENT || r == -ENODEV;
 }
 
+/* One thread's share of a scan: names[lo, hi) read into devs[lo, hi) (NULL where gone). */
+struct scan_part {
+	struct sysfs *sysfs;
+	char **names;
+	struct pcidev **devs;
+	size_t lo, hi, done;
+	int error;
+};
+
+/* A VF's PF among the functions this part has read so far (its PF comes before it). */
+static const struct pcidev *part_find(void *userdata, const char *address)
+{
+	const struct scan_part *p = userdata;
+
+	for (size_t i = p->done; i-- > p->lo;)
+		if (p->devs[i] && streq(p->devs[i]->address, address))
+			return p->devs[i];
+	return NULL;
+}
+
+static void *scan_part_run(void *userdata)
+{
+	struct scan_part *p = userdata;
+	const struct pcidev_read_ctx ctx = { .find = part_find, .userdata = p, .scan = true };
+
+	for (p->done = p->lo; p->done < p->hi; p->done++) {
+		const char *name = p->names[p->done];
+		int r = pcidev_read(p->sysfs, name, &ctx, &p->devs[p->done]);
+
+		if (r == -ENOMEM) {
+			p->error = r;
+			break;
+		}
+		if (r < 0 && !device_gone(r))
+			/* Not a function we can make sense of. */
+			log_debug("Ignoring PCI device '%s': %s", name, strerror(-r));
+	}
+	return NULL;
+}
+
+/* A PF's VFs, in VF index order (the order of their addresses), from their physfn links. */
+static int link_virtfns(struct pcidev **devs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct pcidev *pf = devs[i];
+		size_t k = 0;
+
+		if (pf->sriov_totalvfs <= 0)
+			continue;
+		pf->virtfns = new0(char *, (size_t)MAX(pf->sriov_numvfs, 0) + 1);
+		if (!pf->virtfns)
+			return -ENOMEM;
+		for (size_t j = i + 1; j < n && k < (size_t)pf->sriov_numvfs; j++)
+			if (devs[j]->physfn && streq(devs[j]->physfn, pf->address) &&
+			    !(pf->virtfns[k++] = strdup(devs[j]->address)))
+				return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Functions are read by up to this many threads: sysfs reads are path lookups in the kernel,
+ * which run in parallel. */
+#define SCAN_THREADS_MAX 4
+#define SCAN_PER_THREAD_MIN 256
+
 int model_scan(struct model *m, struct sysfs *s)
 {
 	_cleanup_strv_free_ char **names = NULL;
+	struct scan_part parts[SCAN_THREADS_MAX] = {};
+	pthread_t threads[SCAN_THREADS_MAX];
 	struct iommu_group *groups = NULL;
 	struct pcidev **devs;
-	size_t n = 0, k = 0, n_groups = 0;
-	int r;
+	size_t n = 0, k = 0, n_groups = 0, n_parts;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int r = 0;
 
 	r = sysfs_pci_list(s, &names, &n);
 	if (r < 0)
@@ -123,23 +193,41 @@ int model_scan(struct model *m, struct sysfs *s)
 	devs = new0(struct pcidev *, n + 1);
 	if (!devs)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		r = pcidev_read(s, names[i], &devs[k]);
-		if (r == -ENOMEM) {
-			devs_free(devs, k);
-			return r;
-		}
-		if (r < 0) {
-			/* Gone meanwhile, or not a function we can make sense of. */
-			if (!device_gone(r))
-				log_debug("Ignoring PCI device '%s': %s", names[i], strerror(-r));
-			continue;
-		}
-		k++;
+	n_parts = MIN(MAX(cpus, 1L), SCAN_THREADS_MAX);
+	n_parts = MAX(MIN(n_parts, n / SCAN_PER_THREAD_MIN), (size_t)1);
+	for (size_t i = 0; i < n_parts; i++) {
+		parts[i] = (struct scan_part){
+			.sysfs = s, .names = names, .devs = devs,
+			.lo = n * i / n_parts, .hi = n * (i + 1) / n_parts,
+		};
+		/* The first part is this thread's; one that cannot start is read here too. */
+		if (i > 0 && pthread_create(&threads[i], NULL, scan_part_run, &parts[i]) != 0)
+			parts[i].error = 1;
+	}
+	(void)scan_part_run(&parts[0]);
+	for (size_t i = 1; i < n_parts; i++) {
+		if (parts[i].error == 1) {
+			parts[i].error = 0;
+			(void)scan_part_run(&parts[i]);
+		} else
+			(void)pthread_join(threads[i], NULL);
+		if (parts[i].error < 0)
+			r = parts[i].error;
+	}
+	if (parts[0].error < 0)
+		r = parts[0].error;
+	for (size_t i = 0; i < n; i++)
+		if (devs[i])
+			devs[k++] = devs[i];
+	if (r < 0) {
+		devs_free(devs, k);
+		return r;
 	}
 	qsort(devs, k, sizeof(*devs), cmp_dev);
 
-	r = scan_groups(s, &groups, &n_groups);
+	r = link_virtfns(devs, k);
+	if (r >= 0)
+		r = scan_groups(s, &groups, &n_groups);
 	if (r < 0) {
 		devs_free(devs, k);
 		return r;
@@ -172,6 +260,11 @@ struct pcidev *model_find(const struct model *m, const char *address)
 	size_t i = dev_index(m, address, &found);
 
 	return found ? m->devs[i] : NULL;
+}
+
+static const struct pcidev *model_find_const(void *userdata, const char *address)
+{
+	return model_find(userdata, address);
 }
 
 static size_t group_index(const struct model *m, uint32_t id, bool *ret_found)
@@ -285,7 +378,7 @@ static int model_reread(struct model *m, struct sysfs *s, const char *address,
 	struct pcidev *d = NULL;
 	int r;
 
-	r = pcidev_read(s, address, &d);
+	r = pcidev_read(s, address, &(struct pcidev_read_ctx){ .find = model_find_const, .userdata = m }, &d);
 	if (r < 0 && !device_gone(r))
 		return r;
 	r = model_put(m, address, d, ret_old);

@@ -76,6 +76,9 @@ static int read_link_state(int dfd, const char *speed_attr, const char *width_at
 	r = read_opt_str(dfd, speed_attr, &speed);
 	if (r < 0)
 		return r;
+	*ret = (struct pci_link){ .width = -1 };
+	if (!speed)
+		return 0;	/* not PCI Express: the kernel shows none of the four */
 	*ret = (struct pci_link){
 		.speed = pci_link_speed_parse(speed),
 		.width = read_opt_u32(dfd, width_attr, 10),
@@ -84,19 +87,16 @@ static int read_link_state(int dfd, const char *speed_attr, const char *width_at
 	 * as on emulated ports. Real links are x1 to x32. */
 	if (ret->width == 0 || ret->width > 32)
 		ret->width = -1;
-	return 0;
+	return 1;
 }
 
-static int read_virtfns(int dfd, char ***ret)
+static int read_virtfns(int dfd, int32_t total, char ***ret)
 {
 	_cleanup_strv_free_ char **l = NULL;
-	int32_t total = read_opt_u32(dfd, "sriov_totalvfs", 10);
 	size_t n = 0;
 
 	*ret = NULL;
-	if (total <= 0)
-		return 0;
-	l = new0(char *, (size_t)total + 1);
+	l = new0(char *, (size_t)MAX(total, 0) + 1);
 	if (!l)
 		return -ENOMEM;
 	/* virtfn0 … virtfnN-1 exist while N VFs are enabled; stop at the first gap. */
@@ -116,15 +116,39 @@ static int read_virtfns(int dfd, char ***ret)
 	return 0;
 }
 
-static void read_header(int dfd, struct pcidev *d)
+static uint16_t le16(const uint8_t *p)
 {
-	uint8_t cfg[64];
-	ssize_t n;
+	return (uint16_t)(p[0] | p[1] << 8);
+}
 
+/*
+ * The identity from the first 64 bytes of config space (readable unprivileged), as the kernel
+ * set its own from them: vendor, device, revision, class, and for a type 0 header the
+ * subsystem. What config space cannot say is left for the attributes: a VF's vendor and device
+ * registers read 0xffff (the kernel takes them from its PF), a bridge's subsystem lives in a
+ * capability. Returns whether the ids (vendor, device, class) were taken.
+ */
+static bool ids_from_config(struct pcidev *d, const uint8_t *cfg, ssize_t n)
+{
+	if (n < 64 || d->header == _PCI_HEADER_INVALID)
+		return false;
+	d->revision = cfg[PCI_REVISION_ID];
+	d->class = (uint32_t)cfg[PCI_CLASS_PROG] | (uint32_t)le16(cfg + PCI_CLASS_DEVICE) << 8;
+	if (d->header == PCI_HEADER_ENDPOINT) {
+		d->subsystem_vendor = le16(cfg + PCI_SUBSYSTEM_VENDOR_ID);
+		d->subsystem_device = le16(cfg + PCI_SUBSYSTEM_ID);
+	}
+	if (d->physfn)
+		return false;
+	d->vendor = le16(cfg + PCI_VENDOR_ID);
+	d->device = le16(cfg + PCI_DEVICE_ID);
+	return true;
+}
+
+static void read_header(const uint8_t *cfg, ssize_t n, struct pcidev *d)
+{
 	d->header = _PCI_HEADER_INVALID;
 	d->multifunction = -1;
-	/* The first 64 bytes of config space are readable unprivileged. */
-	n = sysfs_read_bin_at(dfd, "config", cfg, sizeof(cfg));
 	if (n <= PCI_HEADER_TYPE)
 		return;
 	/* All-ones is what a function that cannot answer (gone, powered off) reads as. */
@@ -135,12 +159,35 @@ static void read_header(int dfd, struct pcidev *d)
 	d->multifunction = !!(cfg[PCI_HEADER_TYPE] & 0x80);
 }
 
-int pcidev_read(struct sysfs *s, const char *address, struct pcidev **ret)
+/* The identity from the attributes: the kernel's own values, whatever config space says. */
+static int ids_from_attributes(int dfd, struct pcidev *d, bool vf_ids_only)
+{
+	uint32_t class;
+	int r;
+
+	r = sysfs_read_u32_at(dfd, "vendor", 16, &d->vendor);
+	if (r >= 0)
+		r = sysfs_read_u32_at(dfd, "device", 16, &d->device);
+	if (r < 0 || vf_ids_only)
+		return r;
+	r = sysfs_read_u32_at(dfd, "class", 16, &class);
+	if (r < 0)
+		return r;
+	d->class = class;
+	d->subsystem_vendor = read_opt_u32(dfd, "subsystem_vendor", 16);
+	d->subsystem_device = read_opt_u32(dfd, "subsystem_device", 16);
+	d->revision = read_opt_u32(dfd, "revision", 16);
+	return 0;
+}
+
+int pcidev_read(struct sysfs *s, const char *address, const struct pcidev_read_ctx *ctx,
+		struct pcidev **ret)
 {
 	_cleanup_(pcidev_unrefp) struct pcidev *d = NULL;
 	_cleanup_close_ int dfd = -EBADF;
 	_cleanup_free_ char *resets = NULL;
-	uint32_t class;
+	uint8_t cfg[64];
+	ssize_t n_cfg;
 	int r;
 
 	dfd = sysfs_pci_open(s, address, NULL);
@@ -151,25 +198,38 @@ int pcidev_read(struct sysfs *s, const char *address, struct pcidev **ret)
 	if (!d)
 		return -ENOMEM;
 	d->n_ref = 1;
+	d->subsystem_vendor = d->subsystem_device = d->revision = -1;
 	strcpy(d->address, address);
 
 	r = sysfs_pci_parent(s, address, d->parent);
 	if (r == -ENOMEM)
 		return r;
-
-	/* The identity is not optional: a function without it is going away. */
-	r = sysfs_read_u32_at(dfd, "vendor", 16, &d->vendor);
-	if (r >= 0)
-		r = sysfs_read_u32_at(dfd, "device", 16, &d->device);
-	if (r >= 0)
-		r = sysfs_read_u32_at(dfd, "class", 16, &class);
+	r = read_opt_link(dfd, "physfn", &d->physfn);
 	if (r < 0)
 		return r;
-	d->class = class;
-	d->subsystem_vendor = read_opt_u32(dfd, "subsystem_vendor", 16);
-	d->subsystem_device = read_opt_u32(dfd, "subsystem_device", 16);
-	d->revision = read_opt_u32(dfd, "revision", 16);
-	read_header(dfd, d);
+
+	/* The identity is not optional: a function without it is going away. */
+	n_cfg = sysfs_read_bin_at(dfd, "config", cfg, sizeof(cfg));
+	read_header(cfg, n_cfg, d);
+	if (!ids_from_config(d, cfg, n_cfg)) {
+		/* A VF: its PF's vendor and VF device id, from the PF in the model when the
+		 * caller has it, else the VF's attributes. */
+		const struct pcidev *pf = d->physfn && ctx && ctx->find && d->header != _PCI_HEADER_INVALID ?
+			ctx->find(ctx->userdata, d->physfn) : NULL;
+
+		if (pf && pf->sriov_vf_device >= 0) {
+			d->vendor = pf->vendor;
+			d->device = (uint32_t)pf->sriov_vf_device;
+		} else {
+			r = ids_from_attributes(dfd, d, d->physfn && d->header != _PCI_HEADER_INVALID);
+			if (r < 0)
+				return r;
+		}
+	}
+	if (d->header == PCI_HEADER_BRIDGE) {
+		d->subsystem_vendor = read_opt_u32(dfd, "subsystem_vendor", 16);
+		d->subsystem_device = read_opt_u32(dfd, "subsystem_device", 16);
+	}
 
 	r = read_opt_link(dfd, "driver", &d->driver);
 	if (r >= 0)
@@ -191,22 +251,33 @@ int pcidev_read(struct sysfs *s, const char *address, struct pcidev **ret)
 	}
 	if (sysfs_read_i32_at(dfd, "numa_node", &d->numa_node) < 0 || d->numa_node < 0)
 		d->numa_node = -1;
-	d->boot_vga = read_opt_u32(dfd, "boot_vga", 10);
+	/* The kernel shows boot_vga on VGA-class functions only. */
+	d->boot_vga = d->class >> 8 == 0x0300 ? read_opt_u32(dfd, "boot_vga", 10) : -1;
 	if (d->boot_vga > 1)
 		d->boot_vga = 1;
 
-	r = read_opt_link(dfd, "physfn", &d->physfn);
-	if (r >= 0)
-		r = read_virtfns(dfd, &d->virtfns);
-	if (r < 0)
-		return r;
-	d->sriov_numvfs = read_opt_u32(dfd, "sriov_numvfs", 10);
+	/* The SR-IOV attributes exist on PFs only: one failed open on every other function. */
 	d->sriov_totalvfs = read_opt_u32(dfd, "sriov_totalvfs", 10);
-	d->sriov_autoprobe = d->sriov_totalvfs > 0 ? read_opt_u32(dfd, "sriov_drivers_autoprobe", 10) : -1;
+	d->sriov_numvfs = d->sriov_autoprobe = d->sriov_vf_device = -1;
+	if (d->sriov_totalvfs > 0) {
+		d->sriov_numvfs = read_opt_u32(dfd, "sriov_numvfs", 10);
+		d->sriov_autoprobe = read_opt_u32(dfd, "sriov_drivers_autoprobe", 10);
+		d->sriov_vf_device = read_opt_u32(dfd, "sriov_vf_device", 16);
+		/* A whole scan knows its VFs from their physfn links (model_scan()). */
+		if (!(ctx && ctx->scan))
+			r = read_virtfns(dfd, d->sriov_numvfs, &d->virtfns);
+		if (r < 0)
+			return r;
+	} else if (d->sriov_totalvfs == 0) {
+		d->sriov_numvfs = read_opt_u32(dfd, "sriov_numvfs", 10);
+	}
 
+	/* The four link attributes are one group, shown for PCI Express functions only. */
 	r = read_link_state(dfd, "current_link_speed", "current_link_width", &d->link);
-	if (r >= 0)
+	if (r > 0)
 		r = read_link_state(dfd, "max_link_speed", "max_link_width", &d->max_link);
+	else
+		d->max_link = (struct pci_link){ .width = -1 };
 	if (r >= 0)
 		r = read_opt_str(dfd, "reset_method", &resets);
 	if (r >= 0 && resets)

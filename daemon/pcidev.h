@@ -9,9 +9,18 @@
 
 struct sysfs;
 
+/* How a read may use what is already known: find looks up a function already read (a VF's
+ * PF, for its ids); scan: part of a whole scan, which fills a PF's virtfns from its VFs. */
+struct pcidev_read_ctx {
+	const struct pcidev *(*find)(void *userdata, const char *address);
+	void *userdata;
+	bool scan;
+};
+
 /* Reads the function at address; -ENODEV when it is not (or no longer) there, -ENOENT when
- * an attribute it must have is gone (it is going away). */
-int pcidev_read(struct sysfs *s, const char *address, struct pcidev **ret);
+ * an attribute it must have is gone (it is going away). ctx may be NULL. */
+int pcidev_read(struct sysfs *s, const char *address, const struct pcidev_read_ctx *ctx,
+		struct pcidev **ret);
 
 /* The device as JSON (the io.pcipass Device type); siblings may be NULL. */
 int pcidev_to_json(const struct pcidev *d, char *const *siblings, json_object **ret);

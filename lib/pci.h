@@ -54,6 +54,7 @@ struct pcidev {
 	char **virtfns;		/* a PF's VFs, in VF index order */
 	int32_t sriov_numvfs, sriov_totalvfs;
 	int sriov_autoprobe;	/* a PF's sriov_drivers_autoprobe: 0/1; -1 absent */
+	int32_t sriov_vf_device;	/* a PF's VF device id; -1 absent */
 
 	struct pci_link link, max_link;
 	char parent[PCI_ADDR_MAX + 1];	/* the bridge above it; "" on a root bus */

@@ -253,14 +253,38 @@ static void fake_attr_unreadable(const struct tree *t, const char *addr, const c
 }
 
 /* The first bytes of config space, header type byte at 0x0e. */
+/* Config space of n bytes with that header type; the ids of the config already there (of
+ * fake_dev()), else 1b36:0010. */
 static void fake_config(const struct tree *t, const char *addr, size_t n, uint8_t header)
 {
 	uint8_t cfg[4096] = { 0x36, 0x1b, 0x10, 0x00 };
 	char p[PATH_BUF];
+	int fd;
 
 	ASSERT_TRUE(n <= sizeof(cfg));
+	fd = openat(t->fd, dev_path(p, addr, "config"), O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ASSERT_TRUE(read(fd, cfg, 64) >= 0);
+		close(fd);
+	}
 	cfg[0x0e] = header;
 	write_file(t->fd, dev_path(p, addr, "config"), cfg, n);
+}
+
+/* Config space that says what the attributes of fake_dev() say: a type 0 header, revision
+ * 0x02, subsystem 1af4:1100. */
+static void fake_config_ids(const struct tree *t, const char *addr, uint32_t vendor,
+			    uint32_t device, uint32_t class)
+{
+	uint8_t cfg[256] = {
+		[0x00] = vendor & 0xff, [0x01] = vendor >> 8, [0x02] = device & 0xff,
+		[0x03] = device >> 8, [0x08] = 0x02, [0x09] = class & 0xff,
+		[0x0a] = (class >> 8) & 0xff, [0x0b] = class >> 16,
+		[0x2c] = 0xf4, [0x2d] = 0x1a, [0x2e] = 0x00, [0x2f] = 0x11,
+	};
+	char p[PATH_BUF];
+
+	write_file(t->fd, dev_path(p, addr, "config"), cfg, sizeof(cfg));
 }
 
 /* A PCIe endpoint with every attribute a 6.x kernel shows, bound to nothing, in no group. */
@@ -282,7 +306,7 @@ static void fake_dev(const struct tree *t, const char *addr, uint32_t vendor, ui
 	fake_attr(t, addr, "max_link_speed", "16.0 GT/s PCIe\n");
 	fake_attr(t, addr, "max_link_width", "8\n");
 	fake_attr(t, addr, "reset_method", "flr bus\n");
-	fake_config(t, addr, 256, 0x00);
+	fake_config_ids(t, addr, vendor, device, class);
 	symlink_rel(t->fd, pathf(p, "bus/pci/devices/%s", addr), dev_path(target, addr, NULL));
 }
 
@@ -341,7 +365,7 @@ static void fake_vf(const struct tree *t, const char *pf, const char *vf, unsign
 static struct pcidev *read_dev(const struct tree *t, const char *addr)
 {
 	struct pcidev *d = NULL;
-	int r = pcidev_read(t->sysfs, addr, &d);
+	int r = pcidev_read(t->sysfs, addr, NULL, &d);
 
 	if (r < 0)
 		TEST_FAIL("pcidev_read(%s): %s", addr, strerror(-r));
@@ -552,6 +576,70 @@ static int64_t jint(json_object *o, const char *key, int64_t if_null)
 				  _x ?: "(null)", _y ?: "(null)");		\
 	} while (0)
 
+/* Reads a fixture file with plain stdio, independently of sysfs.c. */
+static void fixture_file(const struct fixture *f, const char *path, char *buf, size_t size)
+{
+	_cleanup_fclose_ FILE *file = NULL;
+	char p[PATH_BUF];
+	size_t n;
+
+	file = fopen(pathf(p, "%s/%s", f->tree.path, path), "re");
+	if (!file)
+		TEST_FAIL("%s: %s", p, strerror(errno));
+	n = fread(buf, 1, size - 1, file);
+	buf[n] = '\0';
+}
+
+static long long fixture_hex(const struct fixture *f, const char *addr, const char *attr)
+{
+	char p[PATH_BUF], buf[64];
+
+	fixture_file(f, pathf(p, "bus/pci/devices/%s/%s", addr, attr), buf, sizeof(buf));
+	return strtoll(buf, NULL, 16);
+}
+
+/*
+ * What the scan took from config space (and a VF's ids from its PF, and a PF's VFs from their
+ * physfn links) is what the kernel's own attributes say, and what a read of the one function
+ * alone (as on a uevent) finds.
+ */
+static void check_derived(const struct fixture *f)
+{
+	for (size_t i = 0; i < f->model.n_devs; i++) {
+		const struct pcidev *d = f->model.devs[i];
+		const char *addr = d->address;
+		_cleanup_(pcidev_unrefp) struct pcidev *alone = NULL;
+		char p[PATH_BUF];
+
+		FACT_EQ(addr, "vendor (scan)", d->vendor, fixture_hex(f, addr, "vendor"));
+		FACT_EQ(addr, "device (scan)", d->device, fixture_hex(f, addr, "device"));
+		FACT_EQ(addr, "class (scan)", d->class, fixture_hex(f, addr, "class"));
+		FACT_EQ(addr, "revision (scan)", d->revision, fixture_hex(f, addr, "revision"));
+		FACT_EQ(addr, "subsystem_vendor (scan)", d->subsystem_vendor,
+			fixture_hex(f, addr, "subsystem_vendor"));
+		FACT_EQ(addr, "subsystem_device (scan)", d->subsystem_device,
+			fixture_hex(f, addr, "subsystem_device"));
+		for (int k = 0; d->virtfns && d->virtfns[k]; k++) {
+			char target[PATH_BUF];
+			ssize_t n = readlinkat(f->tree.fd, pathf(p, "bus/pci/devices/%s/virtfn%d", addr, k),
+					       target, sizeof(target) - 1);
+
+			ASSERT_TRUE(n > 0);
+			target[n] = 0;
+			FACT_STREQ(addr, "virtfn (scan)", d->virtfns[k], strrchr(target, '/') + 1);
+		}
+		ASSERT_OK(pcidev_read(f->tree.sysfs, addr, NULL, &alone));
+		FACT_EQ(addr, "vendor (alone)", alone->vendor, d->vendor);
+		FACT_EQ(addr, "device (alone)", alone->device, d->device);
+		FACT_EQ(addr, "class (alone)", alone->class, d->class);
+		FACT_EQ(addr, "subsystem_vendor (alone)", alone->subsystem_vendor, d->subsystem_vendor);
+		FACT_EQ(addr, "virtfns (alone)", strv_length(alone->virtfns), strv_length(d->virtfns));
+		FACT_EQ(addr, "link width (alone)", alone->link.width, d->link.width);
+		FACT_EQ(addr, "max link width (alone)", alone->max_link.width, d->max_link.width);
+		FACT_EQ(addr, "boot_vga (alone)", alone->boot_vga, d->boot_vga);
+	}
+}
+
 /* Every function of the facts file, with the facts, and nothing else. */
 static void check_facts(const struct fixture *f, size_t n_functions, size_t n_groups)
 {
@@ -590,20 +678,7 @@ static void check_facts(const struct fixture *f, size_t n_functions, size_t n_gr
 		FACT_STREQ(addr, "JSON driver_override", jstr(j, "driver_override"),
 			   jstr(fact, "driver_override"));
 	}
-}
-
-/* Reads a fixture file with plain stdio, independently of sysfs.c. */
-static void fixture_file(const struct fixture *f, const char *path, char *buf, size_t size)
-{
-	_cleanup_fclose_ FILE *file = NULL;
-	char p[PATH_BUF];
-	size_t n;
-
-	file = fopen(pathf(p, "%s/%s", f->tree.path, path), "re");
-	if (!file)
-		TEST_FAIL("%s: %s", p, strerror(errno));
-	n = fread(buf, 1, size - 1, file);
-	buf[n] = '\0';
+	check_derived(f);
 }
 
 static struct pcidev *fixture_dev(const struct fixture *f, const char *addr)
@@ -1248,7 +1323,7 @@ TEST(pcidev_read_unreadable)
 	ASSERT_NULL(d->reset_methods);
 }
 
-/* The identity is not optional. */
+/* The identity is not optional: from config space, or without it from the attributes. */
 TEST(pcidev_read_bad_identity)
 {
 	static const struct {
@@ -1272,8 +1347,9 @@ TEST(pcidev_read_bad_identity)
 		struct pcidev *d = NULL;
 
 		fake_dev(&t, "0000:00:02.0", 0x1b36, 0x0010, 0x010802);
+		fake_attr(&t, "0000:00:02.0", "config", NULL);
 		fake_attr(&t, "0000:00:02.0", cases[i].attr, cases[i].value);
-		if (pcidev_read(t.sysfs, "0000:00:02.0", &d) != -cases[i].error)
+		if (pcidev_read(t.sysfs, "0000:00:02.0", NULL, &d) != -cases[i].error)
 			TEST_FAIL("%s \"%s\": expected -%d", cases[i].attr,
 				  cases[i].value ?: "(absent)", cases[i].error);
 		ASSERT_NULL(d);
@@ -1282,8 +1358,9 @@ TEST(pcidev_read_bad_identity)
 		struct pcidev *d = NULL;
 
 		fake_dev(&t, "0000:00:02.0", 0x1b36, 0x0010, 0x010802);
+		fake_config(&t, "0000:00:02.0", 32, 0x00);	/* too short to say */
 		fake_attr_unreadable(&t, "0000:00:02.0", "vendor");
-		ASSERT_ERROR(pcidev_read(t.sysfs, "0000:00:02.0", &d), EISDIR);
+		ASSERT_ERROR(pcidev_read(t.sysfs, "0000:00:02.0", NULL, &d), EISDIR);
 		ASSERT_NULL(d);
 	}
 }
@@ -1299,14 +1376,14 @@ TEST(pcidev_read_gone)
 	fake_dev(&t, "0000:00:03.0", 0x1b36, 0x0010, 0x010802);
 
 	/* Never there (sysfs_pci_open()'s -ENODEV, as every typed accessor says it). */
-	ASSERT_ERROR(pcidev_read(t.sysfs, "0000:00:04.0", &d), ENODEV);
+	ASSERT_ERROR(pcidev_read(t.sysfs, "0000:00:04.0", NULL, &d), ENODEV);
 	/* Gone: the bus link dangles. */
 	rm_rf(pathf(full, "%s/%s", t.path, dev_path(p, "0000:00:02.0", NULL)));
-	ASSERT_ERROR(pcidev_read(t.sysfs, "0000:00:02.0", &d), ENODEV);
+	ASSERT_ERROR(pcidev_read(t.sysfs, "0000:00:02.0", NULL, &d), ENODEV);
 	/* Not an address: never a path below the root. */
-	ASSERT_ERROR(pcidev_read(t.sysfs, "0000:00:03.0\n", &d), EINVAL);
-	ASSERT_ERROR(pcidev_read(t.sysfs, "../../../devices/pci0000:00/0000:00:03.0", &d), EINVAL);
-	ASSERT_ERROR(pcidev_read(t.sysfs, "", &d), EINVAL);
+	ASSERT_ERROR(pcidev_read(t.sysfs, "0000:00:03.0\n", NULL, &d), EINVAL);
+	ASSERT_ERROR(pcidev_read(t.sysfs, "../../../devices/pci0000:00/0000:00:03.0", NULL, &d), EINVAL);
+	ASSERT_ERROR(pcidev_read(t.sysfs, "", NULL, &d), EINVAL);
 	ASSERT_NULL(d);
 }
 
@@ -1584,8 +1661,8 @@ TEST(pcidev_to_json_full)
 	/* Group 0 and NUMA node 0 are values, not absences. */
 	ASSERT_EQ(jint(j, "iommu_group", -1), 0);
 	ASSERT_EQ(jint(j, "numa_node", -1), 0);
-	ASSERT_TRUE(json_object_is_type(jget(j, "boot_vga"), json_type_boolean));
-	ASSERT_FALSE(json_object_get_boolean(jget(j, "boot_vga")));
+	/* The kernel shows boot_vga on VGA functions only: a NIC's is not looked at. */
+	ASSERT_NULL(jget(j, "boot_vga"));
 	ASSERT_NULL(jget(j, "physfn"));
 	check_strv_json(jget(j, "virtfns"), STRV("0000:03:02.0"));
 	ASSERT_EQ(jint(j, "sriov_numvfs", -1), 1);
@@ -1653,13 +1730,18 @@ TEST(model_scan_skips_bad_functions)
 
 	tree_new(&t);
 	fake_dev(&t, "0000:00:00.0", 0x8086, 0x29c0, 0x060000);
+	/* No config space to read: the attributes are the identity. */
 	fake_dev(&t, "0000:00:01.0", 0x1b36, 0x0010, 0x010802);
+	fake_attr(&t, "0000:00:01.0", "config", NULL);
 	fake_attr(&t, "0000:00:01.0", "vendor", NULL);
 	fake_dev(&t, "0000:00:02.0", 0x1b36, 0x0010, 0x010802);
+	fake_attr(&t, "0000:00:02.0", "config", NULL);
 	fake_attr(&t, "0000:00:02.0", "vendor", "0xzz\n");
 	fake_dev(&t, "0000:00:03.0", 0x1b36, 0x0010, 0x010802);
+	fake_attr(&t, "0000:00:03.0", "config", NULL);
 	fake_attr(&t, "0000:00:03.0", "vendor", "");
 	fake_dev(&t, "0000:00:04.0", 0x1b36, 0x0010, 0x010802);
+	fake_attr(&t, "0000:00:04.0", "config", NULL);
 	fake_attr_unreadable(&t, "0000:00:04.0", "vendor");
 	fake_dev(&t, "0000:00:05.0", 0x1b36, 0x0010, 0x010802);
 	rm_rf(pathf(p, "%s/%s", t.path, "devices/pci0000:00/0000:00:05.0"));	/* dangling */

@@ -1,7 +1,8 @@
 # layout: main
 # The config-space decoding next to lspci -vvv for every function of the guest (PCIe root
 # ports with AER, e1000e, an nvme PF with SR-IOV and its VFs, a PCIe-to-PCI bridge, conventional
-# devices): both are sent to the host, which compares them (tests/vm/lspci-check.sh).
+# devices): both are sent to the host, which compares them (tests/vm/lspci-check.sh), with the
+# kernel's identity attributes of each.
 pf=0000:02:00.0
 check "lspci is in the guest" command -v lspci
 echo 0 >/sys/bus/pci/devices/$pf/sriov_drivers_autoprobe
@@ -13,6 +14,10 @@ for d in /sys/bus/pci/devices/*; do
 	a=${d##*/}
 	pcipassctl -j show $a >$W/lspci/$a.json
 	lspci -vvv -s $a >$W/lspci/$a.txt
+	# The kernel's own identity attributes, which the scan takes from config space instead.
+	for k in vendor device class revision subsystem_vendor subsystem_device; do
+		printf '%s %s\n' $k "$(cat $d/$k)"
+	done >$W/lspci/$a.attrs
 	n=$((n + 1))
 done
 # Compressed: the serial port is slow under TCG (some 2 KB/s).
