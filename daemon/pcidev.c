@@ -8,6 +8,10 @@
 
 #include <linux/pci_regs.h>
 
+#ifndef PCI_EXP_LNKCAP2_SLS
+#define PCI_EXP_LNKCAP2_SLS 0x000000fe	/* Supported Link Speeds Vector, bit N: generation N */
+#endif
+
 #include "lib/json-build.h"
 #include "lib/json-util.h"
 #include "pcidev.h"
@@ -159,6 +163,82 @@ static void read_header(const uint8_t *cfg, ssize_t n, struct pcidev *d)
 	d->multifunction = !!(cfg[PCI_HEADER_TYPE] & 0x80);
 }
 
+/* The kernel's sysfs attribute values for PCIe functions of these types; the others have
+ * no link registers (pcie_cap_has_lnkctl()). */
+static bool has_link_registers(unsigned type)
+{
+	return type <= PCI_EXP_TYPE_LEG_END ||
+	       (type >= PCI_EXP_TYPE_ROOT_PORT && type <= PCI_EXP_TYPE_PCIE_BRIDGE);
+}
+
+static void link_set(struct pci_link *l, int generation, unsigned width)
+{
+	*l = (struct pci_link){
+		.speed = pci_link_gts(generation),
+		/* 0 means the link is down; 255 (PCIE_LNK_WIDTH_UNKNOWN) that the kernel could not
+		 * tell, as on emulated ports. Real links are x1 to x32. */
+		.width = width == 0 || width > 32 ? -1 : (int)width,
+	};
+}
+
+/*
+ * The link from the PCI Express capability in the first 256 bytes of config space, as the
+ * kernel computes current_link_speed/width (Link Status) and max_link_speed/width (Link
+ * Capabilities 2's supported speeds where it has them, else Link Capabilities;
+ * pcie_get_speed_cap()). Returns 1 when the capability list was walked (no PCIe capability:
+ * no link, as the kernel shows none), 0 when config space cannot tell.
+ */
+static int link_from_config(struct pcidev *d, const uint8_t *cfg, ssize_t n)
+{
+	unsigned pos, ttl = 48, flags, type;
+	uint32_t lnkcap, lnkcap2 = 0;
+	uint16_t lnksta;
+	int max_gen = 0;
+
+	d->link = d->max_link = (struct pci_link){ .width = -1 };
+	if (n < 256 || d->header == _PCI_HEADER_INVALID)
+		return 0;
+	if (!(le16(cfg + PCI_STATUS) & PCI_STATUS_CAP_LIST))
+		return 1;
+	/* __pci_find_next_cap_ttl(): at most 48 steps, none below 0x40, 0xff ends it. */
+	pos = cfg[d->header == PCI_HEADER_CARDBUS ? PCI_CB_CAPABILITY_LIST : PCI_CAPABILITY_LIST];
+	for (;; pos = cfg[pos + PCI_CAP_LIST_NEXT]) {
+		if (ttl-- == 0 || pos < 0x40)
+			return 1;
+		pos &= ~3u;
+		if (cfg[pos + PCI_CAP_LIST_ID] == 0xff)
+			return 1;
+		if (cfg[pos + PCI_CAP_LIST_ID] == PCI_CAP_ID_EXP)
+			break;
+	}
+	if (pos + PCI_EXP_LNKCAP2 + 4 > 256)
+		return 0;	/* past what was read: the attributes say */
+	flags = le16(cfg + pos + PCI_EXP_FLAGS);
+	type = (flags & PCI_EXP_FLAGS_TYPE) >> 4;
+	if (!has_link_registers(type)) {
+		link_set(&d->link, 0, 0);
+		link_set(&d->max_link, 0, 0);
+		return 1;
+	}
+	lnksta = le16(cfg + pos + PCI_EXP_LNKSTA);
+	lnkcap = le16(cfg + pos + PCI_EXP_LNKCAP) | (uint32_t)le16(cfg + pos + PCI_EXP_LNKCAP + 2) << 16;
+	if ((flags & PCI_EXP_FLAGS_VERS) > 1)
+		lnkcap2 = le16(cfg + pos + PCI_EXP_LNKCAP2) |
+			  (uint32_t)le16(cfg + pos + PCI_EXP_LNKCAP2 + 2) << 16;
+	link_set(&d->link, lnksta & PCI_EXP_LNKSTA_CLS, (lnksta & PCI_EXP_LNKSTA_NLW) >> PCI_EXP_LNKSTA_NLW_SHIFT);
+	if (lnkcap2 & PCI_EXP_LNKCAP2_SLS) {
+		for (int gen = 6; gen >= 1 && !max_gen; gen--)
+			if (lnkcap2 & (1u << gen))
+				max_gen = gen;
+	} else if ((lnkcap & PCI_EXP_LNKCAP_SLS) == PCI_EXP_LNKCAP_SLS_5_0GB) {
+		max_gen = 2;
+	} else if ((lnkcap & PCI_EXP_LNKCAP_SLS) == PCI_EXP_LNKCAP_SLS_2_5GB) {
+		max_gen = 1;
+	}
+	link_set(&d->max_link, max_gen, (lnkcap & PCI_EXP_LNKCAP_MLW) >> 4);
+	return 1;
+}
+
 /* The identity from the attributes: the kernel's own values, whatever config space says. */
 static int ids_from_attributes(int dfd, struct pcidev *d, bool vf_ids_only)
 {
@@ -186,7 +266,7 @@ int pcidev_read(struct sysfs *s, const char *address, const struct pcidev_read_c
 	_cleanup_(pcidev_unrefp) struct pcidev *d = NULL;
 	_cleanup_close_ int dfd = -EBADF;
 	_cleanup_free_ char *resets = NULL;
-	uint8_t cfg[64];
+	uint8_t cfg[256];
 	ssize_t n_cfg;
 	int r;
 
@@ -272,12 +352,12 @@ int pcidev_read(struct sysfs *s, const char *address, const struct pcidev_read_c
 		d->sriov_numvfs = read_opt_u32(dfd, "sriov_numvfs", 10);
 	}
 
-	/* The four link attributes are one group, shown for PCI Express functions only. */
-	r = read_link_state(dfd, "current_link_speed", "current_link_width", &d->link);
+	/* The link from config space when all 256 bytes could be read (as root); else the four
+	 * attributes, one group the kernel shows for PCI Express functions only. */
+	r = link_from_config(d, cfg, n_cfg) ? 0 :
+	    read_link_state(dfd, "current_link_speed", "current_link_width", &d->link);
 	if (r > 0)
 		r = read_link_state(dfd, "max_link_speed", "max_link_width", &d->max_link);
-	else
-		d->max_link = (struct pci_link){ .width = -1 };
 	if (r >= 0)
 		r = read_opt_str(dfd, "reset_method", &resets);
 	if (r >= 0 && resets)

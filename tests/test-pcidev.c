@@ -18,6 +18,7 @@
 #include <sys/utsname.h>
 
 #include <json-c/json.h>
+#include <linux/pci_regs.h>
 
 #include "daemon/host.h"
 #include "daemon/model.h"
@@ -284,7 +285,40 @@ static void fake_config_ids(const struct tree *t, const char *addr, uint32_t ven
 	};
 	char p[PATH_BUF];
 
-	write_file(t->fd, dev_path(p, addr, "config"), cfg, sizeof(cfg));
+	/* 64 bytes, what an unprivileged read gets: the link is the attributes'. */
+	write_file(t->fd, dev_path(p, addr, "config"), cfg, 64);
+}
+
+/* Config space of 256 bytes (a privileged read) whose capability list has, at 0x40 after a
+ * power management capability at 0x50, a PCI Express capability of that version and device
+ * type with those link registers. */
+static void fake_config_pcie(const struct tree *t, const char *addr, unsigned version,
+			     unsigned type, uint32_t lnkcap, uint16_t lnksta, uint32_t lnkcap2)
+{
+	uint8_t cfg[4096] = { 0 };
+	char p[PATH_BUF];
+	int fd = openat(t->fd, dev_path(p, addr, "config"), O_RDONLY | O_CLOEXEC);
+	ssize_t n = 0;
+
+	if (fd >= 0) {
+		n = read(fd, cfg, sizeof(cfg));
+		close(fd);
+	}
+	ASSERT_TRUE(n >= 0);
+	memset(cfg + 64, 0, sizeof(cfg) - 64);
+	cfg[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
+	cfg[PCI_CAPABILITY_LIST] = 0x50;
+	cfg[0x50] = PCI_CAP_ID_PM;
+	cfg[0x51] = 0x40;
+	cfg[0x40] = PCI_CAP_ID_EXP;
+	cfg[0x40 + PCI_EXP_FLAGS] = (uint8_t)(version | type << 4);
+	for (int i = 0; i < 4; i++) {
+		cfg[0x40 + PCI_EXP_LNKCAP + i] = (uint8_t)(lnkcap >> (8 * i));
+		cfg[0x40 + PCI_EXP_LNKCAP2 + i] = (uint8_t)(lnkcap2 >> (8 * i));
+	}
+	cfg[0x40 + PCI_EXP_LNKSTA] = (uint8_t)lnksta;
+	cfg[0x40 + PCI_EXP_LNKSTA + 1] = (uint8_t)(lnksta >> 8);
+	write_file(t->fd, dev_path(p, addr, "config"), cfg, (size_t)MAX(n, 256));
 }
 
 /* A PCIe endpoint with every attribute a 6.x kernel shows, bound to nothing, in no group. */
@@ -598,6 +632,17 @@ static long long fixture_hex(const struct fixture *f, const char *addr, const ch
 	return strtoll(buf, NULL, 16);
 }
 
+/* A link width attribute as the model keeps it: -1 for 0 (down) and 255 (cannot tell). */
+static long long fixture_int_or(const struct fixture *f, const char *addr, const char *attr)
+{
+	char p[PATH_BUF], buf[64];
+	long long v;
+
+	fixture_file(f, pathf(p, "bus/pci/devices/%s/%s", addr, attr), buf, sizeof(buf));
+	v = strtoll(buf, NULL, 10);
+	return v <= 0 || v > 32 ? -1 : v;
+}
+
 /*
  * What the scan took from config space (and a VF's ids from its PF, and a PF's VFs from their
  * physfn links) is what the kernel's own attributes say, and what a read of the one function
@@ -627,6 +672,26 @@ static void check_derived(const struct fixture *f)
 			ASSERT_TRUE(n > 0);
 			target[n] = 0;
 			FACT_STREQ(addr, "virtfn (scan)", d->virtfns[k], strrchr(target, '/') + 1);
+		}
+		/* The link, from the PCI Express capability, is the kernel's four attributes. */
+		if (faccessat(f->tree.fd, pathf(p, "bus/pci/devices/%s/current_link_speed", addr),
+			      F_OK, 0) == 0) {
+			char buf[64];
+
+			fixture_file(f, p, buf, sizeof(buf));
+			FACT_EQ(addr, "link speed x100 (scan)", d->link.speed * 100,
+				pci_link_speed_parse(buf) * 100);
+			fixture_file(f, pathf(p, "bus/pci/devices/%s/max_link_speed", addr), buf, sizeof(buf));
+			FACT_EQ(addr, "max link speed x100 (scan)", d->max_link.speed * 100,
+				pci_link_speed_parse(buf) * 100);
+			FACT_EQ(addr, "link width (scan)", d->link.width,
+				fixture_int_or(f, addr, "current_link_width"));
+			FACT_EQ(addr, "max link width (scan)", d->max_link.width,
+				fixture_int_or(f, addr, "max_link_width"));
+		} else {
+			FACT_EQ(addr, "no link speed (scan)", d->link.speed, 0);
+			FACT_EQ(addr, "no link width (scan)", d->link.width, -1);
+			FACT_EQ(addr, "no max link width (scan)", d->max_link.width, -1);
 		}
 		ASSERT_OK(pcidev_read(f->tree.sysfs, addr, NULL, &alone));
 		FACT_EQ(addr, "vendor (alone)", alone->vendor, d->vendor);
@@ -1159,6 +1224,8 @@ TEST(pcidev_read_full)
 	fake_attr(&t, "0000:00:02.0", "sriov_totalvfs", "63\n");
 	fake_attr(&t, "0000:00:02.0", "sriov_numvfs", "0\n");
 	fake_config(&t, "0000:00:02.0", 4096, 0x80);
+	/* As the attributes say: 8.0 GT/s x4 (Link Status), 16.0 GT/s x8 (Link Capabilities 2). */
+	fake_config_pcie(&t, "0000:00:02.0", 2, PCI_EXP_TYPE_ENDPOINT, 0x84, 0x43, 0x1e);
 
 	d = read_dev(&t, "0000:00:02.0");
 	ASSERT_EQ(d->n_ref, 1);
@@ -1419,6 +1486,69 @@ TEST(pcidev_read_link)
 				  d->link.speed, d->max_link.speed, cases[i].want_speed);
 		ASSERT_EQ(d->link.width, cases[i].want_width);
 		ASSERT_EQ(d->max_link.width, cases[i].want_width);
+	}
+}
+
+/* With the whole first 256 bytes of config space, the link is read from the PCI Express
+ * capability as the kernel computes its attributes (which here say otherwise, unread). */
+TEST(pcidev_read_link_from_config)
+{
+	static const struct {
+		unsigned version, type;
+		uint32_t lnkcap, lnkcap2;
+		uint16_t lnksta;
+		double speed, max_speed;
+		int width, max_width;
+	} cases[] = {
+		/* Link Capabilities 2's vector wins over Link Capabilities' code. */
+		{ 2, PCI_EXP_TYPE_ENDPOINT, 0x0102, 0x3e, 0x0104, 16.0, 32.0, 16, 16 },
+		/* Version 1: no Link Capabilities 2; only codes 1 and 2 are known there. */
+		{ 1, PCI_EXP_TYPE_ENDPOINT, 0x0042, 0xfe, 0x0041, 2.5, 5.0, 4, 4 },
+		{ 1, PCI_EXP_TYPE_LEG_END, 0x0043, 0, 0x0042, 5.0, 0, 4, 4 },
+		/* A root port trained down; a link that is down (width 0) or unknown (63). */
+		{ 2, PCI_EXP_TYPE_ROOT_PORT, 0x0084, 0x1e, 0x0013, 8.0, 16.0, 1, 8 },
+		{ 2, PCI_EXP_TYPE_DOWNSTREAM, 0x0084, 0x1e, 0x0000, 0, 16.0, -1, 8 },
+		{ 2, PCI_EXP_TYPE_UPSTREAM, 0x03f1, 0x02, 0x03f1, 2.5, 2.5, -1, -1 },
+		/* Integrated endpoints and event collectors have no link registers. */
+		{ 2, PCI_EXP_TYPE_RC_END, 0x0084, 0x1e, 0x0043, 0, 0, -1, -1 },
+		{ 2, PCI_EXP_TYPE_RC_EC, 0x0084, 0x1e, 0x0043, 0, 0, -1, -1 },
+	};
+	_cleanup_tree_ struct tree t = { .fd = -EBADF };
+
+	tree_new(&t);
+	fake_dev(&t, "0000:00:02.0", 0x1b36, 0x0010, 0x010802);
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_(pcidev_unrefp) struct pcidev *d = NULL;
+
+		fake_config_pcie(&t, "0000:00:02.0", cases[i].version, cases[i].type, cases[i].lnkcap,
+				 cases[i].lnksta, cases[i].lnkcap2);
+		d = read_dev(&t, "0000:00:02.0");
+		if (!near(d->link.speed, cases[i].speed) || !near(d->max_link.speed, cases[i].max_speed) ||
+		    d->link.width != cases[i].width || d->max_link.width != cases[i].max_width)
+			TEST_FAIL("case %zu: %g x%d / %g x%d, expected %g x%d / %g x%d", i, d->link.speed,
+				  d->link.width, d->max_link.speed, d->max_link.width, cases[i].speed,
+				  cases[i].width, cases[i].max_speed, cases[i].max_width);
+	}
+	{
+		/* No capability list, or one that loops: no PCI Express capability, no link (the
+		 * kernel shows no link attributes then). */
+		_cleanup_(pcidev_unrefp) struct pcidev *a = NULL, *b = NULL;
+		uint8_t cfg[256] = { 0x36, 0x1b, 0x10, 0x00 };
+		char p[PATH_BUF];
+
+		write_file(t.fd, dev_path(p, "0000:00:02.0", "config"), cfg, sizeof(cfg));
+		a = read_dev(&t, "0000:00:02.0");
+		ASSERT_EQ(a->link.speed, 0);
+		ASSERT_EQ(a->link.width, -1);
+		ASSERT_EQ(a->max_link.width, -1);
+		cfg[PCI_STATUS] = PCI_STATUS_CAP_LIST;
+		cfg[PCI_CAPABILITY_LIST] = 0x40;
+		cfg[0x40] = PCI_CAP_ID_PM;
+		cfg[0x41] = 0x40;	/* itself */
+		write_file(t.fd, dev_path(p, "0000:00:02.0", "config"), cfg, sizeof(cfg));
+		b = read_dev(&t, "0000:00:02.0");
+		ASSERT_EQ(b->link.width, -1);
+		ASSERT_EQ(b->max_link.width, -1);
 	}
 }
 

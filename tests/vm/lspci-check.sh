@@ -17,8 +17,21 @@ d = json.load(open(sys.argv[1]))["device"]
 keys = {"vendor": "vendor_id", "device": "device_id", "class": "class", "revision": "revision",
         "subsystem_vendor": "subsystem_vendor_id", "subsystem_device": "subsystem_device_id"}
 attrs = dict(l.split() for l in open(sys.argv[2]))
-print(" ".join(k + "=" + str(int(v, 16) == d[keys[k]]) for k, v in sorted(attrs.items())))
+ok = [k + "=" + str(int(attrs[k], 16) == d[keys[k]]) for k in sorted(keys)]
+# The link: the four attributes (speed "Unknown" and widths 0 or 255 are no value), or none.
+link = d["link"] or {}
+def want(k, f):
+    v = attrs.get(k)
+    try:
+        v = f(v)
+    except (TypeError, ValueError):
+        return None
+    return None if v in (0, 255) else v
+for k, key, f in (("current_link_speed", "speed_gts", float), ("current_link_width", "width", int),
+                  ("max_link_speed", "max_speed_gts", float), ("max_link_width", "max_width", int)):
+    ok.append(k + "=" + str(link.get(key) == want(k, f)))
+print(" ".join(ok))
 ' "$json" "$dir/$a.attrs")" \
-		"class=True device=True revision=True subsystem_device=True subsystem_vendor=True vendor=True"
+		"class=True device=True revision=True subsystem_device=True subsystem_vendor=True vendor=True current_link_speed=True current_link_width=True max_link_speed=True max_link_width=True"
 done
 finish

@@ -18,6 +18,9 @@ for d in /sys/bus/pci/devices/*; do
 	for k in vendor device class revision subsystem_vendor subsystem_device; do
 		printf '%s %s\n' $k "$(cat $d/$k)"
 	done >$W/lspci/$a.attrs
+	for k in current_link_speed current_link_width max_link_speed max_link_width; do
+		[ -e $d/$k ] && printf '%s %s\n' $k "$(cut -d' ' -f1 $d/$k)"
+	done >>$W/lspci/$a.attrs
 	n=$((n + 1))
 done
 # Compressed: the serial port is slow under TCG (some 2 KB/s).
