@@ -71,7 +71,21 @@ static int group_read(struct sysfs *s, uint32_t id, struct iommu_group *ret)
 	return 0;
 }
 
-static int scan_groups(struct sysfs *s, struct iommu_group **ret, size_t *ret_n)
+/* The group of id among groups[0, n), sorted by id; NULL if absent. */
+static struct iommu_group *group_in(struct iommu_group *groups, size_t n, uint32_t id)
+{
+	struct iommu_group key = { .id = id };
+
+	return bsearch(&key, groups, n, sizeof(*groups), cmp_group);
+}
+
+/*
+ * Every IOMMU group, its members from the functions' own iommu_group links (in address order,
+ * as the group's devices/ lists them), so only its type is read; a group that no PCI function
+ * names (non-PCI devices alone) is listed.
+ */
+static int scan_groups(struct sysfs *s, struct pcidev *const *devs, size_t n_devs,
+		       struct iommu_group **ret, size_t *ret_n)
 {
 	_cleanup_strv_free_ char **names = NULL;
 	struct iommu_group *groups;
@@ -86,24 +100,60 @@ static int scan_groups(struct sysfs *s, struct iommu_group **ret, size_t *ret_n)
 	groups = new0(struct iommu_group, n + 1);
 	if (!groups)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		uint32_t id;
-
-		if (safe_atou32(names[i], &id) < 0)
-			continue;
-		r = group_read(s, id, &groups[k]);
-		if (r == -ENOENT)
-			continue;	/* went away while we looked */
-		if (r < 0) {
-			groups_free(groups, k);
-			return r;
-		}
-		k++;
-	}
+	for (size_t i = 0; i < n; i++)
+		if (safe_atou32(names[i], &groups[k].id) >= 0)
+			k++;
 	qsort(groups, k, sizeof(*groups), cmp_group);
+	for (size_t i = 0; i < n_devs; i++) {
+		struct iommu_group *g = devs[i]->iommu_group >= 0 ?
+			group_in(groups, k, (uint32_t)devs[i]->iommu_group) : NULL;
+
+		if (g)
+			g->n_members++;
+	}
+	for (size_t i = 0; i < k; i++) {
+		struct iommu_group *g = &groups[i];
+
+		if (g->n_members > 0 && !(g->members = new0(char *, g->n_members + 1)))
+			goto oom;
+		g->n_members = 0;
+	}
+	for (size_t i = 0; i < n_devs; i++) {
+		struct iommu_group *g = devs[i]->iommu_group >= 0 ?
+			group_in(groups, k, (uint32_t)devs[i]->iommu_group) : NULL;
+
+		if (g && !(g->members[g->n_members++] = strdup(devs[i]->address)))
+			goto oom;
+	}
+	for (size_t i = 0; i < k; i++) {
+		struct iommu_group *g = &groups[i];
+
+		if (g->members) {
+			if (sysfs_iommu_group_type(s, g->id, &g->type) == -ENOMEM)
+				goto oom;
+			continue;
+		}
+		r = group_read(s, g->id, g);
+		if (r < 0 && r != -ENOENT)
+			goto fail;
+	}
+	/* Drop the groups that went away while we looked (no members). */
+	{
+		size_t j = 0;
+
+		for (size_t i = 0; i < k; i++)
+			if (groups[i].members)
+				groups[j++] = groups[i];
+		k = j;
+	}
 	*ret = groups;
 	*ret_n = k;
 	return 0;
+oom:
+	r = -ENOMEM;
+fail:
+	groups_free(groups, k);
+	return r;
 }
 
 static bool device_gone(int r)
@@ -227,7 +277,7 @@ int model_scan(struct model *m, struct sysfs *s)
 
 	r = link_virtfns(devs, k);
 	if (r >= 0)
-		r = scan_groups(s, &groups, &n_groups);
+		r = scan_groups(s, devs, k, &groups, &n_groups);
 	if (r < 0) {
 		devs_free(devs, k);
 		return r;
