@@ -1005,7 +1005,10 @@ static void on_progress(const struct txn *t, const char *what, void *userdata)
 	_cleanup_json_ json_object *ev = json_object_new_object();
 	json_object *tj = NULL;
 
-	/* Ended: re-read its members (driver_override changes send no uevent). */
+	/* Ended: re-read its members (driver_override changes send no uevent); the claims may
+	 * have changed, which every device's text shows. */
+	if (t->state == TXN_DONE || t->state == TXN_FAILED)
+		manager_texts_invalidate(m);
 	if (t->state == TXN_DONE || t->state == TXN_FAILED)
 		for (size_t i = 0; i < t->n_members; i++)
 			(void)model_refresh(&m->model, m->sysfs, t->members[i].address, NULL, NULL);
@@ -1050,6 +1053,7 @@ static void adopt_and_apply(struct manager *m)
 
 	if (!m->read_only)
 		(void)binder_adopt(m->binder, &m->model);
+	manager_texts_invalidate(m);
 	r = manager_apply(m, NULL, NULL, on_startup_applied, m);
 	if (r < 0) {
 		log_warning_errno(r, "Failed to apply the policy at start, continuing: %m");

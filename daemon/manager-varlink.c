@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -70,9 +71,11 @@ static int method_list(struct varlink_conn *c, json_object *params, unsigned fla
 		{}
 	};
 	struct manager *m = userdata;
-	_cleanup_json_ json_object *devices = NULL;
+	_cleanup_free_ char *text = NULL;
 	struct list_filter f;
 	const char *bad = NULL;
+	size_t size = 0;
+	FILE *f_out;
 	int r;
 
 	if (json_dispatch(params, fields, &f, &bad) < 0)
@@ -80,23 +83,35 @@ static int method_list(struct varlink_conn *c, json_object *params, unsigned fla
 	if (f.class_mask.set && (f.class_mask.value < 0 || f.class_mask.value > 0xffffff))
 		return invalid(c, "class_mask");
 
-	devices = json_object_new_array_ext((int)m->model.n_devs);
-	if (!devices)
+	/* Each device's text is kept from the last call that showed it: the reply is copied
+	 * together, not built, serialised and freed. */
+	f_out = open_memstream(&text, &size);
+	if (!f_out)
 		return -ENOMEM;
-	for (size_t i = 0; i < m->model.n_devs; i++) {
-		json_object *d = NULL;
+	fputs("{\"devices\":[", f_out);
+	for (size_t i = 0, n = 0; i < m->model.n_devs; i++) {
+		const char *t;
+		size_t len;
 
 		if (!filter_match(&f, m->model.devs[i]))
 			continue;
-		r = manager_device_json(m, m->model.devs[i], &d);
-		if (r < 0)
+		r = manager_device_text(m, m->model.devs[i], &t, &len);
+		if (r < 0) {
+			(void)fclose(f_out);
 			return r;
-		if (json_object_array_add(devices, d) < 0) {
-			(void)json_object_put(d);
-			return -ENOMEM;
 		}
+		if (n++ > 0)
+			fputc(',', f_out);
+		fwrite(t, 1, len, f_out);
 	}
-	return reply_one(c, "devices", TAKE_PTR(devices));
+	fputs("]}", f_out);
+	if (fclose(f_out) != 0)
+		return -ENOMEM;
+	r = varlink_reply_text(c, text, size);
+	/* A large reply's memory goes back to the system, not kept for the next. */
+	text = mfree(text);
+	(void)malloc_trim(0);
+	return r;
 }
 
 /* A caller who may change things is shown the host as it is; anybody else, what a second-old

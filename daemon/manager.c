@@ -240,6 +240,38 @@ int manager_plan(struct manager *m, const char *only_address, enum plan_purpose 
 	return plan_to_json(&mp.plan, ret);
 }
 
+int manager_device_text(struct manager *m, struct pcidev *d, const char **ret, size_t *ret_len)
+{
+	_cleanup_json_ json_object *o = NULL;
+	const char *text;
+	size_t n;
+	int r;
+
+	if (!d->json_text || d->json_generation != m->text_generation) {
+		d->json_text = mfree(d->json_text);
+		r = manager_device_json(m, d, &o);
+		if (r < 0)
+			return r;
+		text = json_object_to_json_string_ext(o, JSON_FLAGS_WIRE);
+		if (!text)
+			return -ENOMEM;
+		n = strlen(text);
+		d->json_text = strndup(text, n);
+		if (!d->json_text)
+			return -ENOMEM;
+		d->json_len = n;
+		d->json_generation = m->text_generation;
+	}
+	*ret = d->json_text;
+	*ret_len = d->json_len;
+	return 0;
+}
+
+void manager_texts_invalidate(struct manager *m)
+{
+	m->text_generation++;
+}
+
 int manager_device_json(struct manager *m, const struct pcidev *d, json_object **ret)
 {
 	_cleanup_strv_free_ char **siblings = NULL;

@@ -37,6 +37,7 @@ struct manager_config {
 
 struct manager {
 	sd_event *event;
+	uint64_t text_generation;	/* of the devices' cached JSON texts (manager_device_text()) */
 	struct sysfs *sysfs;
 	char *sysfs_root, *dev_root, *proc_root, *socket_path, *state_dir;
 	bool read_only;
@@ -198,6 +199,10 @@ int manager_apply(struct manager *m, const char *only_address, const struct audi
 void manager_monitor_send_event(struct manager *m, json_object *event);
 /* A device's JSON with the model's context (siblings). */
 int manager_device_json(struct manager *m, const struct pcidev *d, json_object **ret);
+/* The same as JSON text, kept in d until d or what it shows changes (*ret points into d). */
+int manager_device_text(struct manager *m, struct pcidev *d, const char **ret, size_t *ret_len);
+/* Claims changed: every device's text shows its claim. */
+void manager_texts_invalidate(struct manager *m);
 
 /*
  * manager-rom.c: a function's option ROM through its sysfs rom attribute, read as a task on the

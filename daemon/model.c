@@ -386,12 +386,28 @@ int model_refresh_group(struct model *m, struct sysfs *s, uint32_t id)
 
 /* Puts d (taking the reference) in place of the record at its address, or removes that record
  * when d is NULL. Returns the previous record (a reference) through ret_old. */
+/* The texts that show something of the function at address: its slot's other functions (as
+ * siblings), the port above it and the functions below it (the link's other end). */
+static void texts_clear_around(struct model *m, const char *address, const struct pcidev *old,
+			       const struct pcidev *d)
+{
+	for (size_t i = 0; i < m->n_devs; i++) {
+		struct pcidev *x = m->devs[i];
+
+		if (pci_addr_same_slot(x->address, address) || streq(x->parent, address) ||
+		    (old && streq(x->address, old->parent)) || (d && streq(x->address, d->parent)))
+			pcidev_text_clear(x);
+	}
+}
+
 static int model_put(struct model *m, const char *address, struct pcidev *d,
 		     struct pcidev **ret_old)
 {
 	bool found;
 	size_t i = dev_index(m, address, &found);
 	struct pcidev *old = found ? m->devs[i] : NULL;
+
+	texts_clear_around(m, address, old, d);
 
 	if (d && found)
 		m->devs[i] = d;

@@ -35,8 +35,15 @@ struct pcidev *pcidev_unref(struct pcidev *d)
 	free(d->physfn);
 	strv_free(d->virtfns);
 	strv_free(d->reset_methods);
+	free(d->json_text);
 	free(d);
 	return NULL;
+}
+
+void pcidev_text_clear(struct pcidev *d)
+{
+	if (d)
+		d->json_text = mfree(d->json_text);
 }
 
 int pci_addr_compare(const char *a, const char *b)

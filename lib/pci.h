@@ -59,7 +59,16 @@ struct pcidev {
 	struct pci_link link, max_link;
 	char parent[PCI_ADDR_MAX + 1];	/* the bridge above it; "" on a root bus */
 	char **reset_methods;	/* NULL: attribute absent (old kernel or no reset) */
+
+	/* Not part of the snapshot: the daemon's Device JSON text of it, kept until it or what
+	 * it shows of others (siblings, the link's other end, its claim) changes. */
+	char *json_text;
+	size_t json_len;
+	uint64_t json_generation;
 };
+
+/* Drops the cached JSON text of d. */
+void pcidev_text_clear(struct pcidev *d);
 
 struct pcidev *pcidev_ref(struct pcidev *d);
 struct pcidev *pcidev_unref(struct pcidev *d);

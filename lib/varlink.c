@@ -661,19 +661,11 @@ static int conn_overflow(struct varlink_conn *c)
 	return -ENOBUFS;
 }
 
-/* Queues one message and tries to send it right away. */
-static int conn_send_message(struct varlink_conn *c, json_object *msg)
+/* Queues one message, text[0, n) with its NUL, and tries to send it right away. */
+static int conn_send_text(struct varlink_conn *c, const char *text, size_t n)
 {
-	_cleanup_free_ char *copy = NULL;
-	const char *text;
-	size_t n;
 	int r;
 
-	if (!c->server || c->closing)
-		return -ECONNRESET;
-	r = message_text(msg, &copy, &text, &n);
-	if (r < 0)
-		return r;
 	/* Only what queues behind the message being sent counts: one reply may be large. An
 	 * unprivileged stream that has to queue while all their buffers are at the budget ends. */
 	if (conn_unsent(c) > 0 &&
@@ -687,6 +679,22 @@ static int conn_send_message(struct varlink_conn *c, json_object *msg)
 		return r;
 	conn_update(c);
 	return 0;
+}
+
+/* Queues one message and tries to send it right away. */
+static int conn_send_message(struct varlink_conn *c, json_object *msg)
+{
+	_cleanup_free_ char *copy = NULL;
+	const char *text;
+	size_t n;
+	int r;
+
+	if (!c->server || c->closing)
+		return -ECONNRESET;
+	r = message_text(msg, &copy, &text, &n);
+	if (r < 0)
+		return r;
+	return conn_send_text(c, text, n);
 }
 
 static int conn_flush(struct varlink_conn *c)
@@ -838,6 +846,44 @@ static int conn_send_reply(struct varlink_conn *c, const char *error, json_objec
 int varlink_reply(struct varlink_conn *c, json_object *params)
 {
 	return conn_send_reply(c, NULL, params, false);
+}
+
+int varlink_reply_text(struct varlink_conn *c, const char *params, size_t n)
+{
+	static const char head[] = "{\"parameters\":", tail[] = "}";
+	_cleanup_free_ char *msg = NULL, *copy = NULL;
+	size_t len;
+
+	if (!c->server || c->closing)
+		return -ECONNRESET;
+	if (!c->pending || c->more)
+		return -EINVAL;	/* no call to answer, or one that streams */
+	if (c->oneway) {
+		conn_finish_call(c);
+		conn_update(c);
+		return 0;
+	}
+	if (n + STRLEN(head) + STRLEN(tail) >= c->server->limits.reply_max) {
+		log_debug("varlink: reply of %zu bytes to uid %u is too large", n,
+			  (unsigned)c->creds.uid);
+		return varlink_error_errno(c, EMSGSIZE);
+	}
+	/* As every message: valid UTF-8 on the wire. */
+	if (utf8_valid_prefix(params, n) != n) {
+		copy = utf8_sanitize(params, n, &n);
+		if (!copy)
+			return -ENOMEM;
+		params = copy;
+	}
+	len = STRLEN(head) + n + STRLEN(tail) + 1;
+	msg = malloc(len);
+	if (!msg)
+		return -ENOMEM;
+	memcpy(msg, head, STRLEN(head));
+	memcpy(msg + STRLEN(head), params, n);
+	memcpy(msg + STRLEN(head) + n, tail, STRLEN(tail) + 1);
+	conn_finish_call(c);
+	return conn_send_text(c, msg, len);
 }
 
 int varlink_notify(struct varlink_conn *c, json_object *params)

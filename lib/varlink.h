@@ -176,6 +176,8 @@ size_t varlink_server_buffered(const struct varlink_server *s);
 size_t varlink_server_buffer_memory(const struct varlink_server *s, size_t *ret_unprivileged);
 
 int varlink_reply(struct varlink_conn *c, json_object *params);		/* takes params */
+/* The same with the parameters already as text, params[0, n): a JSON object (not streamed). */
+int varlink_reply_text(struct varlink_conn *c, const char *params, size_t n);
 int varlink_notify(struct varlink_conn *c, json_object *params);	/* takes params */
 int varlink_error(struct varlink_conn *c, const char *error, json_object *params); /* takes params */
 int varlink_error_invalid_parameter(struct varlink_conn *c, const char *parameter);

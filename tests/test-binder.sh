@@ -54,6 +54,9 @@ writes >/dev/null
 # --- one NIC, claimed and released ------------------------------------------------------------
 # Every claim and release below is first asked with --dry-run: what it printed must be exactly
 # the writes fakekernel then saw, in order.
+# list_of ADDRESS: what List (its texts kept between calls) says of ADDRESS: driver, claim.
+list_of() { ctl -j list | json_eval '[(x["driver"], (x["claim"] or {}).get("original_driver")) for x in d["devices"] if x["address"] == "'"$1"'"][0]'; }
+check_eq "list before the claim" "$(list_of 0000:00:03.0)" "('e1000e', None)"
 plan=$(planned claim 0000:00:03.0)
 out=$(ctl claim 0000:00:03.0)
 check_eq "claim of a NIC: one transaction, e1000e → vfio-pci" "$out" \
@@ -67,6 +70,8 @@ check_eq "claim: the driver link is vfio-pci and /dev/vfio/4 exists" \
 check_eq "claim: journaled with the driver it returns to" "$(claims)" "['0000:00:03.0>e1000e']"
 check "list shows where a release returns it" \
 	bash -c "'$PCIPASSCTL' --socket '$SOCK' list | grep -q '^0000:00:03.0 .*vfio-pci .*claimed, returns-to=e1000e'"
+check_eq "…and -j list: its driver and claim, not the text kept from before" "$(list_of 0000:00:03.0)" \
+	"('vfio-pci', 'e1000e')"
 check_eq "claim again: nothing to do" "$(ctl claim 0000:00:03.0)" "Nothing to do: already in place."
 
 check_eq "show: the VFIO view, free" \
@@ -111,6 +116,7 @@ writes >/dev/null
 check_eq "release: driver e1000e, override unset, node gone, claim forgotten" \
 	"$(drv 0000:00:03.0) $(ovr 0000:00:03.0) $([ -e "$TMP/dev/vfio/4" ] && echo node) $(claims)" \
 	"e1000e (null)  []"
+check_eq "…and -j list says so" "$(list_of 0000:00:03.0)" "('e1000e', None)"
 
 # --- uio_pci_generic, followed on Monitor ------------------------------------------------------
 ctl -j monitor >"$TMP/monitor.json" 2>&1 &

@@ -83,7 +83,26 @@ static int method_big(struct varlink_conn *c, json_object *params, unsigned flag
 	return varlink_reply(c, p);
 }
 
+/* Answers with parameters given as text: {"size": N} of N bytes' worth, else Latin-1. */
+static int method_text(struct varlink_conn *c, json_object *params, unsigned flags, void *u)
+{
+	json_object *v = NULL;
+	_cleanup_free_ char *s = NULL;
+	size_t n;
+
+	if (!json_object_object_get_ex(params, "size", &v))
+		return varlink_reply_text(c, "{\"s\":\"caf\xe9 ok\"}", STRLEN("{\"s\":\"caf\xe9 ok\"}"));
+	n = (size_t)json_object_get_int64(v);
+	s = malloc(n + 16);
+	ASSERT_NOT_NULL(s);
+	memcpy(s, "{\"data\":\"", 9);
+	memset(s + 9, 'x', n);
+	memcpy(s + 9 + n, "\"}", 2);
+	return varlink_reply_text(c, s, n + 11);
+}
+
 static const struct varlink_method test_methods[] = {
+	{ "Text", method_text },
 	{ "Echo", method_echo },
 	{ "Later", method_later },
 	{ "Count", method_count },
@@ -1288,6 +1307,35 @@ TEST(reply_larger_than_reply_max_becomes_an_error)
 	expect_reply(cl, ERRNO_ERROR,
 		     "{\"errno\":90,\"errno_name\":\"EMSGSIZE\",\"message\":\"Message too long\"}");
 	json_object_put(recv_reply(cl));
+	cl = varlink_client_free(cl);
+	env_free(&e);
+}
+
+/* A reply given as text is the same message: in order behind others, UTF-8 made valid,
+ * nothing for a oneway call, and too large for reply_max an error. */
+TEST(reply_as_text)
+{
+	struct env e = {};
+	_cleanup_(varlink_client_freep) struct varlink_client *cl = NULL;
+	struct varlink_limits l;
+	int fd;
+
+	env_new(&e);
+	varlink_limits_default(&l);
+	l.reply_max = 4096;
+	varlink_server_set_limits(e.server, &l);
+	cl = connect_client(&e, &fd);
+	send_raw(fd, "{\"method\":\"org.example.test.Text\",\"parameters\":{\"size\":3}}");
+	send_raw(fd, "{\"method\":\"org.example.test.Text\"}");
+	send_raw(fd, "{\"method\":\"org.example.test.Text\",\"oneway\":true}");
+	send_raw(fd, "{\"method\":\"org.example.test.Text\",\"parameters\":{\"size\":8192}}");
+	send_raw(fd, "{\"method\":\"org.example.test.Echo\",\"parameters\":{\"a\":1}}");
+	pump(&e);
+	expect_reply(cl, NULL, "{\"data\":\"xxx\"}");
+	expect_reply(cl, NULL, "{\"s\":\"caf\xef\xbf\xbd ok\"}");
+	expect_reply(cl, ERRNO_ERROR,
+		     "{\"errno\":90,\"errno_name\":\"EMSGSIZE\",\"message\":\"Message too long\"}");
+	expect_reply(cl, NULL, "{\"a\":1}");
 	cl = varlink_client_free(cl);
 	env_free(&e);
 }
