@@ -88,7 +88,7 @@ int verb_list(struct ctl *c, int argc, char *argv[])
 	if (ctl_call(c, "io.pcipass.List", NULL, &reply) < 0)
 		return CTL_EXIT_FAILURE;
 	if (c->json)
-		return json_print(reply, c->pretty) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+		return ctl_print_json(c, reply) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 
 	t = table_new(columns, ELEMENTSOF(columns));
 	if (!t)
@@ -411,7 +411,7 @@ int verb_show(struct ctl *c, int argc, char *argv[])
 	if (ctl_call(c, "io.pcipass.Get", params, &reply) < 0)
 		return CTL_EXIT_FAILURE;
 	if (c->json)
-		return json_print(reply, c->pretty) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+		return ctl_print_json(c, reply) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 	print_device(json_get(reply, "device"));
 	return CTL_EXIT_OK;
 }

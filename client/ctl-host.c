@@ -32,7 +32,7 @@ int verb_groups(struct ctl *c, int argc, char *argv[])
 	if (ctl_call(c, "io.pcipass.ListGroups", NULL, &reply) < 0)
 		return CTL_EXIT_FAILURE;
 	if (c->json)
-		return json_print(reply, c->pretty) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+		return ctl_print_json(c, reply) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 	/* Members are named by address; the device list says what they are. */
 	if (ctl_call(c, "io.pcipass.List", NULL, &list) < 0)
 		return CTL_EXIT_FAILURE;
@@ -193,7 +193,7 @@ int verb_status(struct ctl *c, int argc, char *argv[])
 	if (ctl_call(c, "io.pcipass.GetStatus", NULL, &reply) < 0)
 		return CTL_EXIT_FAILURE;
 	if (c->json)
-		return json_print(reply, c->pretty) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+		return ctl_print_json(c, reply) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 
 	s = json_get(reply, "status");
 	line("Daemon:", "pcipassd %s%s, sysfs %s", json_get_str(s, "version"),

@@ -168,7 +168,7 @@ int verb_lease(struct ctl *c, int argc, char *argv[])
 	if (ctl_call(c, "io.pcipass.AcquireLease", p, &reply) < 0)
 		return CTL_EXIT_FAILURE;
 	if (c->json)
-		return json_print(reply, c->pretty) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+		return ctl_print_json(c, reply) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 	if (c->format)
 		print_vm_args(c, json_get(reply, "lease"));	/* only that: a hook pastes it */
 	else
@@ -191,7 +191,7 @@ int verb_unlease(struct ctl *c, int argc, char *argv[])
 	if (ctl_call(c, "io.pcipass.ReleaseLease", p, &reply) < 0)
 		return CTL_EXIT_FAILURE;
 	if (c->json)
-		return json_print(reply, c->pretty) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+		return ctl_print_json(c, reply) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 	a = json_get(reply, "leases");
 	for (size_t i = 0; i < json_object_array_length(a); i++) {
 		json_object *l = json_object_array_get_idx(a, i);
@@ -214,7 +214,7 @@ int verb_leases(struct ctl *c, int argc, char *argv[])
 	if (ctl_call(c, "io.pcipass.ListLeases", NULL, &reply) < 0)
 		return CTL_EXIT_FAILURE;
 	if (c->json)
-		return json_print(reply, c->pretty) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+		return ctl_print_json(c, reply) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 	a = json_get(reply, "leases");
 	if (json_object_array_length(a) == 0) {
 		printf("No leases.\n");
@@ -265,7 +265,7 @@ int verb_qemu(struct ctl *c, int argc, char *argv[])
 	if (ctl_call(c, "io.pcipass.GetVmArguments", p, &reply) < 0)
 		return CTL_EXIT_FAILURE;
 	if (c->json)
-		return json_print(reply, c->pretty) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+		return ctl_print_json(c, reply) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 	print_vm_args(c, reply);
 	return CTL_EXIT_OK;
 }

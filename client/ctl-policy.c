@@ -85,7 +85,7 @@ int verb_plan(struct ctl *c, int argc, char *argv[])
 	if (ctl_call(c, "io.pcipass.Plan", params, &reply) < 0)
 		return CTL_EXIT_FAILURE;
 	if (c->json)
-		return json_print(reply, c->pretty) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+		return ctl_print_json(c, reply) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 
 	t = table_new(columns, ELEMENTSOF(columns));
 	if (!t)
@@ -240,7 +240,7 @@ int verb_reload(struct ctl *c, int argc, char *argv[])
 	if (ctl_call(c, "io.pcipass.Reload", NULL, &reply) < 0)
 		return CTL_EXIT_FAILURE;
 	if (c->json)
-		return json_print(reply, c->pretty) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+		return ctl_print_json(c, reply) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 	rules = json_get(json_get(reply, "policy"), "rules");
 	printf("Reloaded: %zu policy rule%s in force.\n", json_object_array_length(rules),
 	       json_object_array_length(rules) == 1 ? "" : "s");
@@ -280,7 +280,7 @@ static int mutate(struct ctl *c, const char *method, json_object *params)
 	if (ctl_call(c, method, params, &reply) < 0)
 		return CTL_EXIT_FAILURE;
 	if (c->json)
-		return json_print(reply, c->pretty) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+		return ctl_print_json(c, reply) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 	if (json_get(reply, "plan")) {
 		/* A dry run: the group's plan, as `plan ADDRESS` shows it. */
 		json_object *g = json_object_array_get_idx(json_get(json_get(reply, "plan"), "groups"), 0);
@@ -347,7 +347,7 @@ int verb_apply(struct ctl *c, int argc, char *argv[])
 	if (!json_object_is_type(blocked, json_type_array))
 		blocked = NULL;	/* absent: nothing blocked */
 	if (c->json) {
-		if (json_print(reply, c->pretty) < 0)
+		if (ctl_print_json(c, reply) < 0)
 			return CTL_EXIT_FAILURE;
 		return blocked && json_object_array_length(blocked) > 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 	}

@@ -30,6 +30,8 @@ struct ctl {
  * person and returns -EREMOTEIO; *ret_params (owned by the caller) is the reply's parameters.
  */
 int ctl_call(struct ctl *c, const char *method, json_object *params, json_object **ret_params);
+/* -j: prints params of the last ctl_call() as the daemon sent them (--pretty: formatted). */
+int ctl_print_json(struct ctl *c, json_object *params);
 /* Connects (once); prints why it could not. */
 int ctl_connect(struct ctl *c);
 /* Prints a device address error or usage error line; returns CTL_EXIT_USAGE. */

@@ -100,6 +100,13 @@ int json_print(json_object *o, bool pretty)
 	return fflush(stdout) == 0 ? 0 : -errno;
 }
 
+int json_print_text(const char *text, size_t n)
+{
+	if (fwrite(text, 1, n, stdout) != n || putchar('\n') == EOF)
+		return -EIO;
+	return fflush(stdout) == 0 ? 0 : -errno;
+}
+
 json_object *json_get(json_object *o, const char *key)
 {
 	json_object *v = NULL;

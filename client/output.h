@@ -28,6 +28,8 @@ static inline void table_freep(struct table **t)
 
 /* Prints one JSON value and a newline: pretty (indented) or compact. */
 int json_print(json_object *o, bool pretty);
+/* Prints text[0, n) and a newline: JSON text as it came, already validated. */
+int json_print_text(const char *text, size_t n);
 
 /* Small accessors for reply objects: absent or null read as NULL / -1 / false. */
 const char *json_get_str(json_object *o, const char *key);

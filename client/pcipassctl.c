@@ -257,6 +257,16 @@ int ctl_call(struct ctl *c, const char *method, json_object *params, json_object
 	return 0;
 }
 
+int ctl_print_json(struct ctl *c, json_object *params)
+{
+	const char *text;
+	size_t n;
+
+	if (!c->pretty && c->client && (text = varlink_client_params_text(c->client, params, &n)))
+		return json_print_text(text, n);
+	return json_print(params, c->pretty);
+}
+
 void ctl_format_id(json_object *dev, char *buf, size_t size)
 {
 	snprintf(buf, size, "%04llx:%04llx", json_get_int(dev, "vendor_id") & 0xffff,

@@ -1704,8 +1704,38 @@ static int service_get_interface_description(struct varlink_conn *c, json_object
 struct varlink_client {
 	int fd;
 	char *rbuf;
-	size_t rlen, rsize;
+	size_t rlen, rsize, rscan;	/* rbuf[0, rscan) has no NUL */
+	char *text;		/* the last reply as received, without its NUL */
+	size_t params_off, params_len;	/* its parameters' text, when it was {"parameters":…} */
+	uintptr_t n_replies;		/* its number, in its parameters' json-c userdata */
 };
+
+#define REPLY_HEAD "{\"parameters\":"
+
+/* A reply's object; for {"parameters":VALUE}, which is most, VALUE alone is parsed (strictly:
+ * RFC 8259, UTF-8) and its place kept (*ret_off, *ret_len), so that its text can be passed on
+ * as it came. */
+static int reply_parse(const char *text, size_t len, json_object **ret, size_t *ret_off,
+		       size_t *ret_len)
+{
+	json_object *p = NULL, *reply;
+
+	*ret_off = *ret_len = 0;
+	if (len > STRLEN(REPLY_HEAD) + 1 && memcmp(text, REPLY_HEAD, STRLEN(REPLY_HEAD)) == 0 &&
+	    text[len - 1] == '}' &&
+	    message_parse(text + STRLEN(REPLY_HEAD), len - STRLEN(REPLY_HEAD) - 1, &p) >= 0) {
+		reply = json_object_new_object();
+		if (!reply || json_add(reply, "parameters", p) < 0) {
+			(void)json_object_put(reply);
+			return -ENOMEM;
+		}
+		*ret = reply;
+		*ret_off = STRLEN(REPLY_HEAD);
+		*ret_len = len - STRLEN(REPLY_HEAD) - 1;
+		return 0;
+	}
+	return json_parse_exact(text, len, ret);
+}
 
 int varlink_client_new_fd(int fd, struct varlink_client **ret)
 {
@@ -1742,6 +1772,7 @@ struct varlink_client *varlink_client_free(struct varlink_client *c)
 		return NULL;
 	safe_close(c->fd);
 	free(c->rbuf);
+	free(c->text);
 	free(c);
 	return NULL;
 }
@@ -1787,19 +1818,36 @@ int varlink_client_recv(struct varlink_client *c, int timeout_ms, json_object **
 	uint64_t deadline = timeout_ms < 0 ? 0 : now_usec() + (uint64_t)timeout_ms * 1000;
 
 	for (;;) {
-		char *nul = memchr(c->rbuf ?: "", 0, c->rlen);
+		/* Only what came since the last look: a large reply arrives in many reads. */
+		char *nul = c->rbuf ? memchr(c->rbuf + c->rscan, 0, c->rlen - c->rscan) : NULL;
 		ssize_t n;
 		int r;
 
+		c->rscan = c->rlen;
 		if (nul) {
 			json_object *reply = NULL;
 			size_t len = (size_t)(nul - c->rbuf);
 
-			r = json_parse_exact(c->rbuf, len, &reply);
-			c->rlen -= len + 1;
-			memmove(c->rbuf, nul + 1, c->rlen);
-			if (r < 0)
+			r = reply_parse(c->rbuf, len, &reply, &c->params_off, &c->params_len);
+			c->text = mfree(c->text);
+			c->rscan = 0;
+			if (r >= 0 && c->params_len > 0 && len + 1 == c->rlen) {
+				/* Nothing after it (no pipelining): its buffer becomes the text. */
+				c->text = TAKE_PTR(c->rbuf);
+				c->rlen = c->rsize = 0;
+			} else {
+				if (r >= 0 && c->params_len > 0 && !(c->text = strndup(c->rbuf, len)))
+					r = -ENOMEM;
+				c->rlen -= len + 1;
+				memmove(c->rbuf, nul + 1, c->rlen);
+			}
+			if (r < 0) {
+				(void)json_object_put(reply);
 				return r;
+			}
+			c->n_replies++;
+			if (c->params_len > 0)
+				json_object_set_userdata(varlink_reply_params(reply), (void *)c->n_replies, NULL);
 			if (!json_object_is_type(reply, json_type_object)) {
 				(void)json_object_put(reply);
 				return -EBADMSG;
@@ -1837,6 +1885,15 @@ int varlink_client_recv(struct varlink_client *c, int timeout_ms, json_object **
 			return -ECONNRESET;
 		c->rlen += (size_t)n;
 	}
+}
+
+const char *varlink_client_params_text(struct varlink_client *c, json_object *params, size_t *ret_len)
+{
+	if (!c->text || c->params_len == 0 || !params ||
+	    json_object_get_userdata(params) != (void *)c->n_replies)
+		return NULL;
+	*ret_len = c->params_len;
+	return c->text + c->params_off;
 }
 
 json_object *varlink_reply_params(json_object *reply)

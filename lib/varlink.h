@@ -228,6 +228,12 @@ int varlink_client_recv(struct varlink_client *c, int timeout_ms, json_object **
  */
 int varlink_client_call(struct varlink_client *c, const char *method, json_object *params,
 			json_object **ret_reply, json_object **ret_params, const char **ret_error);
+/*
+ * The text of params as the server sent it, when params are those of the last reply received
+ * on c and the message was {"parameters":VALUE} and nothing else; NULL else. VALUE is what was
+ * parsed (strictly) into params, so it is JSON. Valid until the next reply.
+ */
+const char *varlink_client_params_text(struct varlink_client *c, json_object *params, size_t *ret_len);
 /* Accessors for one reply object. */
 json_object *varlink_reply_params(json_object *reply);
 const char *varlink_reply_error(json_object *reply);
