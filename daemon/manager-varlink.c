@@ -235,21 +235,15 @@ static int method_list_groups(struct varlink_conn *c, json_object *params, unsig
 	return reply_one(c, "groups", TAKE_PTR(groups));
 }
 
-static int status_group_types(const struct model *model, json_object **ret)
+static int status_group_types(const struct model_counts *counts, json_object **ret)
 {
 	_cleanup_json_ json_object *o = json_object_new_object();
 
 	if (!o)
 		return -ENOMEM;
-	for (size_t i = 0; i < model->n_groups; i++) {
-		const char *type = model->groups[i].type ?: "unknown";
-		json_object *v = NULL;
-		int64_t n = 0;
-		int r;
+	for (size_t i = 0; i < counts->n_types; i++) {
+		int r = json_add_int(o, counts->types[i].type, (int64_t)counts->types[i].n);
 
-		if (json_object_object_get_ex(o, type, &v))
-			n = json_object_get_int64(v);
-		r = json_add_int(o, type, n + 1);
 		if (r < 0)
 			return r;
 	}
@@ -392,13 +386,12 @@ static int modules_json(const struct facts *f, json_object **ret)
 	return 0;
 }
 
-static size_t groups_of_type(const struct model *model, const char *type)
+static size_t groups_of_type(const struct model_counts *counts, const char *type)
 {
-	size_t n = 0;
-
-	for (size_t i = 0; i < model->n_groups; i++)
-		n += streq(model->groups[i].type, type);
-	return n;
+	for (size_t i = 0; i < counts->n_types; i++)
+		if (streq(counts->types[i].type, type))
+			return counts->types[i].n;
+	return 0;
 }
 
 /*
@@ -424,7 +417,7 @@ static int status_to_json(struct manager *m, const struct host_facts *h, const s
 {
 	_cleanup_json_ json_object *problems = NULL, *policy = NULL, *modules = NULL;
 	_cleanup_json_ json_object *o = json_object_new_object(), *units = NULL, *types = NULL;
-	size_t bound = 0;
+	const struct model_counts *counts;
 	int r;
 
 	units = json_object_new_array();
@@ -433,11 +426,10 @@ static int status_to_json(struct manager *m, const struct host_facts *h, const s
 	for (size_t i = 0; i < h->n_iommu_units; i++)
 		if (json_object_array_add(units, json_object_new_string(h->iommu_units[i])) < 0)
 			return -ENOMEM;
-	r = status_group_types(&m->model, &types);
+	counts = model_counts(&m->model);
+	r = status_group_types(counts, &types);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < m->model.n_devs; i++)
-		bound += m->model.devs[i]->driver != NULL;
 
 	r = json_add_str(o, "version", PACKAGE_VERSION);
 	if (r >= 0)
@@ -464,7 +456,7 @@ static int status_to_json(struct manager *m, const struct host_facts *h, const s
 	if (r >= 0)
 		r = json_add_int(o, "devices", (int64_t)m->model.n_devs);
 	if (r >= 0)
-		r = json_add_int(o, "bound_devices", (int64_t)bound);
+		r = json_add_int(o, "bound_devices", (int64_t)counts->bound);
 	if (r >= 0)
 		r = json_add_int(o, "monitors", (int64_t)m->n_monitors);
 	if (r >= 0) {
@@ -493,7 +485,7 @@ static int status_to_json(struct manager *m, const struct host_facts *h, const s
 			json_add_bool(o, "unsafe_interrupts_needed", needed);
 	}
 	if (r >= 0)
-		r = json_add_int(o, "identity_groups", (int64_t)groups_of_type(&m->model, "identity"));
+		r = json_add_int(o, "identity_groups", (int64_t)groups_of_type(counts, "identity"));
 	if (r >= 0)
 		r = modules_json(f, &modules);
 	if (r >= 0)

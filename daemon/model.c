@@ -37,6 +37,32 @@ void model_done(struct model *m)
 	*m = (struct model){};
 }
 
+const struct model_counts *model_counts(struct model *m)
+{
+	struct model_counts *c = &m->counts;
+
+	if (m->counts_generation == m->generation + 1)
+		return c;
+	*c = (struct model_counts){};
+	for (size_t i = 0; i < m->n_devs; i++)
+		c->bound += m->devs[i]->driver != NULL;
+	for (size_t i = 0; i < m->n_groups; i++) {
+		const char *type = m->groups[i].type ?: "unknown";
+		size_t k = 0;
+
+		while (k < c->n_types && !streq(c->types[k].type, type))
+			k++;
+		if (k == c->n_types) {
+			if (k == ELEMENTSOF(c->types))
+				continue;	/* a kernel with more kinds than we know: not counted */
+			c->types[c->n_types++].type = type;
+		}
+		c->types[k].n++;
+	}
+	m->counts_generation = m->generation + 1;
+	return c;
+}
+
 static int cmp_dev(const void *a, const void *b)
 {
 	return pci_addr_compare((*(struct pcidev *const *)a)->address,
@@ -282,14 +308,19 @@ int model_scan(struct model *m, struct sysfs *s)
 		devs_free(devs, k);
 		return r;
 	}
-	model_done(m);
-	*m = (struct model){
-		.devs = devs,
-		.n_devs = k,
-		.size_devs = n + 1,
-		.groups = groups,
-		.n_groups = n_groups,
-	};
+	{
+		uint64_t generation = m->generation + 1;
+
+		model_done(m);
+		*m = (struct model){
+			.devs = devs,
+			.n_devs = k,
+			.size_devs = n + 1,
+			.groups = groups,
+			.n_groups = n_groups,
+			.generation = generation,
+		};
+	}
 	return 0;
 }
 
@@ -353,6 +384,7 @@ int model_refresh_group(struct model *m, struct sysfs *s, uint32_t id)
 	int r;
 
 	r = group_read(s, id, &g);
+	m->generation++;
 	if (r == -ENOENT) {
 		if (found) {
 			group_done(&m->groups[i]);
@@ -408,6 +440,7 @@ static int model_put(struct model *m, const char *address, struct pcidev *d,
 	struct pcidev *old = found ? m->devs[i] : NULL;
 
 	texts_clear_around(m, address, old, d);
+	m->generation++;
 
 	if (d && found)
 		m->devs[i] = d;

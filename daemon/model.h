@@ -19,14 +19,29 @@ struct iommu_group {
 	size_t n_members;
 };
 
+/* What GetStatus reports of the model: counted once per change, not per call. */
+struct model_counts {
+	size_t bound;		/* functions with a driver */
+	size_t n_types;
+	struct model_group_type {
+		const char *type;	/* points into a group; "unknown" when it has none */
+		size_t n;
+	} types[8];		/* the kernel has 5 (blocked, identity, DMA, DMA-FQ, unmanaged) */
+};
+
 struct model {
 	struct pcidev **devs;
 	size_t n_devs, size_devs;
 	struct iommu_group *groups;
 	size_t n_groups;
+	uint64_t generation;	/* changes with every change of the above */
+	uint64_t counts_generation;
+	struct model_counts counts;
 };
 
 void model_done(struct model *m);
+/* The counts of the model as it is (recounted when it has changed since). */
+const struct model_counts *model_counts(struct model *m);
 
 /* Replaces the model with what sysfs shows now. On failure the model is left as it was. */
 int model_scan(struct model *m, struct sysfs *s);

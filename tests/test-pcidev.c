@@ -1998,6 +1998,12 @@ TEST(model_refresh)
 	/* Invalid addresses are refused. */
 	ASSERT_ERROR(model_refresh(&m, t.sysfs, "0000:00:03.0\n", NULL, NULL), EINVAL);
 
+	/* The counts GetStatus shows: kept between calls, and counted again after a change. */
+	ASSERT_EQ(model_counts(&m)->bound, 1);
+	ASSERT_TRUE(model_counts(&m) == model_counts(&m));
+	ASSERT_EQ(model_counts(&m)->n_types, 1);
+	ASSERT_EQ(model_counts(&m)->types[0].n, 4);
+
 	/* Bind. */
 	{
 		_cleanup_(pcidev_unrefp) struct pcidev *old = NULL;
@@ -2014,6 +2020,7 @@ TEST(model_refresh)
 		ASSERT_STREQ(d->driver_override, "vfio-pci");
 		ASSERT_TRUE(model_find(&m, "0000:00:03.0") == d);
 		ASSERT_EQ(m.n_devs, 5);
+		ASSERT_EQ(model_counts(&m)->bound, 2);
 		check_model(&m);
 	}
 	/* Unbind. */
