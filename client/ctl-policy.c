@@ -308,19 +308,80 @@ static int mutate(struct ctl *c, const char *method, json_object *params)
 	return CTL_EXIT_OK;
 }
 
-int verb_claim(struct ctl *c, int argc, char *argv[])
+static json_object *claim_params(struct ctl *c, const char *address)
 {
-	_cleanup_json_ json_object *p = json_object_new_object();
+	json_object *p = json_object_new_object();
 
-	if (!pci_addr_is_valid(argv[0]))
-		return ctl_usage_error("'%s' is not a PCI address (DDDD:BB:DD.F)", argv[0]);
-	if (!p || json_add_str(p, "address", argv[0]) < 0 ||
+	if (!p || json_add_str(p, "address", address) < 0 ||
 	    (c->driver && json_add_str(p, "driver", c->driver) < 0) ||
 	    (c->group && json_add_bool(p, "group", true) < 0) ||
 	    (c->force && json_add_bool(p, "force", true) < 0) ||
-	    (c->dry_run && json_add_bool(p, "dry_run", true) < 0))
+	    (c->dry_run && json_add_bool(p, "dry_run", true) < 0)) {
+		(void)json_object_put(p);
+		return NULL;
+	}
+	return p;
+}
+
+/*
+ * claim ADDRESS…: one call each, in order, on one connection (a hook claiming a VM's devices
+ * starts one process); each group is planned when its turn comes. The first that fails ends
+ * it: what was claimed before stays claimed, and is said. -j: {"claims": [REPLY, …]}.
+ */
+static int print_claims(json_object *all, bool pretty)
+{
+	_cleanup_json_ json_object *o = json_object_new_object();
+
+	if (!o || json_add(o, "claims", all) < 0)
+		return -ENOMEM;
+	return json_print(o, pretty);
+}
+
+static void say_stopped(const char *at, int before)
+{
+	if (before > 0)
+		fprintf(stderr, "pcipassctl: stopped at %s; %d before it %s claimed\n", at, before,
+			before == 1 ? "was" : "were");
+}
+
+int verb_claim(struct ctl *c, int argc, char *argv[])
+{
+	_cleanup_json_ json_object *all = NULL;
+
+	for (int i = 0; i < argc; i++)
+		if (!pci_addr_is_valid(argv[i]))
+			return ctl_usage_error("'%s' is not a PCI address (DDDD:BB:DD.F)", argv[i]);
+	all = json_object_new_array();
+	if (!all)
 		return CTL_EXIT_FAILURE;
-	return mutate(c, "io.pcipass.Claim", p);
+	for (int i = 0; i < argc; i++) {
+		_cleanup_json_ json_object *p = claim_params(c, argv[i]);
+		json_object *reply = NULL;
+
+		if (!p)
+			return CTL_EXIT_FAILURE;
+		if (argc == 1 || !c->json) {
+			int r = mutate(c, "io.pcipass.Claim", p);
+
+			if (r != CTL_EXIT_OK) {
+				say_stopped(argv[i], i);
+				return r;
+			}
+			continue;
+		}
+		if (ctl_call(c, "io.pcipass.Claim", p, &reply) < 0) {
+			say_stopped(argv[i], i);
+			(void)print_claims(TAKE_PTR(all), false);
+			return CTL_EXIT_FAILURE;
+		}
+		if (json_object_array_add(all, reply) < 0) {
+			(void)json_object_put(reply);
+			return CTL_EXIT_FAILURE;
+		}
+	}
+	if (argc == 1 || !c->json)
+		return CTL_EXIT_OK;
+	return print_claims(TAKE_PTR(all), c->pretty) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 }
 
 int verb_release(struct ctl *c, int argc, char *argv[])

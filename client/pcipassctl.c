@@ -37,8 +37,10 @@ static const struct verb verbs[] = {
 	{ "policy", 1, 1000, verb_policy, "policy check [FILE…] validate policy files offline (default: the\n"
 					 "                       installed ones)" },
 	{ "reload", 0, 0, verb_reload, "reload               re-read sysfs, settings and policy" },
-	{ "claim", 1, 1, verb_claim, "claim ADDRESS        move a function (--group: its IOMMU group) to\n"
-				     "                       vfio-pci (--driver) as one transaction" },
+	{ "claim", 1, 64, verb_claim, "claim ADDRESS…       move a function (--group: its IOMMU group) to\n"
+				      "                       vfio-pci (--driver) as one transaction; several\n"
+				      "                       in turn, on one connection, up to the first that\n"
+				      "                       fails" },
 	{ "release", 1, 1, verb_release, "release ADDRESS      return its IOMMU group to the host drivers" },
 	{ "apply", 0, 0, verb_apply, "apply                carry out the plan for start-up rules now" },
 	{ "lease", 1, 64, verb_lease, "lease POOL|ADDRESS…  lease whole IOMMU groups to --owner (a free group\n"

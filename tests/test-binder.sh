@@ -118,6 +118,26 @@ check_eq "release: driver e1000e, override unset, node gone, claim forgotten" \
 	"e1000e (null)  []"
 check_eq "…and -j list says so" "$(list_of 0000:00:03.0)" "('e1000e', None)"
 
+# --- several addresses in one call ------------------------------------------------------------
+writes >/dev/null
+out=$(ctl claim 0000:00:03.0 0000:00:04.0)
+check_eq "claim of two NICs in one call: two transactions, in order" "$out" \
+	"Claimed IOMMU group 4: 0000:00:03.0 e1000e → vfio-pci
+Claimed IOMMU group 5: 0000:00:04.0 e1000e → vfio-pci"
+check_eq "…both on vfio-pci, both journaled" "$(drv 0000:00:03.0) $(drv 0000:00:04.0) $(claims)" \
+	"vfio-pci vfio-pci ['0000:00:03.0>e1000e', '0000:00:04.0>e1000e']"
+ctl release 0000:00:03.0 >/dev/null
+check_eq "-j: one object with a reply each" \
+	"$(ctl -j claim 0000:00:03.0 0000:00:04.0 | json_eval '[len(c["transactions"]) for c in d["claims"]]')" "[1, 0]"
+ctl release 0000:00:03.0 >/dev/null
+ctl release 0000:00:04.0 >/dev/null
+ctl claim 0000:00:03.0 0000:01:00.0 0000:00:04.0 >/dev/null 2>"$TMP/err"
+check_eq "the first that fails (the boot GPU) ends it: exit 1" "$?" "1"
+check "…saying what was claimed before it" grep -q "stopped at 0000:01:00.0; 1 before it was claimed" "$TMP/err"
+check_eq "…and the rest is left alone" "$(drv 0000:00:03.0) $(drv 0000:00:04.0)" "vfio-pci e1000e"
+ctl release 0000:00:03.0 >/dev/null
+writes >/dev/null
+
 # --- uio_pci_generic, followed on Monitor ------------------------------------------------------
 ctl -j monitor >"$TMP/monitor.json" 2>&1 &
 mon=$!
