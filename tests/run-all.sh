@@ -54,6 +54,6 @@ fi
 step cppcheck cppcheck -q --error-exitcode=1 --enable=warning,portability --inline-suppr \
 	--suppress=memleak --suppress=resourceLeak \
 	--std=c11 -D__GNUC__ -I"$src" -I"$src/daemon" -i"$src/build" \
-	"$src/lib" "$src/daemon" "$src/client" "$src/tests"
+	"$src/lib" "$src/daemon" "$src/client" "$src/tests" "$src/bench"
 step distcheck make -s -j"$jobs" distcheck
 finish
