@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "binder.h"
@@ -71,11 +72,10 @@ static int method_list(struct varlink_conn *c, json_object *params, unsigned fla
 		{}
 	};
 	struct manager *m = userdata;
-	_cleanup_free_ char *text = NULL;
+	_cleanup_free_ struct iovec *parts = NULL;
 	struct list_filter f;
 	const char *bad = NULL;
-	size_t size = 0;
-	FILE *f_out;
+	size_t n = 0;
 	int r;
 
 	if (json_dispatch(params, fields, &f, &bad) < 0)
@@ -84,32 +84,27 @@ static int method_list(struct varlink_conn *c, json_object *params, unsigned fla
 		return invalid(c, "class_mask");
 
 	/* Each device's text is kept from the last call that showed it: the reply is copied
-	 * together, not built, serialised and freed. */
-	f_out = open_memstream(&text, &size);
-	if (!f_out)
+	 * together into the connection's output once, not built, serialised and freed. */
+	parts = new0(struct iovec, 2 * m->model.n_devs + 2);
+	if (!parts)
 		return -ENOMEM;
-	fputs("{\"devices\":[", f_out);
-	for (size_t i = 0, n = 0; i < m->model.n_devs; i++) {
+	parts[n++] = (struct iovec){ .iov_base = (char *)"{\"devices\":[", .iov_len = 12 };
+	for (size_t i = 0; i < m->model.n_devs; i++) {
 		const char *t;
 		size_t len;
 
 		if (!filter_match(&f, m->model.devs[i]))
 			continue;
 		r = manager_device_text(m, m->model.devs[i], &t, &len);
-		if (r < 0) {
-			(void)fclose(f_out);
+		if (r < 0)
 			return r;
-		}
-		if (n++ > 0)
-			fputc(',', f_out);
-		fwrite(t, 1, len, f_out);
+		if (n > 1)
+			parts[n++] = (struct iovec){ .iov_base = (char *)",", .iov_len = 1 };
+		parts[n++] = (struct iovec){ .iov_base = (char *)t, .iov_len = len };
 	}
-	fputs("]}", f_out);
-	if (fclose(f_out) != 0)
-		return -ENOMEM;
-	r = varlink_reply_text(c, text, size);
-	/* A large reply's memory goes back to the system, not kept for the next. */
-	text = mfree(text);
+	parts[n++] = (struct iovec){ .iov_base = (char *)"]}", .iov_len = 2 };
+	r = varlink_reply_parts(c, parts, n);
+	/* A large reply's memory goes back to the system once sent, not kept for the next. */
 	(void)malloc_trim(0);
 	return r;
 }

@@ -297,16 +297,10 @@ int manager_device_json(struct manager *m, const struct pcidev *d, json_object *
 
 		/* A port's link: the other end is the function(s) below it (none: cannot tell). */
 		if (d->header == PCI_HEADER_BRIDGE) {
-			other_speed = 0;
-			other_width = -1;
-			for (size_t i = 0; i < m->model.n_devs; i++) {
-				const struct pcidev *below = m->model.devs[i];
+			struct pci_link below = model_link_below(&m->model, d);
 
-				if (!streq(below->parent, d->address))
-					continue;
-				other_speed = MAX(other_speed, below->max_link.speed);
-				other_width = MAX(other_width, below->max_link.width);
-			}
+			other_speed = below.speed;
+			other_width = below.width;
 			if (other_speed <= 0)
 				speed = 0, width = -1;
 		}

@@ -32,6 +32,7 @@ static void devs_free(struct pcidev **devs, size_t n)
 
 void model_done(struct model *m)
 {
+	free(m->below);
 	devs_free(m->devs, m->n_devs);
 	groups_free(m->groups, m->n_groups);
 	*m = (struct model){};
@@ -61,6 +62,39 @@ const struct model_counts *model_counts(struct model *m)
 	}
 	m->counts_generation = m->generation + 1;
 	return c;
+}
+
+static size_t dev_index(const struct model *m, const char *address, bool *ret_found);
+
+struct pci_link model_link_below(struct model *m, const struct pcidev *d)
+{
+	bool found;
+	size_t i;
+
+	if (m->below_generation != m->generation + 1) {
+		/* Once per change of the model: every function adds itself to its parent's. */
+		free(m->below);
+		m->below = new0(struct pci_link, m->n_devs + 1);
+		if (!m->below)
+			return (struct pci_link){ .width = -1 };
+		for (size_t k = 0; k < m->n_devs; k++)
+			m->below[k].width = -1;
+		for (size_t k = 0; k < m->n_devs; k++) {
+			const struct pcidev *x = m->devs[k];
+			size_t p;
+
+			if (!x->parent[0])
+				continue;
+			p = dev_index(m, x->parent, &found);
+			if (!found)
+				continue;
+			m->below[p].speed = MAX(m->below[p].speed, x->max_link.speed);
+			m->below[p].width = MAX(m->below[p].width, x->max_link.width);
+		}
+		m->below_generation = m->generation + 1;
+	}
+	i = dev_index(m, d->address, &found);
+	return found ? m->below[i] : (struct pci_link){ .width = -1 };
 }
 
 static int cmp_dev(const void *a, const void *b)

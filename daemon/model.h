@@ -37,11 +37,16 @@ struct model {
 	uint64_t generation;	/* changes with every change of the above */
 	uint64_t counts_generation;
 	struct model_counts counts;
+	uint64_t below_generation;
+	struct pci_link *below;	/* per devs[i]: the fastest, widest maximum link below it */
 };
 
 void model_done(struct model *m);
 /* The counts of the model as it is (recounted when it has changed since). */
 const struct model_counts *model_counts(struct model *m);
+/* The highest maximum link speed and width among the functions whose parent is d (a port):
+ * the other end of its link. Speed 0 and width -1 when none says. */
+struct pci_link model_link_below(struct model *m, const struct pcidev *d);
 
 /* Replaces the model with what sysfs shows now. On failure the model is left as it was. */
 int model_scan(struct model *m, struct sysfs *s);

@@ -2,12 +2,14 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -17,6 +19,7 @@
 #include "lib/varlink.h"
 
 #define READ_CHUNK (64U * 1024U)
+#define LARGE_BUFFER (1024U * 1024U)	/* freed, it is trimmed from the heap */
 
 static const char org_varlink_service_idl[] =
 	"# The Varlink Service Interface is provided by every varlink service. It\n"
@@ -589,7 +592,9 @@ static size_t conn_head_end(struct varlink_conn *c)
 	return c->whead;
 }
 
-static int conn_append(struct varlink_conn *c, const char *text, size_t n)
+/* Appends the pieces of one message, n bytes in all (the last piece ends in its NUL). */
+static int conn_append_parts(struct varlink_conn *c, const struct iovec *parts, size_t n_parts,
+			     size_t n)
 {
 	int r;
 
@@ -599,9 +604,17 @@ static int conn_append(struct varlink_conn *c, const char *text, size_t n)
 	conn_charge(c, c->server);
 	if (r < 0)
 		return r;
-	memcpy(c->wbuf + c->wlen, text, n);	/* n includes the NUL, the message terminator */
-	c->wlen += n;
+	for (size_t i = 0; i < n_parts; i++) {
+		memcpy(c->wbuf + c->wlen, parts[i].iov_base, parts[i].iov_len);
+		c->wlen += parts[i].iov_len;
+	}
 	return 0;
+}
+
+static int conn_append(struct varlink_conn *c, const char *text, size_t n)
+{
+	/* n includes the NUL, the message terminator */
+	return conn_append_parts(c, &(struct iovec){ .iov_base = (char *)text, .iov_len = n }, 1, n);
 }
 
 /* A message as the wire wants it: compact, valid UTF-8, with its NUL. */
@@ -661,8 +674,10 @@ static int conn_overflow(struct varlink_conn *c)
 	return -ENOBUFS;
 }
 
-/* Queues one message, text[0, n) with its NUL, and tries to send it right away. */
-static int conn_send_text(struct varlink_conn *c, const char *text, size_t n)
+/* Queues one message, the pieces' n bytes with its NUL at the end, and tries to send it right
+ * away. */
+static int conn_send_parts(struct varlink_conn *c, const struct iovec *parts, size_t n_parts,
+			   size_t n)
 {
 	int r;
 
@@ -671,7 +686,7 @@ static int conn_send_text(struct varlink_conn *c, const char *text, size_t n)
 	if (conn_unsent(c) > 0 &&
 	    (c->wlen - conn_head_end(c) + n > c->server->limits.output_max || conn_over_budget(c)))
 		return conn_overflow(c);
-	r = conn_append(c, text, n);
+	r = conn_append_parts(c, parts, n_parts, n);
 	if (r < 0)
 		return r;
 	r = conn_flush(c);
@@ -679,6 +694,11 @@ static int conn_send_text(struct varlink_conn *c, const char *text, size_t n)
 		return r;
 	conn_update(c);
 	return 0;
+}
+
+static int conn_send_text(struct varlink_conn *c, const char *text, size_t n)
+{
+	return conn_send_parts(c, &(struct iovec){ .iov_base = (char *)text, .iov_len = n }, 1, n);
 }
 
 /* Queues one message and tries to send it right away. */
@@ -718,8 +738,11 @@ static int conn_flush(struct varlink_conn *c)
 		c->wprogress = conn_now(c);
 	if (c->woff < c->wlen)
 		return 0;
-	/* All sent: hold no buffer in between (the budget counts what is allocated). */
+	/* All sent: hold no buffer in between (the budget counts what is allocated), and give a
+	 * large one back to the system. */
 	c->wbuf = mfree(c->wbuf);
+	if (c->wsize >= LARGE_BUFFER)
+		(void)malloc_trim(0);
 	c->woff = c->wlen = c->wsize = c->whead = 0;
 	conn_charge(c, c->server);
 	if (c->closing) {
@@ -848,11 +871,14 @@ int varlink_reply(struct varlink_conn *c, json_object *params)
 	return conn_send_reply(c, NULL, params, false);
 }
 
-int varlink_reply_text(struct varlink_conn *c, const char *params, size_t n)
+int varlink_reply_parts(struct varlink_conn *c, const struct iovec *parts, size_t n_parts)
 {
 	static const char head[] = "{\"parameters\":", tail[] = "}";
-	_cleanup_free_ char *msg = NULL, *copy = NULL;
-	size_t len;
+	_cleanup_free_ struct iovec *all = NULL;
+	_cleanup_free_ char *copy = NULL;
+	struct iovec whole;
+	size_t n = 0;
+	bool valid = true;
 
 	if (!c->server || c->closing)
 		return -ECONNRESET;
@@ -863,27 +889,52 @@ int varlink_reply_text(struct varlink_conn *c, const char *params, size_t n)
 		conn_update(c);
 		return 0;
 	}
+	for (size_t i = 0; i < n_parts; i++) {
+		n += parts[i].iov_len;
+		valid = valid && utf8_valid_prefix(parts[i].iov_base, parts[i].iov_len) == parts[i].iov_len;
+	}
 	if (n + STRLEN(head) + STRLEN(tail) >= c->server->limits.reply_max) {
 		log_debug("varlink: reply of %zu bytes to uid %u is too large", n,
 			  (unsigned)c->creds.uid);
 		return varlink_error_errno(c, EMSGSIZE);
 	}
-	/* As every message: valid UTF-8 on the wire. */
-	if (utf8_valid_prefix(params, n) != n) {
-		copy = utf8_sanitize(params, n, &n);
+	if (!valid) {
+		/* As every message: valid UTF-8 on the wire (a piece may end inside a character,
+		 * so the whole is made valid). */
+		size_t k = 0;
+
+		copy = malloc(n + 1);
 		if (!copy)
 			return -ENOMEM;
-		params = copy;
+		for (size_t i = 0; i < n_parts; i++) {
+			memcpy(copy + k, parts[i].iov_base, parts[i].iov_len);
+			k += parts[i].iov_len;
+		}
+		if (utf8_valid_prefix(copy, n) != n) {
+			char *fixed = utf8_sanitize(copy, n, &n);
+
+			if (!fixed)
+				return -ENOMEM;
+			free(copy);
+			copy = fixed;
+		}
+		whole = (struct iovec){ .iov_base = copy, .iov_len = n };
+		parts = &whole;
+		n_parts = 1;
 	}
-	len = STRLEN(head) + n + STRLEN(tail) + 1;
-	msg = malloc(len);
-	if (!msg)
+	all = new0(struct iovec, n_parts + 2);
+	if (!all)
 		return -ENOMEM;
-	memcpy(msg, head, STRLEN(head));
-	memcpy(msg + STRLEN(head), params, n);
-	memcpy(msg + STRLEN(head) + n, tail, STRLEN(tail) + 1);
+	all[0] = (struct iovec){ .iov_base = (char *)head, .iov_len = STRLEN(head) };
+	memcpy(all + 1, parts, n_parts * sizeof(*parts));
+	all[n_parts + 1] = (struct iovec){ .iov_base = (char *)tail, .iov_len = sizeof(tail) };
 	conn_finish_call(c);
-	return conn_send_text(c, msg, len);
+	return conn_send_parts(c, all, n_parts + 2, STRLEN(head) + n + sizeof(tail));
+}
+
+int varlink_reply_text(struct varlink_conn *c, const char *params, size_t n)
+{
+	return varlink_reply_parts(c, &(struct iovec){ .iov_base = (char *)params, .iov_len = n }, 1);
 }
 
 int varlink_notify(struct varlink_conn *c, json_object *params)

@@ -178,6 +178,9 @@ size_t varlink_server_buffer_memory(const struct varlink_server *s, size_t *ret_
 int varlink_reply(struct varlink_conn *c, json_object *params);		/* takes params */
 /* The same with the parameters already as text, params[0, n): a JSON object (not streamed). */
 int varlink_reply_text(struct varlink_conn *c, const char *params, size_t n);
+/* The same, the text in pieces, copied once into the connection's output. */
+struct iovec;
+int varlink_reply_parts(struct varlink_conn *c, const struct iovec *parts, size_t n_parts);
 int varlink_notify(struct varlink_conn *c, json_object *params);	/* takes params */
 int varlink_error(struct varlink_conn *c, const char *error, json_object *params); /* takes params */
 int varlink_error_invalid_parameter(struct varlink_conn *c, const char *parameter);

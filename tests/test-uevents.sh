@@ -140,7 +140,17 @@ fs add 0000:02:00.0 parent=0000:00:03.0 vendor=0x10de device=0x2204 class=0x0300
 fs add 0000:00:04.0 header=1 driver=pcieport group=12 speed="8.0 GT/s PCIe" width=16 >/dev/null
 fs add 0000:03:00.0 parent=0000:00:04.0 vendor=0x10de device=0x2204 class=0x030000 driver=nouveau \
 	group=13 speed="8.0 GT/s PCIe" width=16 maxspeed="16.0 GT/s PCIe" maxwidth=16 >/dev/null
+# A port is judged against the function below it; with none below, it cannot be told.
+fs add 0000:00:05.0 header=1 driver=pcieport group=14 speed="8.0 GT/s PCIe" width=8 \
+	maxspeed="16.0 GT/s PCIe" maxwidth=16 >/dev/null
+fs add 0000:04:00.0 parent=0000:00:05.0 vendor=0x10de device=0x2204 class=0x030000 driver=nouveau \
+	group=15 speed="8.0 GT/s PCIe" width=8 maxspeed="16.0 GT/s PCIe" maxwidth=16 >/dev/null
+fs add 0000:00:06.0 header=1 driver=pcieport group=16 speed="8.0 GT/s PCIe" width=8 \
+	maxspeed="16.0 GT/s PCIe" maxwidth=16 >/dev/null
 daemon_start "$root" --read-only
+check_eq "a port trained below what it and the function below can do: downtrained; with none below: not" \
+	"$(ctl -j show 0000:00:05.0 | json_eval 'd["device"]["link"]["downtrained"]') $(ctl -j show 0000:00:06.0 | json_eval 'd["device"]["link"]["downtrained"]')" \
+	"True False"
 check_eq "downtrained: below what both the GPU and its port can do" \
 	"$(ctl -j show 0000:02:00.0 | json_eval 'd["device"]["link"]["downtrained"]') $(ctl -j show 0000:03:00.0 | json_eval 'd["device"]["link"]["downtrained"]')" \
 	"True False"
