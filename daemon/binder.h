@@ -28,7 +28,7 @@
 #include "planner.h"
 
 struct sysfs;
-struct kmod_ctx;
+struct kmodule;
 struct binder;
 
 enum txn_kind {
@@ -89,7 +89,7 @@ struct binder_config {
 	struct sysfs *sysfs;
 	const char *dev_root;
 	const char *state_dir;
-	struct kmod_ctx *kmod;	/* modules are loaded only on the real /sys */
+	struct kmodule *kmod;	/* modules are loaded only on the real /sys */
 	bool real_sysfs;
 	bool dma_ownership;	/* the kernel's viability rule, as in host_facts */
 	uint64_t step_timeout_usec;

@@ -598,7 +598,7 @@ static int gather_intx(struct facts *f, const struct model *m, struct sysfs *s)
 	return 0;
 }
 
-static int module_state(struct sysfs *s, struct kmod_ctx *kmod, const char *driver)
+static int module_state(struct sysfs *s, struct kmodule *kmod, const char *driver)
 {
 	if (sysfs_pci_driver_registered(s, driver))
 		return 1;	/* registered: loaded or built in */
@@ -607,7 +607,7 @@ static int module_state(struct sysfs *s, struct kmod_ctx *kmod, const char *driv
 
 int facts_gather(const struct model *m, const struct policy *p, struct sysfs *s,
 		 const char *dev_root, const char *proc_root, const struct open_scan_source *open,
-		 struct kmod_ctx *kmod, const char *only_address, struct facts *ret)
+		 struct kmodule *kmod, const char *only_address, struct facts *ret)
 {
 	_cleanup_(facts_done) struct facts f = {};
 	const struct pcidev *only = only_address ? model_find(m, only_address) : NULL;

@@ -13,7 +13,7 @@
 #include "planner.h"
 
 struct sysfs;
-struct kmod_ctx;
+struct kmodule;
 
 struct facts {
 	struct device_facts *devs;	/* sorted by address */
@@ -48,7 +48,7 @@ struct open_scan_source {
  */
 int facts_gather(const struct model *m, const struct policy *p, struct sysfs *s,
 		 const char *dev_root, const char *proc_root, const struct open_scan_source *open,
-		 struct kmod_ctx *kmod, const char *only_address, struct facts *ret);
+		 struct kmodule *kmod, const char *only_address, struct facts *ret);
 void facts_done(struct facts *f);
 /* Points env at f's facts. */
 void facts_to_env(const struct facts *f, struct plan_env *env);

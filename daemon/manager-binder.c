@@ -1083,7 +1083,7 @@ int manager_binder_start(struct manager *m)
 	(void)host_facts_read(m->sysfs, &h);
 	bc = (struct binder_config){
 		.sysfs = m->sysfs, .dev_root = m->dev_root, .state_dir = m->state_dir,
-		.kmod = m->kmod, .real_sysfs = streq(m->sysfs_root, "/sys"),
+		.kmod = m->binder_kmod, .real_sysfs = streq(m->sysfs_root, "/sys"),
 		.dma_ownership = h.dma_ownership, .step_timeout_usec = m->step_timeout_usec,
 		.progress = on_progress, .userdata = m,
 	};

@@ -50,6 +50,7 @@ int manager_new(const struct manager_config *config, struct manager **ret)
 			return -ENOMEM;
 	/* Without libkmod's context, modules that are not loaded are "cannot tell". */
 	m->kmod = kmodule_new();
+	m->binder_kmod = kmodule_new();
 
 	r = sysfs_open(m->sysfs_root, m->read_only, &m->sysfs);
 	if (r < 0)
@@ -89,7 +90,8 @@ struct manager *manager_free(struct manager *m)
 	strv_free(m->policy_dirs);
 	free(m->config_path);
 	free(m->udev_rules);
-	kmodule_unref(m->kmod);
+	kmodule_free(m->kmod);
+	kmodule_free(m->binder_kmod);
 	sysfs_free(m->sysfs);
 	sd_event_unref(m->event);
 	free(m->sysfs_root);

@@ -56,7 +56,7 @@ struct manager {
 	gid_t socket_gid;		/* SocketGroup=, resolved when the config is loaded */
 	bool socket_gid_valid;
 	char *policy_error;		/* why the last load failed; NULL when it did not */
-	struct kmod_ctx *kmod;
+	struct kmodule *kmod, *binder_kmod;	/* the loop's, the binder worker's */
 	struct binder *binder;
 	uint64_t step_timeout_usec;
 	bool disabled;			/* pcipass.disable=1 on the kernel command line */

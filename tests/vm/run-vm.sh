@@ -89,6 +89,9 @@ cp "$build/daemon/pcipassd" "$root/usr/sbin/" && cp "$build/client/pcipassctl" \
 	"$build/tests/vm/vmcheck" "$root/usr/bin/" || die "cannot copy the binaries"
 copy_with_libs "$build/daemon/pcipassd" "$build/client/pcipassctl" "$build/tests/vm/vmcheck" ||
 	die "cannot copy the binaries' libraries"
+# …and libkmod, which pcipassd opens when it first looks up or loads a module.
+copy_with_libs "$(ldconfig -p | awk '/^\tlibkmod\.so\.2 .*x86-64/ { print $NF; exit }')" ||
+	die "cannot copy libkmod"
 rm -rf "$root$build"
 
 # A real systemd-udevd, so that libudev monitors see real udev events and host drivers load
