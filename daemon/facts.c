@@ -19,6 +19,7 @@
 #include "netstack.h"
 #include "pciconfig.h"
 #include "lib/log.h"
+#include "lib/util.h"
 #include "sysfs.h"
 
 void facts_done(struct facts *f)
@@ -528,7 +529,8 @@ static int gather_open(struct facts *f, const struct model *m, struct sysfs *s, 
 	nodes = new0(char **, f->n_devs + 1);
 	if (!nodes)
 		return -ENOMEM;
-	/* The nodes that exist: with none, nobody can hold one, and /proc is not read. */
+	/* The nodes that exist: with none, nobody can hold one, and /proc is not read. By stat():
+	 * access() on a device node asks the device cgroup, which DevicePolicy=closed refuses. */
 	for (size_t i = 0; i < f->n_devs && r >= 0; i++) {
 		const struct pcidev *d = model_find(m, f->devs[i].address);
 		size_t k = 0;
@@ -537,7 +539,7 @@ static int gather_open(struct facts *f, const struct model *m, struct sysfs *s, 
 			continue;
 		r = device_nodes(s, d, dev_root, proc_root, &nodes[i]);
 		for (char **node = nodes[i]; r >= 0 && *node; node++)
-			if (access(*node, F_OK) >= 0)
+			if (path_exists(*node))
 				nodes[i][k++] = *node;
 			else
 				free(*node);
