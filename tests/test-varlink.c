@@ -1289,18 +1289,25 @@ TEST(unprivileged_peers_share_one_buffer_budget)
 	env_free(&e);
 }
 
+/* A server whose replies may be at most 4 KiB, and a client of it. */
+static struct varlink_client *connect_reply_max_4k(struct env *e, int *ret_fd)
+{
+	struct varlink_limits l;
+
+	env_new(e);
+	varlink_limits_default(&l);
+	l.reply_max = 4096;
+	varlink_server_set_limits(e->server, &l);
+	return connect_client(e, ret_fd);
+}
+
 TEST(reply_larger_than_reply_max_becomes_an_error)
 {
 	struct env e = {};
 	_cleanup_(varlink_client_freep) struct varlink_client *cl = NULL;
-	struct varlink_limits l;
 	int fd;
 
-	env_new(&e);
-	varlink_limits_default(&l);
-	l.reply_max = 4096;
-	varlink_server_set_limits(e.server, &l);
-	cl = connect_client(&e, &fd);
+	cl = connect_reply_max_4k(&e, &fd);
 	send_raw(fd, "{\"method\":\"org.example.test.Big\",\"parameters\":{\"size\":8192}}");
 	send_raw(fd, "{\"method\":\"org.example.test.Big\",\"parameters\":{\"size\":100}}");
 	pump(&e);
@@ -1317,14 +1324,9 @@ TEST(reply_as_text)
 {
 	struct env e = {};
 	_cleanup_(varlink_client_freep) struct varlink_client *cl = NULL;
-	struct varlink_limits l;
 	int fd;
 
-	env_new(&e);
-	varlink_limits_default(&l);
-	l.reply_max = 4096;
-	varlink_server_set_limits(e.server, &l);
-	cl = connect_client(&e, &fd);
+	cl = connect_reply_max_4k(&e, &fd);
 	send_raw(fd, "{\"method\":\"org.example.test.Text\",\"parameters\":{\"size\":3}}");
 	send_raw(fd, "{\"method\":\"org.example.test.Text\"}");
 	send_raw(fd, "{\"method\":\"org.example.test.Text\",\"oneway\":true}");
