@@ -103,7 +103,7 @@ static int method_list(struct varlink_conn *c, json_object *params, unsigned fla
 		parts[n++] = (struct iovec){ .iov_base = (char *)t, .iov_len = len };
 	}
 	parts[n++] = (struct iovec){ .iov_base = (char *)"]}", .iov_len = 2 };
-	r = varlink_reply_parts(c, parts, n);
+	r = varlink_reply_parts(c, parts, n, true);	/* each text was made valid when made */
 	/* A large reply's memory goes back to the system once sent, not kept for the next. */
 	(void)malloc_trim(0);
 	return r;

@@ -259,8 +259,11 @@ int manager_device_text(struct manager *m, struct pcidev *d, const char **ret, s
 			return -ENOMEM;
 		n = strlen(text);
 		d->json_text = strndup(text, n);
-		if (!d->json_text)
+		/* What sysfs says is not always UTF-8: the text is what a reply may carry. */
+		if (!d->json_text || varlink_text_sanitize(&d->json_text, &n) < 0) {
+			d->json_text = mfree(d->json_text);
 			return -ENOMEM;
+		}
 		d->json_len = n;
 		d->json_generation = m->text_generation;
 	}

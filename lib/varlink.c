@@ -871,7 +871,22 @@ int varlink_reply(struct varlink_conn *c, json_object *params)
 	return conn_send_reply(c, NULL, params, false);
 }
 
-int varlink_reply_parts(struct varlink_conn *c, const struct iovec *parts, size_t n_parts)
+int varlink_text_sanitize(char **text, size_t *n)
+{
+	char *fixed;
+
+	if (utf8_valid_prefix(*text, *n) == *n)
+		return 0;
+	fixed = utf8_sanitize(*text, *n, n);
+	if (!fixed)
+		return -ENOMEM;
+	free(*text);
+	*text = fixed;
+	return 0;
+}
+
+int varlink_reply_parts(struct varlink_conn *c, const struct iovec *parts, size_t n_parts,
+			bool valid_utf8)
 {
 	static const char head[] = "{\"parameters\":", tail[] = "}";
 	_cleanup_free_ struct iovec *all = NULL;
@@ -879,6 +894,7 @@ int varlink_reply_parts(struct varlink_conn *c, const struct iovec *parts, size_
 	struct iovec whole;
 	size_t n = 0;
 	bool valid = true;
+
 
 	if (!c->server || c->closing)
 		return -ECONNRESET;
@@ -891,7 +907,8 @@ int varlink_reply_parts(struct varlink_conn *c, const struct iovec *parts, size_
 	}
 	for (size_t i = 0; i < n_parts; i++) {
 		n += parts[i].iov_len;
-		valid = valid && utf8_valid_prefix(parts[i].iov_base, parts[i].iov_len) == parts[i].iov_len;
+		valid = valid && (valid_utf8 ||
+				  utf8_valid_prefix(parts[i].iov_base, parts[i].iov_len) == parts[i].iov_len);
 	}
 	if (n + STRLEN(head) + STRLEN(tail) >= c->server->limits.reply_max) {
 		log_debug("varlink: reply of %zu bytes to uid %u is too large", n,
@@ -934,7 +951,8 @@ int varlink_reply_parts(struct varlink_conn *c, const struct iovec *parts, size_
 
 int varlink_reply_text(struct varlink_conn *c, const char *params, size_t n)
 {
-	return varlink_reply_parts(c, &(struct iovec){ .iov_base = (char *)params, .iov_len = n }, 1);
+	return varlink_reply_parts(c, &(struct iovec){ .iov_base = (char *)params, .iov_len = n }, 1,
+				   false);
 }
 
 int varlink_notify(struct varlink_conn *c, json_object *params)

@@ -178,9 +178,14 @@ size_t varlink_server_buffer_memory(const struct varlink_server *s, size_t *ret_
 int varlink_reply(struct varlink_conn *c, json_object *params);		/* takes params */
 /* The same with the parameters already as text, params[0, n): a JSON object (not streamed). */
 int varlink_reply_text(struct varlink_conn *c, const char *params, size_t n);
-/* The same, the text in pieces, copied once into the connection's output. */
+/* The same, the text in pieces, copied once into the connection's output; valid_utf8: the
+ * caller made each piece valid UTF-8 (varlink_text_sanitize()), so it is not checked again. */
 struct iovec;
-int varlink_reply_parts(struct varlink_conn *c, const struct iovec *parts, size_t n_parts);
+int varlink_reply_parts(struct varlink_conn *c, const struct iovec *parts, size_t n_parts,
+			bool valid_utf8);
+/* Makes the text *text[0, *n) valid UTF-8, what a message may carry: each byte that is not is
+ * replaced by U+FFFD (*text is then a new string, the old one freed). 0 or -ENOMEM. */
+int varlink_text_sanitize(char **text, size_t *n);
 int varlink_notify(struct varlink_conn *c, json_object *params);	/* takes params */
 int varlink_error(struct varlink_conn *c, const char *error, json_object *params); /* takes params */
 int varlink_error_invalid_parameter(struct varlink_conn *c, const char *parameter);

@@ -1342,6 +1342,21 @@ TEST(reply_as_text)
 	env_free(&e);
 }
 
+/* What a reply given in pieces trusts the caller with: text made valid beforehand. */
+TEST(text_sanitize)
+{
+	_cleanup_free_ char *ok = strdup("caf\xc3\xa9"), *bad = strdup("caf\xe9 \xc0\x80!");
+	const char *was = ok;
+	size_t n_ok = strlen(ok), n_bad = strlen(bad);
+
+	ASSERT_OK(varlink_text_sanitize(&ok, &n_ok));
+	ASSERT_TRUE(ok == was);	/* valid: left as it is */
+	ASSERT_EQ(n_ok, 5);
+	ASSERT_OK(varlink_text_sanitize(&bad, &n_bad));
+	ASSERT_EQ(n_bad, strlen("caf\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd!"));
+	ASSERT_TRUE(memcmp(bad, "caf\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd!", n_bad) == 0);
+}
+
 TEST(limits_fit_the_file_descriptors)
 {
 	struct varlink_limits l;
