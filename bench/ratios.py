@@ -10,8 +10,9 @@ taken with its yardstick in the same run, the two alternated, median of RUNS pai
                tree and bench/walker (one thread reading what `list` shows: "attrs" from
                attributes, "config" identity and link from config space)
   READY+list   the same plus the first `pcipassctl -j list`, against lspci
-  List         round trips of io.pcipass.List on one held connection (p50, p99), against a
-               server that sends the same reply bytes, both measured by the same client
+  List         round trips of io.pcipass.List on one held connection (p50, p99), against
+               bench/canned, a server that sends the same reply bytes, both measured by the
+               same client
   ctl list     `pcipassctl -j list` end to end, against bench/copyclient (connects, calls,
                copies the reply to stdout)
   GetStatus    calls per second on one connection, one at a time, against the canned server
@@ -28,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 RUNS = 5
@@ -109,31 +109,19 @@ def connect(path):
 
 
 class Canned:
-    """A server that answers every call on its socket with the same bytes."""
+    """bench/canned: a server that answers every call on its socket with the same bytes."""
 
-    def __init__(self, path, reply):
-        self.path, self.reply = path, reply + b"\0"
-        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.srv.bind(path)
-        self.srv.listen(16)
-        threading.Thread(target=self.serve, daemon=True).start()
+    def __init__(self, build, path, reply):
+        self.path = path
+        with open(path + ".reply", "wb") as f:
+            f.write(reply)
+        self.proc = subprocess.Popen([os.path.join(build, "bench/canned"), path, path + ".reply"],
+                                     stdout=subprocess.PIPE)
+        self.proc.stdout.readline()	# "ready"
 
-    def serve(self):
-        while True:
-            c, _ = self.srv.accept()
-            threading.Thread(target=self.conn, args=(c,), daemon=True).start()
-
-    def conn(self, c):
-        buf = b""
-        while True:
-            chunk = c.recv(65536)
-            if not chunk:
-                c.close()
-                return
-            buf += chunk
-            while b"\0" in buf:
-                _, buf = buf.split(b"\0", 1)
-                c.sendall(self.reply)
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
 
 
 def round_trips(path, method, n):
@@ -195,7 +183,7 @@ def measure(build, n):
         conn, buf = connect(d.sock), bytearray()
         reply = call(conn, "io.pcipass.List", buf)
         conn.close()
-        canned = Canned(os.path.join(tmp, "canned"), reply)
+        canned = Canned(build, os.path.join(tmp, "canned"), reply)
         k = 40 if n <= 4096 else 10
         row["list_p50"], row["list_p99"] = round_trips(d.sock, "io.pcipass.List", k)
         row["canned_p50"], row["canned_p99"] = round_trips(canned.path, "io.pcipass.List", k)
@@ -205,11 +193,13 @@ def measure(build, n):
         row["rss_peak"] = proc_kib(d.proc.pid, "VmHWM")
         time.sleep(0.2)	# the clients have gone; what the daemon keeps
         row["rss_rest"] = proc_kib(d.proc.pid, "VmRSS")
-        canned_status = Canned(os.path.join(tmp, "canned-status"),
+        canned_status = Canned(build, os.path.join(tmp, "canned-status"),
                                call(connect(d.sock), "io.pcipass.GetStatus", bytearray()))
         row["status_s"] = calls_per_s(d.sock, "io.pcipass.GetStatus")
         row["canned_status_s"] = calls_per_s(canned_status.path, "io.pcipass.GetStatus")
         row["list_kib"] = len(reply) / 1024
+        canned.stop()
+        canned_status.stop()
         d.stop()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
