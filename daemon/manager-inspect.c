@@ -158,6 +158,9 @@ static int vfio_json(struct manager *m, const struct pcidev *d, enum plan_purpos
 	    asprintf(&noiommu, "%s/vfio/noiommu-%d", m->dev_root, d->iommu_group) < 0)
 		return -ENOMEM;
 	path = path_exists(node) ? node : path_exists(noiommu) ? noiommu : NULL;
+	r = model_read_types(&m->model, m->sysfs);
+	if (r < 0)
+		return r;
 	g = model_find_group(&m->model, (uint32_t)d->iommu_group);
 	cdev_dir = sysfs_pci_open(m->sysfs, d->address, "vfio-dev");
 	if (cdev_dir >= 0 && sysfs_list_at(cdev_dir, ".", &cdev, NULL) >= 0 && cdev[0] &&

@@ -211,6 +211,8 @@ static int method_list_groups(struct varlink_conn *c, json_object *params, unsig
 		return invalid(c, bad);
 	if (!groups)
 		return -ENOMEM;
+	if (model_read_types(&m->model, m->sysfs) < 0)
+		return -ENOMEM;
 	(void)host_facts_read(m->sysfs, &h);
 	for (size_t i = 0; i < m->model.n_groups; i++) {
 		json_object *g = NULL;
@@ -421,6 +423,9 @@ static int status_to_json(struct manager *m, const struct host_facts *h, const s
 	for (size_t i = 0; i < h->n_iommu_units; i++)
 		if (json_object_array_add(units, json_object_new_string(h->iommu_units[i])) < 0)
 			return -ENOMEM;
+	r = model_read_types(&m->model, m->sysfs);
+	if (r < 0)
+		return r;
 	counts = model_counts(&m->model);
 	r = status_group_types(counts, &types);
 	if (r < 0)
@@ -736,7 +741,7 @@ void manager_monitor_send_event(struct manager *m, json_object *event)
 }
 
 void manager_monitor_send(struct manager *m, const char *action, const char *subsystem,
-			  const char *address, const struct pcidev *device, const char *devname,
+			  const char *address, struct pcidev *device, const char *devname,
 			  uint64_t seqnum)
 {
 	_cleanup_json_ json_object *p = NULL;
@@ -772,7 +777,7 @@ static int method_monitor(struct varlink_conn *c, json_object *params, unsigned 
 
 	for (size_t i = 0; initial > 0 && i < m->model.n_devs; i++) {
 		json_object *d = NULL, *p = NULL;
-		const struct pcidev *dev = m->model.devs[i];
+		struct pcidev *dev = m->model.devs[i];
 		int r = manager_device_json(m, dev, &d);
 
 		if (r >= 0)

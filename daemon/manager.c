@@ -213,6 +213,8 @@ int manager_plan_build(struct manager *m, const struct policy *policy, const cha
 		return -ENODEV;
 	r = host_facts_read(m->sysfs, &ret->host);
 	if (r >= 0)
+		r = model_read_details(&m->model, m->sysfs, only_address);	/* reset methods */
+	if (r >= 0)
 		r = facts_gather(&m->model, policy, m->sysfs, m->dev_root, m->proc_root, &open, m->kmod,
 				 only_address, &ret->facts);
 	if (r >= 0) {
@@ -277,10 +279,14 @@ void manager_texts_invalidate(struct manager *m)
 	m->text_generation++;
 }
 
-int manager_device_json(struct manager *m, const struct pcidev *d, json_object **ret)
+int manager_device_json(struct manager *m, struct pcidev *d, json_object **ret)
 {
 	_cleanup_strv_free_ char **siblings = NULL;
 	int r;
+
+	r = pcidev_read_details(m->sysfs, d);
+	if (r < 0)
+		return r;
 
 	_cleanup_json_ json_object *o = NULL;
 	const struct claim *c = m->binder ? binder_find_claim(m->binder, d->address) : NULL;

@@ -198,7 +198,7 @@ int manager_apply(struct manager *m, const char *only_address, const struct audi
 		  manager_done_fn done, void *userdata);
 void manager_monitor_send_event(struct manager *m, json_object *event);
 /* A device's JSON with the model's context (siblings). */
-int manager_device_json(struct manager *m, const struct pcidev *d, json_object **ret);
+int manager_device_json(struct manager *m, struct pcidev *d, json_object **ret);
 /* The same as JSON text, kept in d until d or what it shows changes (*ret points into d). */
 int manager_device_text(struct manager *m, struct pcidev *d, const char **ret, size_t *ret_len);
 /* Claims changed: every device's text shows its claim. */
@@ -279,7 +279,7 @@ bool manager_caller_may_change(struct manager *m, struct varlink_conn *c);
 void manager_varlink_stop(struct manager *m);
 /* Sends an event to every Monitor client; device may be NULL. */
 void manager_monitor_send(struct manager *m, const char *action, const char *subsystem,
-			  const char *address, const struct pcidev *device, const char *devname,
+			  const char *address, struct pcidev *device, const char *devname,
 			  uint64_t seqnum);
 
 static inline void manager_freep(struct manager **m)

@@ -110,6 +110,38 @@ static int cmp_group(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+int model_read_types(struct model *m, struct sysfs *s)
+{
+	for (size_t i = 0; i < m->n_groups; i++) {
+		struct iommu_group *g = &m->groups[i];
+
+		if (g->type_read)
+			continue;
+		if (sysfs_iommu_group_type(s, g->id, &g->type) == -ENOMEM)
+			return -ENOMEM;
+		g->type_read = true;
+		m->generation++;	/* the counts count types */
+	}
+	return 0;
+}
+
+int model_read_details(struct model *m, struct sysfs *s, const char *only_address)
+{
+	const struct pcidev *only = only_address ? model_find(m, only_address) : NULL;
+
+	for (size_t i = 0; i < m->n_devs; i++) {
+		struct pcidev *d = m->devs[i];
+		int r;
+
+		if (only && d != only && (only->iommu_group < 0 || d->iommu_group != only->iommu_group))
+			continue;
+		r = pcidev_read_details(s, d);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int group_read(struct sysfs *s, uint32_t id, struct iommu_group *ret)
 {
 	_cleanup_free_ char *type = NULL;
@@ -125,6 +157,7 @@ static int group_read(struct sysfs *s, uint32_t id, struct iommu_group *ret)
 	*ret = (struct iommu_group){
 		.id = id,
 		.type = TAKE_PTR(type),
+		.type_read = true,
 		.members = TAKE_PTR(members),
 		.n_members = n,
 	};
@@ -188,11 +221,8 @@ static int scan_groups(struct sysfs *s, struct pcidev *const *devs, size_t n_dev
 	for (size_t i = 0; i < k; i++) {
 		struct iommu_group *g = &groups[i];
 
-		if (g->members) {
-			if (sysfs_iommu_group_type(s, g->id, &g->type) == -ENOMEM)
-				goto oom;
-			continue;
-		}
+		if (g->members)
+			continue;	/* its type: model_read_types() */
 		r = group_read(s, g->id, g);
 		if (r < 0 && r != -ENOENT)
 			goto fail;

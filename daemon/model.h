@@ -15,6 +15,7 @@ struct sysfs;
 struct iommu_group {
 	uint32_t id;
 	char *type;		/* "DMA", "DMA-FQ", "identity", … or NULL when unreadable */
+	bool type_read;		/* a whole scan leaves it for model_read_types() */
 	char **members;		/* device names (PCI addresses; other buses possible), sorted */
 	size_t n_members;
 };
@@ -42,8 +43,13 @@ struct model {
 };
 
 void model_done(struct model *m);
-/* The counts of the model as it is (recounted when it has changed since). */
+/* The counts of the model as it is (recounted when it has changed since); they need the
+ * groups' types (model_read_types()). */
 const struct model_counts *model_counts(struct model *m);
+/* What a whole scan left for later, read by the first that asks: every group's type; the
+ * details (reset methods) of the functions of only_address's group, or of all (NULL). */
+int model_read_types(struct model *m, struct sysfs *s);
+int model_read_details(struct model *m, struct sysfs *s, const char *only_address);
 /* The highest maximum link speed and width among the functions whose parent is d (a port):
  * the other end of its link. Speed 0 and width -1 when none says. */
 struct pci_link model_link_below(struct model *m, const struct pcidev *d);

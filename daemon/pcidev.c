@@ -260,12 +260,25 @@ static int ids_from_attributes(int dfd, struct pcidev *d, bool vf_ids_only)
 	return 0;
 }
 
+/* The kernel's reset methods. */
+static int read_details(int dfd, struct pcidev *d)
+{
+	_cleanup_free_ char *resets = NULL;
+	int r;
+
+	r = read_opt_str(dfd, "reset_method", &resets);
+	if (r >= 0 && resets)
+		r = split_words(resets, &d->reset_methods);
+	if (r >= 0)
+		d->details_read = true;
+	return r;
+}
+
 int pcidev_read(struct sysfs *s, const char *address, const struct pcidev_read_ctx *ctx,
 		struct pcidev **ret)
 {
 	_cleanup_(pcidev_unrefp) struct pcidev *d = NULL;
 	_cleanup_close_ int dfd = -EBADF;
-	_cleanup_free_ char *resets = NULL;
 	uint8_t cfg[256];
 	ssize_t n_cfg;
 	int r;
@@ -358,15 +371,31 @@ int pcidev_read(struct sysfs *s, const char *address, const struct pcidev_read_c
 	    read_link_state(dfd, "current_link_speed", "current_link_width", &d->link);
 	if (r > 0)
 		r = read_link_state(dfd, "max_link_speed", "max_link_width", &d->max_link);
-	if (r >= 0)
-		r = read_opt_str(dfd, "reset_method", &resets);
-	if (r >= 0 && resets)
-		r = split_words(resets, &d->reset_methods);
 	if (r < 0)
 		return r;
+	/* What the boot path does not need is left to the first that asks, after a whole scan. */
+	if (!(ctx && ctx->scan)) {
+		r = read_details(dfd, d);
+		if (r < 0)
+			return r;
+	}
 
 	*ret = TAKE_PTR(d);
 	return 0;
+}
+
+int pcidev_read_details(struct sysfs *s, struct pcidev *d)
+{
+	_cleanup_close_ int dfd = -EBADF;
+
+	if (d->details_read)
+		return 0;
+	dfd = sysfs_pci_open(s, d->address, NULL);
+	if (dfd < 0) {
+		d->details_read = true;	/* gone: its next record will say */
+		return 0;
+	}
+	return read_details(dfd, d);
 }
 
 /* --- JSON --------------------------------------------------------------------------------- */

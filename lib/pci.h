@@ -59,6 +59,7 @@ struct pcidev {
 	struct pci_link link, max_link;
 	char parent[PCI_ADDR_MAX + 1];	/* the bridge above it; "" on a root bus */
 	char **reset_methods;	/* NULL: attribute absent (old kernel or no reset) */
+	bool details_read;	/* reset_methods read (a whole scan leaves them for later) */
 
 	/* Not part of the snapshot: the daemon's Device JSON text of it, kept until it or what
 	 * it shows of others (siblings, the link's other end, its claim) changes. */

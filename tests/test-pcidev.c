@@ -563,6 +563,15 @@ static void fixture_load(struct fixture *f, const char *name)
 	ASSERT_TRUE(f->tree.fd >= 0);
 	ASSERT_OK(sysfs_open(f->tree.path, true, &f->tree.sysfs));
 	ASSERT_OK(model_scan(&f->model, f->tree.sysfs));
+	/* What the scan leaves for the first that asks: nothing read yet, then all of it. */
+	for (size_t i = 0; i < f->model.n_devs; i++)
+		ASSERT_FALSE(f->model.devs[i]->details_read);
+	for (size_t i = 0; i < f->model.n_groups; i++)
+		ASSERT_FALSE(f->model.groups[i].type_read);
+	ASSERT_OK(model_read_details(&f->model, f->tree.sysfs, NULL));
+	ASSERT_OK(model_read_types(&f->model, f->tree.sysfs));
+	for (size_t i = 0; i < f->model.n_devs; i++)
+		ASSERT_TRUE(f->model.devs[i]->details_read);
 	check_model(&f->model);
 }
 
@@ -702,6 +711,8 @@ static void check_derived(const struct fixture *f)
 		FACT_EQ(addr, "link width (alone)", alone->link.width, d->link.width);
 		FACT_EQ(addr, "max link width (alone)", alone->max_link.width, d->max_link.width);
 		FACT_EQ(addr, "boot_vga (alone)", alone->boot_vga, d->boot_vga);
+		FACT_EQ(addr, "reset methods (alone, and the scan's read later)",
+			strv_equal(alone->reset_methods, (const char *const *)d->reset_methods), true);
 	}
 }
 
