@@ -625,7 +625,7 @@ int facts_gather(const struct model *m, const struct policy *p, struct sysfs *s,
 		const struct pcidev *d = m->devs[i];
 		const struct iommu_group *g;
 
-		if (only && d != only && (only->iommu_group < 0 || d->iommu_group != only->iommu_group))
+		if (only && !model_same_group(only, d))
 			continue;
 		if (!policy_match(p, d))
 			continue;

@@ -125,6 +125,11 @@ int model_read_types(struct model *m, struct sysfs *s)
 	return 0;
 }
 
+bool model_same_group(const struct pcidev *a, const struct pcidev *d)
+{
+	return d == a || (a->iommu_group >= 0 && d->iommu_group == a->iommu_group);
+}
+
 int model_read_details(struct model *m, struct sysfs *s, const char *only_address)
 {
 	const struct pcidev *only = only_address ? model_find(m, only_address) : NULL;
@@ -133,7 +138,7 @@ int model_read_details(struct model *m, struct sysfs *s, const char *only_addres
 		struct pcidev *d = m->devs[i];
 		int r;
 
-		if (only && d != only && (only->iommu_group < 0 || d->iommu_group != only->iommu_group))
+		if (only && !model_same_group(only, d))
 			continue;
 		r = pcidev_read_details(s, d);
 		if (r < 0)

@@ -58,6 +58,8 @@ struct pci_link model_link_below(struct model *m, const struct pcidev *d);
 int model_scan(struct model *m, struct sysfs *s);
 
 struct pcidev *model_find(const struct model *m, const char *address);
+/* Whether d is a, or in a's IOMMU group. */
+bool model_same_group(const struct pcidev *a, const struct pcidev *d);
 const struct iommu_group *model_find_group(const struct model *m, uint32_t id);
 
 /*
