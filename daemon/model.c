@@ -112,6 +112,8 @@ static int cmp_group(const void *a, const void *b)
 
 int model_read_types(struct model *m, struct sysfs *s)
 {
+	if (m->types_generation == m->generation + 1)
+		return 0;
 	for (size_t i = 0; i < m->n_groups; i++) {
 		struct iommu_group *g = &m->groups[i];
 
@@ -122,6 +124,7 @@ int model_read_types(struct model *m, struct sysfs *s)
 		g->type_read = true;
 		m->generation++;	/* the counts count types */
 	}
+	m->types_generation = m->generation + 1;
 	return 0;
 }
 

@@ -38,6 +38,7 @@ struct model {
 	uint64_t generation;	/* changes with every change of the above */
 	uint64_t counts_generation;
 	struct model_counts counts;
+	uint64_t types_generation;	/* + 1: every group's type read at this generation */
 	uint64_t below_generation;
 	struct pci_link *below;	/* per devs[i]: the fastest, widest maximum link below it */
 };
