@@ -832,6 +832,9 @@ static void cfg_pcie(const struct fdev *f, unsigned char *c, unsigned int type)
 	put32(c, 0x4c, (unsigned long)f->maxspeed |
 		       (unsigned long)f->maxwidth << 4);
 	put16(c, 0x52, (unsigned long)f->speed | (unsigned long)f->width << 4);
+	/* Link Capabilities 2: the supported speeds, 2.5 GT/s up to the maximum; the kernel reads
+	 * speeds above 5 GT/s only from here (pcie_get_speed_cap()). */
+	put32(c, 0x6c, ((1ul << (f->maxspeed + 1)) - 2) & 0xfe);
 }
 
 /* SR-IOV extended capability at 0x100. */

@@ -449,7 +449,8 @@ static int gen_root_port(struct gen *g)
 
 	free(g->rpdir);
 	g->rpdir = NULL;
-	r = gen_fdev(&f, g, 0x8086, 0x347a + (g->slot & 3), 0x060400,
+	/* Xeon E5 v3 root ports: ids the hardware database names. */
+	r = gen_fdev(&f, g, 0x8086, 0x2f04 + (g->slot & 3), 0x060400,
 		     "pcieport");
 	f.parent = NULL;
 	f.header = 1;
