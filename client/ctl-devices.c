@@ -9,6 +9,7 @@
 #include "lib/json-util.h"
 #include "lib/macro.h"
 #include "lib/pci-names.h"
+#include "lib/pci.h"
 #include "lib/util.h"
 
 static void format_class(json_object *dev, char *buf, size_t size)
@@ -20,6 +21,22 @@ static void format_class(json_object *dev, char *buf, size_t size)
 		snprintf(buf, size, "%06llx %s", class, name);
 	else
 		snprintf(buf, size, "%06llx", class);
+}
+
+/* "020000 Network controller: Ethernet controller", the database's names of class, subclass
+ * and programming interface after the code (the short name when it knows none). */
+static void format_class_names(json_object *dev, char *buf, size_t size)
+{
+	const char *class = json_get_str(dev, "class_name");
+	const char *sub = json_get_str(dev, "subclass_name");
+	const char *prog_if = json_get_str(dev, "prog_if_name");
+
+	if (!class) {
+		format_class(dev, buf, size);
+		return;
+	}
+	snprintf(buf, size, "%06llx %s%s%s%s%s", json_get_int(dev, "class"), class, sub ? ": " : "",
+		 sub ?: "", prog_if ? ", " : "", prog_if ?: "");
 }
 
 /* What a person should notice about a function, in a few words. */
@@ -63,24 +80,25 @@ static void format_link(json_object *link, char *buf, size_t size)
 
 static int print_device_row(struct table *t, json_object *dev)
 {
-	char id[16], class[48], group[24], notes[256], link[32];
+	char id[16], class[48], name[512], group[24], notes[256], link[32];
 	long long g = json_get_int(dev, "iommu_group");
 
 	ctl_format_id(dev, id, sizeof(id));
 	format_class(dev, class, sizeof(class));
+	ctl_format_name(dev, name, sizeof(name));
 	if (g >= 0)
 		snprintf(group, sizeof(group), "%lld", g);
 	format_notes(dev, notes, sizeof(notes));
 	format_link(json_get(dev, "link"), link, sizeof(link));
 	return table_add_row(t, (const char *const[]){
-		json_get_str(dev, "address"), id, class, json_get_str(dev, "driver"),
+		json_get_str(dev, "address"), id, class, name, json_get_str(dev, "driver"),
 		g >= 0 ? group : NULL, link[0] ? link : NULL, notes[0] ? notes : "" });
 }
 
 int verb_list(struct ctl *c, int argc, char *argv[])
 {
-	static const char *const columns[] = { "ADDRESS", "ID", "CLASS", "DRIVER", "GROUP", "LINK",
-					       "NOTES" };
+	static const char *const columns[] = { "ADDRESS", "ID", "CLASS", "NAME", "DRIVER", "GROUP",
+					       "LINK", "NOTES" };
 	_cleanup_json_ json_object *reply = NULL;
 	_cleanup_(table_freep) struct table *t = NULL;
 	json_object *devices;
@@ -93,6 +111,7 @@ int verb_list(struct ctl *c, int argc, char *argv[])
 	t = table_new(columns, ELEMENTSOF(columns));
 	if (!t)
 		return CTL_EXIT_FAILURE;
+	table_set_shrink(t, 3);
 	devices = json_get(reply, "devices");
 	for (size_t i = 0; i < json_object_array_length(devices); i++)
 		if (print_device_row(t, json_object_array_get_idx(devices, i)) < 0)
@@ -129,25 +148,51 @@ static void print_list_field(const char *label, json_object *a)
 	print_field(label, a && json_object_array_length(a) ? buf : NULL);
 }
 
+/* "8.0 GT/s x16 = 15.8 GB/s (PCIe gen 3, 0.98 GB/s a lane)": usable bandwidth per direction,
+ * after line coding; what is unknown left out. */
+static void format_bandwidth(double gts, long long width, char *buf, size_t size)
+{
+	int gen = pci_link_generation(gts);
+	unsigned lane = pci_link_lane_mbps(gen);
+
+	if (gts <= 0) {
+		snprintf(buf, size, "-");
+		return;
+	}
+	if (width <= 0 || !gen) {
+		snprintf(buf, size, "%.1f GT/s%s", gts, width > 0 ? "" : ", width unknown");
+		return;
+	}
+	double total = lane * (double)width / 1000;
+
+	snprintf(buf, size, "%.1f GT/s x%lld = %.*f GB/s (PCIe gen %d, %.2f GB/s a lane)", gts,
+		 width, total < 10 ? 2 : 1, total, gen, lane / 1000.0);
+}
+
 static void print_link(json_object *link)
 {
-	char buf[128];
+	char buf[128], could[128], warning[512];
+	double at = json_object_get_double(json_get(link, "attainable_speed_gts"));
 
 	if (!link) {
 		print_field("Link:", NULL);
 		return;
 	}
-	snprintf(buf, sizeof(buf), "%.1f GT/s x%lld (gen %lld, %lld MB/s)",
-		 json_object_get_double(json_get(link, "speed_gts")), json_get_int(link, "width"),
-		 json_get_int(link, "generation"), json_get_int(link, "bandwidth_mbps"));
+	format_bandwidth(json_object_get_double(json_get(link, "speed_gts")),
+			 json_get_int(link, "width"), buf, sizeof(buf));
 	print_field("Link:", buf);
-	snprintf(buf, sizeof(buf), "%.1f GT/s x%lld (gen %lld, %lld MB/s)",
-		 json_object_get_double(json_get(link, "max_speed_gts")),
-		 json_get_int(link, "max_width"), json_get_int(link, "max_generation"),
-		 json_get_int(link, "max_bandwidth_mbps"));
+	format_bandwidth(json_object_get_double(json_get(link, "max_speed_gts")),
+			 json_get_int(link, "max_width"), buf, sizeof(buf));
 	print_field("Link capable:", buf);
-	if (json_get_bool(link, "downtrained") == 1)
-		print_field("", "WARNING: trained below what this function and its port can do");
+	if (json_get_bool(link, "downtrained") != 1)
+		return;
+	/* Both what it runs at and what both ends could do. */
+	snprintf(buf, sizeof(buf), "%.1f GT/s x%lld",
+		 json_object_get_double(json_get(link, "speed_gts")), json_get_int(link, "width"));
+	format_bandwidth(at, json_get_int(link, "attainable_width"), could, sizeof(could));
+	snprintf(warning, sizeof(warning), "WARNING: the link runs at %s, below the %s that this "
+		 "function and the other end could do", buf, at > 0 ? could : "speed or width");
+	print_field("", warning);
 }
 
 /* "Mem+ BusMaster- …": the named booleans of a bits object, as lspci writes them. */
@@ -350,22 +395,30 @@ static void print_vfio(json_object *v)
 static void print_device(json_object *dev)
 {
 	json_object *resets;
-	char buf[64];
+	char buf[64], name[512];
 	int mf = json_get_bool(dev, "multifunction");
 	int vga = json_get_bool(dev, "boot_vga");
 
-	printf("%s\n", json_get_str(dev, "address"));
+	ctl_format_name(dev, name, sizeof(name));
+	printf("%s %s\n", json_get_str(dev, "address"), name);
 	ctl_format_id(dev, buf, sizeof(buf));
 	print_field("Vendor:Device:", buf);
 	if (json_get_int(dev, "subsystem_vendor_id") >= 0) {
-		snprintf(buf, sizeof(buf), "%04llx:%04llx", json_get_int(dev, "subsystem_vendor_id"),
-			 json_get_int(dev, "subsystem_device_id"));
-		print_field("Subsystem:", buf);
+		long long sv = json_get_int(dev, "subsystem_vendor_id");
+		long long sd = json_get_int(dev, "subsystem_device_id");
+		const char *svn = json_get_str(dev, "subsystem_vendor_name");
+		const char *sn = json_get_str(dev, "subsystem_name");
+		char svd[16], sdd[16];
+
+		snprintf(svd, sizeof(svd), "Vendor %04llx", sv);
+		snprintf(sdd, sizeof(sdd), "Device %04llx", sd);
+		snprintf(name, sizeof(name), "%04llx:%04llx %s %s", sv, sd, svn ?: svd, sn ?: sdd);
+		print_field("Subsystem:", name);
 	} else {
 		print_field("Subsystem:", NULL);
 	}
-	format_class(dev, buf, sizeof(buf));
-	print_field("Class:", buf);
+	format_class_names(dev, name, sizeof(name));
+	print_field("Class:", name);
 	print_int_field("Revision:", json_get_int(dev, "revision"), true);
 	snprintf(buf, sizeof(buf), "%s%s", json_get_str(dev, "header_type") ?: "unknown",
 		 mf == 1 ? ", multifunction" : "");
@@ -374,6 +427,8 @@ static void print_device(json_object *dev)
 	print_field("Driver override:", json_get_str(dev, "driver_override"));
 	print_int_field("IOMMU group:", json_get_int(dev, "iommu_group"), false);
 	print_int_field("NUMA node:", json_get_int(dev, "numa_node"), false);
+	if (ctl_format_slot(dev, name, sizeof(name)))
+		print_field("Physical slot:", name);
 	if (vga >= 0)
 		print_field("Boot VGA:", vga ? "yes" : "no");
 	print_list_field("Siblings:", json_get(dev, "siblings"));

@@ -24,7 +24,7 @@ static json_object *find_device(json_object *devices, const char *address)
 int verb_groups(struct ctl *c, int argc, char *argv[])
 {
 	static const char *const columns[] = { "GROUP", "TYPE", "VIABLE", "LEASE", "DEVICE", "ID",
-						     "CLASS", "DRIVER" };
+						     "CLASS", "DRIVER", "NAME" };
 	_cleanup_json_ json_object *reply = NULL, *list = NULL;
 	_cleanup_(table_freep) struct table *t = NULL;
 	json_object *groups, *devices;
@@ -46,6 +46,7 @@ int verb_groups(struct ctl *c, int argc, char *argv[])
 	t = table_new(columns, ELEMENTSOF(columns));
 	if (!t)
 		return CTL_EXIT_FAILURE;
+	table_set_shrink(t, 8);
 	for (size_t i = 0; i < json_object_array_length(groups); i++) {
 		json_object *g = json_object_array_get_idx(groups, i);
 		json_object *members = json_get(g, "members");
@@ -55,11 +56,12 @@ int verb_groups(struct ctl *c, int argc, char *argv[])
 		for (size_t j = 0; j < json_object_array_length(members); j++) {
 			const char *addr = json_object_get_string(json_object_array_get_idx(members, j));
 			json_object *d = find_device(devices, addr);
-			char ids[16] = "", class[32] = "";
+			char ids[16] = "", class[32] = "", dname[512] = "";
 			const char *name;
 
 			if (d) {
 				ctl_format_id(d, ids, sizeof(ids));
+				ctl_format_name(d, dname, sizeof(dname));
 				name = pci_base_class_name((uint32_t)json_get_int(d, "class"));
 				snprintf(class, sizeof(class), "%06llx%s%s", json_get_int(d, "class"),
 					 name ? " " : "", name ?: "");
@@ -70,7 +72,8 @@ int verb_groups(struct ctl *c, int argc, char *argv[])
 					json_get_bool(g, "viable") == 0 ? "no" : "-",
 					j > 0 ? "" : json_get_str(json_get(g, "lease"), "owner"), addr,
 					d ? ids : NULL, d ? class : NULL,
-					d ? json_get_str(d, "driver") ?: "(none)" : NULL }) < 0)
+					d ? json_get_str(d, "driver") ?: "(none)" : NULL,
+					d ? dname : NULL }) < 0)
 				return CTL_EXIT_FAILURE;
 		}
 	}

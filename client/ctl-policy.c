@@ -42,13 +42,15 @@ static bool group_has_rule(json_object *g)
 	return false;
 }
 
-static void print_blockers(const char *who, json_object *blockers)
+/* request: the claim came from a request (pcipassctl claim), not a policy file. */
+static void print_blockers(const char *who, json_object *blockers, bool request)
 {
 	for (size_t i = 0; i < json_object_array_length(blockers); i++) {
 		json_object *b = json_object_array_get_idx(blockers, i);
 
 		printf("  %s %s: %s%s\n", who, json_get_str(b, "code"), json_get_str(b, "message"),
-		       json_get_bool(b, "overridden") == 1 ? " (overridden by Force=yes)" : "");
+		       json_get_bool(b, "overridden") != 1 ? "" :
+		       request ? " (overridden by --force)" : " (overridden by Force=yes)");
 	}
 }
 
@@ -68,8 +70,8 @@ static void print_steps(json_object *steps)
 
 int verb_plan(struct ctl *c, int argc, char *argv[])
 {
-	static const char *const columns[] = { "GROUP", "VIABLE", "ADDRESS", "DRIVER", "TARGET",
-					       "ACTION", "RULE", "BLOCKED BY" };
+	static const char *const columns[] = { "GROUP", "VIABLE", "ADDRESS", "NAME", "DRIVER",
+					       "TARGET", "ACTION", "RULE", "BLOCKED BY" };
 	_cleanup_json_ json_object *params = NULL, *reply = NULL;
 	_cleanup_(table_freep) struct table *t = NULL;
 	json_object *groups;
@@ -90,6 +92,7 @@ int verb_plan(struct ctl *c, int argc, char *argv[])
 	t = table_new(columns, ELEMENTSOF(columns));
 	if (!t)
 		return CTL_EXIT_FAILURE;
+	table_set_shrink(t, 3);
 	groups = json_get(reply, "groups");
 	for (size_t i = 0; i < json_object_array_length(groups); i++) {
 		json_object *g = json_object_array_get_idx(groups, i);
@@ -108,7 +111,7 @@ int verb_plan(struct ctl *c, int argc, char *argv[])
 		for (size_t j = 0; j < json_object_array_length(members); j++) {
 			json_object *m = json_object_array_get_idx(members, j);
 			json_object *rule = json_get(m, "rule");
-			char where[256] = "", action[32], blocked[512];
+			char where[256] = "", action[32], blocked[512], name[512] = "-";
 
 			if (rule)
 				snprintf(where, sizeof(where), "%s:%lld", json_get_str(rule, "name"),
@@ -116,9 +119,11 @@ int verb_plan(struct ctl *c, int argc, char *argv[])
 			snprintf(action, sizeof(action), "%s%s", json_get_str(m, "action"),
 				 json_get_bool(m, "companion") == 1 ? " (with group)" : "");
 			blocker_codes(json_get(m, "blockers"), blocked, sizeof(blocked));
+			if (json_get_int(m, "vendor_id") >= 0)
+				ctl_format_name(m, name, sizeof(name));
 			if (table_add_row(t, (const char *const[]){
 					j == 0 ? id : "", j == 0 ? viable : "",
-					json_get_str(m, "address"),
+					json_get_str(m, "address"), name,
 					json_get_str(m, "driver") ?: "(none)",
 					json_get_str(m, "target") ?: "(host)", action,
 					rule ? where : NULL, blocked[0] ? blocked : NULL }) < 0)
@@ -155,10 +160,11 @@ int verb_plan(struct ctl *c, int argc, char *argv[])
 				else
 					printf("\n%s (no IOMMU group)%s:\n", json_get_str(m, "address"),
 					       json_get_bool(g, "blocked") == 1 ? " (blocked)" : "");
-				print_blockers("group", json_get(g, "blockers"));
+				print_blockers("group", json_get(g, "blockers"), false);
 				header = true;
 			}
-			print_blockers(json_get_str(m, "address"), json_get(m, "blockers"));
+			print_blockers(json_get_str(m, "address"), json_get(m, "blockers"),
+				       json_get(m, "rule") && json_get_int(json_get(m, "rule"), "line") == 0);
 			for (size_t k = 0; k < json_object_array_length(json_get(m, "warnings")); k++)
 				printf("  warning: %s\n", json_object_get_string(
 					       json_object_array_get_idx(json_get(m, "warnings"), k)));
@@ -167,7 +173,7 @@ int verb_plan(struct ctl *c, int argc, char *argv[])
 		if (!header && json_object_array_length(json_get(g, "blockers")) > 0) {
 			printf("\nIOMMU group %lld (blocked: left as it is):\n",
 			       json_get_int(g, "iommu_group"));
-			print_blockers("group", json_get(g, "blockers"));
+			print_blockers("group", json_get(g, "blockers"), false);
 		}
 	}
 	if (json_object_array_length(json_get(reply, "host_steps")) > 0) {

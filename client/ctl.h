@@ -38,6 +38,11 @@ int ctl_connect(struct ctl *c);
 int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Formats vendor:device as "8086:10d3". */
 void ctl_format_id(json_object *dev, char *buf, size_t size);
+/* Its names as lspci shows them: "Red Hat, Inc. Virtio 1.0 network device"; what the hardware
+ * database does not know as "Vendor 1234" and "Device 1111". */
+void ctl_format_name(json_object *dev, char *buf, size_t size);
+/* Its physical slot: the kernel's name and the firmware's label ("4 \"PCIE4\""); false: none. */
+bool ctl_format_slot(json_object *dev, char *buf, size_t size);
 
 int verb_list(struct ctl *c, int argc, char *argv[]);
 int verb_show(struct ctl *c, int argc, char *argv[]);
@@ -54,3 +59,5 @@ int verb_lease(struct ctl *c, int argc, char *argv[]);
 int verb_unlease(struct ctl *c, int argc, char *argv[]);
 int verb_leases(struct ctl *c, int argc, char *argv[]);
 int verb_qemu(struct ctl *c, int argc, char *argv[]);
+int verb_metrics(struct ctl *c, int argc, char *argv[]);
+int verb_tree(struct ctl *c, int argc, char *argv[]);

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "client/output.h"
 #include "lib/json-util.h"
@@ -10,6 +12,7 @@
 
 struct table {
 	size_t n_columns;
+	size_t shrink;		/* the column that gives way; n_columns: none */
 	char **cells;		/* row-major, header first */
 	size_t n_rows;		/* including the header */
 };
@@ -21,6 +24,7 @@ struct table *table_new(const char *const *columns, size_t n_columns)
 	if (!t)
 		return NULL;
 	t->n_columns = n_columns;
+	t->shrink = n_columns;
 	if (table_add_row(t, columns) < 0)
 		return table_free(t);
 	return t;
@@ -66,15 +70,85 @@ static size_t text_width(const char *s)
 	return n;
 }
 
-int table_print(const struct table *t, bool legend)
+void table_set_shrink(struct table *t, size_t column)
+{
+	t->shrink = MIN(column, t->n_columns);
+}
+
+/* The terminal's width in columns; 0: not a terminal, no limit. */
+static size_t terminal_width(void)
+{
+	struct winsize ws;
+	const char *e = getenv("COLUMNS");
+	char *end;
+	unsigned long n;
+
+	if (e && *e) {
+		errno = 0;
+		n = strtoul(e, &end, 10);
+		if (errno == 0 && !*end && n > 0 && n < 100000)
+			return n;
+	}
+	if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	return 0;
+}
+
+/* Cuts *s to at most width (≥ 1) terminal columns, its last one "…" when it was longer. */
+static int text_cut(char **s, size_t width)
+{
+	size_t n = 0, len;
+	char *p, *cut;
+
+	if (text_width(*s) <= width)
+		return 0;
+	for (p = *s; *p; p++)
+		if (((unsigned char)*p & 0xc0) != 0x80 && n++ == width - 1)
+			break;
+	len = (size_t)(p - *s);
+	cut = malloc(len + sizeof("…"));
+	if (!cut)
+		return -ENOMEM;
+	memcpy(cut, *s, len);
+	memcpy(cut + len, "…", sizeof("…"));
+	free(*s);
+	*s = cut;
+	return 0;
+}
+
+/* The width the shrinking column may have for the table to fit (at least its header's, or
+ * 8), or SIZE_MAX when it fits or there is no limit. */
+static size_t shrink_width(const struct table *t, const size_t *width)
+{
+	size_t limit = terminal_width(), total = 0, floor;
+
+	if (t->shrink >= t->n_columns || limit == 0)
+		return SIZE_MAX;
+	for (size_t c = 0; c < t->n_columns; c++)
+		total += width[c] + (c + 1 < t->n_columns ? 2 : 0);
+	if (total <= limit)
+		return SIZE_MAX;
+	floor = MAX(text_width(t->cells[t->shrink]), (size_t)8);
+	return MAX(floor, width[t->shrink] > total - limit ? width[t->shrink] - (total - limit) : 0);
+}
+
+int table_print(struct table *t, bool legend)
 {
 	_cleanup_free_ size_t *width = new0(size_t, t->n_columns);
+	size_t cut;
 
 	if (!width)
 		return -ENOMEM;
 	for (size_t r = legend ? 0 : 1; r < t->n_rows; r++)
 		for (size_t c = 0; c < t->n_columns; c++)
 			width[c] = MAX(width[c], text_width(t->cells[r * t->n_columns + c]));
+	cut = shrink_width(t, width);
+	if (cut < width[t->shrink]) {
+		for (size_t r = 0; r < t->n_rows; r++)
+			if (text_cut(&t->cells[r * t->n_columns + t->shrink], cut) < 0)
+				return -ENOMEM;
+		width[t->shrink] = cut;
+	}
 	for (size_t r = legend ? 0 : 1; r < t->n_rows; r++) {
 		const char *const *row = (const char *const *)t->cells + r * t->n_columns;
 		size_t last = t->n_columns;

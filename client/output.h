@@ -17,8 +17,12 @@ struct table *table_new(const char *const *columns, size_t n_columns);
 struct table *table_free(struct table *t);
 /* Adds one row of n_columns cells (NULL prints "-"); copies the strings. */
 int table_add_row(struct table *t, const char *const *cells);
-/* Prints the table, with the header unless legend is false. */
-int table_print(const struct table *t, bool legend);
+/* Makes column the one that gives way (its cells cut short with "…") when the table is wider
+ * than the terminal; only when standard output is a terminal, or $COLUMNS says a width. */
+void table_set_shrink(struct table *t, size_t column);
+/* Prints the table, with the header unless legend is false (cutting the shrinking column's
+ * cells to fit). */
+int table_print(struct table *t, bool legend);
 
 static inline void table_freep(struct table **t)
 {

@@ -29,6 +29,8 @@ struct verb {
 static const struct verb verbs[] = {
 	{ "list", 0, 0, verb_list, "list                 list PCI functions" },
 	{ "show", 1, 1, verb_show, "show ADDRESS         show everything known about one function" },
+	{ "tree", 0, 0, verb_tree, "tree                 the PCI hierarchy: bridges and their ACS, each\n"
+				   "                       function's IOMMU group, driver and slot" },
 	{ "groups", 0, 0, verb_groups, "groups               list IOMMU groups, whether each is viable now,\n"
 				       "                       and their members" },
 	{ "status", 0, 0, verb_status, "status               show host readiness and daemon state" },
@@ -50,6 +52,7 @@ static const struct verb verbs[] = {
 	{ "leases", 0, 0, verb_leases, "leases               list leases" },
 	{ "qemu", 1, 64, verb_qemu, "qemu ADDRESS…        QEMU arguments (--format libvirt|proxmox) for\n"
 				    "                       functions on vfio-pci" },
+	{ "metrics", 0, 0, verb_metrics, "metrics [-o FILE]    the daemon's state in the Prometheus text format" },
 	{ "rom", 1, 1000, verb_rom, "rom check FILE…      validate PCI option ROM images (signatures, PCIR,\n"
 				   "                       ids, code type, checksums), offline; also\n"
 				   "                       rom --check FILE…\n"
@@ -89,6 +92,7 @@ static void help(void)
 	       "                       (default), libvirt (<hostdev> XML) or proxmox\n"
 	       "  -o, --output=FILE    rom ADDRESS: the file the ROM is saved to (replaced\n"
 	       "                       as a whole)\n"
+	       "                       metrics: FILE gets them, replaced as a whole (mode 0644)\n"
 	       "      --initial        monitor: print the current devices first\n"
 	       "      --socket=PATH    pcipassd's socket (default $PCIPASS_SOCKET or\n"
 	       "                       %s)\n"
@@ -275,6 +279,30 @@ void ctl_format_id(json_object *dev, char *buf, size_t size)
 		 json_get_int(dev, "device_id") & 0xffff);
 }
 
+void ctl_format_name(json_object *dev, char *buf, size_t size)
+{
+	const char *v = json_get_str(dev, "vendor_name"), *d = json_get_str(dev, "device_name");
+	char vn[16], dn[16];
+
+	/* What lspci says of ids the database does not know. */
+	if (!v)
+		snprintf(vn, sizeof(vn), "Vendor %04llx", json_get_int(dev, "vendor_id") & 0xffff);
+	if (!d)
+		snprintf(dn, sizeof(dn), "Device %04llx", json_get_int(dev, "device_id") & 0xffff);
+	snprintf(buf, size, "%s %s", v ?: vn, d ?: dn);
+}
+
+bool ctl_format_slot(json_object *dev, char *buf, size_t size)
+{
+	const char *name = json_get_str(dev, "slot"), *label = json_get_str(dev, "slot_label");
+
+	if (name && label)
+		snprintf(buf, size, "%s \"%s\"", name, label);
+	else if (name || label)
+		snprintf(buf, size, label ? "\"%s\"" : "%s", name ?: label);
+	return name || label;
+}
+
 enum {
 	ARG_SOCKET = 0x100,
 	ARG_INITIAL,
@@ -428,8 +456,8 @@ int main(int argc, char *argv[])
 					       v->min_args == 1 ? "an argument" : "more arguments");
 		if (n_args > v->max_args)
 			return ctl_usage_error("too many arguments for '%s'", name);
-		if (arg_rom_output && v->fn != verb_rom)
-			return ctl_usage_error("-o/--output is for 'rom ADDRESS' only");
+		if (arg_rom_output && v->fn != verb_rom && v->fn != verb_metrics)
+			return ctl_usage_error("-o/--output is for 'rom ADDRESS' and 'metrics' only");
 		if (arg_rom_check && v->fn != verb_rom)
 			return ctl_usage_error("--check is for 'rom --check FILE…' only");
 		r = v->fn(&c, n_args, argv + optind + (optind < argc));

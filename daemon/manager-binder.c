@@ -726,6 +726,7 @@ static void on_txn_done(struct txn *t, void *userdata)
 		return;
 	}
 	log_txn(j, t);
+	m->n_transactions[t->kind][t->state == TXN_FAILED]++;
 	if (txn_to_json(t, &tj) >= 0 && json_object_array_add(j->waiter->results, tj) < 0)
 		(void)json_object_put(tj);
 	j->waiter->failed = j->waiter->failed || t->state == TXN_FAILED;
@@ -1065,6 +1066,7 @@ static void on_undo_done(struct txn *t, void *userdata)
 {
 	struct manager *m = userdata;
 
+	m->n_transactions[TXN_UNDO][t->state == TXN_FAILED]++;
 	(void)manager_rescan(m);
 	adopt_and_apply(m);
 }

@@ -12,6 +12,9 @@
 
 #include <systemd/sd-daemon.h>
 
+#include <json-c/json.h>
+
+#include "lib/json-util.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "manager.h"
@@ -194,4 +197,25 @@ void manager_status_done(struct manager *m)
 	m->status_defer = sd_event_source_disable_unref(m->status_defer);
 	manager_status_blocked_clear(m);
 	m->status_sent = mfree(m->status_sent);
+}
+
+int manager_status_transactions_json(const struct manager *m, json_object *o)
+{
+	_cleanup_json_ json_object *by_kind = json_object_new_object();
+	int r = by_kind ? 0 : -ENOMEM;
+
+	for (size_t k = 0; r >= 0 && k < ELEMENTSOF(m->n_transactions); k++) {
+		json_object *counts = json_object_new_object();
+
+		if (!counts)
+			return -ENOMEM;
+		r = json_add(by_kind, txn_kind_to_string((enum txn_kind)k), counts);
+		if (r >= 0)
+			r = json_add_int(counts, "done", (int64_t)m->n_transactions[k][0]);
+		if (r >= 0)
+			r = json_add_int(counts, "failed", (int64_t)m->n_transactions[k][1]);
+	}
+	if (r < 0)
+		return r;
+	return json_add(o, "transactions_ended", TAKE_PTR(by_kind));
 }

@@ -504,6 +504,8 @@ static int status_to_json(struct manager *m, const struct host_facts *h, const s
 		r = json_add_int(o, "leases", (int64_t)manager_leases_count(m));
 	if (r >= 0)
 		r = json_add_int(o, "queued", (int64_t)manager_jobs_queued(m));
+	if (r >= 0)
+		r = manager_status_transactions_json(m, o);
 	if (r >= 0) {
 		const struct txn *t = m->binder ? binder_running(m->binder) : NULL;
 		json_object *tj = NULL;

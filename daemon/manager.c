@@ -13,6 +13,7 @@
 #include "lib/varlink.h"
 #include "kmodule.h"
 #include "manager.h"
+#include "names.h"
 #include "planner.h"
 #include "sysfs.h"
 #include "udev-monitor.h"
@@ -51,6 +52,9 @@ int manager_new(const struct manager_config *config, struct manager **ret)
 	/* Without libkmod's context, modules that are not loaded are "cannot tell". */
 	m->kmod = kmodule_new();
 	m->binder_kmod = kmodule_new();
+	m->names = names_db_new();
+	if (!m->names)
+		return -ENOMEM;
 
 	r = sysfs_open(m->sysfs_root, m->read_only, &m->sysfs);
 	if (r < 0)
@@ -92,6 +96,8 @@ struct manager *manager_free(struct manager *m)
 	free(m->udev_rules);
 	kmodule_free(m->kmod);
 	kmodule_free(m->binder_kmod);
+	names_db_free(m->names);
+	pci_slots_done(&m->slots);
 	sysfs_free(m->sysfs);
 	sd_event_unref(m->event);
 	free(m->sysfs_root);
@@ -198,6 +204,31 @@ void manager_plan_done(struct manager_plan *mp)
 	host_facts_done(&mp->host);
 }
 
+const struct pci_slot *manager_slot(struct manager *m, const struct pcidev *d)
+{
+	if (m->slots_generation != m->model.generation + 1) {
+		struct pci_slots slots;
+
+		if (pci_slots_read(m->sysfs, &slots) < 0)
+			return NULL;	/* -ENOMEM: none this time */
+		pci_slots_done(&m->slots);
+		m->slots = slots;
+		m->slots_generation = m->model.generation + 1;
+	}
+	return pci_slots_find(&m->slots, d->address);
+}
+
+void manager_read_names(struct manager *m, struct pcidev *d)
+{
+	if (d) {
+		if (!d->names && m->names)
+			d->names = names_lookup(m->names, d);	/* NULL (-ENOMEM): tried again */
+		return;
+	}
+	for (size_t i = 0; i < m->model.n_devs; i++)
+		manager_read_names(m, m->model.devs[i]);
+}
+
 int manager_plan_build(struct manager *m, const struct policy *policy, const char *only_address,
 		       enum plan_purpose purpose, struct manager_plan *ret)
 {
@@ -211,6 +242,7 @@ int manager_plan_build(struct manager *m, const struct policy *policy, const cha
 	*ret = (struct manager_plan){ .host = HOST_FACTS_INIT };
 	if (only_address && !model_find(&m->model, only_address))
 		return -ENODEV;
+	manager_read_names(m, NULL);
 	r = host_facts_read(m->sysfs, &ret->host);
 	if (r >= 0)
 		r = model_read_details(&m->model, m->sysfs, only_address);	/* reset methods */
@@ -287,6 +319,7 @@ int manager_device_json(struct manager *m, struct pcidev *d, json_object **ret)
 	r = pcidev_read_details(m->sysfs, d);
 	if (r < 0)
 		return r;
+	manager_read_names(m, d);
 
 	_cleanup_json_ json_object *o = NULL;
 	const struct claim *c = m->binder ? binder_find_claim(m->binder, d->address) : NULL;
@@ -323,6 +356,21 @@ int manager_device_json(struct manager *m, struct pcidev *d, json_object **ret)
 			r = json_add_bool(link, "downtrained",
 					  (speed > 0 && d->link.speed < speed) ||
 					  (width > 0 && d->link.width > 0 && d->link.width < width));
+		/* What it could run at: the slower, narrower of the two ends' maximums. */
+		if (r >= 0 && link)
+			r = json_add(link, "attainable_speed_gts",
+				     speed > 0 ? json_object_new_double(speed) : NULL);
+		if (r >= 0 && link)
+			r = width > 0 ? json_add_int(link, "attainable_width", width) :
+					json_add_null(link, "attainable_width");
+	}
+	/* The physical slot it sits in. */
+	if (r >= 0) {
+		const struct pci_slot *slot = manager_slot(m, d);
+
+		r = json_add_str(o, "slot", slot ? slot->name : NULL);
+		if (r >= 0)
+			r = json_add_str(o, "slot_label", slot ? slot->label : NULL);
 	}
 	/* What pcipass moved it from: where a release returns it. */
 	if (r >= 0 && c)

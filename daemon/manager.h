@@ -16,6 +16,7 @@
 #include "facts.h"
 #include "model.h"
 #include "planner.h"
+#include "slots.h"
 #include "lib/policy.h"
 
 struct varlink_conn;
@@ -57,6 +58,9 @@ struct manager {
 	bool socket_gid_valid;
 	char *policy_error;		/* why the last load failed; NULL when it did not */
 	struct kmodule *kmod, *binder_kmod;	/* the loop's, the binder worker's */
+	struct names_db *names;		/* the hardware database's names, per set of ids */
+	struct pci_slots slots;		/* read again when the model has changed (+ 1) */
+	uint64_t slots_generation;
 	struct binder *binder;
 	uint64_t step_timeout_usec;
 	bool disabled;			/* pcipass.disable=1 on the kernel command line */
@@ -81,6 +85,8 @@ struct manager {
 	size_t n_monitors;
 
 	uint64_t n_scans, n_uevents;
+	/* Transactions ended, as journaled: [kind][0] done, [kind][1] failed (GetStatus). */
+	uint64_t n_transactions[TXN_UNDO + 1][2];
 
 	/* manager-status.c: what systemd is told */
 	bool started;			/* manager_start() has returned */
@@ -197,6 +203,10 @@ int manager_run_task(struct manager *m, binder_task_fn fn, void (*done)(int r, v
 int manager_apply(struct manager *m, const char *only_address, const struct audit_caller *caller,
 		  manager_done_fn done, void *userdata);
 void manager_monitor_send_event(struct manager *m, json_object *event);
+/* The physical slot d sits in, NULL when none. */
+const struct pci_slot *manager_slot(struct manager *m, const struct pcidev *d);
+/* Looks up d's names in the hardware database once (NULL: every function's). */
+void manager_read_names(struct manager *m, struct pcidev *d);
 /* A device's JSON with the model's context (siblings). */
 int manager_device_json(struct manager *m, struct pcidev *d, json_object **ret);
 /* The same as JSON text, kept in d until d or what it shows changes (*ret points into d). */
@@ -269,6 +279,8 @@ void manager_status_update(struct manager *m);
 void manager_status_blocked(struct manager *m, int64_t group, const char *why);
 void manager_status_blocked_clear(struct manager *m);
 void manager_status_done(struct manager *m);
+/* Adds GetStatus's transactions_ended (n_transactions) to o. */
+int manager_status_transactions_json(const struct manager *m, json_object *o);
 
 /* manager-varlink.c */
 int manager_varlink_start(struct manager *m, int listen_fd);

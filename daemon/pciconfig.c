@@ -132,6 +132,39 @@ static const struct bits acs_bits[] = {
 	{ 6, "direct_translated_p2p" },
 };
 
+size_t pci_config_find_ext_cap(const uint8_t *cfg, size_t n, uint16_t id)
+{
+	size_t off = PCI_CFG_SPACE_SIZE;
+
+	/* At most one capability per dword of the extended space: a loop ends there. */
+	for (size_t i = 0; i < (PCI_CFG_SPACE_EXP_SIZE - PCI_CFG_SPACE_SIZE) / 4; i++) {
+		uint32_t h;
+
+		if (off < PCI_CFG_SPACE_SIZE || off + 4 > n)
+			return 0;
+		h = rd32(cfg, off);
+		if (h == 0 || h == 0xffffffff)
+			return 0;
+		if (PCI_EXT_CAP_ID(h) == id)
+			return off;
+		off = PCI_EXT_CAP_NEXT(h);
+	}
+	return 0;
+}
+
+int pci_acs_to_json(uint16_t capable, uint16_t enabled, json_object **ret)
+{
+	json_object *o = json_object_new_object();
+
+	if (!o || add_bits(o, "capable", capable, acs_bits, ELEMENTSOF(acs_bits)) < 0 ||
+	    add_bits(o, "enabled", enabled, acs_bits, ELEMENTSOF(acs_bits)) < 0) {
+		(void)json_object_put(o);
+		return -ENOMEM;
+	}
+	*ret = o;
+	return 0;
+}
+
 static const char *const pcie_types[] = {
 	[0] = "endpoint", [1] = "legacy-endpoint", [4] = "root-port", [5] = "upstream-port",
 	[6] = "downstream-port", [7] = "pcie-to-pci-bridge", [8] = "pci-to-pcie-bridge",

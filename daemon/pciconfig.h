@@ -23,5 +23,12 @@ int pci_config_to_json(const uint8_t *cfg, size_t n, const char *resource, json_
  * chain is broken before it). */
 size_t pci_config_find_cap(const uint8_t *cfg, size_t n, uint8_t id);
 
+/* The same for an extended capability (from 0x100); 0 when there is none, the read was too
+ * short for it, or the chain is broken. */
+size_t pci_config_find_ext_cap(const uint8_t *cfg, size_t n, uint16_t id);
+/* An ACS capability's capability and control registers as {capable: Bits, enabled: Bits},
+ * the bits named as in the decoded config space. */
+int pci_acs_to_json(uint16_t capable, uint16_t enabled, json_object **ret);
+
 const char *pci_cap_name(uint8_t id);
 const char *pci_ext_cap_name(uint16_t id);

@@ -14,6 +14,8 @@
 
 #include "lib/json-build.h"
 #include "lib/json-util.h"
+#include "names.h"
+#include "pciconfig.h"
 #include "pcidev.h"
 #include "sysfs.h"
 
@@ -260,12 +262,36 @@ static int ids_from_attributes(int dfd, struct pcidev *d, bool vf_ids_only)
 	return 0;
 }
 
-/* The kernel's reset methods. */
+/* Access Control Services of a bridge (a port whose ACS decides which functions below it share
+ * an IOMMU group) or of a multifunction function (whether its functions may talk to each other
+ * past the IOMMU): in extended config space, which only root reads past 256 bytes. */
+static void read_acs(int dfd, struct pcidev *d)
+{
+	_cleanup_free_ uint8_t *cfg = NULL;
+	ssize_t n;
+	size_t off;
+
+	if (d->header != PCI_HEADER_BRIDGE && d->multifunction != 1)
+		return;
+	cfg = malloc(PCI_CFG_SPACE_EXP_SIZE);
+	if (!cfg)
+		return;
+	n = sysfs_read_bin_at(dfd, "config", cfg, PCI_CFG_SPACE_EXP_SIZE);
+	off = n > 0 ? pci_config_find_ext_cap(cfg, (size_t)n, PCI_EXT_CAP_ID_ACS) : 0;
+	if (off == 0 || off + PCI_ACS_CTRL + 2 > (size_t)n)
+		return;
+	d->has_acs = true;
+	d->acs_capable = (uint16_t)(cfg[off + PCI_ACS_CAP] | cfg[off + PCI_ACS_CAP + 1] << 8);
+	d->acs_enabled = (uint16_t)(cfg[off + PCI_ACS_CTRL] | cfg[off + PCI_ACS_CTRL + 1] << 8);
+}
+
+/* The kernel's reset methods, and ACS. */
 static int read_details(int dfd, struct pcidev *d)
 {
 	_cleanup_free_ char *resets = NULL;
 	int r;
 
+	read_acs(dfd, d);
 	r = read_opt_str(dfd, "reset_method", &resets);
 	if (r >= 0 && resets)
 		r = split_words(resets, &d->reset_methods);
@@ -428,10 +454,24 @@ static int link_to_json(const struct pcidev *d, json_object **ret)
 	return json_build_done(&b, ret);
 }
 
+static void names_to_json(struct json_build *b, const struct pci_names *n)
+{
+	static const struct pci_names unknown = {};
+
+	n = n ?: &unknown;
+	json_build_str(b, "vendor_name", n->vendor);
+	json_build_str(b, "device_name", n->device);
+	json_build_str(b, "subsystem_vendor_name", n->subsystem_vendor);
+	json_build_str(b, "subsystem_name", n->subsystem);
+	json_build_str(b, "class_name", n->class);
+	json_build_str(b, "subclass_name", n->subclass);
+	json_build_str(b, "prog_if_name", n->prog_if);
+}
+
 int pcidev_to_json(const struct pcidev *d, char *const *siblings, json_object **ret)
 {
 	struct json_build b = json_build_new();
-	json_object *link = NULL;
+	json_object *link = NULL, *acs = NULL;
 
 	json_build_str(&b, "address", d->address);
 	json_build_int(&b, "vendor_id", d->vendor);
@@ -439,6 +479,7 @@ int pcidev_to_json(const struct pcidev *d, char *const *siblings, json_object **
 	json_build_opt_int(&b, "subsystem_vendor_id", d->subsystem_vendor);
 	json_build_opt_int(&b, "subsystem_device_id", d->subsystem_device);
 	json_build_int(&b, "class", d->class);
+	names_to_json(&b, d->names);
 	json_build_opt_int(&b, "revision", d->revision);
 	json_build_str(&b, "header_type", pci_header_to_string(d->header));
 	json_build_opt_bool(&b, "multifunction", d->multifunction);
@@ -456,5 +497,9 @@ int pcidev_to_json(const struct pcidev *d, char *const *siblings, json_object **
 		b.r = link_to_json(d, &link);
 	json_build_add(&b, "link", link);
 	json_build_strv(&b, "reset_methods", d->reset_methods, true);
+	if (b.r >= 0 && d->has_acs)
+		b.r = pci_acs_to_json(d->acs_capable, d->acs_enabled, &acs);
+	json_build_add(&b, "acs", acs);
+	json_build_str(&b, "parent", d->parent[0] ? d->parent : NULL);
 	return json_build_done(&b, ret);
 }

@@ -5,6 +5,7 @@
 
 #include "lib/json-build.h"
 #include "lib/json-util.h"
+#include "names.h"
 #include "planner.h"
 #include "sysfs.h"
 
@@ -753,13 +754,19 @@ static int plan_group_build(const struct plan_env *env, struct plan_group *g, in
 					     NULL, &g->not_viable_now);
 		g->viable_after = group_viable(env->model, ig, env->host->dma_ownership,
 					       driver_after, g, &g->not_viable_after);
+		/* What to change, in the words of where the claim came from: a policy file, or
+		 * a request (pcipassctl claim, the Claim call). */
 		if (wants_vfio && viable_required && !g->viable_after)
 			r = block(&g->blockers, &g->n_blockers, "group-not-viable", false,
 				  "IOMMU group %lld would not be viable: %s (%s wants the group "
-				  "viable; Group=claim moves the other members along, Group=any "
-				  "accepts a group that is not)", (long long)id,
+				  "viable; %s)", (long long)id,
 				  g->not_viable_after ?: "a member keeps a host driver",
-				  rule_where(claim_rule, where, sizeof(where)));
+				  rule_where(claim_rule, where, sizeof(where)),
+				  claim_rule->line > 0 ?
+				  "Group=claim moves the other members along, Group=any accepts a "
+				  "group that is not" :
+				  "claim the whole group: pcipassctl claim --group, or \"group\": true "
+				  "in the Claim call");
 	}
 	if (r < 0)
 		return r;
@@ -980,8 +987,13 @@ static int member_to_json(const struct plan_member *m, json_object **ret)
 {
 	struct json_build b = json_build_new();
 	json_object *rule = NULL, *blockers = NULL, *steps = NULL;
+	const struct pci_names *names = m->dev ? m->dev->names : NULL;
 
 	json_build_str(&b, "address", m->address);
+	json_build_opt_int(&b, "vendor_id", m->dev ? (int64_t)m->dev->vendor : -1);
+	json_build_opt_int(&b, "device_id", m->dev ? (int64_t)m->dev->device : -1);
+	json_build_str(&b, "vendor_name", names ? names->vendor : NULL);
+	json_build_str(&b, "device_name", names ? names->device : NULL);
 	json_build_str(&b, "driver", m->driver);
 	json_build_str(&b, "target", m->target);
 	json_build_str(&b, "action", plan_action_to_string(m->action));

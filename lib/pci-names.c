@@ -17,6 +17,8 @@ const char *pci_base_class_name(uint32_t class)
 
 	if (base == 0x40)
 		return "coprocessor";
+	if (base == 0xff)
+		return "unassigned";	/* the class of virtio devices that have none (balloon, rng…) */
 	if (base >= ELEMENTSOF(names))
 		return NULL;
 	return names[base];

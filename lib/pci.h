@@ -33,6 +33,8 @@ struct pci_link {
 	int width;		/* lanes; -1 unknown */
 };
 
+struct pci_names;
+
 struct pcidev {
 	unsigned n_ref;
 	char address[PCI_ADDR_MAX + 1];
@@ -59,10 +61,15 @@ struct pcidev {
 	struct pci_link link, max_link;
 	char parent[PCI_ADDR_MAX + 1];	/* the bridge above it; "" on a root bus */
 	char **reset_methods;	/* NULL: attribute absent (old kernel or no reset) */
-	bool details_read;	/* reset_methods read (a whole scan leaves them for later) */
+	/* A bridge's or multifunction function's ACS capability and control registers. */
+	bool has_acs;
+	uint16_t acs_capable, acs_enabled;
+	bool details_read;	/* reset_methods and ACS read (a whole scan leaves them for later) */
 
-	/* Not part of the snapshot: the daemon's Device JSON text of it, kept until it or what
+	/* Not part of the snapshot: its names in the hardware database (NULL: not looked up
+	 * yet), kept by the daemon's names_db; and the daemon's Device JSON text of it, kept until it or what
 	 * it shows of others (siblings, the link's other end, its claim) changes. */
+	const struct pci_names *names;
 	char *json_text;
 	size_t json_len;
 	uint64_t json_generation;

@@ -168,6 +168,8 @@ check_eq "GPU alone: refused (exit 1)" "$?" "1"
 check "GPU alone: the group would not be viable, naming the audio function" \
 	grep -q "group-not-viable: .*0000:01:00.1 is bound to snd_hda_intel" "$TMP/err"
 check "GPU alone: the boot VGA guard, --force overrides" grep -q "boot-vga: .*(--force overrides)" "$TMP/err"
+check "GPU alone: the remedy in command-line words (--group), not the policy key" \
+	bash -c "grep -q 'claim the whole group: pcipassctl claim --group' '$TMP/err' && ! grep -q 'Group=claim' '$TMP/err'"
 check_eq "GPU refused: nothing was written" "$(writes)" ""
 ctl claim 0000:01:00.0 --group >/dev/null 2>"$TMP/err"
 check "GPU --group without --force: still the boot VGA" grep -q "boot-vga" "$TMP/err"

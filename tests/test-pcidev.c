@@ -1685,9 +1685,10 @@ TEST(pcidev_read_sriov)
 
 static const char *const device_keys[] = {
 	"address", "vendor_id", "device_id", "subsystem_vendor_id", "subsystem_device_id",
-	"class", "revision", "header_type", "multifunction", "driver", "driver_override",
-	"iommu_group", "numa_node", "boot_vga", "physfn", "virtfns", "sriov_numvfs",
-	"sriov_totalvfs", "siblings", "link", "reset_methods",
+	"class", "vendor_name", "device_name", "subsystem_vendor_name", "subsystem_name",
+	"class_name", "subclass_name", "prog_if_name", "revision", "header_type", "multifunction",
+	"driver", "driver_override", "iommu_group", "numa_node", "boot_vga", "physfn", "virtfns",
+	"sriov_numvfs", "sriov_totalvfs", "siblings", "link", "reset_methods", "parent", "acs",
 };
 
 static const char *const link_keys[] = {
@@ -1756,6 +1757,11 @@ TEST(pcidev_to_json_absent)
 	ASSERT_NULL(jget(j, "sriov_totalvfs"));
 	ASSERT_NULL(jget(j, "link"));
 	ASSERT_NULL(jget(j, "reset_methods"));
+	ASSERT_NULL(jget(j, "parent"));
+	ASSERT_NULL(jget(j, "acs"));
+	/* The names are the daemon's to look up (names_lookup()): none yet. */
+	ASSERT_NULL(jget(j, "vendor_name"));
+	ASSERT_NULL(jget(j, "class_name"));
 	/* ... except the lists that are never optional. */
 	check_strv_json(jget(j, "virtfns"), STRV_EMPTY);
 	check_strv_json(jget(j, "siblings"), STRV_EMPTY);

@@ -156,7 +156,7 @@ check_eq "whole-host plan covers all 12 groups; only groups 3, 10, 11 have rules
 	"(12, [3, 10, 11])"
 ctl plan >"$TMP/plan.txt"
 check "pcipassctl plan: table by group with the rule and blockers" \
-	grep -q '^11     no→no   0000:03:00.0  (none)         (host)    leave' "$TMP/plan.txt"
+	grep -q '^11     no→no   0000:03:00.0  Red Hat, Inc. Device 000e  *(none)         (host)    leave' "$TMP/plan.txt"
 check "pcipassctl plan: the writes, in words" \
 	grep -q 'write bus/pci/devices/0000:00:05.1/driver_override *← vfio-pci' "$TMP/plan.txt"
 check_eq "a plan writes nothing" "$(tree_sum)" "$before"

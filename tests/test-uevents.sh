@@ -155,5 +155,15 @@ check_eq "downtrained: below what both the GPU and its port can do" \
 	"$(ctl -j show 0000:02:00.0 | json_eval 'd["device"]["link"]["downtrained"]') $(ctl -j show 0000:03:00.0 | json_eval 'd["device"]["link"]["downtrained"]')" \
 	"True False"
 check "list marks it with !" bash -c "'$PCIPASSCTL' --socket '$SOCK' list | grep -q '^0000:02:00.0 .* 8GT/s x4!'"
+check_eq "show: the bandwidth now and capable, with the generation" \
+	"$(ctl show 0000:02:00.0 | grep -E '^  Link( capable)?:')" \
+	"  Link:              8.0 GT/s x4 = 3.94 GB/s (PCIe gen 3, 0.98 GB/s a lane)
+  Link capable:      16.0 GT/s x16 = 31.5 GB/s (PCIe gen 4, 1.97 GB/s a lane)"
+check_eq "show: the degraded link's warning says what it runs at and what it could" \
+	"$(ctl show 0000:02:00.0 | grep WARNING | sed 's/^ *//')" \
+	"WARNING: the link runs at 8.0 GT/s x4, below the 16.0 GT/s x16 = 31.5 GB/s (PCIe gen 4, 1.97 GB/s a lane) that this function and the other end could do"
+check_eq "a port's warning: what the function below could do bounds it" \
+	"$(ctl -j show 0000:00:05.0 | json_eval '(d["device"]["link"]["attainable_speed_gts"], d["device"]["link"]["attainable_width"])')" \
+	"(16.0, 16)"
 check "pcipassd stops cleanly (links)" daemon_stop
 finish
