@@ -1,7 +1,8 @@
 #!/bin/bash
 # lspci-check.sh DIR: for every function the guest sent (DIR/ADDRESS.json from pcipassctl -j
 # show, DIR/ADDRESS.txt from lspci -vvv, both run in the guest), the decoded config space must
-# agree with lspci. Prints TAP; run by run-vm.sh after the lspci scenario.
+# agree with lspci; and DIR/list.names (pcipassctl -j list) the names of DIR/lspci.mm (lspci -mm
+# from the guest's hwdb). Prints TAP; run by run-vm.sh after the lspci scenario.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lspci-compare.sh"
 dir=$1
@@ -34,4 +35,16 @@ print(" ".join(ok))
 ' "$json" "$dir/$a.attrs")" \
 		"class=True device=True revision=True subsystem_device=True subsystem_vendor=True vendor=True current_link_speed=True current_link_width=True max_link_speed=True max_link_width=True"
 done
+# The names from the guest's hardware database, as lspci -mm shows them (tests/test-names.sh).
+if [ -s "$dir/list.names" ] && [ -s "$dir/lspci.mm" ]; then
+	while read -r line; do
+		case $line in
+		ok\ *) ok "names: ${line#ok }" ;;
+		*) not_ok "names: ${line#not ok }" ;;
+		esac
+	done < <(/usr/bin/python3 "${top_srcdir:-$(dirname "$0")/../..}/tests/lspci-names.py" \
+		"$dir/list.names" "$dir/lspci.mm")
+else
+	not_ok "names: the guest sent no list or no lspci -mm"
+fi
 finish

@@ -113,6 +113,11 @@ if command -v lspci >/dev/null; then
 	[ -r /usr/share/misc/pci.ids ] && mkdir -p "$root/usr/share/misc" &&
 		cp /usr/share/misc/pci.ids "$root/usr/share/misc/"
 fi
+# udev's hardware database, where sd-hwdb looks for it: the names pcipassctl shows.
+for hwdb in /etc/udev/hwdb.bin /usr/lib/udev/hwdb.bin /lib/udev/hwdb.bin; do
+	[ -r "$hwdb" ] || continue
+	mkdir -p "$root/lib/udev" && cp "$hwdb" "$root/lib/udev/hwdb.bin" && break
+done
 # A real QEMU for the lease scenario and the demo: started in the guest as an unprivileged user
 # on a leased group (setpriv drops to it; busybox's cannot change uids). Its firmware only.
 if [ -x /usr/bin/setpriv ]; then

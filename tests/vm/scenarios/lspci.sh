@@ -2,7 +2,7 @@
 # The config-space decoding next to lspci -vvv for every function of the guest (PCIe root
 # ports with AER, e1000e, an nvme PF with SR-IOV and its VFs, a PCIe-to-PCI bridge, conventional
 # devices): both are sent to the host, which compares them (tests/vm/lspci-check.sh), with the
-# kernel's identity attributes of each.
+# kernel's identity attributes of each; and the names of every function next to lspci -mm's.
 pf=0000:02:00.0
 check "lspci is in the guest" command -v lspci
 echo 0 >/sys/bus/pci/devices/$pf/sriov_drivers_autoprobe
@@ -23,6 +23,9 @@ for d in /sys/bus/pci/devices/*; do
 	done >>$W/lspci/$a.attrs
 	n=$((n + 1))
 done
+# The names, next to lspci's from the same hardware database (pci.ids off).
+pcipassctl -j list >$W/lspci/list.names
+lspci -mm -D -i /dev/null >$W/lspci/lspci.mm
 # Compressed: the serial port is slow under TCG (some 2 KB/s).
 tar c -C $W lspci | gzip -9 | base64 | sed 's|^|@file lspci.tgz.b64 |' >$RES
 pass "pcipassctl -j show and lspci -vvv of $n functions sent to the host"
