@@ -907,6 +907,16 @@ static int candidates_json(const struct candidate *c, size_t n, const struct man
 			r = json_add_str(o, "reason", c[i].reason);
 		if (r >= 0)
 			r = json_add_str(o, "leased_by", c[i].leased ? c[i].leased->owner : NULL);
+		if (r >= 0 && c[i].leased) {
+			char id[24];
+
+			snprintf(id, sizeof(id), "%" PRIu64, c[i].leased->id);
+			r = json_add_str(o, "lease", id);
+		} else if (r >= 0)
+			r = json_add_null(o, "lease");
+		if (r >= 0)
+			r = c[i].numa_node >= 0 ? json_add_int(o, "numa_node", c[i].numa_node) :
+						  json_add_null(o, "numa_node");
 	}
 	if (r < 0)
 		return r;
@@ -1245,6 +1255,63 @@ int manager_lease_acquire(struct manager *m, const struct lease_request *req, ma
 	}
 	candidates_free(c, n);
 	on_grant_claim_done(l, NULL, NULL);
+	return 0;
+}
+
+/* One pool: its groups as a lease would judge them now, available first. */
+static int pool_json(struct manager *m, const char *pool, json_object **ret)
+{
+	_cleanup_json_ json_object *o = json_object_new_object();
+	json_object *groups = NULL;
+	struct candidate *c = NULL;
+	size_t n = 0;
+	int numa = -1, r;
+
+	if (!o)
+		return -ENOMEM;
+	r = pool_candidates(m, pool, &c, &n);
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		r = candidate_check(m, &c[i], PLAN_TO_SHOW_CACHED);
+	if (r >= 0) {
+		qsort_r(c, n, sizeof(*c), candidate_cmp, &numa);
+		r = candidates_json(c, n, m, &groups);
+	}
+	candidates_free(c, n);
+	if (r >= 0)
+		r = json_add_str(o, "name", pool);
+	if (r >= 0)
+		r = json_add(o, "groups", groups);
+	else
+		(void)json_object_put(groups);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(o);
+	return 0;
+}
+
+int manager_pools_json(struct manager *m, json_object **ret)
+{
+	_cleanup_json_ json_object *a = json_object_new_array();
+	int r = a ? 0 : -ENOMEM;
+
+	for (size_t i = 0; r >= 0 && i < m->policy.n_rules; i++) {
+		const char *pool = m->policy.rules[i]->pool;
+		json_object *o = NULL;
+		bool seen = false;
+
+		for (size_t k = 0; pool && k < i; k++)
+			seen = seen || streq(m->policy.rules[k]->pool, pool);
+		if (!pool || seen)
+			continue;
+		r = pool_json(m, pool, &o);
+		if (r >= 0 && json_object_array_add(a, o) < 0) {
+			(void)json_object_put(o);
+			r = -ENOMEM;
+		}
+	}
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(a);
 	return 0;
 }
 

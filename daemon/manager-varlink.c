@@ -1091,6 +1091,21 @@ static int method_list_leases(struct varlink_conn *c, json_object *params, unsig
 	return reply_one(c, "leases", leases);
 }
 
+static int method_list_pools(struct varlink_conn *c, json_object *params, unsigned flags,
+			     void *userdata)
+{
+	json_object *pools = NULL;
+	const char *bad = NULL;
+	int r;
+
+	if (json_dispatch(params, (const struct json_field[]){ {} }, NULL, &bad) < 0)
+		return invalid(c, bad);
+	r = manager_pools_json(userdata, &pools);
+	if (r < 0)
+		return r;
+	return reply_one(c, "pools", pools);
+}
+
 static int method_get_vm_arguments(struct varlink_conn *c, json_object *params, unsigned flags,
 				   void *userdata)
 {
@@ -1189,6 +1204,7 @@ static const struct varlink_method io_pcipass_methods[] = {
 	{ "AcquireLease", method_acquire_lease },
 	{ "ReleaseLease", method_release_lease },
 	{ "ListLeases", method_list_leases },
+	{ "ListPools", method_list_pools },
 	{ "GetVmArguments", method_get_vm_arguments },
 	{}
 };

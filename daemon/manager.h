@@ -243,6 +243,8 @@ int manager_lease_acquire(struct manager *m, const struct lease_request *req, ma
 int manager_lease_release(struct manager *m, const char *id, const char *owner,
 			  const struct audit_caller *caller, json_object **ret);
 int manager_leases_json(struct manager *m, json_object **ret);
+/* Every pool of the policy, in rule order, with its groups as AcquireLease judges them now. */
+int manager_pools_json(struct manager *m, json_object **ret);
 size_t manager_leases_count(const struct manager *m);
 /* The lease holding group (granted or being granted), NULL: none. */
 const struct lease *manager_group_lease(const struct manager *m, int64_t group);

@@ -103,6 +103,9 @@ check "…and the console GPU's group blocked by the boot VGA guard" \
 check_eq "NoFreeGroup over Varlink: wanted, and each candidate with its code" \
 	"$($VL "$SOCK" io.pcipass.AcquireLease '{"owner":"vm3","pool":"gpu"}' | json_eval '(d["error"], d["parameters"]["wanted"], [(c["iommu_group"], c["code"], c["leased_by"]) for c in d["parameters"]["candidates"]])')" \
 	"('io.pcipass.NoFreeGroup', 1, [(1, 'boot-vga', None), (2, 'leased', 'vm1'), (3, 'leased', 'vm2')])"
+check_eq "ListPools: the pool's groups as a lease judges them, with the lease and NUMA node" \
+	"$($VL "$SOCK" io.pcipass.ListPools '{}' | json_eval '[(p["name"], [(g["iommu_group"], g["available"], g["code"], g["lease"], g["numa_node"], g["members"]) for g in p["groups"]]) for p in d["parameters"]["pools"]]')" \
+	"[('gpu', [(1, False, 'boot-vga', None, None, ['0000:00:02.0']), (2, False, 'leased', '1', None, ['0000:00:01.0', '0000:01:00.0', '0000:01:00.1']), (3, False, 'leased', '2', 1, ['0000:02:00.0', '0000:02:00.1'])])]"
 ctl lease 0000:01:00.1 --owner vm9 >/dev/null 2>"$TMP/err"
 check_eq "a lease of the other function of a leased group (a split): refused" "$?" "1"
 check "…because its group is leased" grep -q "IOMMU group 2: leased: leased to vm1" "$TMP/err"
