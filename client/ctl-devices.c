@@ -56,7 +56,7 @@ static void format_notes(json_object *dev, char *buf, size_t size)
 		NOTE("%svf-of=%s", n ? " " : "", s);
 	if (json_get_int(dev, "sriov_totalvfs") > 0)
 		NOTE("%ssriov=%zu/%lld", n ? " " : "",
-		     virtfns ? json_object_array_length(virtfns) : 0,
+		     virtfns ? json_len(virtfns) : 0,
 		     json_get_int(dev, "sriov_totalvfs"));
 	if (streq(json_get_str(dev, "header_type"), "bridge"))
 		NOTE("%sbridge", n ? " " : "");
@@ -85,7 +85,7 @@ static int print_device_row(struct table *t, json_object *dev)
 
 	ctl_format_id(dev, id, sizeof(id));
 	format_class(dev, class, sizeof(class));
-	ctl_format_name(dev, name, sizeof(name));
+	ctl_format_name_cell(dev, name, sizeof(name));
 	if (g >= 0)
 		snprintf(group, sizeof(group), "%lld", g);
 	format_notes(dev, notes, sizeof(notes));
@@ -113,15 +113,17 @@ int verb_list(struct ctl *c, int argc, char *argv[])
 		return CTL_EXIT_FAILURE;
 	table_set_shrink(t, 3);
 	devices = json_get(reply, "devices");
-	for (size_t i = 0; i < json_object_array_length(devices); i++)
-		if (print_device_row(t, json_object_array_get_idx(devices, i)) < 0)
+	for (size_t i = 0; i < json_len(devices); i++)
+		if (print_device_row(t, json_at(devices, i)) < 0)
 			return CTL_EXIT_FAILURE;
 	return table_print(t, c->legend) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 }
 
 static void print_field(const char *label, const char *value)
 {
-	printf("  %-18s %s\n", label, value ?: "-");
+	_cleanup_free_ char *safe = value ? strdup(value) : NULL;
+
+	printf("  %-18s %s\n", label, safe ? text_terminal_safe(safe) : value ? "?" : "-");
 }
 
 static void print_int_field(const char *label, long long v, bool hex)
@@ -142,10 +144,10 @@ static void print_list_field(const char *label, json_object *a)
 	size_t n = 0;
 
 	buf[0] = '\0';
-	for (size_t i = 0; a && i < json_object_array_length(a) && n < sizeof(buf); i++)
+	for (size_t i = 0; a && i < json_len(a) && n < sizeof(buf); i++)
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? " " : "",
-				      json_object_get_string(json_object_array_get_idx(a, i)));
-	print_field(label, a && json_object_array_length(a) ? buf : NULL);
+				      json_object_get_string(json_at(a, i)));
+	print_field(label, a && json_len(a) ? buf : NULL);
 }
 
 /* "8.0 GT/s x16 = 15.8 GB/s (PCIe gen 3, 0.98 GB/s a lane)": usable bandwidth per direction,
@@ -223,9 +225,9 @@ static void print_names(const char *label, json_object *a)
 	size_t k = 0;
 
 	buf[0] = 0;
-	for (size_t i = 0; i < json_object_array_length(a) && k < sizeof(buf); i++)
+	for (size_t i = 0; i < json_len(a) && k < sizeof(buf); i++)
 		k += (size_t)snprintf(buf + k, sizeof(buf) - k, "%s%s", i ? " " : "",
-				      json_object_get_string(json_object_array_get_idx(a, i)));
+				      json_object_get_string(json_at(a, i)));
 	printf("    %-22s %s\n", label, k ? buf : "(none)");
 }
 
@@ -262,7 +264,7 @@ static void print_cap(json_object *cap)
 			       json_get_int(link, "width"),
 			       json_object_to_json_string(json_get(json_get(cap, "link_capable"), "speed_gts")),
 			       json_get_int(json_get(cap, "link_capable"), "width"),
-			       json_get_bool(cap, "downtrained") == 1 ? "  (DOWNTRAINED)" : "");
+			       json_get_bool(cap, "downtrained") == 1 ? "  (downgraded)" : "");
 	} else if (streq(name, "Advanced Error Reporting")) {
 		print_names("uncorrectable:", json_get(cap, "uncorrectable_status"));
 		print_names("uncorrectable masked:", json_get(cap, "uncorrectable_mask"));
@@ -316,8 +318,8 @@ static void print_config(json_object *c)
 			 json_get_int(c, "interrupt_line"));
 		print_field("Interrupt:", buf);
 	}
-	for (size_t i = 0; i < json_object_array_length(bars); i++) {
-		json_object *b = json_object_array_get_idx(bars, i);
+	for (size_t i = 0; i < json_len(bars); i++) {
+		json_object *b = json_at(bars, i);
 		char label[32], buf[128];
 
 		snprintf(label, sizeof(label), "Region %lld:", json_get_int(b, "index"));
@@ -344,12 +346,12 @@ static void print_config(json_object *c)
 			 json_get_bool(json_get(c, "rom_bar"), "enabled") == 1 ? "" : " (disabled)");
 		print_field("Expansion ROM:", buf);
 	}
-	if (json_object_array_length(caps) > 0)
+	if (json_len(caps) > 0)
 		printf("Capabilities\n");
-	for (size_t i = 0; i < json_object_array_length(caps); i++)
-		print_cap(json_object_array_get_idx(caps, i));
-	for (size_t i = 0; i < json_object_array_length(problems); i++)
-		printf("PROBLEM: %s\n", json_object_get_string(json_object_array_get_idx(problems, i)));
+	for (size_t i = 0; i < json_len(caps); i++)
+		print_cap(json_at(caps, i));
+	for (size_t i = 0; i < json_len(problems); i++)
+		printf("PROBLEM: %s\n", json_object_get_string(json_at(problems, i)));
 }
 
 static void print_uio(json_object *u)
@@ -364,16 +366,16 @@ static void print_uio(json_object *u)
 		 json_get_str(u, "node"), json_get_str(u, "name") ?: "?", json_get_str(u, "version") ?: "");
 	print_field("Device:", buf);
 	print_int_field("Interrupts:", json_get_int(u, "event_count"), false);
-	for (size_t i = 0; i < json_object_array_length(maps); i++) {
-		json_object *m = json_object_array_get_idx(maps, i);
+	for (size_t i = 0; i < json_len(maps); i++) {
+		json_object *m = json_at(maps, i);
 
 		snprintf(buf, sizeof(buf), "%s addr %#llx size %#llx offset %#llx",
 			 json_get_str(m, "name") ?: "-", json_get_int(m, "addr"),
 			 json_get_int(m, "size"), json_get_int(m, "offset"));
 		print_field(json_get_str(m, "region"), buf);
 	}
-	for (size_t i = 0; i < json_object_array_length(ports); i++) {
-		json_object *p = json_object_array_get_idx(ports, i);
+	for (size_t i = 0; i < json_len(ports); i++) {
+		json_object *p = json_at(ports, i);
 
 		snprintf(buf, sizeof(buf), "%s start %#llx size %#llx %s", json_get_str(p, "name") ?: "-",
 			 json_get_int(p, "start"), json_get_int(p, "size"), json_get_str(p, "porttype") ?: "");
@@ -403,7 +405,8 @@ static void print_device(json_object *dev)
 	printf("%s %s\n", json_get_str(dev, "address"), name);
 	ctl_format_id(dev, buf, sizeof(buf));
 	print_field("Vendor:Device:", buf);
-	if (json_get_int(dev, "subsystem_vendor_id") >= 0) {
+	/* As lspci: none when the ids are absent or zero (bridges, host bridges). */
+	if (json_get_int(dev, "subsystem_vendor_id") > 0) {
 		long long sv = json_get_int(dev, "subsystem_vendor_id");
 		long long sd = json_get_int(dev, "subsystem_device_id");
 		const char *svn = json_get_str(dev, "subsystem_vendor_name");
@@ -442,9 +445,9 @@ static void print_device(json_object *dev)
 	print_link(json_get(dev, "link"));
 	print_list_field("Reset methods:", json_get(dev, "reset_methods"));
 	resets = json_get(dev, "reset_methods");
-	if (json_object_is_type(resets, json_type_array) && json_object_array_length(resets) > 0)
+	if (json_object_is_type(resets, json_type_array) && json_len(resets) > 0)
 		print_field("vfio-pci resets with:",
-			    json_object_get_string(json_object_array_get_idx(resets, 0)));
+			    json_object_get_string(json_at(resets, 0)));
 	else
 		print_field("vfio-pci resets with:", "nothing (no reset method)");
 	if (json_get(dev, "claim"))

@@ -12,8 +12,8 @@
 
 static json_object *find_device(json_object *devices, const char *address)
 {
-	for (size_t i = 0; i < json_object_array_length(devices); i++) {
-		json_object *d = json_object_array_get_idx(devices, i);
+	for (size_t i = 0; i < json_len(devices); i++) {
+		json_object *d = json_at(devices, i);
 
 		if (streq(json_get_str(d, "address"), address))
 			return d;
@@ -39,7 +39,7 @@ int verb_groups(struct ctl *c, int argc, char *argv[])
 	devices = json_get(list, "devices");
 
 	groups = json_get(reply, "groups");
-	if (json_object_array_length(groups) == 0) {
+	if (json_len(groups) == 0) {
 		printf("No IOMMU groups: the kernel runs without an IOMMU (see 'pcipassctl status').\n");
 		return CTL_EXIT_OK;
 	}
@@ -47,21 +47,21 @@ int verb_groups(struct ctl *c, int argc, char *argv[])
 	if (!t)
 		return CTL_EXIT_FAILURE;
 	table_set_shrink(t, 8);
-	for (size_t i = 0; i < json_object_array_length(groups); i++) {
-		json_object *g = json_object_array_get_idx(groups, i);
+	for (size_t i = 0; i < json_len(groups); i++) {
+		json_object *g = json_at(groups, i);
 		json_object *members = json_get(g, "members");
 		char id[24];
 
 		snprintf(id, sizeof(id), "%lld", json_get_int(g, "id"));
-		for (size_t j = 0; j < json_object_array_length(members); j++) {
-			const char *addr = json_object_get_string(json_object_array_get_idx(members, j));
+		for (size_t j = 0; j < json_len(members); j++) {
+			const char *addr = json_object_get_string(json_at(members, j));
 			json_object *d = find_device(devices, addr);
 			char ids[16] = "", class[32] = "", dname[512] = "";
 			const char *name;
 
 			if (d) {
 				ctl_format_id(d, ids, sizeof(ids));
-				ctl_format_name(d, dname, sizeof(dname));
+				ctl_format_name_cell(d, dname, sizeof(dname));
 				name = pci_base_class_name((uint32_t)json_get_int(d, "class"));
 				snprintf(class, sizeof(class), "%06llx%s%s", json_get_int(d, "class"),
 					 name ? " " : "", name ?: "");
@@ -102,9 +102,9 @@ static void print_iommu(json_object *s)
 		line("IOMMU:", "absent: no IOMMU unit is registered with the kernel");
 		return;
 	}
-	for (size_t i = 0; i < json_object_array_length(units) && n < sizeof(buf); i++)
+	for (size_t i = 0; i < json_len(units) && n < sizeof(buf); i++)
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? " " : "",
-				      json_object_get_string(json_object_array_get_idx(units, i)));
+				      json_object_get_string(json_at(units, i)));
 	line("IOMMU:", "present (%s), %lld groups", buf, json_get_int(s, "iommu_groups"));
 	n = 0;
 	buf[0] = '\0';
@@ -162,8 +162,8 @@ static void print_modules(json_object *s)
 	char buf[512] = "";
 	size_t n = 0;
 
-	for (size_t i = 0; i < json_object_array_length(modules) && n < sizeof(buf); i++) {
-		json_object *mod = json_object_array_get_idx(modules, i);
+	for (size_t i = 0; i < json_len(modules) && n < sizeof(buf); i++) {
+		json_object *mod = json_at(modules, i);
 		int available = json_get_bool(mod, "available");
 
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s %s", i ? ", " : "",
@@ -180,9 +180,9 @@ static const char *dirs_text(json_object *dirs, char *buf, size_t size)
 	size_t n = 0;
 
 	buf[0] = 0;
-	for (size_t i = 0; i < json_object_array_length(dirs) && n < size; i++)
+	for (size_t i = 0; i < json_len(dirs) && n < size; i++)
 		n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? ", " : "",
-				      json_object_get_string(json_object_array_get_idx(dirs, i)));
+				      json_object_get_string(json_at(dirs, i)));
 	return buf;
 }
 
@@ -219,7 +219,7 @@ int verb_status(struct ctl *c, int argc, char *argv[])
 	}
 	print_modules(s);
 	policy = json_get(s, "policy");
-	line("Policy:", "%zu rules from %s", json_object_array_length(json_get(policy, "rules")),
+	line("Policy:", "%zu rules from %s", json_len(json_get(policy, "rules")),
 	     dirs_text(json_get(policy, "dirs"), buf, sizeof(buf)));
 	if (json_get_str(policy, "error"))
 		line("", "last load REFUSED, the rules above stay in force: %s",
@@ -234,10 +234,10 @@ int verb_status(struct ctl *c, int argc, char *argv[])
 	     (json_get_int(s, "unprivileged_client_buffers") + 1023) / 1024);
 
 	problems = json_get(s, "problems");
-	if (json_object_array_length(problems) > 0)
+	if (json_len(problems) > 0)
 		printf("\nProblems:\n");
-	for (size_t i = 0; i < json_object_array_length(problems); i++) {
-		json_object *p = json_object_array_get_idx(problems, i);
+	for (size_t i = 0; i < json_len(problems); i++) {
+		json_object *p = json_at(problems, i);
 
 		printf("  %s: %s\n    remedy: %s\n", json_get_str(p, "code"),
 		       json_get_str(p, "message"), json_get_str(p, "remedy"));
@@ -246,7 +246,7 @@ int verb_status(struct ctl *c, int argc, char *argv[])
 	if (streq(json_get_str(s, "verdict"), "disabled") || json_get_bool(s, "disabled") == 1)
 		printf("\nDisabled: pcipass.disable=1 is on the kernel command line: pcipassd reports, "
 		       "and changes nothing.\n");
-	else if (json_object_array_length(problems) == 0)
+	else if (json_len(problems) == 0)
 		printf("\nReady: nothing stands in the way of passthrough.\n");
 	return CTL_EXIT_OK;
 }

@@ -55,10 +55,10 @@ static int parse_user(const char *spec, uint32_t *uid, uint32_t *gid)
 /* The QEMU arguments as one shell command line, an option and its value per line. */
 static void print_qemu(json_object *qemu, const char *indent)
 {
-	size_t n = json_object_array_length(qemu);
+	size_t n = json_len(qemu);
 
 	for (size_t i = 0; i < n; i++) {
-		const char *a = json_object_get_string(json_object_array_get_idx(qemu, i));
+		const char *a = json_object_get_string(json_at(qemu, i));
 		bool option = a[0] == '-';
 
 		if (option)
@@ -74,16 +74,16 @@ static void print_lease(json_object *l, bool with_args)
 		    *groups = json_get(l, "groups");
 
 	printf("Lease %s for %s:", json_get_str(l, "id"), json_get_str(l, "owner"));
-	for (size_t i = 0; i < json_object_array_length(groups); i++)
+	for (size_t i = 0; i < json_len(groups); i++)
 		printf("%s %lld", i ? "," : " IOMMU group",
-		       (long long)json_object_get_int64(json_object_array_get_idx(groups, i)));
+		       (long long)json_object_get_int64(json_at(groups, i)));
 	if (json_get_str(l, "pool"))
 		printf(" from pool %s", json_get_str(l, "pool"));
 	if (json_get_int(l, "pid") > 0)
 		printf(", until process %lld exits", json_get_int(l, "pid"));
 	printf("%s\n", json_get_bool(l, "granted") == 0 ? " (being granted)" : "");
-	for (size_t i = 0; i < json_object_array_length(devices); i++) {
-		json_object *d = json_object_array_get_idx(devices, i);
+	for (size_t i = 0; i < json_len(devices); i++) {
+		json_object *d = json_at(devices, i);
 		char id[16];
 
 		ctl_format_id(d, id, sizeof(id));
@@ -92,12 +92,12 @@ static void print_lease(json_object *l, bool with_args)
 	}
 	printf("  Device nodes (uid %lld, gid %lld, mode 0660):", json_get_int(l, "uid"),
 	       json_get_int(l, "gid"));
-	for (size_t i = 0; i < json_object_array_length(nodes); i++)
-		printf(" %s", json_object_get_string(json_object_array_get_idx(nodes, i)));
-	printf("%s\n", json_object_array_length(nodes) ? "" : " none");
+	for (size_t i = 0; i < json_len(nodes); i++)
+		printf(" %s", json_object_get_string(json_at(nodes, i)));
+	printf("%s\n", json_len(nodes) ? "" : " none");
 	printf("  When it ends: %s\n", streq(json_get_str(l, "after"), "release") ?
 	       "back to the host drivers" : "stays on its passthrough driver");
-	if (with_args && json_object_array_length(json_get(l, "qemu")) > 0) {
+	if (with_args && json_len(json_get(l, "qemu")) > 0) {
 		printf("QEMU arguments:\n");
 		print_qemu(json_get(l, "qemu"), "  ");
 	}
@@ -193,8 +193,8 @@ int verb_unlease(struct ctl *c, int argc, char *argv[])
 	if (c->json)
 		return ctl_print_json(c, reply) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 	a = json_get(reply, "leases");
-	for (size_t i = 0; i < json_object_array_length(a); i++) {
-		json_object *l = json_object_array_get_idx(a, i);
+	for (size_t i = 0; i < json_len(a); i++) {
+		json_object *l = json_at(a, i);
 
 		printf("Ended lease %s of %s (%s).\n", json_get_str(l, "id"), json_get_str(l, "owner"),
 		       streq(json_get_str(l, "after"), "release") ? "its groups go back to the host" :
@@ -216,26 +216,26 @@ int verb_leases(struct ctl *c, int argc, char *argv[])
 	if (c->json)
 		return ctl_print_json(c, reply) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 	a = json_get(reply, "leases");
-	if (json_object_array_length(a) == 0) {
+	if (json_len(a) == 0) {
 		printf("No leases.\n");
 		return CTL_EXIT_OK;
 	}
 	t = table_new(columns, ELEMENTSOF(columns));
 	if (!t)
 		return CTL_EXIT_FAILURE;
-	for (size_t i = 0; i < json_object_array_length(a); i++) {
-		json_object *l = json_object_array_get_idx(a, i), *g = json_get(l, "groups"),
+	for (size_t i = 0; i < json_len(a); i++) {
+		json_object *l = json_at(a, i), *g = json_get(l, "groups"),
 			    *d = json_get(l, "devices");
 		char groups[128] = "", devices[512] = "", uid[16], pid[16];
 		size_t off = 0;
 
-		for (size_t k = 0; k < json_object_array_length(g) && off < sizeof(groups) - 16; k++)
+		for (size_t k = 0; k < json_len(g) && off < sizeof(groups) - 16; k++)
 			off += (size_t)snprintf(groups + off, sizeof(groups) - off, "%s%lld", k ? "," : "",
-						(long long)json_object_get_int64(json_object_array_get_idx(g, k)));
+						(long long)json_object_get_int64(json_at(g, k)));
 		off = 0;
-		for (size_t k = 0; k < json_object_array_length(d) && off < sizeof(devices) - 24; k++)
+		for (size_t k = 0; k < json_len(d) && off < sizeof(devices) - 24; k++)
 			off += (size_t)snprintf(devices + off, sizeof(devices) - off, "%s%s", k ? "," : "",
-						json_get_str(json_object_array_get_idx(d, k), "address"));
+						json_get_str(json_at(d, k), "address"));
 		snprintf(uid, sizeof(uid), "%lld", json_get_int(l, "uid"));
 		snprintf(pid, sizeof(pid), "%lld", json_get_int(l, "pid"));
 		if (table_add_row(t, (const char *const[]){

@@ -7,8 +7,7 @@
  * (a collector must never see half a file). Families come in the order of their names, each
  * with one HELP and one TYPE line, even when it has no sample; samples in the order of their
  * labels (numbers in them by value). Only the daemon's own figures go in: GetStatus, ListLeases,
- * Plan; for pools also ListGroups, List, and per group what a lease would find (a Claim dry
- * run and, for groups already in place, whether their device nodes are open: Get).
+ * Plan, and ListPools for what a lease would find in each pool.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -106,7 +105,7 @@ static const struct {
 	[F_READY] = { "pcipass_ready", "gauge",
 		"1 when nothing stands in the way of passthrough (no problem, not disabled)." },
 	[F_SCANS] = { "pcipass_scans_total", "counter",
-		"Full re-reads of sysfs since pcipassd started (the first, then one per lost-event overflow)." },
+		"Full re-reads of sysfs since pcipassd started (the first, one per reload or SIGHUP, one per lost-event overflow)." },
 	[F_STUCK_STEPS] = { "pcipass_stuck_steps", "gauge",
 		"Transaction steps past their deadline, still waiting for the kernel." },
 	[F_TRANSACTION_RUNNING] = { "pcipass_transaction_running", "gauge",
@@ -334,10 +333,10 @@ static int status_problems(struct metrics *m, json_object *s)
 
 	if (!problems)
 		return -EBADMSG;
-	n = json_object_array_length(problems);
+	n = json_len(problems);
 	r = metric_add(m, F_PROBLEMS, (long long)n, NULL);
 	for (size_t i = 0; r >= 0 && i < n; i++) {
-		const char *code = json_get_str(json_object_array_get_idx(problems, i), "code");
+		const char *code = json_get_str(json_at(problems, i), "code");
 
 		if (!code)
 			return bad_reply("GetStatus", "problems[].code");
@@ -402,7 +401,7 @@ static int gather_status(struct ctl *c, struct metrics *m)
 	if (r >= 0)
 		r = metric_add(m, F_INFO, 1, LABELS("version", json_get_str(s, "version")));
 	if (r >= 0)
-		r = metric_add(m, F_POLICY_RULES, (long long)json_object_array_length(rules), NULL);
+		r = metric_add(m, F_POLICY_RULES, (long long)json_len(rules), NULL);
 	if (r >= 0)
 		r = metric_add(m, F_POLICY_LOAD_FAILED, json_get_str(policy, "error") != NULL, NULL);
 	return r;
@@ -422,20 +421,20 @@ static int gather_leases(struct ctl *c, struct metrics *m)
 	leases = reply_array("ListLeases", reply, "leases");
 	if (!leases)
 		return -EBADMSG;
-	for (size_t i = 0; i < json_object_array_length(leases); i++) {
-		json_object *l = json_object_array_get_idx(leases, i);
+	for (size_t i = 0; i < json_len(leases); i++) {
+		json_object *l = json_at(leases, i);
 		json_object *groups = reply_array("ListLeases", l, "groups");
 		json_object *devices = reply_array("ListLeases", l, "devices");
 
 		if (!groups || !devices || !json_get_str(l, "id") || !json_get_str(l, "owner"))
 			return -EBADMSG;
-		r = metric_add(m, F_LEASE_GROUPS, (long long)json_object_array_length(groups),
+		r = metric_add(m, F_LEASE_GROUPS, (long long)json_len(groups),
 			       LABELS("lease", json_get_str(l, "id"), "owner", json_get_str(l, "owner"),
 				      "pool", json_get_str(l, "pool")));
 		if (r < 0)
 			return r;
 		if (json_get_bool(l, "granted") == 1)
-			n_devices += (long long)json_object_array_length(devices);
+			n_devices += (long long)json_len(devices);
 	}
 	return metric_add(m, F_DEVICES_LEASED, n_devices, NULL);
 }
@@ -448,18 +447,18 @@ static const char *plan_group_blocker(json_object *g)
 {
 	json_object *members = json_get(g, "members"), *blockers;
 
-	for (size_t i = 0; i < json_object_array_length(members); i++) {
-		blockers = json_get(json_object_array_get_idx(members, i), "blockers");
-		for (size_t j = 0; j < json_object_array_length(blockers); j++) {
-			json_object *b = json_object_array_get_idx(blockers, j);
+	for (size_t i = 0; i < json_len(members); i++) {
+		blockers = json_get(json_at(members, i), "blockers");
+		for (size_t j = 0; j < json_len(blockers); j++) {
+			json_object *b = json_at(blockers, j);
 
 			if (json_get_bool(b, "overridden") != 1 && json_get_str(b, "code"))
 				return json_get_str(b, "code");
 		}
 	}
 	blockers = json_get(g, "blockers");
-	if (json_object_array_length(blockers) > 0)
-		return json_get_str(json_object_array_get_idx(blockers, 0), "code") ?: "blocked";
+	if (json_len(blockers) > 0)
+		return json_get_str(json_at(blockers, 0), "code") ?: "blocked";
 	return "blocked";
 }
 
@@ -471,8 +470,8 @@ static bool plan_group_blocked_at_boot(json_object *g)
 
 	if (json_get_bool(g, "blocked") != 1)
 		return false;
-	for (size_t i = 0; i < json_object_array_length(members); i++) {
-		json_object *pm = json_object_array_get_idx(members, i);
+	for (size_t i = 0; i < json_len(members); i++) {
+		json_object *pm = json_at(members, i);
 		const char *action = json_get_str(pm, "action");
 
 		if (json_get(pm, "rule") && json_get_bool(pm, "companion") != 1 &&
@@ -485,8 +484,8 @@ static bool plan_group_blocked_at_boot(json_object *g)
 
 static int plan_blocked(struct metrics *m, json_object *groups)
 {
-	for (size_t i = 0; i < json_object_array_length(groups); i++) {
-		json_object *g = json_object_array_get_idx(groups, i);
+	for (size_t i = 0; i < json_len(groups); i++) {
+		json_object *g = json_at(groups, i);
 		int r;
 
 		if (!plan_group_blocked_at_boot(g))
@@ -500,235 +499,48 @@ static int plan_blocked(struct metrics *m, json_object *groups)
 
 /* --- pools ------------------------------------------------------------------------------------ */
 
-/* What a pool's group is judged by: the host's groups and functions, as they are now. */
-struct pool_facts {
-	json_object *groups;	/* ListGroups */
-	json_object *devices;	/* List */
-};
-
-static json_object *find_by(json_object *array, const char *key, const char *address,
-			    long long id)
+/* Each pool's groups as AcquireLease judges them now (ListPools): free, leased, or blocked by
+ * the code a refused lease would name. A pool without groups has its zeros, so that an alert
+ * on it fires. */
+static int gather_pools(struct ctl *c, struct metrics *m)
 {
-	for (size_t i = 0; i < json_object_array_length(array); i++) {
-		json_object *o = json_object_array_get_idx(array, i);
-
-		if (address ? streq(json_get_str(o, key), address) : json_get_int(o, key) == id)
-			return o;
-	}
-	return NULL;
-}
-
-/*
- * One call whose Varlink error is an answer, not a failure: *ret_error is its name (NULL on
- * success), *ret_params the parameters; both point into *ret_reply. Failures to talk to
- * pcipassd are printed.
- */
-static int call_answer(struct ctl *c, const char *method, json_object *params,
-		       json_object **ret_reply, json_object **ret_params, const char **ret_error)
-{
-	int r = ctl_connect(c);
-
-	if (r < 0)
-		return r;
-	r = varlink_client_call(c->client, method, params, ret_reply, ret_params, ret_error);
-	if (r < 0)
-		fprintf(stderr, "pcipassctl: %s on %s failed: %s\n", method, c->socket,
-			r == -ECONNRESET ? "pcipassd closed the connection" : strerror(-r));
-	return r;
-}
-
-/* Whether a process holds open the device nodes of a function of the group on vfio (Get). */
-static int group_open(struct ctl *c, struct pool_facts *pf, json_object *members, bool *ret)
-{
-	for (size_t i = 0; i < json_object_array_length(members); i++) {
-		const char *address = json_object_get_string(json_object_array_get_idx(members, i));
-		json_object *d = find_by(pf->devices, "address", address, 0);
-		_cleanup_json_ json_object *p = json_object_new_object(), *reply = NULL;
-		json_object *params;
-		const char *error;
-		int r;
-
-		if (!d || !startswith(json_get_str(d, "driver") ?: "", "vfio"))
-			continue;
-		if (!p || json_add_str(p, "address", address) < 0)
-			return -ENOMEM;
-		r = call_answer(c, "io.pcipass.Get", p, &reply, &params, &error);
-		if (r < 0)
-			return r;
-		if (error)
-			continue;	/* gone meanwhile */
-		if (json_get_bool(json_get(json_get(params, "device"), "vfio"), "in_use") == 1) {
-			*ret = true;
-			return 0;
-		}
-	}
-	*ret = false;
-	return 0;
-}
-
-/* *ret = a copy of state (NULL: free); the reply it comes from is gone when the caller sees it. */
-static int state_set(char **ret, const char *state)
-{
-	char *s = NULL;
-
-	if (state && !(s = strdup(state)))
-		return -ENOMEM;
-	*ret = s;
-	return 0;
-}
-
-/*
- * What a lease from the pool would find the plan group g to be, as pcipassd judges a
- * candidate (AcquireLease): NULL when free, else "leased" or why it is not available (the
- * code its NoFreeGroup would name: no-function, pin-mismatch, a blocker of the group's claim
- * to the pool rule's driver with the rest of the group, device-open, not-viable).
- */
-static int pool_group_state(struct ctl *c, struct pool_facts *pf, json_object *g,
-			    const char *driver, char **ret)
-{
-	json_object *group = find_by(pf->groups, "id", NULL, json_get_int(g, "iommu_group"));
-	json_object *members = json_get(group, "members"), *params, *pg;
-	_cleanup_json_ json_object *p = json_object_new_object(), *reply = NULL;
-	const char *first = NULL, *error;
-	bool open;
+	_cleanup_json_ json_object *reply = NULL;
+	json_object *pools;
 	int r;
 
-	if (!group)
-		return state_set(ret, "no-function");	/* gone since the plan */
-	if (json_get(group, "lease"))
-		return state_set(ret, "leased");
-	for (size_t i = 0; i < json_object_array_length(members) && !first; i++) {
-		const char *address = json_object_get_string(json_object_array_get_idx(members, i));
-		json_object *d = find_by(pf->devices, "address", address, 0);
-
-		if (d && !streq(json_get_str(d, "header_type"), "bridge"))
-			first = address;
-	}
-	if (!first)
-		return state_set(ret, "no-function");
-	/* A pin is the policy's: the claim's own rule does not carry it. */
-	if (streq(plan_group_blocker(g), "pin-mismatch"))
-		return state_set(ret, "pin-mismatch");
-	if (!p || json_add_str(p, "address", first) < 0 || json_add_str(p, "driver", driver) < 0 ||
-	    json_add_bool(p, "group", true) < 0 || json_add_bool(p, "dry_run", true) < 0)
-		return -ENOMEM;
-	r = call_answer(c, "io.pcipass.Claim", p, &reply, &params, &error);
+	r = ctl_call(c, "io.pcipass.ListPools", NULL, &reply);
 	if (r < 0)
 		return r;
-	if (streq(error, "io.pcipass.GroupBlocked")) {
-		json_object *b = json_object_array_get_idx(json_get(params, "blockers"), 0);
-
-		return state_set(ret, json_get_str(b, "code") ?: "blocked");
-	}
-	if (streq(error, "io.pcipass.GroupLeased"))
-		return state_set(ret, "leased");
-	if (streq(error, "io.pcipass.DeviceDenied"))
-		return state_set(ret, "denied");
-	if (streq(error, "io.pcipass.NoSuchDevice"))
-		return state_set(ret, "no-function");	/* gone meanwhile */
-	if (error) {
-		fprintf(stderr, "pcipassctl: a dry run of the claim of %s failed: %s\n", first, error);
-		return -EREMOTEIO;
-	}
-	pg = json_object_array_get_idx(json_get(json_get(params, "plan"), "groups"), 0);
-	if (!pg)
-		return bad_reply("Claim", "plan.groups");
-	r = group_open(c, pf, members, &open);
-	if (r < 0)
-		return r;
-	if (open)
-		return state_set(ret, "device-open");
-	if (json_get_bool(pg, "acts") != 1 && json_get_bool(pg, "viable_after") != 1)
-		return state_set(ret, "not-viable");
-	return state_set(ret, NULL);
-}
-
-/* The pools the plan group g belongs to: each member's pool, with that rule's driver. */
-static int plan_group_pools(json_object *g, const char **pools, const char **drivers, size_t max,
-			    size_t *ret_n)
-{
-	json_object *members = json_get(g, "members");
-	size_t n = 0;
-
-	for (size_t i = 0; i < json_object_array_length(members); i++) {
-		json_object *pm = json_object_array_get_idx(members, i);
-		const char *pool = json_get_str(pm, "pool");
-		size_t k;
-
-		if (!pool)
-			continue;
-		for (k = 0; k < n && !streq(pools[k], pool); k++)
-			;
-		if (k < n)
-			continue;
-		if (n == max)
-			return bad_reply("Plan", "too many pools in one group");
-		pools[n] = pool;
-		drivers[n++] = json_get_str(pm, "target") ?: "vfio-pci";
-	}
-	*ret_n = n;
-	return 0;
-}
-
-static bool plan_has_pools(json_object *groups)
-{
-	for (size_t i = 0; i < json_object_array_length(groups); i++) {
-		json_object *members = json_get(json_object_array_get_idx(groups, i), "members");
-
-		for (size_t j = 0; j < json_object_array_length(members); j++)
-			if (json_get_str(json_object_array_get_idx(members, j), "pool"))
-				return true;
-	}
-	return false;
-}
-
-#define POOLS_PER_GROUP_MAX 64
-
-static int gather_pools(struct ctl *c, struct metrics *m, json_object *groups)
-{
-	_cleanup_json_ json_object *list = NULL, *list_groups = NULL;
-	struct pool_facts pf;
-	int r;
-
-	if (!plan_has_pools(groups))
-		return 0;
-	r = ctl_call(c, "io.pcipass.ListGroups", NULL, &list_groups);
-	if (r >= 0)
-		r = ctl_call(c, "io.pcipass.List", NULL, &list);
-	if (r < 0)
-		return r;
-	pf = (struct pool_facts){ .groups = reply_array("ListGroups", list_groups, "groups"),
-				  .devices = reply_array("List", list, "devices") };
-	if (!pf.groups || !pf.devices)
+	pools = reply_array("ListPools", reply, "pools");
+	if (!pools)
 		return -EBADMSG;
+	for (size_t i = 0; r >= 0 && i < json_len(pools); i++) {
+		json_object *p = json_at(pools, i);
+		json_object *groups = json_get(p, "groups");
+		const char *name = json_get_str(p, "name");
 
-	for (size_t i = 0; i < json_object_array_length(groups); i++) {
-		json_object *g = json_object_array_get_idx(groups, i);
-		const char *pools[POOLS_PER_GROUP_MAX], *drivers[POOLS_PER_GROUP_MAX];
-		size_t n;
+		if (!name || !json_object_is_type(groups, json_type_array))
+			return bad_reply("ListPools", "pools[].name, pools[].groups");
+		r = metric_add(m, F_POOL_GROUPS, (long long)json_len(groups),
+			       LABELS("pool", name));
+		if (r >= 0)
+			r = metric_add(m, F_POOL_FREE_GROUPS, 0, LABELS("pool", name));
+		if (r >= 0)
+			r = metric_add(m, F_POOL_LEASED_GROUPS, 0, LABELS("pool", name));
+		for (size_t k = 0; r >= 0 && k < json_len(groups); k++) {
+			json_object *g = json_at(groups, k);
+			const char *code = json_get_str(g, "code");
 
-		if (!json_get(g, "iommu_group"))
-			continue;	/* a function in no group: no lease takes it */
-		r = plan_group_pools(g, pools, drivers, ELEMENTSOF(pools), &n);
-		for (size_t k = 0; r >= 0 && k < n; k++) {
-			_cleanup_free_ char *state = NULL;
-
-			r = pool_group_state(c, &pf, g, drivers[k], &state);
-			if (r >= 0)
-				r = metric_add(m, F_POOL_GROUPS, 1, LABELS("pool", pools[k]));
-			if (r >= 0)
-				r = metric_add(m, F_POOL_FREE_GROUPS, !state, LABELS("pool", pools[k]));
-			if (r >= 0)
-				r = metric_add(m, F_POOL_LEASED_GROUPS, streq(state, "leased"),
-					       LABELS("pool", pools[k]));
-			if (r >= 0 && state && !streq(state, "leased"))
+			if (json_get_bool(g, "available") == 1)
+				r = metric_add(m, F_POOL_FREE_GROUPS, 1, LABELS("pool", name));
+			else if (streq(code, "leased"))
+				r = metric_add(m, F_POOL_LEASED_GROUPS, 1, LABELS("pool", name));
+			else
 				r = metric_add(m, F_POOL_BLOCKED_GROUPS, 1,
-					       LABELS("pool", pools[k], "reason", state));
+					       LABELS("pool", name, "reason", code ?: "blocked"));
 		}
-		if (r < 0)
-			return r;
 	}
-	return 0;
+	return r;
 }
 
 static int gather_plan(struct ctl *c, struct metrics *m)
@@ -745,7 +557,7 @@ static int gather_plan(struct ctl *c, struct metrics *m)
 		return -EBADMSG;
 	r = plan_blocked(m, groups);
 	if (r >= 0)
-		r = gather_pools(c, m, groups);
+		r = gather_pools(c, m);
 	return r;
 }
 

@@ -23,8 +23,8 @@ static void blocker_codes(json_object *blockers, char *buf, size_t size)
 	size_t n = 0;
 
 	buf[0] = 0;
-	for (size_t i = 0; i < json_object_array_length(blockers) && n < size; i++) {
-		json_object *b = json_object_array_get_idx(blockers, i);
+	for (size_t i = 0; i < json_len(blockers) && n < size; i++) {
+		json_object *b = json_at(blockers, i);
 
 		n += (size_t)snprintf(buf + n, size - n, "%s%s%s", n ? "," : "",
 				      json_get_str(b, "code"),
@@ -36,8 +36,8 @@ static bool group_has_rule(json_object *g)
 {
 	json_object *members = json_get(g, "members");
 
-	for (size_t i = 0; i < json_object_array_length(members); i++)
-		if (json_get(json_object_array_get_idx(members, i), "rule"))
+	for (size_t i = 0; i < json_len(members); i++)
+		if (json_get(json_at(members, i), "rule"))
 			return true;
 	return false;
 }
@@ -45,8 +45,8 @@ static bool group_has_rule(json_object *g)
 /* request: the claim came from a request (pcipassctl claim), not a policy file. */
 static void print_blockers(const char *who, json_object *blockers, bool request)
 {
-	for (size_t i = 0; i < json_object_array_length(blockers); i++) {
-		json_object *b = json_object_array_get_idx(blockers, i);
+	for (size_t i = 0; i < json_len(blockers); i++) {
+		json_object *b = json_at(blockers, i);
 
 		printf("  %s %s: %s%s\n", who, json_get_str(b, "code"), json_get_str(b, "message"),
 		       json_get_bool(b, "overridden") != 1 ? "" :
@@ -56,8 +56,8 @@ static void print_blockers(const char *who, json_object *blockers, bool request)
 
 static void print_steps(json_object *steps)
 {
-	for (size_t k = 0; k < json_object_array_length(steps); k++) {
-		json_object *s = json_object_array_get_idx(steps, k);
+	for (size_t k = 0; k < json_len(steps); k++) {
+		json_object *s = json_at(steps, k);
 		const char *v = json_get_str(s, "value");
 
 		if (streq(json_get_str(s, "op"), "load_module"))
@@ -94,8 +94,8 @@ int verb_plan(struct ctl *c, int argc, char *argv[])
 		return CTL_EXIT_FAILURE;
 	table_set_shrink(t, 3);
 	groups = json_get(reply, "groups");
-	for (size_t i = 0; i < json_object_array_length(groups); i++) {
-		json_object *g = json_object_array_get_idx(groups, i);
+	for (size_t i = 0; i < json_len(groups); i++) {
+		json_object *g = json_at(groups, i);
 		json_object *members = json_get(g, "members");
 		char id[24] = "-", viable[24] = "-";
 
@@ -108,8 +108,8 @@ int verb_plan(struct ctl *c, int argc, char *argv[])
 			snprintf(viable, sizeof(viable), "%s→%s", yes_no(g, "viable"),
 				 yes_no(g, "viable_after"));
 		}
-		for (size_t j = 0; j < json_object_array_length(members); j++) {
-			json_object *m = json_object_array_get_idx(members, j);
+		for (size_t j = 0; j < json_len(members); j++) {
+			json_object *m = json_at(members, j);
 			json_object *rule = json_get(m, "rule");
 			char where[256] = "", action[32], blocked[512], name[512] = "-";
 
@@ -120,7 +120,7 @@ int verb_plan(struct ctl *c, int argc, char *argv[])
 				 json_get_bool(m, "companion") == 1 ? " (with group)" : "");
 			blocker_codes(json_get(m, "blockers"), blocked, sizeof(blocked));
 			if (json_get_int(m, "vendor_id") >= 0)
-				ctl_format_name(m, name, sizeof(name));
+				ctl_format_name_cell(m, name, sizeof(name));
 			if (table_add_row(t, (const char *const[]){
 					j == 0 ? id : "", j == 0 ? viable : "",
 					json_get_str(m, "address"), name,
@@ -130,7 +130,7 @@ int verb_plan(struct ctl *c, int argc, char *argv[])
 				return CTL_EXIT_FAILURE;
 		}
 	}
-	if (shown == 0 && json_object_array_length(json_get(reply, "host_steps")) == 0) {
+	if (shown == 0 && json_len(json_get(reply, "host_steps")) == 0) {
 		printf("No policy rule matches any PCI function: nothing would change.\n");
 		return CTL_EXIT_OK;
 	}
@@ -138,20 +138,20 @@ int verb_plan(struct ctl *c, int argc, char *argv[])
 		return CTL_EXIT_FAILURE;
 
 	/* Why, and what would be written. */
-	for (size_t i = 0; i < json_object_array_length(groups); i++) {
-		json_object *g = json_object_array_get_idx(groups, i);
+	for (size_t i = 0; i < json_len(groups); i++) {
+		json_object *g = json_at(groups, i);
 		json_object *members = json_get(g, "members");
 		bool header = false;
 
 		if (argc == 0 && !group_has_rule(g))
 			continue;
-		for (size_t j = 0; j < json_object_array_length(members); j++) {
-			json_object *m = json_object_array_get_idx(members, j);
+		for (size_t j = 0; j < json_len(members); j++) {
+			json_object *m = json_at(members, j);
 			json_object *steps = json_get(m, "steps");
 
-			if (json_object_array_length(json_get(m, "blockers")) == 0 &&
-			    json_object_array_length(steps) == 0 &&
-			    json_object_array_length(json_get(m, "warnings")) == 0)
+			if (json_len(json_get(m, "blockers")) == 0 &&
+			    json_len(steps) == 0 &&
+			    json_len(json_get(m, "warnings")) == 0)
 				continue;
 			if (!header) {
 				if (json_get(g, "iommu_group"))
@@ -165,18 +165,18 @@ int verb_plan(struct ctl *c, int argc, char *argv[])
 			}
 			print_blockers(json_get_str(m, "address"), json_get(m, "blockers"),
 				       json_get(m, "rule") && json_get_int(json_get(m, "rule"), "line") == 0);
-			for (size_t k = 0; k < json_object_array_length(json_get(m, "warnings")); k++)
+			for (size_t k = 0; k < json_len(json_get(m, "warnings")); k++)
 				printf("  warning: %s\n", json_object_get_string(
-					       json_object_array_get_idx(json_get(m, "warnings"), k)));
+					       json_at(json_get(m, "warnings"), k)));
 			print_steps(steps);
 		}
-		if (!header && json_object_array_length(json_get(g, "blockers")) > 0) {
+		if (!header && json_len(json_get(g, "blockers")) > 0) {
 			printf("\nIOMMU group %lld (blocked: left as it is):\n",
 			       json_get_int(g, "iommu_group"));
 			print_blockers("group", json_get(g, "blockers"), false);
 		}
 	}
-	if (json_object_array_length(json_get(reply, "host_steps")) > 0) {
+	if (json_len(json_get(reply, "host_steps")) > 0) {
 		printf("\nBefore the groups (VF autoprobe off on the PFs of start-up VF rules):\n");
 		print_steps(json_get(reply, "host_steps"));
 	}
@@ -248,8 +248,8 @@ int verb_reload(struct ctl *c, int argc, char *argv[])
 	if (c->json)
 		return ctl_print_json(c, reply) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 	rules = json_get(json_get(reply, "policy"), "rules");
-	printf("Reloaded: %zu policy rule%s in force.\n", json_object_array_length(rules),
-	       json_object_array_length(rules) == 1 ? "" : "s");
+	printf("Reloaded: %zu policy rule%s in force.\n", json_len(rules),
+	       json_len(rules) == 1 ? "" : "s");
 	return CTL_EXIT_OK;
 }
 
@@ -258,18 +258,18 @@ static void print_transactions(json_object *reply)
 {
 	json_object *a = json_get(reply, "transactions");
 
-	if (json_object_array_length(a) == 0) {
+	if (json_len(a) == 0) {
 		printf("Nothing to do: already in place.\n");
 		return;
 	}
-	for (size_t i = 0; i < json_object_array_length(a); i++) {
-		json_object *t = json_object_array_get_idx(a, i), *members = json_get(t, "members");
+	for (size_t i = 0; i < json_len(a); i++) {
+		json_object *t = json_at(a, i), *members = json_get(t, "members");
 		const char *kind = json_get_str(t, "kind");
 
 		printf("%s IOMMU group %lld:", streq(kind, "claim") ? "Claimed" :
 		       streq(kind, "release") ? "Released" : "Undid", json_get_int(t, "iommu_group"));
-		for (size_t j = 0; j < json_object_array_length(members); j++) {
-			json_object *m = json_object_array_get_idx(members, j);
+		for (size_t j = 0; j < json_len(members); j++) {
+			json_object *m = json_at(members, j);
 
 			printf("%s %s %s → %s", j ? "," : "", json_get_str(m, "address"),
 			       json_get_str(m, "from_driver") ?: "(none)",
@@ -289,16 +289,16 @@ static int mutate(struct ctl *c, const char *method, json_object *params)
 		return ctl_print_json(c, reply) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 	if (json_get(reply, "plan")) {
 		/* A dry run: the group's plan, as `plan ADDRESS` shows it. */
-		json_object *g = json_object_array_get_idx(json_get(json_get(reply, "plan"), "groups"), 0);
+		json_object *g = json_at(json_get(json_get(reply, "plan"), "groups"), 0);
 		json_object *members = json_get(g, "members");
 
-		for (size_t i = 0; i < json_object_array_length(members); i++) {
-			json_object *m = json_object_array_get_idx(members, i), *steps = json_get(m, "steps");
+		for (size_t i = 0; i < json_len(members); i++) {
+			json_object *m = json_at(members, i), *steps = json_get(m, "steps");
 
 			printf("%s: %s (%s → %s)\n", json_get_str(m, "address"), json_get_str(m, "action"),
 			       json_get_str(m, "driver") ?: "(none)", json_get_str(m, "target") ?: "(host)");
-			for (size_t k = 0; k < json_object_array_length(steps); k++) {
-				json_object *s = json_object_array_get_idx(steps, k);
+			for (size_t k = 0; k < json_len(steps); k++) {
+				json_object *s = json_at(steps, k);
 
 				if (streq(json_get_str(s, "op"), "load_module"))
 					printf("  load module %s\n", json_get_str(s, "module"));
@@ -416,12 +416,12 @@ int verb_apply(struct ctl *c, int argc, char *argv[])
 	if (c->json) {
 		if (ctl_print_json(c, reply) < 0)
 			return CTL_EXIT_FAILURE;
-		return blocked && json_object_array_length(blocked) > 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+		return blocked && json_len(blocked) > 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 	}
-	if (!blocked || json_object_array_length(json_get(reply, "transactions")) > 0)
+	if (!blocked || json_len(json_get(reply, "transactions")) > 0)
 		print_transactions(reply);
-	for (size_t i = 0; blocked && i < json_object_array_length(blocked); i++) {
-		json_object *b = json_object_array_get_idx(blocked, i);
+	for (size_t i = 0; blocked && i < json_len(blocked); i++) {
+		json_object *b = json_at(blocked, i);
 
 		if (json_get(b, "iommu_group"))
 			printf("Blocked: IOMMU group %lld (%s): %s: %s\n", json_get_int(b, "iommu_group"),
@@ -431,5 +431,5 @@ int verb_apply(struct ctl *c, int argc, char *argv[])
 			printf("Blocked: %s: %s: %s\n", json_get_str(b, "address"),
 			       json_get_str(b, "code"), json_get_str(b, "message"));
 	}
-	return blocked && json_object_array_length(blocked) > 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+	return blocked && json_len(blocked) > 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 }

@@ -38,9 +38,12 @@ int ctl_connect(struct ctl *c);
 int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Formats vendor:device as "8086:10d3". */
 void ctl_format_id(json_object *dev, char *buf, size_t size);
-/* Its names as lspci shows them: "Red Hat, Inc. Virtio 1.0 network device"; what the hardware
- * database does not know as "Vendor 1234" and "Device 1111". */
+/* Its names as lspci shows them: "Red Hat, Inc. Virtio 1.0 network device"; ids the hardware
+ * database does not know as lspci says them: "Device 1234:1111", "Red Hat, Inc. Device 000e". */
 void ctl_format_name(json_object *dev, char *buf, size_t size);
+/* The same as a table cell whose short form, when the table must narrow, leaves out the
+ * vendor (client/output.h). */
+void ctl_format_name_cell(json_object *dev, char *buf, size_t size);
 /* Its physical slot: the kernel's name and the firmware's label ("4 \"PCIE4\""); false: none. */
 bool ctl_format_slot(json_object *dev, char *buf, size_t size);
 

@@ -75,10 +75,11 @@ static void help(void)
 	       "  -j, --json           print JSON (one object) instead of a table\n"
 	       "  -p, --pretty         print indented JSON (implies --json)\n"
 	       "  -n, --no-legend      print tables without the header line\n"
-	       "      --driver=NAME    claim: vfio-pci (default), a vfio variant, uio_pci_generic,\n"
-	       "                       igb_uio\n"
+	       "      --driver=NAME    claim: vfio-pci (default), a vfio variant,\n"
+	       "                       uio_pci_generic, igb_uio\n"
 	       "      --group          claim: move the whole IOMMU group\n"
-	       "      --force          claim: override the safety guards (boot VGA, disks, NICs);\n"
+	       "      --force          claim: override the safety guards (boot VGA, disks,\n"
+	       "                       NICs);\n"
 	       "                       rom: read the ROM of a function in use\n"
 	       "      --dry-run        claim, release: show the plan, change nothing\n"
 	       "      --owner=NAME     lease: who it is for (the VM's name); unlease: end\n"
@@ -151,8 +152,8 @@ static void print_error(const char *method, const char *error, json_object *para
 
 		fprintf(stderr, "pcipassctl: refused: IOMMU group %lld of %s is blocked\n",
 			json_get_int(params, "iommu_group"), json_get_str(params, "address"));
-		for (size_t i = 0; i < json_object_array_length(b); i++) {
-			json_object *o = json_object_array_get_idx(b, i);
+		for (size_t i = 0; i < json_len(b); i++) {
+			json_object *o = json_at(b, i);
 
 			fprintf(stderr, "  %s: %s%s\n", json_get_str(o, "code"),
 				json_get_str(o, "message"),
@@ -161,8 +162,8 @@ static void print_error(const char *method, const char *error, json_object *para
 	} else if (streq(error, "io.pcipass.TransactionFailed")) {
 		json_object *a = json_get(params, "transactions");
 
-		for (size_t i = 0; i < json_object_array_length(a); i++) {
-			json_object *t = json_object_array_get_idx(a, i);
+		for (size_t i = 0; i < json_len(a); i++) {
+			json_object *t = json_at(a, i);
 
 			if (!streq(json_get_str(t, "state"), "failed"))
 				continue;
@@ -207,9 +208,9 @@ static void print_error(const char *method, const char *error, json_object *para
 		fprintf(stderr, "pcipassctl: no free group%s%s (%lld wanted); %s\n",
 			json_get_str(params, "pool") ? " in pool " : "",
 			json_get_str(params, "pool") ?: "", json_get_int(params, "wanted"),
-			json_object_array_length(a) ? "the candidates:" : "the pool has no groups");
-		for (size_t i = 0; i < json_object_array_length(a); i++) {
-			json_object *o = json_object_array_get_idx(a, i);
+			json_len(a) ? "the candidates:" : "the pool has no groups");
+		for (size_t i = 0; i < json_len(a); i++) {
+			json_object *o = json_at(a, i);
 
 			fprintf(stderr, "  IOMMU group %lld: %s%s%s\n", json_get_int(o, "iommu_group"),
 				json_get_bool(o, "available") == 1 ? "free" : json_get_str(o, "code"),
@@ -282,14 +283,33 @@ void ctl_format_id(json_object *dev, char *buf, size_t size)
 void ctl_format_name(json_object *dev, char *buf, size_t size)
 {
 	const char *v = json_get_str(dev, "vendor_name"), *d = json_get_str(dev, "device_name");
-	char vn[16], dn[16];
+	long long vid = json_get_int(dev, "vendor_id") & 0xffff;
+	long long did = json_get_int(dev, "device_id") & 0xffff;
 
 	/* What lspci says of ids the database does not know. */
 	if (!v)
-		snprintf(vn, sizeof(vn), "Vendor %04llx", json_get_int(dev, "vendor_id") & 0xffff);
-	if (!d)
-		snprintf(dn, sizeof(dn), "Device %04llx", json_get_int(dev, "device_id") & 0xffff);
-	snprintf(buf, size, "%s %s", v ?: vn, d ?: dn);
+		snprintf(buf, size, "Device %04llx:%04llx", vid, did);
+	else if (!d)
+		snprintf(buf, size, "%s Device %04llx", v, did);
+	else
+		snprintf(buf, size, "%s %s", v, d);
+	text_terminal_safe(buf);
+}
+
+void ctl_format_name_cell(json_object *dev, char *buf, size_t size)
+{
+	const char *d = json_get_str(dev, "device_name");
+	size_t n;
+
+	ctl_format_name(dev, buf, size);
+	n = strlen(buf);
+	if (!json_get_str(dev, "vendor_name"))
+		return;	/* "Device 1234:1111": nothing to leave out */
+	if (d)
+		snprintf(buf + n, size - n, TABLE_SHORT "%s", d);
+	else
+		snprintf(buf + n, size - n, TABLE_SHORT "Device %04llx",
+			 json_get_int(dev, "device_id") & 0xffff);
 }
 
 bool ctl_format_slot(json_object *dev, char *buf, size_t size)
@@ -300,6 +320,7 @@ bool ctl_format_slot(json_object *dev, char *buf, size_t size)
 		snprintf(buf, size, "%s \"%s\"", name, label);
 	else if (name || label)
 		snprintf(buf, size, label ? "\"%s\"" : "%s", name ?: label);
+	text_terminal_safe(buf);
 	return name || label;
 }
 

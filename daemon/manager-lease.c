@@ -1273,7 +1273,8 @@ static int pool_json(struct manager *m, const char *pool, json_object **ret)
 	for (size_t i = 0; r >= 0 && i < n; i++)
 		r = candidate_check(m, &c[i], PLAN_TO_SHOW_CACHED);
 	if (r >= 0) {
-		qsort_r(c, n, sizeof(*c), candidate_cmp, &numa);
+		if (n > 1)
+			qsort_r(c, n, sizeof(*c), candidate_cmp, &numa);
 		r = candidates_json(c, n, m, &groups);
 	}
 	candidates_free(c, n);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/macro.h"
+#include "lib/util.h"
 #include "slots.h"
 #include "sysfs.h"
 
@@ -49,13 +50,24 @@ static struct pci_slot *slot_get(struct pci_slots *s, const char *address)
 	return a;
 }
 
+/* "DDDD:BB:DD", the domain of four to eight hex digits: a function's address without its
+ * ".F". */
 static bool slot_address_valid(const char *a)
 {
-	unsigned dom, bus, dev;
-	char end;
+	char f[PCI_ADDR_MAX + 3];
 
-	return strlen(a) == 10 && sscanf(a, "%4x:%2x:%2x%c", &dom, &bus, &dev, &end) == 3 &&
-	       dev < 32 && a[4] == ':' && a[7] == ':';
+	if (strlen(a) + 2 >= sizeof(f))
+		return false;
+	(void)snprintf(f, sizeof(f), "%s.0", a);
+	return pci_addr_is_valid(f);
+}
+
+/* The length of a function's address up to its ".F". */
+static size_t slot_len(const char *address)
+{
+	const char *dot = strrchr(address, '.');
+
+	return dot ? (size_t)(dot - address) : strlen(address);
 }
 
 static int read_kernel_slots(struct sysfs *s, struct pci_slots *ret)
@@ -173,16 +185,16 @@ int pci_slots_read(struct sysfs *s, struct pci_slots *ret)
 
 const struct pci_slot *pci_slots_find(const struct pci_slots *s, const char *address)
 {
-	size_t lo = 0, hi = s->n;
+	size_t lo = 0, hi = s->n, n = slot_len(address);
 
-	if (strlen(address) < 10)
-		return NULL;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = strncmp(address, s->slots[mid].address, 10);
+		int c = strncmp(address, s->slots[mid].address, n);
 
-		if (c == 0)
+		if (c == 0 && s->slots[mid].address[n] == '\0')
 			return &s->slots[mid];
+		if (c == 0)
+			c = -1;	/* the slot's address is longer: it sorts after */
 		if (c < 0)
 			hi = mid;
 		else

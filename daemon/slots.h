@@ -9,10 +9,12 @@
 
 #include <stddef.h>
 
+#include "lib/pci.h"
+
 struct sysfs;
 
 struct pci_slot {
-	char address[13];	/* "DDDD:BB:DD" */
+	char address[PCI_ADDR_MAX + 1];	/* "DDDD:BB:DD" (VMD domains have up to eight digits) */
 	char *name;		/* the kernel's slot name; NULL: none */
 	char *label;		/* the SMBIOS slot designation ("PCIE3", "SLOT 2 PCI-E 4.0 X16") */
 };

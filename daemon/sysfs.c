@@ -67,7 +67,8 @@ static int read_attr(int dirfd, const char *name, char buf[static SYSFS_ATTR_MAX
 	_cleanup_close_ int fd = -EBADF;
 	ssize_t n;
 
-	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: sysfs ignores it; a FIFO in a synthetic tree must not stall the loop. */
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	do
@@ -128,7 +129,7 @@ ssize_t sysfs_read_bin_at(int dirfd, const char *name, void *buf, size_t n)
 	_cleanup_close_ int fd = -EBADF;
 	size_t got = 0;
 
-	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	while (got < n) {

@@ -107,6 +107,8 @@ bash_cases() {
 |nospace"
 	bcheck "bash $m: qemu's options, no claim option" "pcipassctl qemu --" \
 		"--format= --help --iommufd --json --no-legend --pretty --socket= --version"
+	bcheck "bash $m: metrics' options: -o, no JSON or table option" "pcipassctl metrics -" \
+		"--help --output= --socket= --version -h -o"
 	bcheck "bash $m: short options" "pcipassctl monitor -" \
 		"--help --initial --json --no-legend --pretty --socket= --version -h -j -n -p"
 	bcheck "bash $m: options before a verb: all of them" "pcipassctl --c" "--check --count="
@@ -128,6 +130,7 @@ bash_cases() {
 	bcheck "bash $m: rom --check FILE" "pcipassctl rom --check g" "gpu.rom"
 	bcheck "bash $m: rom ADDRESS -o FILE" "pcipassctl rom 0000:01:00.0 -o g" "gpu.rom"
 	bcheck "bash $m: --output=FILE" "pcipassctl rom 0000:01:00.0 --output=" "50-a.policy gpu.rom"
+	bcheck "bash $m: metrics: -o FILE" "pcipassctl metrics -o g" "gpu.rom"
 	bcheck "bash $m: --socket=FILE" "pcipassctl --socket=" "50-a.policy gpu.rom"
 	cd "$OLDPWD" || return
 
@@ -160,8 +163,12 @@ bash_cases() {
 	bcheck "bash $m: unlease ID" "$STUB --socket=/some/sock unlease " "1 7 9"
 	check_eq "…pcipassctl -j leases, at the --socket of the line" "$(cat "$TMP/stub.log")" \
 		"--socket=/some/sock -j leases"
-	bcheck "bash $m: --owner=" "$STUB unlease --owner=" "\$(touch $TMP/pwned) vm-two vm1"
+	printf -v q %q "\$(touch $TMP/pwned)"
+	bcheck "bash $m: --owner=, each quoted as the shell reads it back" "$STUB unlease --owner=" \
+		"$q vm-two vm1"
 	check "bash $m: …an owner is text, never run" test ! -e "$TMP/pwned"
+	check "bash $m: …and on the command line it is still text: Enter runs nothing" \
+		bash -c "eval \"printf '%s\\n' \$1\" >/dev/null; test ! -e '$TMP/pwned'" _ "$q"
 	bcheck "bash $m: unlease --owner: no id" "$STUB unlease --owner vm1 " ""
 
 	# No daemon: nothing, quietly.

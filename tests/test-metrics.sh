@@ -395,12 +395,21 @@ Apply=request
 Pool=gpu
 AfterLease=release
 EOF
+# A pool no function matches: its zeros, so that an alert on it fires.
+cat >"$TMP/pol/60-ghost.policy" <<'EOF'
+[Match]
+Id=dead:*
+[Assign]
+Driver=vfio-pci
+Apply=request
+Pool=ghost
+EOF
 control ""
 fakekernel_start "$root" "$M" || { not_ok "fakekernel mounts the tree"; finish; }
 daemon_start "$M" --policy-dir "$TMP/pol" --config "$TMP/none.conf" --step-timeout 1 ||
 	{ not_ok "pcipassd starts on fakekernel"; finish; }
 wait_idle
-metrics "$TMP/k0.prom"
+metrics "$TMP/k0.prom" || { echo "# metrics failed:"; ctl metrics 2>&1 | tail -3 | sed "s/^/#   /"; }
 check_eq "writable: read_only 0; devices and bound as in the tree" \
 	"$(prom get "$TMP/k0.prom" pcipass_read_only pcipass_devices pcipass_devices_bound)" \
 	"0 $(n_functions "$M") $(n_bound "$M")"
@@ -410,6 +419,9 @@ check_eq "the pool: 2 groups, both free, none leased or blocked" \
 	"$(prom get "$TMP/k0.prom" 'pcipass_pool_groups{pool="gpu"}' 'pcipass_pool_free_groups{pool="gpu"}' \
 		'pcipass_pool_leased_groups{pool="gpu"}') $(grep -c '^pcipass_pool_blocked_groups' "$TMP/k0.prom")" \
 	"2 2 0 0"
+check_eq "a pool that matches nothing: zero groups, zero free, zero leased" \
+	"$(prom get "$TMP/k0.prom" 'pcipass_pool_groups{pool="ghost"}' 'pcipass_pool_free_groups{pool="ghost"}' \
+		'pcipass_pool_leased_groups{pool="ghost"}')" "0 0 0"
 tx() { m "pcipass_transactions_total{kind=\"$1\",result=\"$2\"}"; }
 
 ctl claim 0000:00:03.0 >/dev/null

@@ -207,7 +207,7 @@ check_eq "a malformed address: usage error" "$(rom 00:03.0 -o "$out/x.rom") $(he
 	"2 pcipassctl: '00:03.0' is not a PCI address (DDDD:BB:DD.F)"
 check_eq "-o with another verb: usage error" \
 	"$(ctl -o "$out/x.rom" list >/dev/null 2>"$TMP/stderr"; echo $?) $(head -1 "$TMP/stderr")" \
-	"2 pcipassctl: -o/--output is for 'rom ADDRESS' only"
+	"2 pcipassctl: -o/--output is for 'rom ADDRESS' and 'metrics' only"
 check_eq "-o with rom check: usage error" "$(rom check "$ROMS/pxe-e1000.rom" -o "$out/x.rom") $(head -1 "$TMP/stderr")" \
 	"2 pcipassctl: -o/--output is for 'rom ADDRESS', not 'rom check'"
 check_eq "usage errors write nothing" "[$(writes)] $(ls "$out" | grep -c x.rom)" "[] 0"

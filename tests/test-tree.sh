@@ -17,6 +17,12 @@ sys.stdout.buffer.write(rec[:0x11] + b'$4\0\0')" >"$root/firmware/dmi/entries/$1
 }
 dmi 9-0 0x01 0x00 PCIE1
 dmi 9-1 0xff 0xff EMPTY
+# Firmware text that would drive the terminal (retitle, clear, colour, a new line): shown as "?".
+mkdir -p "$root/firmware/dmi/entries/9-2"
+python3 -c "
+import struct, sys
+rec = struct.pack('<BBHBBBBBHBBHBB', 9, 0x11, 0x902, 1, 0xb6, 0x0d, 3, 4, 1, 0x04, 0x01, 0, 0x05, 0x00)
+sys.stdout.buffer.write(rec + b'\x1b]0;T\x07\x1b[2Jred\nline\xc2\x9b\xe2\x80\xaeX\0\0')" >"$root/firmware/dmi/entries/9-2/raw"
 daemon_start "$root" --read-only --policy-dir "$TMP/none" --config "$TMP/none.conf" ||
 	{ not_ok "pcipassd starts"; finish; }
 
@@ -38,12 +44,18 @@ check_eq "slot label: the SMBIOS designation; a record without a place is left o
 	"$(dev 0000:01:00.1 "['slot_label']") $(dev 0000:02:00.0 "['slot_label']")" "PCIE1 None"
 check_eq "show names the slot" "$(ctl show 0000:01:00.0 | grep 'Physical slot:')" \
 	'  Physical slot:     0 "PCIE1"'
+check_eq "the label in the JSON is the firmware's, escaped" \
+	"$(ctl -j show 0000:05:00.0 | json_eval "repr(d['device']['slot_label'])")" \
+	"'\\x1b]0;T\\x07\\x1b[2Jred\\nline\\x9b\\u202eX'"
+check_eq "on the terminal its control characters are ?: show and tree" \
+	"$(ctl show 0000:05:00.0 | grep 'Physical slot:' | cat -v) $(ctl tree | grep '0000:05:00.0' | grep -o 'slot.*' | cat -v)" \
+	'  Physical slot:     0-4 "?]0;T??[2Jred?line??X" slot 0-4 "?]0;T??[2Jred?line??X"'
 
 ctl tree >"$TMP/tree" || not_ok "tree"
 check_eq "tree: lines as lspci -tv nests them" "$(sed -n '1p;7,9p;14,17p' "$TMP/tree")" \
 '[0000:00]
 ├─ 0000:00:06.0  Red Hat, Inc. QEMU PCIe Root port  [group 4, pcieport]  ACS SrcValid+ TransBlk- ReqRedir+ CmpltRedir+ UpstreamFwd+ DirectTrans-
-│  ├─ 0000:01:00.0  Intel Corporation 82574L Gigabit Network Connection  [group 9, e1000e]  slot 0 "PCIE1"
+│  ├─ 0000:01:00.0  Intel Corporation 82574L Gigabit Network Connection  [group 9, e1000e]  slot 0 "PCIE1"  no ACS
 │  └─ 0000:01:00.1  Intel Corporation 82574L Gigabit Network Connection  [group 9, e1000e]  slot 0 "PCIE1"
 ├─ 0000:00:08.0  Red Hat, Inc. QEMU PCIe Root port  [group 6, pcieport]  ACS SrcValid+ TransBlk- ReqRedir+ CmpltRedir+ UpstreamFwd+ DirectTrans-
 │  └─ 0000:03:00.0  Red Hat, Inc. Device 000e  [group 11, no driver]  no ACS
@@ -60,7 +72,7 @@ check "list: the NAME column has the database's names" \
 	bash -c "'$PCIPASSCTL' --socket '$SOCK' list | grep -q '^0000:00:1f.2 .* Intel Corporation 82801IR/IO/IH (ICH9R/DO/DH) 6 port SATA Controller \[AHCI mode\] '"
 check_eq "list at COLUMNS=140: the widest line is 140 columns" \
 	"$(COLUMNS=140 ctl list | python3 -c 'import sys; print(max(len(l.rstrip("\n")) for l in sys.stdin))')" 140
-check "list at COLUMNS=140: the names are cut with …" \
-	bash -c "COLUMNS=140 '$PCIPASSCTL' --socket '$SOCK' list | grep -q '^0000:00:1f.2 .* Intel Corporation.*… '"
+check "list at COLUMNS=140: the names lose their vendor first, then are cut with …" \
+	bash -c "COLUMNS=140 '$PCIPASSCTL' --socket '$SOCK' list | grep -q '^0000:00:1f.2 .* storage  *82801IR/IO/IH (ICH9R/… '"
 check "pcipassd stops cleanly" daemon_stop
 finish

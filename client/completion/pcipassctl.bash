@@ -8,15 +8,17 @@
 
 # __pcipassctl_add KEY VERB: adds to COMPREPLY each value of "KEY":"…" in `pcipassctl -j VERB`
 # that begins with $cur; $ctl and $socket are _pcipassctl's. The output is compact JSON: one
-# grep, no jq. The values are added as they are: compgen -W would expand them, and a lease's
-# owner is any text its client chose.
+# grep, no jq. A lease's owner is any text its client chose: the values are never expanded
+# (compgen -W would) and go on the command line quoted as the shell reads them back (%q), so
+# that "vm1$(…)" stays text when Enter is pressed.
 __pcipassctl_add()
 {
     local -a t=()
-    local v
+    local v q
     type -P timeout >/dev/null && t=(timeout 5)
     while IFS= read -r v; do
-        [[ $v == "$cur"* ]] && COMPREPLY+=("$v")
+        printf -v q %q "$v"
+        [[ $v == "$cur"* ]] && COMPREPLY+=("$q")
     done < <("${t[@]}" "$ctl" ${socket:+"--socket=$socket"} -j "$2" </dev/null 2>/dev/null |
         grep -o "\"$1\":\"[^\"]*\"" | cut -d'"' -f4 | sort -u)
 }
@@ -103,6 +105,8 @@ _pcipassctl()
 
     if [[ $cur == -* ]]; then
         local o='-j --json -p --pretty -n --no-legend --socket= -h --help --version'
+        # metrics prints the Prometheus text format: no JSON, no table.
+        [[ $verb == metrics ]] && o='--socket= -h --help --version'
         case $verb in
             claim) o+=' --driver= --group --force --dry-run' ;;
             release) o+=' --dry-run' ;;
@@ -111,6 +115,7 @@ _pcipassctl()
             qemu) o+=' --iommufd --format=' ;;
             rom) o+=' --force --check -o --output=' ;;
             monitor) o+=' --initial' ;;
+            metrics) o+=' -o --output=' ;;
             '') o+=' --driver= --group --force --dry-run --owner= --user= --pid= --numa= --count=
                 --iommufd --format= --check -o --output= --initial' ;;
         esac
