@@ -112,6 +112,60 @@ daemon_stop() {
 	return "$rc"
 }
 
+# register NAME: a driver in the tree at $root (bind, unbind, new_id, remove_id), which
+# tests/fakekernel then binds as the kernel would. drv ADDRESS: the driver bound to the
+# function in the fakekernel mount at $M, or "none".
+register() {
+	mkdir -p "$root/bus/pci/drivers/$1"
+	for f in bind unbind new_id remove_id; do install -m 0200 /dev/null "$root/bus/pci/drivers/$1/$f"; done
+}
+drv() { local l; l=$(readlink "$M/bus/pci/devices/$1/driver") && basename "$l" || echo none; }
+
+# gpu_host [NUMA]: the GPU host of the lease tests, in the tree at $root: the console GPU
+# (boot VGA, group 1), two GPUs each with its HDMI audio function (group 2 behind a root port
+# of its group, group 3 on NUMA node NUMA when given), a NIC (group 4); vfio-pci registered.
+gpu_host() {
+	local numa=${1:+numa=$1} f=("$FAKESYS" "$root" add)
+
+	"${f[@]}" 0000:00:02.0 vendor=0x1234 device=0x1111 class=0x030000 driver=bochs-drm group=1 boot_vga=1 &&
+	"${f[@]}" 0000:00:01.0 header=1 driver=pcieport group=2 &&
+	"${f[@]}" 0000:01:00.0 parent=0000:00:01.0 vendor=0x10de device=0x2204 class=0x030000 mf=1 \
+		driver=nouveau group=2 &&
+	"${f[@]}" 0000:01:00.1 parent=0000:00:01.0 vendor=0x10de device=0x1aef class=0x040300 mf=1 \
+		driver=snd_hda_intel group=2 &&
+	"${f[@]}" 0000:02:00.0 vendor=0x10de device=0x2204 class=0x030000 mf=1 driver=nouveau group=3 $numa &&
+	"${f[@]}" 0000:02:00.1 vendor=0x10de device=0x1aef class=0x040300 mf=1 driver=snd_hda_intel \
+		group=3 $numa &&
+	"${f[@]}" 0000:00:03.0 vendor=0x8086 device=0x10d3 driver=e1000e group=4 >/dev/null &&
+	register vfio-pci
+} >/dev/null
+
+# gpu_pool_policy DIR [keep]: every GPU in Pool=gpu, each group to vfio-pci as a whole at
+# request, back to the host after a lease; with keep, the second GPU (0000:02:00.*) by a rule
+# of its own that keeps it on vfio-pci after a lease.
+gpu_pool_policy() {
+	[ "${2:-}" = keep ] && cat >"$1/40-gpu-kept.policy" <<'EOF'
+[Match]
+Address=0000:02:00.*
+[Assign]
+Driver=vfio-pci
+Group=claim
+Apply=request
+Pool=gpu
+AfterLease=keep
+EOF
+	cat >"$1/50-gpu.policy" <<'EOF'
+[Match]
+Class=0x030000/0xff0000
+[Assign]
+Driver=vfio-pci
+Group=claim
+Apply=request
+Pool=gpu
+AfterLease=release
+EOF
+}
+
 # extract NAME: unpacks a captured sysfs tree from tests/fixtures; prints its root.
 extract() {
 	local dir=$TMP/$1

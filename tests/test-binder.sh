@@ -11,11 +11,6 @@ M=$TMP/mnt
 pol=$TMP/policy
 mkdir -p "$pol"
 fs() { "$FAKESYS" "$root" "$@" >/dev/null; }
-register() {
-	mkdir -p "$root/bus/pci/drivers/$1"
-	for f in bind unbind new_id remove_id; do install -m 0200 /dev/null "$root/bus/pci/drivers/$1/$f"; done
-}
-drv() { local l; l=$(readlink "$M/bus/pci/devices/$1/driver") && basename "$l" || echo none; }
 ovr() { cat "$M/bus/pci/devices/$1/driver_override"; }
 claims() { python3 -c "import json; print(sorted(c['address'] + '>' + (c['original_driver'] or '-') for c in json.load(open('$TMP/state/claims.json'))['claims']))"; }
 inflight() { python3 -c "import json; print('inflight' in json.load(open('$TMP/state/claims.json')))"; }

@@ -11,11 +11,6 @@ M=$TMP/mnt
 pol=$TMP/policy
 mkdir -p "$pol"
 fs() { "$FAKESYS" "$root" "$@" >/dev/null; }
-register() {
-	mkdir -p "$root/bus/pci/drivers/$1"
-	for f in bind unbind new_id remove_id; do install -m 0200 /dev/null "$root/bus/pci/drivers/$1/$f"; done
-}
-drv() { local l; l=$(readlink "$M/bus/pci/devices/$1/driver") && basename "$l" || echo none; }
 
 fs init --iommu dmar0
 fs add 0000:00:02.0 vendor=0x1234 device=0x1111 class=0x030000 driver=bochs-drm group=1 boot_vga=1

@@ -12,10 +12,6 @@ M=$TMP/mnt
 ctlf=$TMP/control
 fs() { "$FAKESYS" "$root" "$@" >/dev/null; }
 # register NAME: a loaded driver with no device (its bus/pci/drivers/NAME directory).
-register() {
-	mkdir -p "$root/bus/pci/drivers/$1"
-	for f in bind unbind new_id remove_id; do install -m 0200 /dev/null "$root/bus/pci/drivers/$1/$f"; done
-}
 dev() { echo "$M/bus/pci/devices/$1"; }
 w() { kwrite "$M/$1" "$2"; }
 ovr() { w "bus/pci/devices/$1/driver_override" "$2"; }

@@ -12,11 +12,6 @@ M=$TMP/mnt
 pol=$TMP/policy
 mkdir -p "$pol"
 fs() { "$FAKESYS" "$root" "$@" >/dev/null; }
-register() {
-	mkdir -p "$root/bus/pci/drivers/$1"
-	for f in bind unbind new_id remove_id; do install -m 0200 /dev/null "$root/bus/pci/drivers/$1/$f"; done
-}
-drv() { local l; l=$(readlink "$M/bus/pci/devices/$1/driver") && basename "$l" || echo none; }
 node() { stat -c '%u:%g %a' "$TMP/dev/vfio/$1" 2>/dev/null || echo gone; }
 planned() { ctl -j "$@" --dry-run | python3 "${top_srcdir:-.}/tests/plan-writes.py" --fakekernel | paste -sd'|'; }
 lease_ids() { ctl -j leases | json_eval '" ".join(l["owner"] + ":" + ",".join(map(str, l["groups"])) for l in d["leases"])'; }
@@ -25,37 +20,9 @@ wait_idle() { wait_until same "(0, None)" status_eval '(d["status"]["queued"], d
 fs init --iommu dmar0
 # The console GPU (boot VGA), and two GPUs each with its HDMI audio function; the second on
 # NUMA node 1, and matched by a rule of its own that keeps it on vfio-pci after a lease.
-fs add 0000:00:02.0 vendor=0x1234 device=0x1111 class=0x030000 driver=bochs-drm group=1 boot_vga=1
-fs add 0000:00:01.0 header=1 driver=pcieport group=2
-fs add 0000:01:00.0 parent=0000:00:01.0 vendor=0x10de device=0x2204 class=0x030000 mf=1 \
-	driver=nouveau group=2
-fs add 0000:01:00.1 parent=0000:00:01.0 vendor=0x10de device=0x1aef class=0x040300 mf=1 \
-	driver=snd_hda_intel group=2
-fs add 0000:02:00.0 vendor=0x10de device=0x2204 class=0x030000 mf=1 driver=nouveau group=3 numa=1
-fs add 0000:02:00.1 vendor=0x10de device=0x1aef class=0x040300 mf=1 driver=snd_hda_intel group=3 numa=1
-fs add 0000:00:03.0 vendor=0x8086 device=0x10d3 driver=e1000e group=4
-register vfio-pci
+gpu_host 1
 register uio_pci_generic
-cat >"$pol/40-gpu-kept.policy" <<'EOF'
-[Match]
-Address=0000:02:00.*
-[Assign]
-Driver=vfio-pci
-Group=claim
-Apply=request
-Pool=gpu
-AfterLease=keep
-EOF
-cat >"$pol/50-gpu.policy" <<'EOF'
-[Match]
-Class=0x030000/0xff0000
-[Assign]
-Driver=vfio-pci
-Group=claim
-Apply=request
-Pool=gpu
-AfterLease=release
-EOF
+gpu_pool_policy "$pol" keep
 control ""
 fakekernel_start "$root" "$M" || { not_ok "fakekernel mounts the tree"; finish; }
 daemon_start "$M" --policy-dir "$pol" --config "$TMP/none.conf" || { not_ok "pcipassd starts"; finish; }

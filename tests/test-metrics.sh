@@ -358,26 +358,13 @@ if [ ! -x "$FAKEKERNEL" ] || [ ! -c /dev/fuse ]; then
 fi
 root=$TMP/sys
 M=$TMP/mnt
-register() {
-	mkdir -p "$root/bus/pci/drivers/$1"
-	for f in bind unbind new_id remove_id; do install -m 0200 /dev/null "$root/bus/pci/drivers/$1/$f"; done
-}
 wait_idle() { wait_until same "(0, None)" status_eval '(d["status"]["queued"], d["status"]["transaction"])'; }
 rm -f "$TMP/pol"/*
 fs init --iommu dmar0
 # The console GPU, which a start-up rule wants (the boot VGA guard blocks it); two GPUs with
 # their HDMI audio functions, a pool; two NICs.
-fs add 0000:00:02.0 vendor=0x1234 device=0x1111 class=0x030000 driver=bochs-drm group=1 boot_vga=1
-fs add 0000:00:01.0 header=1 driver=pcieport group=2
-fs add 0000:01:00.0 parent=0000:00:01.0 vendor=0x10de device=0x2204 class=0x030000 mf=1 \
-	driver=nouveau group=2
-fs add 0000:01:00.1 parent=0000:00:01.0 vendor=0x10de device=0x1aef class=0x040300 mf=1 \
-	driver=snd_hda_intel group=2
-fs add 0000:02:00.0 vendor=0x10de device=0x2204 class=0x030000 mf=1 driver=nouveau group=3
-fs add 0000:02:00.1 vendor=0x10de device=0x1aef class=0x040300 mf=1 driver=snd_hda_intel group=3
-fs add 0000:00:03.0 vendor=0x8086 device=0x10d3 driver=e1000e group=4
+gpu_host
 fs add 0000:00:04.0 vendor=0x8086 device=0x10d3 driver=e1000e group=5
-register vfio-pci
 cat >"$TMP/pol/10-console.policy" <<'EOF'
 [Match]
 Address=0000:00:02.0
@@ -385,16 +372,7 @@ Address=0000:00:02.0
 Driver=vfio-pci
 Apply=boot
 EOF
-cat >"$TMP/pol/50-gpu.policy" <<'EOF'
-[Match]
-Class=0x030000/0xff0000
-[Assign]
-Driver=vfio-pci
-Group=claim
-Apply=request
-Pool=gpu
-AfterLease=release
-EOF
+gpu_pool_policy "$TMP/pol"
 # A pool no function matches: its zeros, so that an alert on it fires.
 cat >"$TMP/pol/60-ghost.policy" <<'EOF'
 [Match]
