@@ -171,6 +171,8 @@ check_eq "allocate group-3 (now free): a second lease" "$(json_eval 'd["error"]'
 check_eq "a checkpoint listing group-2 only (a pod with group-3 ended)" "$(checkpoint group-2)" "None"
 check "…ends the lease of group-3" wait_until same "1:k8s:$R:group-2:2" leases
 check_eq "…and keeps group-2's (the same sweep judged it)" "$(lease_id "k8s:$R:group-2")" "$lease1"
+check "…and names its pod, from the checkpoint" \
+	grep -q "lease $lease1 (k8s:$R:group-2) is pod/container uid-1/compute" "$TMP/plugin.log"
 check_eq "group 3 stays on vfio-pci (AfterLease=keep)" "$(drv 0000:02:00.0) $(drv 0000:02:00.1)" "vfio-pci vfio-pci"
 check "…and Healthy" wait_until same "$INITIAL" last_devices
 check_eq "a checkpoint without group-2 (its pod ended)" "$(checkpoint)" "None"

@@ -36,7 +36,8 @@ type manager struct {
 
 	mu      sync.Mutex
 	plugins map[string]*plugin
-	leaseMu sync.Mutex // one allocation or sweep at a time
+	holders map[string]string // lease id → the pod/container the checkpoint names for it
+	leaseMu sync.Mutex        // one allocation or sweep at a time
 	kick    chan struct{}
 }
 
@@ -216,6 +217,11 @@ func (m *manager) sweep(ctx context.Context) time.Duration {
 				}
 			}
 			if holder != "" {
+				// The kubelet names the pod only in its checkpoint, after Allocate.
+				if m.holders[l.ID] != holder {
+					m.holders[l.ID] = holder
+					log.Printf("%s: lease %s (%s) is pod/container %s", p.resource, l.ID, l.Owner, holder)
+				}
 				continue
 			}
 			age := time.Since(time.UnixMicro(l.SinceUsec))
@@ -226,6 +232,7 @@ func (m *manager) sweep(ctx context.Context) time.Duration {
 				continue
 			}
 			log.Printf("%s: ending lease %s (%s): the kubelet no longer lists its groups", p.resource, l.ID, l.Owner)
+			delete(m.holders, l.ID)
 			if err := m.d.release(ctx, l.ID); err != nil {
 				log.Printf("%s: ending lease %s: %v", p.resource, l.ID, err)
 			}
@@ -301,7 +308,7 @@ func main() {
 	m := &manager{
 		d: &daemon{address: "unix:" + *socket}, kubeletDir: *kubeletDir, prefix: *prefix,
 		ownerPrefix: "k8s:", only: map[string]bool{}, grace: *grace,
-		plugins: map[string]*plugin{}, kick: make(chan struct{}, 1),
+		plugins: map[string]*plugin{}, holders: map[string]string{}, kick: make(chan struct{}, 1),
 	}
 	for _, p := range strings.Split(*pools, ",") {
 		if p != "" {
