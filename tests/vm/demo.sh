@@ -20,6 +20,7 @@ until pcipassctl status >/dev/null 2>&1 || [ $i -gt 100 ]; do sleep 0.1; i=$((i 
 run pcipassctl status
 run pcipassctl list
 run pcipassctl groups
+run pcipassctl tree
 
 title "A GPU-pool policy: every VGA controller, with the other functions of its IOMMU group"
 cat >$W/policy/50-gpu-pool.policy <<P
