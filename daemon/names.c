@@ -34,7 +34,6 @@ struct names_entry {
 };
 
 struct names_db {
-	sd_hwdb *hwdb;
 	bool hwdb_missing;	/* opening it failed: every name is unknown */
 	struct names_entry **entries;	/* sorted by key */
 	size_t n, size;
@@ -49,7 +48,6 @@ struct names_db *names_db_free(struct names_db *db)
 {
 	if (!db)
 		return NULL;
-	sd_hwdb_unref(db->hwdb);
 	for (size_t i = 0; i < db->n; i++)
 		free(db->entries[i]);
 	free(db->entries);
@@ -174,6 +172,7 @@ const struct pci_names *names_lookup(struct names_db *db, const struct pcidev *d
 		.subsystem_vendor = has_subsystem ? (uint32_t)d->subsystem_vendor : UINT32_MAX,
 		.subsystem_device = has_subsystem ? (uint32_t)d->subsystem_device : UINT32_MAX,
 	};
+	_cleanup_(sd_hwdb_unrefp) sd_hwdb *hwdb = NULL;
 	const char *v[_NAMES] = {};
 	struct names_entry *e;
 	size_t lo = 0, hi = db->n, subsystem_len = 0;
@@ -191,15 +190,17 @@ const struct pci_names *names_lookup(struct names_db *db, const struct pcidev *d
 			lo = mid + 1;
 	}
 
-	if (!db->hwdb && !db->hwdb_missing) {
-		r = sd_hwdb_new(&db->hwdb);
+	/* Opened for this lookup only: its pages (a trie of 13 MB, whose wildcard branches a
+	 * class lookup walks) would otherwise stay in the daemon's resident set. */
+	if (!db->hwdb_missing) {
+		r = sd_hwdb_new(&hwdb);
 		if (r < 0) {
 			log_info_errno(r, "No hardware database (%m): PCI names unknown.");
 			db->hwdb_missing = true;
 		}
 	}
-	if (db->hwdb)
-		hwdb_names(db->hwdb, &k, has_subsystem, v, &subsystem_len);
+	if (hwdb)
+		hwdb_names(hwdb, &k, has_subsystem, v, &subsystem_len);
 
 	if (db->n == db->size) {
 		size_t size = MAX(db->size * 2, (size_t)16);

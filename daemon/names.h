@@ -23,5 +23,5 @@ struct names_db *names_db_new(void);
 struct names_db *names_db_free(struct names_db *db);
 
 /* The names of d's ids; every one NULL when there is no database. NULL only on -ENOMEM. The
- * result lives as long as db. Opens the database for this lookup only when the ids are new. */
+ * result lives as long as db. Opens the database for this lookup only, when the ids are new. */
 const struct pci_names *names_lookup(struct names_db *db, const struct pcidev *d);
