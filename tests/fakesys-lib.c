@@ -84,6 +84,7 @@ static const struct key_desc keys[K_COUNT] = {
 	[K_IOMMU] = STRKEY("iommu", iommu),
 	[K_ROM] = STRKEY("rom", rom),
 	[K_PIN] = NUMKEY("pin", KT_INT, pin, 0, 4),
+	[K_ACS] = NUMKEY("acs", KT_HEX, acs, 0, 0x7f),
 };
 
 /* Link speeds as the kernel prints them, indexed by the LnkSta encoding. */
@@ -760,7 +761,7 @@ void fdev_init(struct fdev *f)
 {
 	*f = (struct fdev){
 		.vendor = 0x8086, .device = 0x10d3, .class = 0x020000,
-		.pcie = 1, .group = -1, .numa = -1, .boot_vga = -1, .pin = -1,
+		.pcie = 1, .group = -1, .numa = -1, .boot_vga = -1, .pin = -1, .acs = -1,
 		.speed = 3, .width = 1, .vf_index = -1,
 	};
 }
@@ -837,6 +838,15 @@ static void cfg_pcie(const struct fdev *f, unsigned char *c, unsigned int type)
 	put32(c, 0x6c, ((1ul << (f->maxspeed + 1)) - 2) & 0xfe);
 }
 
+/* Access Control Services, the first extended capability (a port has no SR-IOV): capable of
+ * SrcValid, TransBlk, ReqRedir, CmpltRedir, UpstreamFwd, DirectTrans; f->acs enabled. */
+static void cfg_acs(const struct fdev *f, unsigned char *c)
+{
+	put32(c, 0x100, 0x000d | 1ul << 16);	/* ACS v1, last */
+	put16(c, 0x104, 0x5f);
+	put16(c, 0x106, (unsigned long)f->acs);
+}
+
 /* SR-IOV extended capability at 0x100. */
 static void cfg_sriov(const struct fdev *f, unsigned char *c)
 {
@@ -873,6 +883,8 @@ static void cfg_build(const struct fdev *f, unsigned char *c,
 		cfg_pcie(f, c, port_type);
 	if (f->totalvfs)
 		cfg_sriov(f, c);
+	else if (f->pcie && f->acs >= 0)
+		cfg_acs(f, c);
 	if (f->rom)	/* the expansion ROM BAR: assigned, decoding off */
 		put32(c, f->header ? 0x38 : 0x30, 0xfeb80000);
 }

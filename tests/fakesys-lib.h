@@ -59,7 +59,7 @@ enum key_id {
 	K_VENDOR, K_DEVICE, K_SUBVENDOR, K_SUBDEVICE, K_CLASS, K_REVISION,
 	K_VFDEVICE, K_HEADER, K_MF, K_PCIE, K_GROUP, K_NUMA, K_BOOT_VGA,
 	K_TOTALVFS, K_SPEED, K_WIDTH, K_MAXSPEED, K_MAXWIDTH, K_DRIVER,
-	K_OVERRIDE, K_PARENT, K_PHYSFN, K_RESET, K_IOMMU, K_ROM, K_PIN, K_COUNT
+	K_OVERRIDE, K_PARENT, K_PHYSFN, K_RESET, K_IOMMU, K_ROM, K_PIN, K_ACS, K_COUNT
 };
 
 /* A function to create, from "add" keys or from "gen". */
@@ -69,6 +69,7 @@ struct fdev {
 	long header, mf, pcie, group, numa, boot_vga, totalvfs;
 	long speed, width, maxspeed, maxwidth;
 	long pin;		/* interrupt pin, -1: 1 (INTA), 0 for a VF */
+	long acs;		/* ACS control bits enabled (capable: all of 0x5f); -1: no ACS */
 	const char *driver, *override, *parent, *physfn, *reset, *iommu;
 	const char *rom;	/* file whose bytes the "rom" attribute holds */
 	unsigned int set;	/* bit per enum key_id given explicitly */

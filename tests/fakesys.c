@@ -56,6 +56,8 @@ static const char usage_text[] =
 "  reset=\"flr bus\"  iommu=UNIT [first unit under class/iommu]\n"
 "  rom=FILE (the \"rom\" attribute holds FILE's bytes, mode 0600)\n"
 "  pin=0..4 (config space Interrupt Pin) [1; 0 for a VF]\n"
+"  acs=BITS (hex: an ACS capability with these controls on) [none; gen's root\n"
+"  ports: 0x1d, SrcValid ReqRedir CmpltRedir UpstreamFwd]\n"
 "A VF inherits ids, class, revision, numa and link from its PF unless given.\n"
 "uevent: SEQNUM=/USEC_INITIALIZED= may be given; otherwise SEQNUM is the\n"
 "CLOCK_MONOTONIC time in microseconds.  Tree commands count SEQNUM in\n"
@@ -455,6 +457,7 @@ static int gen_root_port(struct gen *g)
 	f.parent = NULL;
 	f.header = 1;
 	f.mf = 1;
+	f.acs = 0x1d;	/* redirection on: each card behind it a group of its own */
 	f.secbus = f.subbus = sb;
 	if (r) {
 		fdev_release(&f);
