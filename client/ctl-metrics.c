@@ -555,10 +555,7 @@ static int gather_plan(struct ctl *c, struct metrics *m)
 	groups = reply_array("Plan", reply, "groups");
 	if (!groups)
 		return -EBADMSG;
-	r = plan_blocked(m, groups);
-	if (r >= 0)
-		r = gather_pools(c, m);
-	return r;
+	return plan_blocked(m, groups);
 }
 
 /* -o FILE: replaced as a whole (a temporary file next to it, synced, renamed over it). */
@@ -594,6 +591,8 @@ int verb_metrics(struct ctl *c, int argc, char *argv[])
 		r = gather_leases(c, &m);
 	if (r >= 0)
 		r = gather_plan(c, &m);
+	if (r >= 0)
+		r = gather_pools(c, &m);
 	if (r == -ENOMEM)
 		fprintf(stderr, "pcipassctl: out of memory\n");
 	if (r < 0)
