@@ -51,19 +51,26 @@ enter_netns() {
 	fi
 }
 
-# Like enter_netns, in a private mount namespace too: for tests/fakekernel's FUSE mount,
-# which then disappears with the test. Skips (77) when fakekernel was not built (configure
-# found no libfuse3) or /dev/fuse is missing.
+# Like enter_netns, in a private mount namespace too: what the test mounts there (bind mounts,
+# tests/fakekernel's FUSE tree) disappears with it.
+enter_mountns_netns() {
+	if [ -z "${PCIPASS_TEST_NETNS:-}" ]; then
+		[ "$(id -u)" -eq 0 ] || skip_all "needs root for private mount and network namespaces (unshare -m -n)"
+		rm -rf "$TMP"	# exec skips the EXIT trap; the new process makes its own
+		PCIPASS_TEST_NETNS=1 exec unshare -m -n "$0" "$@"
+		skip_all "unshare -m -n failed"
+	fi
+}
+
+# The same for a test that needs tests/fakekernel: skips (77) when it was not built
+# (configure found no libfuse3) or /dev/fuse is missing.
 enter_netns_mountns() {
 	if [ -z "${PCIPASS_TEST_NETNS:-}" ]; then
 		[ -x "$FAKEKERNEL" ] ||
 			skip_all "tests/fakekernel not built: configure found no libfuse3 (apt-get install libfuse3-dev fuse3)"
 		[ -c /dev/fuse ] || skip_all "no /dev/fuse for tests/fakekernel"
-		[ "$(id -u)" -eq 0 ] || skip_all "needs root for private mount and network namespaces (unshare -m -n)"
-		rm -rf "$TMP"
-		PCIPASS_TEST_NETNS=1 exec unshare -m -n "$0" "$@"
-		skip_all "unshare -m -n failed"
 	fi
+	enter_mountns_netns "$@"
 }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pcipass-test.XXXXXX")

@@ -7,12 +7,7 @@
 # left, left alone when pcipassd cannot be reached), and the systemd units. Runs in private
 # mount and network namespaces (the uevents fakesys and fakekernel send reach only this daemon).
 . "${top_srcdir:-.}/tests/lib.sh"
-if [ -z "${PCIPASS_TEST_NETNS:-}" ]; then
-	[ "$(id -u)" -eq 0 ] || skip_all "needs root for private mount and network namespaces (unshare -m -n)"
-	rm -rf "$TMP"	# exec skips the EXIT trap; the new process makes its own
-	PCIPASS_TEST_NETNS=1 exec unshare -m -n "$0" "$@"
-	skip_all "unshare -m -n failed"
-fi
+enter_mountns_netns "$@"
 
 # A strict reader of the text exposition format 0.0.4, as pcipassctl must write it.
 #   prom.py check FILE          problems, one a line; exits 1 when there is any

@@ -6,12 +6,7 @@
 # made for the test), and the verdict under pcipass.disable=1. Runs in private mount and
 # network namespaces: /lib/modules and /proc/cmdline are bind-mounted only there.
 . "${top_srcdir:-.}/tests/lib.sh"
-if [ -z "${PCIPASS_TEST_NETNS:-}" ]; then
-	[ "$(id -u)" -eq 0 ] || skip_all "needs root for private mount and network namespaces (unshare -m -n)"
-	rm -rf "$TMP"	# exec skips the EXIT trap; the new process makes its own
-	PCIPASS_TEST_NETNS=1 exec unshare -m -n "$0" "$@"
-	skip_all "unshare -m -n failed"
-fi
+enter_mountns_netns "$@"
 
 mkdir -p "$TMP/pol" "$TMP/dev"
 : >"$TMP/none.conf"
