@@ -103,10 +103,10 @@ int verb_list(struct ctl *c, int argc, char *argv[])
 	_cleanup_(table_freep) struct table *t = NULL;
 	json_object *devices;
 
+	if (c->json)
+		return ctl_call_print(c, "io.pcipass.List", NULL);
 	if (ctl_call(c, "io.pcipass.List", NULL, &reply) < 0)
 		return CTL_EXIT_FAILURE;
-	if (c->json)
-		return ctl_print_json(c, reply) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 
 	t = table_new(columns, ELEMENTSOF(columns));
 	if (!t)

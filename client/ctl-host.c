@@ -29,10 +29,10 @@ int verb_groups(struct ctl *c, int argc, char *argv[])
 	_cleanup_(table_freep) struct table *t = NULL;
 	json_object *groups, *devices;
 
+	if (c->json)
+		return ctl_call_print(c, "io.pcipass.ListGroups", NULL);
 	if (ctl_call(c, "io.pcipass.ListGroups", NULL, &reply) < 0)
 		return CTL_EXIT_FAILURE;
-	if (c->json)
-		return ctl_print_json(c, reply) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 	/* Members are named by address; the device list says what they are. */
 	if (ctl_call(c, "io.pcipass.List", NULL, &list) < 0)
 		return CTL_EXIT_FAILURE;

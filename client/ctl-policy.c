@@ -84,10 +84,10 @@ int verb_plan(struct ctl *c, int argc, char *argv[])
 		if (!params || json_add_str(params, "address", argv[0]) < 0)
 			return CTL_EXIT_FAILURE;
 	}
+	if (c->json)
+		return ctl_call_print(c, "io.pcipass.Plan", params);
 	if (ctl_call(c, "io.pcipass.Plan", params, &reply) < 0)
 		return CTL_EXIT_FAILURE;
-	if (c->json)
-		return ctl_print_json(c, reply) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 
 	t = table_new(columns, ELEMENTSOF(columns));
 	if (!t)

@@ -32,6 +32,11 @@ struct ctl {
 int ctl_call(struct ctl *c, const char *method, json_object *params, json_object **ret_params);
 /* -j: prints params of the last ctl_call() as the daemon sent them (--pretty: formatted). */
 int ctl_print_json(struct ctl *c, json_object *params);
+/*
+ * -j: one call whose reply is printed and nothing else, an exit status. Without --pretty the
+ * reply is checked as JSON text and printed as it came; no object is built of it.
+ */
+int ctl_call_print(struct ctl *c, const char *method, json_object *params);
 /* Connects (once); prints why it could not. */
 int ctl_connect(struct ctl *c);
 /* Prints a device address error or usage error line; returns CTL_EXIT_USAGE. */

@@ -274,6 +274,22 @@ int ctl_print_json(struct ctl *c, json_object *params)
 	return json_print(params, c->pretty);
 }
 
+int ctl_call_print(struct ctl *c, const char *method, json_object *params)
+{
+	_cleanup_json_ json_object *reply = NULL;
+	int r;
+
+	r = ctl_connect(c);
+	if (r < 0)
+		return CTL_EXIT_FAILURE;
+	varlink_client_set_text_only(c->client, !c->pretty);
+	r = ctl_call(c, method, params, &reply);
+	varlink_client_set_text_only(c->client, false);
+	if (r < 0)
+		return CTL_EXIT_FAILURE;
+	return ctl_print_json(c, reply) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+}
+
 void ctl_format_id(json_object *dev, char *buf, size_t size)
 {
 	snprintf(buf, size, "%04llx:%04llx", json_get_int(dev, "vendor_id") & 0xffff,

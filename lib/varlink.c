@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "lib/json-check.h"
 #include "lib/json-util.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -166,35 +167,6 @@ static int buf_reserve(char **buf, size_t *size, size_t need)
 
 /* --- what goes over the wire is JSON text ------------------------------------------------- */
 
-/*
- * The length of the UTF-8 sequence at s (RFC 3629: no overlong forms, no surrogates, nothing
- * above U+10FFFF), 0 when it is not one. json-c's own JSON_TOKENER_VALIDATE_UTF8 lets "\xc0\x80"
- * (an overlong NUL), surrogates and U+110000 through.
- */
-static size_t utf8_char_len(const uint8_t *s, size_t n)
-{
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-			return 0;
-		if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0))
-			return 0;
-		return 3;
-	}
-	if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-		    (s[3] & 0xc0) != 0x80)
-			return 0;
-		if ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
-			return 0;
-		return 4;
-	}
-	return 0;
-}
-
 /* Where the first byte that is not valid UTF-8 is, n when there is none. */
 static size_t utf8_valid_prefix(const char *p, size_t n)
 {
@@ -245,146 +217,39 @@ static char *utf8_sanitize(const char *p, size_t n, size_t *ret_len)
 	return out;
 }
 
-static bool is_json_ws(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-/* RFC 8259's number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
-static bool json_number_text_valid(const char *s)
-{
-	if (*s == '-')
-		s++;
-	if (*s == '0')
-		s++;
-	else if (*s >= '1' && *s <= '9')
-		while (*s >= '0' && *s <= '9')
-			s++;
-	else
-		return false;
-	if (*s == '.') {
-		s++;
-		if (!(*s >= '0' && *s <= '9'))
-			return false;
-		while (*s >= '0' && *s <= '9')
-			s++;
-	}
-	if (*s == 'e' || *s == 'E') {
-		s++;
-		if (*s == '+' || *s == '-')
-			s++;
-		if (!(*s >= '0' && *s <= '9'))
-			return false;
-		while (*s >= '0' && *s <= '9')
-			s++;
-	}
-	return *s == 0;
-}
-
-/*
- * Counts the NUL bytes in o's string values, and fails for numbers json-c would write back as
- * no JSON number: even in strict mode it accepts NaN, Infinity and "1.", and keeps the text.
- */
-static int value_check(json_object *o, size_t *nuls)
-{
-	switch (json_object_get_type(o)) {
-	case json_type_string: {
-		const char *s = json_object_get_string(o);
-		size_t n = (size_t)json_object_get_string_len(o);
-
-		for (const char *z = memchr(s, 0, n); z; z = memchr(z + 1, 0, n - (size_t)(z + 1 - s)))
-			(*nuls)++;
-		return 0;
-	}
-	case json_type_double:
-		return json_number_text_valid(json_object_to_json_string_ext(o, JSON_FLAGS_WIRE)) ?
-			       0 : -EBADMSG;
-	case json_type_object: {
-		json_object_object_foreach(o, key, v) {
-			int r = value_check(v, nuls);
-
-			(void)key;
-			if (r < 0)
-				return r;
-		}
-		return 0;
-	}
-	case json_type_array:
-		for (size_t i = 0; i < json_object_array_length(o); i++) {
-			int r = value_check(json_object_array_get_idx(o, i), nuls);
-
-			if (r < 0)
-				return r;
-		}
-		return 0;
-	default:
-		return 0;
-	}
-}
-
 /*
  * Parses one received message, the n bytes at p: -EBADMSG unless it is valid JSON text
- * (RFC 8259, UTF-8) and no object key holds a NUL. json-c cuts such keys at the NUL
- * ("method\u0000x" becomes "method"), so they are told by counting: every "\u0000" in the text
- * must be one NUL in a string value.
+ * (RFC 8259, UTF-8) with no "\u0000" in an object key (json-c would cut "method\u0000x" to
+ * "method"). json_text_check() decides; json-c builds what passed.
  */
 static int message_parse(const char *p, size_t n, json_object **ret)
 {
-	_cleanup_json_ json_object *o = NULL;
+	json_object *o;
 	struct json_tokener *tok;
-	size_t escapes = 0, nuls = 0, end;
-	bool in_string = false;
 	int r;
 
 	if (n > INT32_MAX)
 		return -E2BIG;
-	if (utf8_valid_prefix(p, n) != n)
-		return -EBADMSG;
-	/* What json-c lets through even when strict: raw control characters in strings, single
-	 * quotes, NaN, Infinity. The structure itself is the parser's to check; this follows it
-	 * only far enough to know what is in a string. */
-	for (size_t i = 0; i < n; i++) {
-		uint8_t b = (uint8_t)p[i];
-
-		if (!in_string) {
-			/* Outside strings JSON has only structure, numbers, true, false and null:
-			 * no quote marks, NaN, Infinity or comments. */
-			if (b == '"')
-				in_string = true;
-			else if (!is_json_ws(b) && !strchr("{}[],:-+.0123456789eEtrufalsn", b))
-				return -EBADMSG;
-		} else if (b == '"')
-			in_string = false;
-		else if (b < 0x20)
-			return -EBADMSG;
-		else if (b == '\\') {
-			if (i + 5 < n && memcmp(p + i + 1, "u0000", 5) == 0)
-				escapes++;
-			i++;	/* the escaped character: "\\\\u0000" is "\\" and "u0000" */
-		}
-	}
-
+	r = json_text_check(p, n);
+	if (r < 0)
+		return r;
 	tok = json_tokener_new();
 	if (!tok)
 		return -ENOMEM;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	o = json_tokener_parse_ex(tok, p, (int)n);
-	if (!o || json_tokener_get_error(tok) != json_tokener_success) {
-		json_tokener_free(tok);
-		return -EBADMSG;
-	}
-	end = json_tokener_get_parse_end(tok);
+	if (!o && json_tokener_get_error(tok) == json_tokener_continue)
+		o = json_tokener_parse_ex(tok, "", 1);	/* a number at the end has ended */
+	/* A bare null parses to NULL: no message is one. */
+	r = o && json_tokener_get_error(tok) == json_tokener_success ? 0 : -EBADMSG;
 	json_tokener_free(tok);
-	for (; end < n; end++)
-		if (!is_json_ws(p[end]))
-			return -EBADMSG;
-
-	r = value_check(o, &nuls);
-	if (r < 0)
+	if (r < 0) {
+		/* What passed the check and still failed: a number out of json-c's range, or no
+		 * memory. */
+		(void)json_object_put(o);
 		return r;
-	if (nuls != escapes)
-		return -EBADMSG;
-	*ret = TAKE_PTR(o);
+	}
+	*ret = o;
 	return 0;
 }
 
@@ -1777,33 +1642,46 @@ struct varlink_client {
 	char *text;		/* the last reply as received, without its NUL */
 	size_t params_off, params_len;	/* its parameters' text, when it was {"parameters":…} */
 	uintptr_t n_replies;		/* its number, in its parameters' json-c userdata */
+	bool text_only;			/* parameters checked, not parsed */
 };
 
 #define REPLY_HEAD "{\"parameters\":"
 
-/* A reply's object; for {"parameters":VALUE}, which is most, VALUE alone is parsed (strictly:
- * RFC 8259, UTF-8) and its place kept (*ret_off, *ret_len), so that its text can be passed on
- * as it came. */
-static int reply_parse(const char *text, size_t len, json_object **ret, size_t *ret_off,
-		       size_t *ret_len)
+/*
+ * A reply's object. For {"parameters":VALUE}, which is most, VALUE alone is checked and its
+ * place kept (*ret_off, *ret_len), so that its text can be passed on as it came; it is parsed
+ * only unless text_only, which gives empty parameters instead. Any other reply is parsed whole,
+ * as strictly as a message.
+ */
+static int reply_parse(const char *text, size_t len, bool text_only, json_object **ret,
+		       size_t *ret_off, size_t *ret_len)
 {
+	const char *v = text + STRLEN(REPLY_HEAD);
+	size_t n = len - STRLEN(REPLY_HEAD) - 1;
 	json_object *p = NULL, *reply;
 
 	*ret_off = *ret_len = 0;
-	if (len > STRLEN(REPLY_HEAD) + 1 && memcmp(text, REPLY_HEAD, STRLEN(REPLY_HEAD)) == 0 &&
-	    text[len - 1] == '}' &&
-	    message_parse(text + STRLEN(REPLY_HEAD), len - STRLEN(REPLY_HEAD) - 1, &p) >= 0) {
-		reply = json_object_new_object();
-		if (!reply || json_add(reply, "parameters", p) < 0) {
-			(void)json_object_put(reply);
+	if (!(len > STRLEN(REPLY_HEAD) + 1 && memcmp(text, REPLY_HEAD, STRLEN(REPLY_HEAD)) == 0 &&
+	      text[len - 1] == '}'))
+		return message_parse(text, len, ret);
+	if (text_only) {
+		if (json_text_check(v, n) < 0)
+			return message_parse(text, len, ret);
+		p = json_object_new_object();
+		if (!p)
 			return -ENOMEM;
-		}
-		*ret = reply;
-		*ret_off = STRLEN(REPLY_HEAD);
-		*ret_len = len - STRLEN(REPLY_HEAD) - 1;
-		return 0;
+	} else if (message_parse(v, n, &p) < 0)
+		return message_parse(text, len, ret);
+
+	reply = json_object_new_object();
+	if (json_add(reply, "parameters", p) < 0) {
+		(void)json_object_put(reply);
+		return -ENOMEM;
 	}
-	return json_parse_exact(text, len, ret);
+	*ret = reply;
+	*ret_off = STRLEN(REPLY_HEAD);
+	*ret_len = n;
+	return 0;
 }
 
 int varlink_client_new_fd(int fd, struct varlink_client **ret)
@@ -1897,7 +1775,8 @@ int varlink_client_recv(struct varlink_client *c, int timeout_ms, json_object **
 			json_object *reply = NULL;
 			size_t len = (size_t)(nul - c->rbuf);
 
-			r = reply_parse(c->rbuf, len, &reply, &c->params_off, &c->params_len);
+			r = reply_parse(c->rbuf, len, c->text_only, &reply, &c->params_off,
+					&c->params_len);
 			c->text = mfree(c->text);
 			c->rscan = 0;
 			if (r >= 0 && c->params_len > 0 && len + 1 == c->rlen) {
@@ -1954,6 +1833,11 @@ int varlink_client_recv(struct varlink_client *c, int timeout_ms, json_object **
 			return -ECONNRESET;
 		c->rlen += (size_t)n;
 	}
+}
+
+void varlink_client_set_text_only(struct varlink_client *c, bool b)
+{
+	c->text_only = b;
 }
 
 const char *varlink_client_params_text(struct varlink_client *c, json_object *params, size_t *ret_len)

@@ -238,10 +238,17 @@ int varlink_client_call(struct varlink_client *c, const char *method, json_objec
 			json_object **ret_reply, json_object **ret_params, const char **ret_error);
 /*
  * The text of params as the server sent it, when params are those of the last reply received
- * on c and the message was {"parameters":VALUE} and nothing else; NULL else. VALUE is what was
- * parsed (strictly) into params, so it is JSON. Valid until the next reply.
+ * on c and the message was {"parameters":VALUE} and nothing else; NULL else. VALUE passed the
+ * strict check (json_text_check()) and was parsed into params, so it is JSON. Valid until the
+ * next reply.
  */
 const char *varlink_client_params_text(struct varlink_client *c, json_object *params, size_t *ret_len);
+/*
+ * With b, a reply {"parameters":VALUE} is checked but not parsed: its parameters are an empty
+ * object, and VALUE is only the text varlink_client_params_text() gives. For a client that
+ * passes a large reply on as it came; other replies (errors) are parsed as ever.
+ */
+void varlink_client_set_text_only(struct varlink_client *c, bool b);
 /* Accessors for one reply object. */
 json_object *varlink_reply_params(json_object *reply);
 const char *varlink_reply_error(json_object *reply);

@@ -6,8 +6,7 @@
  * event loop runs until the server is quiet, the peer reading all the while; then the peer
  * shuts down its sending side and the server must close the connection. It must never crash,
  * leak, loop, hold more than its limits say, or write anything but a sequence of replies, each
- * valid JSON text (RFC 8259, checked here by a validator of its own, UTF-8 included) ending in
- * a NUL.
+ * valid JSON text (RFC 8259, checked by tests/json-oracle.h, UTF-8 included) ending in a NUL.
  *
  * The server's socket buffer is made as small as the kernel allows, and its limits small, so
  * that short inputs reach backpressure, the output cap (MonitorOverflow) and the size limits.
@@ -19,8 +18,8 @@
  * (from a configured build directory, for config.h):
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -DFUZZING_ENGINE -include config.h \
- *     -I$SRC -I$SRC/tests $SRC/tests/fuzz-varlink.c $SRC/lib/varlink.c $SRC/lib/json-util.c \
- *     $SRC/lib/peercred.c $SRC/lib/util.c $SRC/lib/log.c -lsystemd -ljson-c -o fuzz-varlink
+ *     -I$SRC -I$SRC/tests $SRC/tests/fuzz-varlink.c $SRC/lib/varlink.c $SRC/lib/json-check.c \
+ *     $SRC/lib/json-util.c $SRC/lib/peercred.c $SRC/lib/util.c $SRC/lib/log.c -lsystemd -ljson-c -o fuzz-varlink
  *   ./fuzz-varlink -runs=10000000 -max_len=4096 corpus/ $SRC/tests/fuzz-varlink-corpus
  */
 #include <errno.h>
@@ -31,6 +30,7 @@
 #include "lib/json-util.h"
 #include "lib/macro.h"
 #include "lib/varlink.h"
+#include "tests/json-oracle.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -40,215 +40,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define OUT_MAX		(8U << 20)	/* what the peer takes in one run, at most */
 #define TURNS_MAX	1000000U	/* event loop turns in one run: more is a loop */
 
-/* --- an independent check that text is one JSON value (RFC 8259) ------------------------- */
-
-struct jcheck {
-	const uint8_t *p, *end;
-	unsigned depth;
-};
-
-static void ws(struct jcheck *j)
-{
-	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-		j->p++;
-}
-
-static bool lit(struct jcheck *j, const char *s)
-{
-	size_t n = strlen(s);
-
-	if ((size_t)(j->end - j->p) < n || memcmp(j->p, s, n) != 0)
-		return false;
-	j->p += n;
-	return true;
-}
-
-static bool digits(struct jcheck *j)
-{
-	const uint8_t *start = j->p;
-
-	while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-		j->p++;
-	return j->p > start;
-}
-
-static bool number(struct jcheck *j)
-{
-	if (j->p < j->end && *j->p == '-')
-		j->p++;
-	if (j->p < j->end && *j->p == '0')
-		j->p++;
-	else if (!(j->p < j->end && *j->p >= '1' && *j->p <= '9') || !digits(j))
-		return false;
-	if (j->p < j->end && *j->p == '.') {
-		j->p++;
-		if (!digits(j))
-			return false;
-	}
-	if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
-		j->p++;
-		if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
-			j->p++;
-		if (!digits(j))
-			return false;
-	}
-	return true;
-}
-
-static bool hex4(struct jcheck *j, unsigned *ret)
-{
-	unsigned v = 0;
-
-	for (int i = 0; i < 4; i++, j->p++) {
-		uint8_t c;
-
-		if (j->p >= j->end)
-			return false;
-		c = *j->p;
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= c - '0';
-		else if (c >= 'a' && c <= 'f')
-			v |= c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F')
-			v |= c - 'A' + 10;
-		else
-			return false;
-	}
-	*ret = v;
-	return true;
-}
-
-/* One UTF-8 character, strictly: no overlong forms, surrogates, or values past U+10FFFF. */
-static bool utf8_char(struct jcheck *j)
-{
-	const uint8_t *s = j->p;
-	size_t left = (size_t)(j->end - j->p);
-	unsigned cp, n;
-
-	if (s[0] < 0x80)
-		n = 1, cp = s[0];
-	else if ((s[0] & 0xe0) == 0xc0)
-		n = 2, cp = s[0] & 0x1f;
-	else if ((s[0] & 0xf0) == 0xe0)
-		n = 3, cp = s[0] & 0x0f;
-	else if ((s[0] & 0xf8) == 0xf0)
-		n = 4, cp = s[0] & 0x07;
-	else
-		return false;
-	if (left < n)
-		return false;
-	for (unsigned i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return false;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return false;
-	j->p += n;
-	return true;
-}
-
-static bool string(struct jcheck *j)
-{
-	if (!lit(j, "\""))
-		return false;
-	while (j->p < j->end) {
-		uint8_t c = *j->p;
-		unsigned u;
-
-		if (c == '"') {
-			j->p++;
-			return true;
-		}
-		if (c < 0x20)
-			return false;
-		if (c != '\\') {
-			if (!utf8_char(j))
-				return false;
-			continue;
-		}
-		j->p++;
-		if (j->p >= j->end)
-			return false;
-		c = *j->p++;
-		if (strchr("\"\\/bfnrt", c) && c)
-			continue;
-		if (c != 'u' || !hex4(j, &u))
-			return false;
-		/* A lone surrogate is valid JSON, but json-c never writes one: it writes UTF-8. */
-		if (u >= 0xd800 && u <= 0xdfff)
-			return false;
-	}
-	return false;
-}
-
-static bool value(struct jcheck *j);
-
-static bool members(struct jcheck *j, bool object)
-{
-	if (++j->depth > 64)
-		return false;
-	j->p++;
-	ws(j);
-	if (j->p < j->end && *j->p == (object ? '}' : ']')) {
-		j->p++;
-		j->depth--;
-		return true;
-	}
-	for (;;) {
-		if (object) {
-			ws(j);
-			if (!string(j))
-				return false;
-			ws(j);
-			if (!lit(j, ":"))
-				return false;
-		}
-		if (!value(j))
-			return false;
-		ws(j);
-		if (lit(j, ","))
-			continue;
-		if (!lit(j, object ? "}" : "]"))
-			return false;
-		j->depth--;
-		return true;
-	}
-}
-
-static bool value(struct jcheck *j)
-{
-	ws(j);
-	if (j->p >= j->end)
-		return false;
-	switch (*j->p) {
-	case '{':
-		return members(j, true);
-	case '[':
-		return members(j, false);
-	case '"':
-		return string(j);
-	case 't':
-		return lit(j, "true");
-	case 'f':
-		return lit(j, "false");
-	case 'n':
-		return lit(j, "null");
-	default:
-		return number(j);
-	}
-}
-
+/* Replies: json-c writes UTF-8, never a lone surrogate; its depth is the server's business. */
 static bool json_text_valid(const char *p, size_t n)
 {
-	struct jcheck j = { .p = (const uint8_t *)p, .end = (const uint8_t *)p + n };
+	static const struct json_oracle_rules rules = { .depth_max = 64, .key_nul = true };
 
-	if (!value(&j))
-		return false;
-	ws(&j);
-	return j.p == j.end;
+	return json_oracle_valid(p, n, &rules);
 }
 
 /* --- the server ----------------------------------------------------------------------------- */

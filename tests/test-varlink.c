@@ -869,6 +869,57 @@ TEST(client_reassembles_and_reports_errors)
 	ASSERT_ERROR(varlink_client_recv(cl, 1000, &reply), ECONNRESET);
 }
 
+/* Text only: {"parameters":…} is checked, passed on as it came, and nothing is built of it. */
+TEST(client_text_only_checks_and_builds_nothing)
+{
+	_cleanup_(varlink_client_freep) struct varlink_client *cl = NULL;
+	static const char good[] = "{\"parameters\":{\"a\":[1,2.5e3,\"caf\xc3\xa9\"],\"b\":{}}}";
+	json_object *reply = NULL, *p;
+	const char *text;
+	size_t n;
+	int sv[2];
+
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_OK(varlink_client_new_fd(sv[1], &cl));
+	varlink_client_set_text_only(cl, true);
+
+	send_bytes(sv[0], good, sizeof(good));
+	ASSERT_OK(varlink_client_recv(cl, 1000, &reply));
+	p = varlink_reply_params(reply);
+	ASSERT_NOT_NULL(p);
+	ASSERT_EQ(json_object_object_length(p), 0);
+	ASSERT_NOT_NULL(text = varlink_client_params_text(cl, p, &n));
+	ASSERT_EQ(n, strlen("{\"a\":[1,2.5e3,\"caf\xc3\xa9\"],\"b\":{}}"));
+	ASSERT_TRUE(memcmp(text, "{\"a\":[1,2.5e3,\"caf\xc3\xa9\"],\"b\":{}}", n) == 0);
+	json_object_put(reply);
+
+	/* An error is parsed as ever, parameters first or not. */
+	send_bytes(sv[0], "{\"parameters\":{\"x\":1},\"error\":\"x.Y\"}", 37);
+	ASSERT_OK(varlink_client_recv(cl, 1000, &reply));
+	ASSERT_STREQ(varlink_reply_error(reply), "x.Y");
+	ASSERT_EQ(json_object_get_int(json_object_object_get(varlink_reply_params(reply), "x")), 1);
+	ASSERT_NULL(varlink_client_params_text(cl, varlink_reply_params(reply), &n));
+	json_object_put(reply);
+
+	/* What is not JSON is refused without a parse: raw tab, "1.", bad UTF-8, a cut. */
+	send_bytes(sv[0], "{\"parameters\":{\"s\":\"a\tb\"}}", 27);
+	ASSERT_ERROR(varlink_client_recv(cl, 1000, &reply), EBADMSG);
+	send_bytes(sv[0], "{\"parameters\":{\"x\":1.}}", 24);
+	ASSERT_ERROR(varlink_client_recv(cl, 1000, &reply), EBADMSG);
+	send_bytes(sv[0], "{\"parameters\":{\"s\":\"\xc0\x80\"}}", 26);
+	ASSERT_ERROR(varlink_client_recv(cl, 1000, &reply), EBADMSG);
+	send_bytes(sv[0], "{\"parameters\":{\"s\":[}}", 23);
+	ASSERT_ERROR(varlink_client_recv(cl, 1000, &reply), EBADMSG);
+
+	/* Off again: parameters parsed. */
+	varlink_client_set_text_only(cl, false);
+	send_bytes(sv[0], "{\"parameters\":{\"a\":7}}", 23);
+	ASSERT_OK(varlink_client_recv(cl, 1000, &reply));
+	ASSERT_EQ(json_object_get_int(json_object_object_get(varlink_reply_params(reply), "a")), 7);
+	json_object_put(reply);
+	close(sv[0]);
+}
+
 /*
  * A reply may be far larger than what the server accepts in one message (VARLINK_MESSAGE_MAX):
  * DumpRom answers with up to 16 MiB of ROM in base64. The client takes up to
