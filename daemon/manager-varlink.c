@@ -60,6 +60,44 @@ static bool filter_match(const struct list_filter *f, const struct pcidev *d)
 	return true;
 }
 
+struct list_reply {
+	struct manager *m;
+	const struct list_filter *filter;
+	bool any;	/* a device is in the reply before this one */
+};
+
+/* Item 0 opens the reply, item n_devs + 1 closes it; between, each device that matches. */
+static int list_parts(void *userdata, size_t i, struct iovec *parts, size_t *ret_n)
+{
+	struct list_reply *l = userdata;
+	struct model *model = &l->m->model;
+	size_t n = 0;
+	int r;
+
+	*ret_n = 0;
+	if (i == 0) {
+		l->any = false;
+		parts[0] = (struct iovec){ .iov_base = (char *)"{\"devices\":[", .iov_len = 12 };
+		*ret_n = 1;
+		return 0;
+	}
+	if (i == model->n_devs + 1) {
+		parts[0] = (struct iovec){ .iov_base = (char *)"]}", .iov_len = 2 };
+		*ret_n = 1;
+		return 0;
+	}
+	if (!filter_match(l->filter, model->devs[i - 1]))
+		return 0;
+	if (l->any)
+		parts[n++] = (struct iovec){ .iov_base = (char *)",", .iov_len = 1 };
+	r = manager_device_text(l->m, model->devs[i - 1], parts + n, ret_n);
+	if (r < 0)
+		return r;
+	*ret_n += n;
+	l->any = true;
+	return 0;
+}
+
 static int method_list(struct varlink_conn *c, json_object *params, unsigned flags, void *userdata)
 {
 	static const struct json_field fields[] = {
@@ -72,10 +110,8 @@ static int method_list(struct varlink_conn *c, json_object *params, unsigned fla
 		{}
 	};
 	struct manager *m = userdata;
-	_cleanup_free_ struct iovec *parts = NULL;
 	struct list_filter f;
 	const char *bad = NULL;
-	size_t n = 0;
 	int r;
 
 	if (json_dispatch(params, fields, &f, &bad) < 0)
@@ -83,27 +119,12 @@ static int method_list(struct varlink_conn *c, json_object *params, unsigned fla
 	if (f.class_mask.set && (f.class_mask.value < 0 || f.class_mask.value > 0xffffff))
 		return invalid(c, "class_mask");
 
-	/* Each device's text is kept from the last call that showed it: the reply is copied
-	 * together into the connection's output once, not built, serialised and freed. */
-	parts = new0(struct iovec, 2 * m->model.n_devs + 2);
-	if (!parts)
-		return -ENOMEM;
-	parts[n++] = (struct iovec){ .iov_base = (char *)"{\"devices\":[", .iov_len = 12 };
-	for (size_t i = 0; i < m->model.n_devs; i++) {
-		const char *t;
-		size_t len;
-
-		if (!filter_match(&f, m->model.devs[i]))
-			continue;
-		r = manager_device_text(m, m->model.devs[i], &t, &len);
-		if (r < 0)
-			return r;
-		if (n > 1)
-			parts[n++] = (struct iovec){ .iov_base = (char *)",", .iov_len = 1 };
-		parts[n++] = (struct iovec){ .iov_base = (char *)t, .iov_len = len };
-	}
-	parts[n++] = (struct iovec){ .iov_base = (char *)"]}", .iov_len = 2 };
-	r = varlink_reply_parts(c, parts, n, true);	/* each text was made valid when made */
+	/* Each device's text is kept from the last call that showed it, in pieces that devices
+	 * share where they can (manager_device_text()): the reply is copied together into the
+	 * connection's output once, not built, serialised and freed. */
+	_Static_assert(PCI_TEXT_PARTS_MAX + 1 <= VARLINK_GATHER_PARTS_MAX, "a device's pieces fit");
+	r = varlink_reply_gather(c, m->model.n_devs + 2, list_parts,
+				 &(struct list_reply){ .m = m, .filter = &f });
 	/* A large reply's memory goes back to the system once sent, not kept for the next. */
 	(void)malloc_trim(0);
 	return r;

@@ -53,7 +53,8 @@ int manager_new(const struct manager_config *config, struct manager **ret)
 	m->kmod = kmodule_new();
 	m->binder_kmod = kmodule_new();
 	m->names = names_db_new();
-	if (!m->names)
+	m->texts = textset_new();
+	if (!m->names || !m->texts)
 		return -ENOMEM;
 
 	r = sysfs_open(m->sysfs_root, m->read_only, &m->sysfs);
@@ -97,6 +98,8 @@ struct manager *manager_free(struct manager *m)
 	kmodule_free(m->kmod);
 	kmodule_free(m->binder_kmod);
 	names_db_free(m->names);
+	textset_free(m->texts);	/* after the model, whose devices hold its texts */
+	free(m->text_scratch);
 	pci_slots_done(&m->slots);
 	sysfs_free(m->sysfs);
 	sd_event_unref(m->event);
@@ -276,33 +279,170 @@ int manager_plan(struct manager *m, const char *only_address, enum plan_purpose 
 	return plan_to_json(&mp.plan, ret);
 }
 
-int manager_device_text(struct manager *m, struct pcidev *d, const char **ret, size_t *ret_len)
+/*
+ * Runs of a Device's members whose text many devices share, kept once in m->texts. What is
+ * left to each device is mostly its address and its relations (group, siblings, parent, VFs).
+ */
+static const struct {
+	const char *first;
+	unsigned n;
+} shared_runs[] = {
+	{ "vendor_id", 12 },	/* ids, class, names: to "prog_if_name" */
+	{ "revision", 5 },	/* to "driver_override" */
+	{ "numa_node", 2 },	/* and "boot_vga" */
+	{ "sriov_numvfs", 2 },	/* and "sriov_totalvfs" */
+	{ "link", 3 },		/* "reset_methods", "acs" */
+};
+
+/* The text of seg's members without its braces, valid UTF-8 (sysfs's strings need not be). */
+static int piece_text(json_object *seg, char **ret, size_t *ret_len)
 {
-	_cleanup_json_ json_object *o = NULL;
-	const char *text;
+	const char *text = json_object_to_json_string_ext(seg, JSON_FLAGS_WIRE);
+	size_t n;
+
+	if (!text || (n = strlen(text)) < 2 || !(*ret = strndup(text + 1, n - 2)))
+		return -ENOMEM;
+	n -= 2;
+	if (varlink_text_sanitize(ret, &n) < 0) {
+		*ret = mfree(*ret);
+		return -ENOMEM;
+	}
+	*ret_len = n;
+	return 0;
+}
+
+struct text_build {
+	struct manager *m;
+	struct pci_text t;
+	size_t own_size;
+	bool first;
+};
+
+static int own_append(struct text_build *b, const char *p, size_t n)
+{
+	if (b->t.own_len + n > b->own_size) {
+		size_t size = MAX(b->own_size * 2, b->t.own_len + n + 256);
+		char *own = realloc(b->t.own, size);
+
+		if (!own)
+			return -ENOMEM;
+		b->t.own = own;
+		b->own_size = size;
+	}
+	memcpy(b->t.own + b->t.own_len, p, n);
+	b->t.own_len += n;
+	return 0;
+}
+
+/* Ends a run of members: appended to the device's own text, or shared. */
+static int text_build_piece(struct text_build *b, json_object *seg, bool shared)
+{
+	_cleanup_free_ char *p = NULL;
 	size_t n;
 	int r;
 
-	if (!d->json_text || d->json_generation != m->text_generation) {
-		d->json_text = mfree(d->json_text);
+	r = piece_text(seg, &p, &n);
+	if (r >= 0 && !b->first)
+		r = own_append(b, ",", 1);
+	b->first = false;
+	if (r < 0)
+		return r;
+	if (!shared || b->t.n_shared == PCI_TEXT_SHARED_MAX)
+		return own_append(b, p, n);
+	b->t.shared[b->t.n_shared] = textset_intern(b->m->texts, p, n);
+	if (!b->t.shared[b->t.n_shared])
+		return -ENOMEM;
+	b->t.cut[b->t.n_shared++] = b->t.own_len;
+	return 0;
+}
+
+/* o's text, json-c's, in the pieces of struct pci_text: a run of o's members at a time. */
+static int device_text_build(struct manager *m, json_object *o, struct pci_text *ret)
+{
+	struct text_build b = { .m = m, .first = true, .t.own = m->text_scratch,
+				.own_size = m->text_scratch_size };
+	_cleanup_json_ json_object *seg = NULL;
+	bool shared = false;
+	unsigned left = 0;
+	int r;
+
+	r = own_append(&b, "{", 1);
+	json_object_object_foreach(o, key, v) {
+		int run = -1;
+
+		if (r < 0)
+			break;
+		for (size_t i = 0; left == 0 && i < ELEMENTSOF(shared_runs); i++)
+			if (streq(key, shared_runs[i].first))
+				run = (int)i;
+		if (seg && ((shared && left == 0) || run >= 0)) {
+			r = text_build_piece(&b, seg, shared);
+			(void)json_object_put(seg);
+			seg = NULL;
+			if (r < 0)
+				break;
+		}
+		if (!seg) {
+			seg = json_object_new_object();
+			shared = run >= 0;
+			left = shared ? shared_runs[run].n : 0;
+		}
+		r = json_add(seg, key, json_object_get(v));
+		if (shared && left > 0)
+			left--;
+	}
+	if (r >= 0 && seg)
+		r = text_build_piece(&b, seg, shared);
+	if (r >= 0)
+		r = own_append(&b, "}", 1);
+	m->text_scratch = b.t.own;
+	m->text_scratch_size = b.own_size;
+	if (r < 0) {
+		b.t.own = NULL;
+		pci_text_clear(&b.t);
+		return r;
+	}
+	*ret = b.t;	/* own is the scratch buffer, for the caller to copy */
+	return 0;
+}
+
+int manager_device_text(struct manager *m, struct pcidev *d,
+			struct iovec parts[static PCI_TEXT_PARTS_MAX], size_t *ret_n)
+{
+	const struct pci_text *t = &d->text;
+	size_t n = 0, at = 0;
+
+	if (!t->own || d->json_generation != m->text_generation) {
+		json_object *o = NULL;
+		struct pci_text built;
+		int r;
+
+		pci_text_clear(&d->text);
 		r = manager_device_json(m, d, &o);
+		if (r >= 0)
+			r = device_text_build(m, o, &built);
+		(void)json_object_put(o);
 		if (r < 0)
 			return r;
-		text = json_object_to_json_string_ext(o, JSON_FLAGS_WIRE);
-		if (!text)
-			return -ENOMEM;
-		n = strlen(text);
-		d->json_text = strndup(text, n);
-		/* What sysfs says is not always UTF-8: the text is what a reply may carry. */
-		if (!d->json_text || varlink_text_sanitize(&d->json_text, &n) < 0) {
-			d->json_text = mfree(d->json_text);
+		/* Copied out of the scratch once what building it took is freed: the kept texts
+		 * then lie together, not between the holes of the first List's work. */
+		d->text = built;
+		d->text.own = malloc(built.own_len);
+		if (!d->text.own) {
+			pci_text_clear(&d->text);
 			return -ENOMEM;
 		}
-		d->json_len = n;
+		memcpy(d->text.own, built.own, built.own_len);
 		d->json_generation = m->text_generation;
 	}
-	*ret = d->json_text;
-	*ret_len = d->json_len;
+	for (unsigned i = 0; i < t->n_shared; i++) {
+		parts[n++] = (struct iovec){ .iov_base = t->own + at, .iov_len = t->cut[i] - at };
+		parts[n++] = (struct iovec){ .iov_base = t->shared[i]->text,
+					     .iov_len = t->shared[i]->len };
+		at = t->cut[i];
+	}
+	parts[n++] = (struct iovec){ .iov_base = t->own + at, .iov_len = t->own_len - at };
+	*ret_n = n;
 	return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <systemd/sd-event.h>
 
@@ -59,6 +60,9 @@ struct manager {
 	char *policy_error;		/* why the last load failed; NULL when it did not */
 	struct kmodule *kmod, *binder_kmod;	/* the loop's, the binder worker's */
 	struct names_db *names;		/* the hardware database's names, per set of ids */
+	struct textset *texts;		/* the Device texts' shared pieces */
+	char *text_scratch;		/* where a Device text is put together */
+	size_t text_scratch_size;
 	struct pci_slots slots;		/* read again when the model has changed (+ 1) */
 	uint64_t slots_generation;
 	struct binder *binder;
@@ -209,8 +213,12 @@ const struct pci_slot *manager_slot(struct manager *m, const struct pcidev *d);
 void manager_read_names(struct manager *m, struct pcidev *d);
 /* A device's JSON with the model's context (siblings). */
 int manager_device_json(struct manager *m, struct pcidev *d, json_object **ret);
-/* The same as JSON text, kept in d until d or what it shows changes (*ret points into d). */
-int manager_device_text(struct manager *m, struct pcidev *d, const char **ret, size_t *ret_len);
+/*
+ * The same as JSON text, kept in d until d or what it shows changes: in *ret_n pieces, which
+ * point into d and into m->texts (what devices share: names, link, ACS) until the next change.
+ */
+int manager_device_text(struct manager *m, struct pcidev *d,
+			struct iovec parts[static PCI_TEXT_PARTS_MAX], size_t *ret_n);
 /* Claims changed: every device's text shows its claim. */
 void manager_texts_invalidate(struct manager *m);
 

@@ -35,15 +35,23 @@ struct pcidev *pcidev_unref(struct pcidev *d)
 	free(d->physfn);
 	strv_free(d->virtfns);
 	strv_free(d->reset_methods);
-	free(d->json_text);
+	pci_text_clear(&d->text);
 	free(d);
 	return NULL;
+}
+
+void pci_text_clear(struct pci_text *t)
+{
+	free(t->own);
+	for (unsigned i = 0; i < t->n_shared; i++)
+		(void)text_atom_unref(t->shared[i]);
+	*t = (struct pci_text){};
 }
 
 void pcidev_text_clear(struct pcidev *d)
 {
 	if (d)
-		d->json_text = mfree(d->json_text);
+		pci_text_clear(&d->text);
 }
 
 int pci_addr_compare(const char *a, const char *b)

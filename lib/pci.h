@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "lib/macro.h"
+#include "lib/textset.h"
 #include "lib/util.h"
 
 enum pci_header {
@@ -34,6 +35,20 @@ struct pci_link {
 };
 
 struct pci_names;
+
+/*
+ * A JSON text in pieces: own[0, own_len) with shared[i], a text many hold (a device's names,
+ * its link), cut in at own + cut[i]; empty while own is NULL.
+ */
+#define PCI_TEXT_SHARED_MAX 5
+#define PCI_TEXT_PARTS_MAX (2 * PCI_TEXT_SHARED_MAX + 1)
+struct pci_text {
+	char *own;
+	size_t own_len;
+	size_t cut[PCI_TEXT_SHARED_MAX];
+	struct text_atom *shared[PCI_TEXT_SHARED_MAX];
+	unsigned n_shared;
+};
 
 struct pcidev {
 	unsigned n_ref;
@@ -67,16 +82,16 @@ struct pcidev {
 	bool details_read;	/* reset_methods and ACS read (a whole scan leaves them for later) */
 
 	/* Not part of the snapshot: its names in the hardware database (NULL: not looked up
-	 * yet), kept by the daemon's names_db; and the daemon's Device JSON text of it, kept until it or what
-	 * it shows of others (siblings, the link's other end, its claim) changes. */
+	 * yet), kept by the daemon's names_db; and the daemon's Device JSON text of it, kept until
+	 * it or what it shows of others (siblings, the link's other end, its claim) changes. */
 	const struct pci_names *names;
-	char *json_text;
-	size_t json_len;
+	struct pci_text text;
 	uint64_t json_generation;
 };
 
 /* Drops the cached JSON text of d. */
 void pcidev_text_clear(struct pcidev *d);
+void pci_text_clear(struct pci_text *t);
 
 struct pcidev *pcidev_ref(struct pcidev *d);
 struct pcidev *pcidev_unref(struct pcidev *d);

@@ -457,9 +457,8 @@ static size_t conn_head_end(struct varlink_conn *c)
 	return c->whead;
 }
 
-/* Appends the pieces of one message, n bytes in all (the last piece ends in its NUL). */
-static int conn_append_parts(struct varlink_conn *c, const struct iovec *parts, size_t n_parts,
-			     size_t n)
+/* Makes room for a message of n bytes at the end of the output. */
+static int conn_reserve(struct varlink_conn *c, size_t n)
 {
 	int r;
 
@@ -467,12 +466,27 @@ static int conn_append_parts(struct varlink_conn *c, const struct iovec *parts, 
 		c->woff = c->wlen = c->whead = 0;
 	r = buf_reserve(&c->wbuf, &c->wsize, c->wlen + n);
 	conn_charge(c, c->server);
-	if (r < 0)
-		return r;
+	return r;
+}
+
+/* Appends pieces to the output, which has room for them (conn_reserve()). */
+static void conn_put(struct varlink_conn *c, const struct iovec *parts, size_t n_parts)
+{
 	for (size_t i = 0; i < n_parts; i++) {
 		memcpy(c->wbuf + c->wlen, parts[i].iov_base, parts[i].iov_len);
 		c->wlen += parts[i].iov_len;
 	}
+}
+
+/* Appends the pieces of one message, n bytes in all (the last piece ends in its NUL). */
+static int conn_append_parts(struct varlink_conn *c, const struct iovec *parts, size_t n_parts,
+			     size_t n)
+{
+	int r = conn_reserve(c, n);
+
+	if (r < 0)
+		return r;
+	conn_put(c, parts, n_parts);
 	return 0;
 }
 
@@ -539,6 +553,25 @@ static int conn_overflow(struct varlink_conn *c)
 	return -ENOBUFS;
 }
 
+/* Only what queues behind the message being sent counts: one reply may be large. An
+ * unprivileged stream that has to queue while all their buffers are at the budget ends. */
+static bool conn_would_overflow(struct varlink_conn *c, size_t n)
+{
+	return conn_unsent(c) > 0 &&
+	       (c->wlen - conn_head_end(c) + n > c->server->limits.output_max || conn_over_budget(c));
+}
+
+/* Sends what was queued as far as the peer takes it now. */
+static int conn_kick(struct varlink_conn *c)
+{
+	int r = conn_flush(c);
+
+	if (r < 0)
+		return r;
+	conn_update(c);
+	return 0;
+}
+
 /* Queues one message, the pieces' n bytes with its NUL at the end, and tries to send it right
  * away. */
 static int conn_send_parts(struct varlink_conn *c, const struct iovec *parts, size_t n_parts,
@@ -546,19 +579,12 @@ static int conn_send_parts(struct varlink_conn *c, const struct iovec *parts, si
 {
 	int r;
 
-	/* Only what queues behind the message being sent counts: one reply may be large. An
-	 * unprivileged stream that has to queue while all their buffers are at the budget ends. */
-	if (conn_unsent(c) > 0 &&
-	    (c->wlen - conn_head_end(c) + n > c->server->limits.output_max || conn_over_budget(c)))
+	if (conn_would_overflow(c, n))
 		return conn_overflow(c);
 	r = conn_append_parts(c, parts, n_parts, n);
 	if (r < 0)
 		return r;
-	r = conn_flush(c);
-	if (r < 0)
-		return r;
-	conn_update(c);
-	return 0;
+	return conn_kick(c);
 }
 
 static int conn_send_text(struct varlink_conn *c, const char *text, size_t n)
@@ -750,16 +776,13 @@ int varlink_text_sanitize(char **text, size_t *n)
 	return 0;
 }
 
-int varlink_reply_parts(struct varlink_conn *c, const struct iovec *parts, size_t n_parts,
-			bool valid_utf8)
+int varlink_reply_gather(struct varlink_conn *c, size_t n_items, varlink_parts_fn fn,
+			 void *userdata)
 {
 	static const char head[] = "{\"parameters\":", tail[] = "}";
-	_cleanup_free_ struct iovec *all = NULL;
-	_cleanup_free_ char *copy = NULL;
-	struct iovec whole;
-	size_t n = 0;
-	bool valid = true;
-
+	struct iovec parts[VARLINK_GATHER_PARTS_MAX];
+	size_t n = 0, k, start, total;
+	int r;
 
 	if (!c->server || c->closing)
 		return -ECONNRESET;
@@ -770,15 +793,81 @@ int varlink_reply_parts(struct varlink_conn *c, const struct iovec *parts, size_
 		conn_update(c);
 		return 0;
 	}
-	for (size_t i = 0; i < n_parts; i++) {
-		n += parts[i].iov_len;
-		valid = valid && (valid_utf8 ||
-				  utf8_valid_prefix(parts[i].iov_base, parts[i].iov_len) == parts[i].iov_len);
+	/* Twice over the pieces: first their length, then the copy, into room made once. */
+	for (size_t i = 0; i < n_items; i++) {
+		r = fn(userdata, i, parts, &k);
+		if (r < 0)
+			return r;
+		assert(k <= ELEMENTSOF(parts));
+		for (size_t j = 0; j < k; j++)
+			n += parts[j].iov_len;
 	}
 	if (n + STRLEN(head) + STRLEN(tail) >= c->server->limits.reply_max) {
 		log_debug("varlink: reply of %zu bytes to uid %u is too large", n,
 			  (unsigned)c->creds.uid);
 		return varlink_error_errno(c, EMSGSIZE);
+	}
+	total = STRLEN(head) + n + sizeof(tail);
+	if (conn_would_overflow(c, total)) {
+		conn_finish_call(c);
+		return conn_overflow(c);
+	}
+	r = conn_reserve(c, total);
+	if (r < 0)
+		return r;
+	start = c->wlen;
+	conn_put(c, &(struct iovec){ .iov_base = (char *)head, .iov_len = STRLEN(head) }, 1);
+	for (size_t i = 0; i < n_items; i++) {
+		size_t m = 0;
+
+		r = fn(userdata, i, parts, &k);
+		for (size_t j = 0; r >= 0 && j < k; j++)
+			m += parts[j].iov_len;
+		if (r >= 0 && c->wlen + m > start + total - sizeof(tail))
+			r = -EIO;
+		if (r < 0) {
+			/* The pieces changed between the two passes: nothing of the reply goes. */
+			c->wlen = start;
+			return r;
+		}
+		conn_put(c, parts, k);
+	}
+	conn_put(c, &(struct iovec){ .iov_base = (char *)tail, .iov_len = sizeof(tail) }, 1);
+	if (c->wlen != start + total) {
+		c->wlen = start;
+		return -EIO;
+	}
+	/* Only now is the call answered: a failure above is still the call's to report. */
+	conn_finish_call(c);
+	return conn_kick(c);
+}
+
+struct parts_array {
+	const struct iovec *parts;
+	size_t n;
+};
+
+static int parts_array_next(void *userdata, size_t i, struct iovec *parts, size_t *ret_n)
+{
+	const struct parts_array *a = userdata;
+
+	parts[0] = a->parts[i];
+	*ret_n = 1;
+	return 0;
+}
+
+int varlink_reply_parts(struct varlink_conn *c, const struct iovec *parts, size_t n_parts,
+			bool valid_utf8)
+{
+	_cleanup_free_ char *copy = NULL;
+	struct iovec whole;
+	size_t n = 0;
+	bool valid = true;
+
+	for (size_t i = 0; i < n_parts; i++) {
+		n += parts[i].iov_len;
+		valid = valid && (valid_utf8 ||
+				  utf8_valid_prefix(parts[i].iov_base, parts[i].iov_len) == parts[i].iov_len);
 	}
 	if (!valid) {
 		/* As every message: valid UTF-8 on the wire (a piece may end inside a character,
@@ -804,14 +893,8 @@ int varlink_reply_parts(struct varlink_conn *c, const struct iovec *parts, size_
 		parts = &whole;
 		n_parts = 1;
 	}
-	all = new0(struct iovec, n_parts + 2);
-	if (!all)
-		return -ENOMEM;
-	all[0] = (struct iovec){ .iov_base = (char *)head, .iov_len = STRLEN(head) };
-	memcpy(all + 1, parts, n_parts * sizeof(*parts));
-	all[n_parts + 1] = (struct iovec){ .iov_base = (char *)tail, .iov_len = sizeof(tail) };
-	conn_finish_call(c);
-	return conn_send_parts(c, all, n_parts + 2, STRLEN(head) + n + sizeof(tail));
+	return varlink_reply_gather(c, n_parts, parts_array_next,
+				    &(struct parts_array){ .parts = parts, .n = n_parts });
 }
 
 int varlink_reply_text(struct varlink_conn *c, const char *params, size_t n)

@@ -183,6 +183,17 @@ int varlink_reply_text(struct varlink_conn *c, const char *params, size_t n);
 struct iovec;
 int varlink_reply_parts(struct varlink_conn *c, const struct iovec *parts, size_t n_parts,
 			bool valid_utf8);
+/*
+ * The same, the pieces given by fn, item by item: up to VARLINK_GATHER_PARTS_MAX for each of
+ * n_items, valid UTF-8 (varlink_text_sanitize()). fn is called twice for every item, first for
+ * the length, then for the copy straight into the connection's output, and must give the same
+ * pieces both times; nothing else is allocated for them. A negative return from fn ends the
+ * call with it and sends nothing.
+ */
+#define VARLINK_GATHER_PARTS_MAX 16
+typedef int (*varlink_parts_fn)(void *userdata, size_t item, struct iovec *parts, size_t *ret_n);
+int varlink_reply_gather(struct varlink_conn *c, size_t n_items, varlink_parts_fn fn,
+			 void *userdata);
 /* Makes the text *text[0, *n) valid UTF-8, what a message may carry: each byte that is not is
  * replaced by U+FFFD (*text is then a new string, the old one freed). 0 or -ENOMEM. */
 int varlink_text_sanitize(char **text, size_t *n);

@@ -101,7 +101,51 @@ static int method_text(struct varlink_conn *c, json_object *params, unsigned fla
 	return varlink_reply_text(c, s, n + 11);
 }
 
+/* {"a":[0,1,…,n-1]} in pieces through varlink_reply_gather(); "fail" or "grow" at item k of
+ * the second pass: an error, or a piece longer than the first pass said. */
+struct gather {
+	size_t n, calls, bad_at;
+	bool fail, grow;
+	char num[32];
+};
+
+static int gather_parts(void *userdata, size_t i, struct iovec *parts, size_t *ret_n)
+{
+	struct gather *g = userdata;
+	bool second = g->calls++ >= g->n + 2;
+	size_t k = 0;
+
+	if (second && i == g->bad_at && g->fail)
+		return -ENOBUFS;
+	if (i == 0)
+		parts[k++] = (struct iovec){ .iov_base = (char *)"{\"a\":[", .iov_len = 6 };
+	else if (i == g->n + 1)
+		parts[k++] = (struct iovec){ .iov_base = (char *)"]}", .iov_len = 2 };
+	else {
+		if (i > 1)
+			parts[k++] = (struct iovec){ .iov_base = (char *)",", .iov_len = 1 };
+		snprintf(g->num, sizeof(g->num), "%zu%s", i - 1,
+			 second && i == g->bad_at && g->grow ? "0" : "");
+		parts[k++] = (struct iovec){ .iov_base = g->num, .iov_len = strlen(g->num) };
+	}
+	*ret_n = k;
+	return 0;
+}
+
+static int method_gather(struct varlink_conn *c, json_object *params, unsigned flags, void *u)
+{
+	struct gather g = {
+		.n = (size_t)json_object_get_int(json_object_object_get(params, "n")),
+		.bad_at = (size_t)json_object_get_int(json_object_object_get(params, "at")),
+		.fail = json_object_get_boolean(json_object_object_get(params, "fail")),
+		.grow = json_object_get_boolean(json_object_object_get(params, "grow")),
+	};
+
+	return varlink_reply_gather(c, g.n + 2, gather_parts, &g);
+}
+
 static const struct varlink_method test_methods[] = {
+	{ "Gather", method_gather },
 	{ "Text", method_text },
 	{ "Echo", method_echo },
 	{ "Later", method_later },
@@ -487,6 +531,36 @@ TEST(failing_handler_answers_errno_error)
 	pump(&e);
 	expect_reply(cl, ERRNO_ERROR,
 		     "{\"errno\":2,\"errno_name\":\"ENOENT\",\"message\":\"No such file or directory\"}");
+	cl = varlink_client_free(cl);
+	env_free(&e);
+}
+
+/* A reply in pieces arrives whole; when the pieces fail or change on the second pass, the
+ * call ends with an error and no part of the reply is sent. */
+TEST(gathered_replies_are_whole_or_not_at_all)
+{
+	struct env e = {};
+	_cleanup_(varlink_client_freep) struct varlink_client *cl = NULL;
+	int fd;
+
+	env_new(&e);
+	cl = connect_client(&e, &fd);
+	send_raw(fd, "{\"method\":\"org.example.test.Gather\",\"parameters\":{\"n\":12}}");
+	send_raw(fd, "{\"method\":\"org.example.test.Gather\",\"parameters\":{\"n\":0}}");
+	send_raw(fd, "{\"method\":\"org.example.test.Gather\",\"parameters\":{\"n\":5,\"at\":3,"
+		     "\"fail\":true}}");
+	send_raw(fd, "{\"method\":\"org.example.test.Gather\",\"parameters\":{\"n\":5,\"at\":4,"
+		     "\"grow\":true}}");
+	send_raw(fd, "{\"method\":\"org.example.test.Gather\",\"parameters\":{\"n\":3}}");
+	pump(&e);
+	expect_reply(cl, NULL, "{\"a\":[0,1,2,3,4,5,6,7,8,9,10,11]}");
+	expect_reply(cl, NULL, "{\"a\":[]}");
+	expect_reply(cl, ERRNO_ERROR,
+		     "{\"errno\":105,\"errno_name\":\"ENOBUFS\",\"message\":\"No buffer space available\"}");
+	expect_reply(cl, ERRNO_ERROR,
+		     "{\"errno\":5,\"errno_name\":\"EIO\",\"message\":\"Input/output error\"}");
+	expect_reply(cl, NULL, "{\"a\":[0,1,2]}");
+	expect_no_reply(cl);
 	cl = varlink_client_free(cl);
 	env_free(&e);
 }

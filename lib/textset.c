@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * An open-addressed hash set (linear probing, deletion by shifting back, so no tombstones) of
+ * text atoms, kept at most half full.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/macro.h"
+#include "lib/textset.h"
+
+struct textset {
+	struct text_atom **slots;
+	size_t n_slots;	/* a power of two, or 0 */
+	size_t n_atoms;
+};
+
+/* FNV-1a: short texts, no adversary who gains from collisions beyond slower interning. */
+static uint32_t text_hash(const char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 16777619u;
+	return h;
+}
+
+struct textset *textset_new(void)
+{
+	return new0(struct textset, 1);
+}
+
+struct textset *textset_free(struct textset *s)
+{
+	if (!s)
+		return NULL;
+	/* Atoms still held are orphaned rather than freed under their holders. */
+	for (size_t i = 0; i < s->n_slots; i++)
+		if (s->slots[i])
+			s->slots[i]->set = NULL;
+	free(s->slots);
+	free(s);
+	return NULL;
+}
+
+size_t textset_size(const struct textset *s)
+{
+	return s ? s->n_atoms : 0;
+}
+
+static int textset_grow(struct textset *s)
+{
+	size_t n = s->n_slots ? s->n_slots * 2 : 64;
+	struct text_atom **slots = new0(struct text_atom *, n);
+
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n_slots; i++) {
+		struct text_atom *a = s->slots[i];
+		size_t j;
+
+		if (!a)
+			continue;
+		for (j = a->hash & (n - 1); slots[j]; j = (j + 1) & (n - 1))
+			;
+		slots[j] = a;
+	}
+	free(s->slots);
+	s->slots = slots;
+	s->n_slots = n;
+	return 0;
+}
+
+struct text_atom *textset_intern(struct textset *s, const char *p, size_t n)
+{
+	uint32_t h = text_hash(p, n);
+	struct text_atom *a;
+	size_t i;
+
+	if ((s->n_atoms + 1) * 2 > s->n_slots && textset_grow(s) < 0)
+		return NULL;
+	for (i = h & (s->n_slots - 1); (a = s->slots[i]); i = (i + 1) & (s->n_slots - 1))
+		if (a->hash == h && a->len == n && memcmp(a->text, p, n) == 0) {
+			a->n_ref++;
+			return a;
+		}
+	a = malloc(sizeof(*a) + n + 1);
+	if (!a)
+		return NULL;
+	*a = (struct text_atom){ .set = s, .n_ref = 1, .hash = h, .len = n };
+	memcpy(a->text, p, n);
+	a->text[n] = 0;
+	s->slots[i] = a;
+	s->n_atoms++;
+	return a;
+}
+
+static void textset_remove(struct textset *s, struct text_atom *a)
+{
+	size_t mask = s->n_slots - 1, i, j;
+
+	for (i = a->hash & mask; s->slots[i] != a; i = (i + 1) & mask)
+		;
+	/* Shift back whatever in the run after i would not be found past the hole. */
+	for (j = (i + 1) & mask; s->slots[j]; j = (j + 1) & mask) {
+		size_t home = s->slots[j]->hash & mask;
+
+		/* home is cyclically in (i, j]: it stays; else it moves into the hole. */
+		if (i <= j ? (home > i && home <= j) : (home > i || home <= j))
+			continue;
+		s->slots[i] = s->slots[j];
+		i = j;
+	}
+	s->slots[i] = NULL;
+	s->n_atoms--;
+}
+
+struct text_atom *text_atom_unref(struct text_atom *a)
+{
+	if (!a || --a->n_ref > 0)
+		return NULL;
+	if (a->set)
+		textset_remove(a->set, a);
+	free(a);
+	return NULL;
+}
