@@ -26,31 +26,63 @@ struct varlink_client {
 
 #define REPLY_HEAD "{\"parameters\":"
 
+/* A reply whose "parameters" are there, not null and no object breaks the protocol. */
+static int reply_check(json_object *reply)
+{
+	json_object *p = NULL;
+
+	if (!json_object_is_type(reply, json_type_object) ||
+	    (json_object_object_get_ex(reply, "parameters", &p) && p &&
+	     !json_object_is_type(p, json_type_object)))
+		return -EBADMSG;
+	return 0;
+}
+
+/* The whole reply, parsed as strictly as a message. */
+static int reply_parse_whole(const char *text, size_t len, json_object **ret)
+{
+	json_object *reply = NULL;
+	int r;
+
+	r = message_parse(text, len, &reply);
+	if (r >= 0 && (r = reply_check(reply)) < 0)
+		(void)json_object_put(reply);
+	else if (r >= 0)
+		*ret = reply;
+	return r;
+}
+
 /*
- * A reply's object. For {"parameters":VALUE}, which is most, VALUE alone is checked and its
- * place kept (*ret_off, *ret_len), so that its text can be passed on as it came; it is parsed
- * only unless text_only, which gives empty parameters instead. Any other reply is parsed whole,
- * as strictly as a message.
+ * A reply's object. For {"parameters":{…}}, which is most, the parameters alone are checked
+ * and their place kept (*ret_off, *ret_len), so that their text can be passed on as it came;
+ * they are parsed only unless text_only, which gives empty parameters instead. Any other reply
+ * is parsed whole, as strictly as a message.
  */
 static int reply_parse(const char *text, size_t len, bool text_only, json_object **ret,
 		       size_t *ret_off, size_t *ret_len)
 {
-	const char *v = text + STRLEN(REPLY_HEAD);
-	size_t n = len - STRLEN(REPLY_HEAD) - 1;
 	json_object *p = NULL, *reply;
+	const char *v;
+	size_t n;
 
 	*ret_off = *ret_len = 0;
 	if (!(len > STRLEN(REPLY_HEAD) + 1 && memcmp(text, REPLY_HEAD, STRLEN(REPLY_HEAD)) == 0 &&
 	      text[len - 1] == '}'))
-		return message_parse(text, len, ret);
+		return reply_parse_whole(text, len, ret);
+	v = text + STRLEN(REPLY_HEAD);
+	n = len - STRLEN(REPLY_HEAD) - 1;
+	/* Varlink's parameters are an object: its text begins with "{" (the check allows no
+	 * space before it here, and the server writes none). */
+	if (v[0] != '{')
+		return reply_parse_whole(text, len, ret);
 	if (text_only) {
 		if (json_text_check(v, n) < 0)
-			return message_parse(text, len, ret);
+			return reply_parse_whole(text, len, ret);
 		p = json_object_new_object();
 		if (!p)
 			return -ENOMEM;
 	} else if (message_parse(v, n, &p) < 0)
-		return message_parse(text, len, ret);
+		return reply_parse_whole(text, len, ret);
 
 	reply = json_object_new_object();
 	if (json_add(reply, "parameters", p) < 0) {
@@ -175,10 +207,6 @@ int varlink_client_recv(struct varlink_client *c, int timeout_ms, json_object **
 			c->n_replies++;
 			if (c->params_len > 0)
 				json_object_set_userdata(varlink_reply_params(reply), (void *)c->n_replies, NULL);
-			if (!json_object_is_type(reply, json_type_object)) {
-				(void)json_object_put(reply);
-				return -EBADMSG;
-			}
 			*ret_reply = reply;
 			return 0;
 		}

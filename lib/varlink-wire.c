@@ -104,8 +104,8 @@ int message_parse(const char *p, size_t n, json_object **ret)
 	r = o && json_tokener_get_error(tok) == json_tokener_success ? 0 : -EBADMSG;
 	json_tokener_free(tok);
 	if (r < 0) {
-		/* What passed the check and still failed: a number out of json-c's range, or no
-		 * memory. */
+		/* What passed the check and still failed: no memory. (An integer beyond 64 bits
+		 * is not a failure: json-c clamps it.) */
 		(void)json_object_put(o);
 		return r;
 	}

@@ -985,6 +985,26 @@ TEST(client_text_only_checks_and_builds_nothing)
 	send_bytes(sv[0], "{\"parameters\":{\"s\":[}}", 23);
 	ASSERT_ERROR(varlink_client_recv(cl, 1000, &reply), EBADMSG);
 
+	/* Parameters that are no object break the protocol, in either mode; null is absent. */
+	for (int text_only = 1; text_only >= 0; text_only--) {
+		static const char *const bad[] = {
+			"{\"parameters\":[1]}", "{\"parameters\":5}", "{\"parameters\":1e999}",
+			"{\"parameters\":\"x\"}", "{\"parameters\": [1]}",
+			"{\"error\":\"x.Y\",\"parameters\":[]}",
+		};
+
+		varlink_client_set_text_only(cl, text_only);
+		for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+			printf("# %s (text only: %d)\n", bad[i], text_only);
+			send_bytes(sv[0], bad[i], strlen(bad[i]) + 1);
+			ASSERT_ERROR(varlink_client_recv(cl, 1000, &reply), EBADMSG);
+		}
+		send_bytes(sv[0], "{\"parameters\":null}", 20);
+		ASSERT_OK(varlink_client_recv(cl, 1000, &reply));
+		ASSERT_NULL(varlink_reply_params(reply));
+		json_object_put(reply);
+	}
+
 	/* Off again: parameters parsed. */
 	varlink_client_set_text_only(cl, false);
 	send_bytes(sv[0], "{\"parameters\":{\"a\":7}}", 23);
