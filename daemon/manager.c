@@ -294,28 +294,10 @@ static const struct {
 	{ "link", 3 },		/* "reset_methods", "acs" */
 };
 
-/* The text of seg's members without its braces, valid UTF-8 (sysfs's strings need not be). */
-static int piece_text(json_object *seg, char **ret, size_t *ret_len)
-{
-	const char *text = json_object_to_json_string_ext(seg, JSON_FLAGS_WIRE);
-	size_t n;
-
-	if (!text || (n = strlen(text)) < 2 || !(*ret = strndup(text + 1, n - 2)))
-		return -ENOMEM;
-	n -= 2;
-	if (varlink_text_sanitize(ret, &n) < 0) {
-		*ret = mfree(*ret);
-		return -ENOMEM;
-	}
-	*ret_len = n;
-	return 0;
-}
-
 struct text_build {
 	struct manager *m;
 	struct pci_text t;
 	size_t own_size;
-	bool first;
 };
 
 static int own_append(struct text_build *b, const char *p, size_t n)
@@ -334,65 +316,80 @@ static int own_append(struct text_build *b, const char *p, size_t n)
 	return 0;
 }
 
-/* Ends a run of members: appended to the device's own text, or shared. */
-static int text_build_piece(struct text_build *b, json_object *seg, bool shared)
+/* In json-c's compact text of an object: the end of the member whose key begins at p, the
+ * "," or "}" that follows it at the top level (strings skipped, nesting counted). */
+static const char *member_end(const char *p, const char *end)
 {
-	_cleanup_free_ char *p = NULL;
-	size_t n;
-	int r;
+	unsigned depth = 0;
 
-	r = piece_text(seg, &p, &n);
-	if (r >= 0 && !b->first)
-		r = own_append(b, ",", 1);
-	b->first = false;
-	if (r < 0)
-		return r;
-	if (!shared || b->t.n_shared == PCI_TEXT_SHARED_MAX)
-		return own_append(b, p, n);
-	b->t.shared[b->t.n_shared] = textset_intern(b->m->texts, p, n);
-	if (!b->t.shared[b->t.n_shared])
-		return -ENOMEM;
-	b->t.cut[b->t.n_shared++] = b->t.own_len;
-	return 0;
+	for (; p < end; p++)
+		switch (*p) {
+		case '"':
+			for (p++; p < end && *p != '"'; p++)
+				if (*p == '\\')
+					p++;
+			break;
+		case '{':
+		case '[':
+			depth++;
+			break;
+		case '}':
+		case ']':
+			if (depth == 0)
+				return p;
+			depth--;
+			break;
+		case ',':
+			if (depth == 0)
+				return p;
+			break;
+		}
+	return end;
 }
 
-/* o's text, json-c's, in the pieces of struct pci_text: a run of o's members at a time. */
-static int device_text_build(struct manager *m, json_object *o, struct pci_text *ret)
+/* The shared run whose first member's key begins at p, -1 when none. */
+static int shared_run_at(const char *p, const char *end)
 {
-	struct text_build b = { .m = m, .first = true, .t.own = m->text_scratch,
-				.own_size = m->text_scratch_size };
-	_cleanup_json_ json_object *seg = NULL;
-	bool shared = false;
-	unsigned left = 0;
+	for (size_t i = 0; i < ELEMENTSOF(shared_runs); i++) {
+		size_t n = strlen(shared_runs[i].first);
+
+		if ((size_t)(end - p) > n + 2 && p[0] == '"' && memcmp(p + 1, shared_runs[i].first, n) == 0 &&
+		    p[n + 1] == '"')
+			return (int)i;
+	}
+	return -1;
+}
+
+/* text[0, n), json-c's text of a Device, in the pieces of struct pci_text: run by run of its
+ * members, the shared runs interned. */
+static int device_text_build(struct manager *m, const char *text, size_t n, struct pci_text *ret)
+{
+	struct text_build b = { .m = m, .t.own = m->text_scratch, .own_size = m->text_scratch_size };
+	const char *p = text + 1, *end = text + n - 1;	/* within the braces */
 	int r;
 
-	r = own_append(&b, "{", 1);
-	json_object_object_foreach(o, key, v) {
-		int run = -1;
+	r = n >= 2 && text[0] == '{' && text[n - 1] == '}' ? own_append(&b, "{", 1) : -EINVAL;
+	while (r >= 0 && p < end) {
+		int run = shared_run_at(p, end);
+		unsigned members = run >= 0 ? shared_runs[run].n : 1;
+		const char *q = member_end(p, end);
 
+		for (unsigned k = 1; k < members && q < end; k++)
+			q = member_end(q + 1, end);
+		if (p > text + 1)
+			r = own_append(&b, ",", 1);
 		if (r < 0)
 			break;
-		for (size_t i = 0; left == 0 && i < ELEMENTSOF(shared_runs); i++)
-			if (streq(key, shared_runs[i].first))
-				run = (int)i;
-		if (seg && ((shared && left == 0) || run >= 0)) {
-			r = text_build_piece(&b, seg, shared);
-			(void)json_object_put(seg);
-			seg = NULL;
-			if (r < 0)
-				break;
-		}
-		if (!seg) {
-			seg = json_object_new_object();
-			shared = run >= 0;
-			left = shared ? shared_runs[run].n : 0;
-		}
-		r = json_add(seg, key, json_object_get(v));
-		if (shared && left > 0)
-			left--;
+		if (run >= 0 && b.t.n_shared < PCI_TEXT_SHARED_MAX) {
+			b.t.shared[b.t.n_shared] = textset_intern(m->texts, p, (size_t)(q - p));
+			if (!b.t.shared[b.t.n_shared])
+				r = -ENOMEM;
+			else
+				b.t.cut[b.t.n_shared++] = b.t.own_len;
+		} else
+			r = own_append(&b, p, (size_t)(q - p));
+		p = q < end ? q + 1 : end;
 	}
-	if (r >= 0 && seg)
-		r = text_build_piece(&b, seg, shared);
 	if (r >= 0)
 		r = own_append(&b, "}", 1);
 	m->text_scratch = b.t.own;
@@ -415,13 +412,23 @@ int manager_device_text(struct manager *m, struct pcidev *d,
 	if (!t->own || d->json_generation != m->text_generation) {
 		json_object *o = NULL;
 		struct pci_text built;
+		char *text = NULL;
+		size_t len = 0;
 		int r;
 
 		pci_text_clear(&d->text);
 		r = manager_device_json(m, d, &o);
-		if (r >= 0)
-			r = device_text_build(m, o, &built);
+		if (r >= 0) {
+			const char *s = json_object_to_json_string_length(o, JSON_FLAGS_WIRE, &len);
+
+			/* What sysfs says is not always UTF-8: the text is what a reply may carry. */
+			text = s ? strndup(s, len) : NULL;
+			r = text ? varlink_text_sanitize(&text, &len) : -ENOMEM;
+		}
 		(void)json_object_put(o);
+		if (r >= 0)
+			r = device_text_build(m, text, len, &built);
+		free(text);
 		if (r < 0)
 			return r;
 		/* Copied out of the scratch once what building it took is freed: the kept texts

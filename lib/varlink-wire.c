@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What goes over the wire is JSON text: what the Varlink server and client both need. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,8 +35,15 @@ size_t utf8_valid_prefix(const char *p, size_t n)
 	size_t i = 0;
 
 	while (i < n) {
-		size_t k = utf8_char_len(s + i, n - i);
+		uint64_t v;
+		size_t k;
 
+		/* ASCII, which is most, eight bytes at a time. */
+		if (n - i >= 8 && (memcpy(&v, s + i, 8), (v & UINT64_C(0x8080808080808080)) == 0)) {
+			i += 8;
+			continue;
+		}
+		k = utf8_char_len(s + i, n - i);
 		if (k == 0)
 			return i;
 		i += k;
