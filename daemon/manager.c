@@ -295,7 +295,6 @@ static const struct {
 };
 
 struct text_build {
-	struct manager *m;
 	struct pci_text t;
 	size_t own_size;
 };
@@ -364,7 +363,7 @@ static int shared_run_at(const char *p, const char *end)
  * members, the shared runs interned. */
 static int device_text_build(struct manager *m, const char *text, size_t n, struct pci_text *ret)
 {
-	struct text_build b = { .m = m, .t.own = m->text_scratch, .own_size = m->text_scratch_size };
+	struct text_build b = { .t.own = m->text_scratch, .own_size = m->text_scratch_size };
 	const char *p = text + 1, *end = text + n - 1;	/* within the braces */
 	int r;
 
