@@ -66,7 +66,8 @@ int manager_new(const struct manager_config *config, struct manager **ret)
 			return log_error_errno(r, "Failed to open the write log '%s': %m",
 					       config->write_log);
 	}
-	r = sd_event_default(&m->event);
+	/* Not sd_event_default(): that one asks the kernel for its thread on every turn. */
+	r = sd_event_new(&m->event);
 	if (r < 0)
 		return log_error_errno(r, "Failed to allocate event loop: %m");
 	*ret = TAKE_PTR(m);

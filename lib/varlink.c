@@ -64,6 +64,7 @@ struct varlink_conn {
 	struct varlink_server *server;	/* NULL once closed */
 	int fd;
 	sd_event_source *io, *timer;
+	uint64_t timer_at;	/* when the timer fires, UINT64_MAX when off */
 	struct peer_creds creds;
 	bool privileged;
 
@@ -1086,6 +1087,7 @@ static int conn_on_timer(sd_event_source *source, uint64_t usec, void *userdata)
 
 	if (!c->server)
 		return 0;
+	c->timer_at = UINT64_MAX;	/* a oneshot: off now */
 	if (conn_deadline(c) <= usec) {
 		log_debug("varlink: connection of uid %u timed out (%s), closing",
 			  (unsigned)c->creds.uid,
@@ -1098,27 +1100,33 @@ static int conn_on_timer(sd_event_source *source, uint64_t usec, void *userdata)
 	return 0;
 }
 
+/*
+ * Arms the timer for the connection's deadline, lazily: a timer due earlier than the deadline
+ * is left as it is, because conn_on_timer() looks at the deadline again when it fires. A call
+ * moves the idle deadline later, so a busy connection does not re-arm the loop's timer on
+ * every call.
+ */
 static void conn_update_timer(struct varlink_conn *c)
 {
 	uint64_t deadline = conn_deadline(c);
 	int r;
 
-	if (deadline == UINT64_MAX) {
-		if (c->timer)
-			(void)sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+	if (deadline >= c->timer_at)
 		return;
-	}
 	if (!c->timer) {
 		/* Timeouts are coarse limits: let the loop batch their wake-ups a little. */
 		r = sd_event_add_time(c->server->event, &c->timer, CLOCK_MONOTONIC, deadline,
 				      10 * 1000, conn_on_timer, c);
-		if (r < 0)
+		if (r < 0) {
 			log_debug("varlink: no timer for the connection of uid %u: %s",
 				  (unsigned)c->creds.uid, strerror(-r));
+			return;
+		}
+	} else if (sd_event_source_set_time(c->timer, deadline) < 0 ||
+		   sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT) < 0) {
 		return;
 	}
-	(void)sd_event_source_set_time(c->timer, deadline);
-	(void)sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+	c->timer_at = deadline;
 }
 
 /*
@@ -1301,6 +1309,7 @@ int varlink_server_add_connection(struct varlink_server *s, int fd, struct varli
 		.fd = TAKE_FD(cfd),
 		.creds = creds,
 		.privileged = privileged,
+		.timer_at = UINT64_MAX,
 	};
 	c->active = c->wprogress = c->rstart = conn_now(c);
 	c->next = s->conns;

@@ -1203,6 +1203,41 @@ TEST(privileged_idle_timeout_is_separate)
 	env_free(&e);
 }
 
+/*
+ * Each call moves a connection's idle deadline: one that keeps calling outlives one that
+ * came after it and idled, and is closed once it idles in turn. (Its timer is left due at
+ * the first deadline and looks again when it fires.)
+ */
+TEST(calls_keep_a_connection_from_idling)
+{
+	struct env e = {};
+	_cleanup_(varlink_client_freep) struct varlink_client *busy = NULL, *idle = NULL;
+	unsigned calls = 0;
+	int fd;
+
+	env_new(&e);
+	set_timeouts(&e, 1000 * 1000, 0);
+	busy = connect_client(&e, &fd);
+	idle = connect_client(&e, NULL);
+	while (varlink_server_connections(e.server) > 1) {
+		send_raw(fd, "{\"method\":\"org.example.test.Echo\"}");
+		pump(&e);
+		expect_reply(busy, NULL, "{}");
+		calls++;
+		ASSERT_OK(sd_event_run(e.event, 10 * 1000));
+	}
+	expect_closed_client(idle);
+	ASSERT_TRUE(calls > 1);
+	send_raw(fd, "{\"method\":\"org.example.test.Echo\"}");
+	pump(&e);
+	expect_reply(busy, NULL, "{}");
+	pump_until(&e, connections_at_most, (void *)0);
+	expect_closed(&e, busy);
+	busy = varlink_client_free(busy);
+	idle = varlink_client_free(idle);
+	env_free(&e);
+}
+
 TEST(half_sent_message_is_cut_off)
 {
 	struct env e = {};
