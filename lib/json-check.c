@@ -8,6 +8,9 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "lib/json-check.h"
 
@@ -59,14 +62,55 @@ static const uint8_t *skip_ws(const uint8_t *p, const uint8_t *end)
 
 #define BYTES(b) (UINT64_C(0x0101010101010101) * (b))
 
-/* Whether a byte of v is below 0x20, at or above 0x80, a quote or a backslash (no false
- * negatives: a false positive only sends the caller to its byte-wise loop). */
-static bool word_has_special(uint64_t v)
+/*
+ * The bytes of v (in memory order) below 0x20, at or above 0x80, a quote or a backslash, as
+ * their top bits. Above the first of them a byte may be marked that is none (a borrow), never
+ * below it: the first is exact.
+ */
+static uint64_t word_specials(uint64_t v)
 {
 	uint64_t quote = v ^ BYTES('"'), backslash = v ^ BYTES('\\');
 
-	return ((v | (v - BYTES(0x20)) | ((quote - BYTES(1)) & ~quote) |
-		 ((backslash - BYTES(1)) & ~backslash)) & BYTES(0x80)) != 0;
+	return (v | (v - BYTES(0x20)) | ((quote - BYTES(1)) & ~quote) |
+		((backslash - BYTES(1)) & ~backslash)) & BYTES(0x80);
+}
+
+/*
+ * The first byte from p on that is not printable ASCII or is a quote or a backslash, end when
+ * there is none: the bulk of a string, sixteen or eight bytes at a time.
+ */
+static const uint8_t *skip_plain(const uint8_t *p, const uint8_t *end)
+{
+#ifdef __SSE2__
+	while (end - p >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		/* Signed bytes: those at or above 0x80 are below 0x20. */
+		unsigned special = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+			_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+				     _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+			_mm_cmplt_epi8(v, _mm_set1_epi8(0x20))));
+
+		if (special)
+			return p + __builtin_ctz(special);
+		p += 16;
+	}
+#endif
+	while (end - p >= 8) {
+		uint64_t v, special;
+
+		memcpy(&v, p, 8);
+		special = word_specials(v);
+		if (special) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			p += __builtin_ctzll(special) / 8;
+#endif
+			break;
+		}
+		p += 8;
+	}
+	while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+		p++;
+	return p;
 }
 
 /* p is past the opening quote; returns what follows the closing one, NULL when there is none. */
@@ -75,18 +119,7 @@ static const uint8_t *scan_string(const uint8_t *p, const uint8_t *end, bool key
 	for (;;) {
 		size_t k;
 
-		/* The bulk: printable ASCII that is neither a quote nor a backslash, eight bytes at
-		 * a time while none of them is anything else. */
-		while (end - p >= 8) {
-			uint64_t v;
-
-			memcpy(&v, p, 8);
-			if (word_has_special(v))
-				break;
-			p += 8;
-		}
-		while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
-			p++;
+		p = skip_plain(p, end);
 		if (p == end)
 			return NULL;
 		if (*p == '"')

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -14,11 +15,66 @@
 #include "lib/varlink-wire.h"
 #include "lib/varlink.h"
 
+/*
+ * Memory for what is received. A reply of megabytes (a List of thousands of functions) would
+ * take a page fault for every 4 KiB it fills, which costs more than receiving it. Past
+ * RMEM_MAPPED_FROM the buffer moves into a mapping reserved at once for the largest reply, so
+ * it never moves again, and that the kernel may fill with huge pages (MADV_HUGEPAGE; where it
+ * does not, the pages are what they were).
+ */
+struct rmem {
+	char *p;
+	size_t size;
+	void *map;	/* NULL: p is from malloc() */
+	size_t map_len;
+};
+
+#define RMEM_MAPPED_FROM	(256U << 10)
+#define HUGE_PAGE_SIZE		(2U << 20)
+
+static void rmem_free(struct rmem *m)
+{
+	if (m->map)
+		(void)munmap(m->map, m->map_len);
+	else
+		free(m->p);
+	*m = (struct rmem){};
+}
+
+/* Room for need bytes, of which the first used are kept. */
+static int rmem_reserve(struct rmem *m, size_t used, size_t need)
+{
+	size_t len = VARLINK_REPLY_MAX + READ_CHUNK + HUGE_PAGE_SIZE;
+	uintptr_t start;
+	void *map;
+
+	if (need <= m->size)
+		return 0;
+	if (m->map || need < RMEM_MAPPED_FROM)
+		return buf_reserve(&m->p, &m->size, need);
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		   -1, 0);
+	if (map == MAP_FAILED)
+		return buf_reserve(&m->p, &m->size, need);
+	start = ((uintptr_t)map + HUGE_PAGE_SIZE - 1) & ~(uintptr_t)(HUGE_PAGE_SIZE - 1);
+	(void)madvise((void *)start, len - (start - (uintptr_t)map), MADV_HUGEPAGE);
+	if (used > 0)
+		memcpy((void *)start, m->p, used);
+	free(m->p);
+	*m = (struct rmem){
+		.p = (char *)start,
+		.size = len - (start - (uintptr_t)map),
+		.map = map,
+		.map_len = len,
+	};
+	return 0;
+}
+
 struct varlink_client {
 	int fd;
-	char *rbuf;
-	size_t rlen, rsize, rscan;	/* rbuf[0, rscan) has no NUL */
-	char *text;		/* the last reply as received, without its NUL */
+	struct rmem rbuf;
+	size_t rlen, rscan;	/* rbuf.p[0, rscan) has no NUL */
+	struct rmem text;	/* the last reply as received, without its NUL */
 	size_t params_off, params_len;	/* its parameters' text, when it was {"parameters":…} */
 	uintptr_t n_replies;		/* its number, in its parameters' json-c userdata */
 	bool text_only;			/* parameters checked, not parsed */
@@ -129,8 +185,8 @@ struct varlink_client *varlink_client_free(struct varlink_client *c)
 	if (!c)
 		return NULL;
 	safe_close(c->fd);
-	free(c->rbuf);
-	free(c->text);
+	rmem_free(&c->rbuf);
+	rmem_free(&c->text);
 	free(c);
 	return NULL;
 }
@@ -177,28 +233,30 @@ int varlink_client_recv(struct varlink_client *c, int timeout_ms, json_object **
 
 	for (;;) {
 		/* Only what came since the last look: a large reply arrives in many reads. */
-		char *nul = c->rbuf ? memchr(c->rbuf + c->rscan, 0, c->rlen - c->rscan) : NULL;
+		char *nul = c->rbuf.p ? memchr(c->rbuf.p + c->rscan, 0, c->rlen - c->rscan) : NULL;
 		ssize_t n;
 		int r;
 
 		c->rscan = c->rlen;
 		if (nul) {
 			json_object *reply = NULL;
-			size_t len = (size_t)(nul - c->rbuf);
+			size_t len = (size_t)(nul - c->rbuf.p);
 
-			r = reply_parse(c->rbuf, len, c->text_only, &reply, &c->params_off,
+			r = reply_parse(c->rbuf.p, len, c->text_only, &reply, &c->params_off,
 					&c->params_len);
-			c->text = mfree(c->text);
+			rmem_free(&c->text);
 			c->rscan = 0;
 			if (r >= 0 && c->params_len > 0 && len + 1 == c->rlen) {
 				/* Nothing after it (no pipelining): its buffer becomes the text. */
-				c->text = TAKE_PTR(c->rbuf);
-				c->rlen = c->rsize = 0;
+				c->text = c->rbuf;
+				c->rbuf = (struct rmem){};
+				c->rlen = 0;
 			} else {
-				if (r >= 0 && c->params_len > 0 && !(c->text = strndup(c->rbuf, len)))
+				if (r >= 0 && c->params_len > 0 &&
+				    !(c->text.p = strndup(c->rbuf.p, len)))
 					r = -ENOMEM;
 				c->rlen -= len + 1;
-				memmove(c->rbuf, nul + 1, c->rlen);
+				memmove(c->rbuf.p, nul + 1, c->rlen);
 			}
 			if (r < 0) {
 				(void)json_object_put(reply);
@@ -227,10 +285,10 @@ int varlink_client_recv(struct varlink_client *c, int timeout_ms, json_object **
 			if (r <= 0)
 				continue;
 		}
-		r = buf_reserve(&c->rbuf, &c->rsize, c->rlen + READ_CHUNK);
+		r = rmem_reserve(&c->rbuf, c->rlen, c->rlen + READ_CHUNK);
 		if (r < 0)
 			return r;
-		n = recv(c->fd, c->rbuf + c->rlen, c->rsize - c->rlen, 0);
+		n = recv(c->fd, c->rbuf.p + c->rlen, c->rbuf.size - c->rlen, 0);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -249,11 +307,11 @@ void varlink_client_set_text_only(struct varlink_client *c, bool b)
 
 const char *varlink_client_params_text(struct varlink_client *c, json_object *params, size_t *ret_len)
 {
-	if (!c->text || c->params_len == 0 || !params ||
+	if (!c->text.p || c->params_len == 0 || !params ||
 	    json_object_get_userdata(params) != (void *)c->n_replies)
 		return NULL;
 	*ret_len = c->params_len;
-	return c->text + c->params_off;
+	return c->text.p + c->params_off;
 }
 
 json_object *varlink_reply_params(json_object *reply)

@@ -192,6 +192,9 @@ TEST(agrees_with_the_oracle_and_json_c_parses_what_passes)
 		"{\"a\":\"\\\\u0000\",\"b\\\"\":[0,-0,1E+2,false],\"\\u0000\":\"\\u0000\"}",
 		" [ 1 , { \"k\" : \"v\" } ] ",
 		"\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"",
+		/* Strings long enough to be looked at 16 and 8 bytes at a time. */
+		"[\"0123456789abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ\","
+		"\"0123456789abcde caf\xc3\xa9 0123456789abcdef\\n0123456789abcdef\\u00e9 0123\"]",
 	};
 	_cleanup_free_ char *deep = nested(JSON_CHECK_DEPTH_MAX, false);
 	unsigned passed = 0, lax = 0, total = 0;

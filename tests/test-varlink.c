@@ -1015,6 +1015,108 @@ TEST(client_text_only_checks_and_builds_nothing)
 }
 
 /*
+ * Sends text (n bytes, its NUL not included) in pieces, the client taking what is there after
+ * each (a timeout of 0), then the NUL.
+ */
+static int recv_in_pieces(struct varlink_client *cl, int fd, const char *text, size_t n,
+			  size_t piece, json_object **reply)
+{
+	for (size_t off = 0; off < n; off += piece) {
+		send_bytes(fd, text + off, MIN(piece, n - off));
+		ASSERT_ERROR(varlink_client_recv(cl, 0, reply), ETIMEDOUT);
+	}
+	send_bytes(fd, "", 1);
+	return varlink_client_recv(cl, 1000, reply);
+}
+
+/* A reply of 600 KB, its parameters a list of small objects; the first quote from bad_at on,
+ * if not 0, made a raw control character. */
+static char *big_reply(const char *head, const char *tail, size_t bad_at, size_t *ret_n,
+		       unsigned *ret_count)
+{
+	size_t size = 700 * 1000, n = 0;
+	char *t = malloc(size);
+
+	ASSERT_NOT_NULL(t);
+	n += (size_t)sprintf(t, "%s{\"devices\":[", head);
+	unsigned i;
+
+	for (i = 0; n < 600 * 1000; i++)
+		n += (size_t)sprintf(t + n, "%s{\"n\":%u,\"s\":\"caf\xc3\xa9 \\u00e9 \\\" %*s\",\"x\":null}",
+				     i ? "," : "", i, (int)(i % 67), "");
+	n += (size_t)sprintf(t + n, "]}%s", tail);
+	if (bad_at) {
+		char *q = strchr(t + bad_at, '"');
+
+		ASSERT_NOT_NULL(q);
+		*q = '\x01';
+	}
+	*ret_n = n;
+	if (ret_count)
+		*ret_count = i;
+	return t;
+}
+
+/*
+ * Large replies received in pieces, which move into the client's mapped buffer on the way
+ * (past RMEM_MAPPED_FROM): a valid one is passed on byte for byte, a fault anywhere refuses
+ * it, what is not {"parameters":{…}} alone (a reply that goes on after them, braces that do
+ * not match) is parsed whole, and the next reply is as ever.
+ */
+TEST(client_text_only_takes_large_replies_in_pieces)
+{
+	_cleanup_(varlink_client_freep) struct varlink_client *cl = NULL;
+	_cleanup_free_ char *good = NULL, *more = NULL;
+	json_object *reply = NULL;
+	const char *text;
+	size_t n, n_more, len;
+	unsigned count;
+	int sv[2];
+
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_OK(varlink_client_new_fd(sv[1], &cl));
+	varlink_client_set_text_only(cl, true);
+
+	good = big_reply("{\"parameters\":", "}", 0, &n, &count);
+	for (size_t piece = 997; piece <= 65536; piece *= 8) {
+		printf("# %zu bytes in pieces of %zu\n", n, piece);
+		ASSERT_OK(recv_in_pieces(cl, sv[0], good, n, piece, &reply));
+		ASSERT_NOT_NULL(text = varlink_client_params_text(cl, varlink_reply_params(reply), &len));
+		ASSERT_EQ(len, n - STRLEN("{\"parameters\":") - 1);
+		ASSERT_TRUE(memcmp(text, good + STRLEN("{\"parameters\":"), len) == 0);
+		json_object_put(reply);
+	}
+
+	/* A fault early, in the middle, and in the parameters' own closing brace. */
+	for (size_t i = 0; i < 3; i++) {
+		_cleanup_free_ char *bad = big_reply("{\"parameters\":", "}", i < 2 ? 1000 + i * n / 2 : 0,
+						     &n_more, NULL);
+
+		if (i == 2)
+			bad[n_more - 2] = ',';
+		ASSERT_ERROR(recv_in_pieces(cl, sv[0], bad, n_more, 4096, &reply), EBADMSG);
+	}
+
+	/* The reply goes on after its parameters: parsed whole, as before. */
+	more = big_reply("{\"parameters\":", ",\"continues\":true}", 0, &n_more, NULL);
+	ASSERT_OK(recv_in_pieces(cl, sv[0], more, n_more, 4096, &reply));
+	ASSERT_TRUE(varlink_reply_continues(reply));
+	ASSERT_EQ(json_object_array_length(json_object_object_get(varlink_reply_params(reply),
+								  "devices")), count);
+	json_object_put(reply);
+
+	/* The reply's own brace closes the parameters: they are one short. */
+	ASSERT_ERROR(recv_in_pieces(cl, sv[0], "{\"parameters\":{\"a\":{}}", 22, 1, &reply), EBADMSG);
+
+	/* And the next reply, in the buffer that is left. */
+	ASSERT_OK(recv_in_pieces(cl, sv[0], "{\"parameters\":{\"a\":[]}}", 23, 1, &reply));
+	ASSERT_NOT_NULL(text = varlink_client_params_text(cl, varlink_reply_params(reply), &len));
+	ASSERT_TRUE(len == 8 && memcmp(text, "{\"a\":[]}", 8) == 0);
+	json_object_put(reply);
+	close(sv[0]);
+}
+
+/*
  * A reply may be far larger than what the server accepts in one message (VARLINK_MESSAGE_MAX):
  * DumpRom answers with up to 16 MiB of ROM in base64. The client takes up to
  * VARLINK_REPLY_MAX, the largest reply a server sends.
