@@ -184,37 +184,66 @@ static void link_set(struct pci_link *l, int generation, unsigned width)
 }
 
 /*
- * The link from the PCI Express capability in the first 256 bytes of config space, as the
- * kernel computes current_link_speed/width (Link Status) and max_link_speed/width (Link
- * Capabilities 2's supported speeds where it has them, else Link Capabilities;
- * pcie_get_speed_cap()). Returns 1 when the capability list was walked (no PCIe capability:
- * no link, as the kernel shows none), 0 when config space cannot tell.
+ * Where the PCI Express capability is in the first 256 bytes of config space: 0 when the
+ * function has none, -1 when config space cannot tell (not all 256 bytes read, as without
+ * root, or the capability not whole in them).
  */
-static int link_from_config(struct pcidev *d, const uint8_t *cfg, ssize_t n)
+static int pcie_cap_at(const struct pcidev *d, const uint8_t *cfg, ssize_t n)
 {
-	unsigned pos, ttl = 48, flags, type;
+	unsigned pos, ttl = 48;
+
+	if (n < 256 || d->header == _PCI_HEADER_INVALID)
+		return -1;
+	if (!(le16(cfg + PCI_STATUS) & PCI_STATUS_CAP_LIST))
+		return 0;
+	/* __pci_find_next_cap_ttl(): at most 48 steps, none below 0x40, 0xff ends it. */
+	pos = cfg[d->header == PCI_HEADER_CARDBUS ? PCI_CB_CAPABILITY_LIST : PCI_CAPABILITY_LIST];
+	for (;; pos = cfg[pos + PCI_CAP_LIST_NEXT]) {
+		if (ttl-- == 0 || pos < 0x40)
+			return 0;
+		pos &= ~3u;
+		if (cfg[pos + PCI_CAP_LIST_ID] == 0xff)
+			return 0;
+		if (cfg[pos + PCI_CAP_LIST_ID] == PCI_CAP_ID_EXP)
+			break;
+	}
+	return pos + PCI_EXP_LNKCAP2 + 4 > 256 ? -1 : (int)pos;
+}
+
+/*
+ * Whether the function may be an SR-IOV PF, the only kind that has the sriov_* attributes:
+ * not a VF, and (sriov_init()) a PCI Express endpoint or root complex integrated endpoint.
+ * pcie is pcie_cap_at()'s answer.
+ */
+static bool may_be_pf(const struct pcidev *d, const uint8_t *cfg, int pcie)
+{
+	unsigned type;
+
+	if (d->physfn || pcie == 0)
+		return false;
+	if (pcie < 0)
+		return true;
+	type = (le16(cfg + pcie + PCI_EXP_FLAGS) & PCI_EXP_FLAGS_TYPE) >> 4;
+	return type == PCI_EXP_TYPE_ENDPOINT || type == PCI_EXP_TYPE_RC_END;
+}
+
+/*
+ * The link from the PCI Express capability at pos (pcie_cap_at()), as the kernel computes
+ * current_link_speed/width (Link Status) and max_link_speed/width (Link Capabilities 2's
+ * supported speeds where it has them, else Link Capabilities; pcie_get_speed_cap()). Returns
+ * 1 when config space told (no PCIe capability: no link, as the kernel shows none), 0 when it
+ * cannot tell.
+ */
+static int link_from_config(struct pcidev *d, const uint8_t *cfg, int pos)
+{
+	unsigned flags, type;
 	uint32_t lnkcap, lnkcap2 = 0;
 	uint16_t lnksta;
 	int max_gen = 0;
 
 	d->link = d->max_link = (struct pci_link){ .width = -1 };
-	if (n < 256 || d->header == _PCI_HEADER_INVALID)
-		return 0;
-	if (!(le16(cfg + PCI_STATUS) & PCI_STATUS_CAP_LIST))
-		return 1;
-	/* __pci_find_next_cap_ttl(): at most 48 steps, none below 0x40, 0xff ends it. */
-	pos = cfg[d->header == PCI_HEADER_CARDBUS ? PCI_CB_CAPABILITY_LIST : PCI_CAPABILITY_LIST];
-	for (;; pos = cfg[pos + PCI_CAP_LIST_NEXT]) {
-		if (ttl-- == 0 || pos < 0x40)
-			return 1;
-		pos &= ~3u;
-		if (cfg[pos + PCI_CAP_LIST_ID] == 0xff)
-			return 1;
-		if (cfg[pos + PCI_CAP_LIST_ID] == PCI_CAP_ID_EXP)
-			break;
-	}
-	if (pos + PCI_EXP_LNKCAP2 + 4 > 256)
-		return 0;	/* past what was read: the attributes say */
+	if (pos <= 0)
+		return pos == 0;
 	flags = le16(cfg + pos + PCI_EXP_FLAGS);
 	type = (flags & PCI_EXP_FLAGS_TYPE) >> 4;
 	if (!has_link_registers(type)) {
@@ -307,12 +336,10 @@ int pcidev_read(struct sysfs *s, const char *address, const struct pcidev_read_c
 	_cleanup_close_ int dfd = -EBADF;
 	uint8_t cfg[256];
 	ssize_t n_cfg;
-	int r;
+	int pcie, r;
 
-	dfd = sysfs_pci_open(s, address, NULL);
-	if (dfd < 0)
-		return dfd;
-
+	if (!pci_addr_is_valid(address))
+		return -EINVAL;
 	d = new0(struct pcidev, 1);
 	if (!d)
 		return -ENOMEM;
@@ -320,9 +347,9 @@ int pcidev_read(struct sysfs *s, const char *address, const struct pcidev_read_c
 	d->subsystem_vendor = d->subsystem_device = d->revision = -1;
 	strcpy(d->address, address);
 
-	r = sysfs_pci_parent(s, address, d->parent);
-	if (r == -ENOMEM)
-		return r;
+	dfd = sysfs_pci_open_parent(s, address, d->parent);
+	if (dfd < 0)
+		return dfd;
 	r = read_opt_link(dfd, "physfn", &d->physfn);
 	if (r < 0)
 		return r;
@@ -330,6 +357,7 @@ int pcidev_read(struct sysfs *s, const char *address, const struct pcidev_read_c
 	/* The identity is not optional: a function without it is going away. */
 	n_cfg = sysfs_read_bin_at(dfd, "config", cfg, sizeof(cfg));
 	read_header(cfg, n_cfg, d);
+	pcie = pcie_cap_at(d, cfg, n_cfg);
 	if (!ids_from_config(d, cfg, n_cfg)) {
 		/* A VF: its PF's vendor and VF device id, from the PF in the model when the
 		 * caller has it, else the VF's attributes. */
@@ -375,8 +403,8 @@ int pcidev_read(struct sysfs *s, const char *address, const struct pcidev_read_c
 	if (d->boot_vga > 1)
 		d->boot_vga = 1;
 
-	/* The SR-IOV attributes exist on PFs only: one failed open on every other function. */
-	d->sriov_totalvfs = read_opt_u32(dfd, "sriov_totalvfs", 10);
+	/* The SR-IOV attributes exist on PFs only: one failed open on every other endpoint. */
+	d->sriov_totalvfs = may_be_pf(d, cfg, pcie) ? read_opt_u32(dfd, "sriov_totalvfs", 10) : -1;
 	d->sriov_numvfs = d->sriov_autoprobe = d->sriov_vf_device = -1;
 	if (d->sriov_totalvfs > 0) {
 		d->sriov_numvfs = read_opt_u32(dfd, "sriov_numvfs", 10);
@@ -393,7 +421,7 @@ int pcidev_read(struct sysfs *s, const char *address, const struct pcidev_read_c
 
 	/* The link from config space when all 256 bytes could be read (as root); else the four
 	 * attributes, one group the kernel shows for PCI Express functions only. */
-	r = link_from_config(d, cfg, n_cfg) ? 0 :
+	r = link_from_config(d, cfg, pcie) ? 0 :
 	    read_link_state(dfd, "current_link_speed", "current_link_width", &d->link);
 	if (r > 0)
 		r = read_link_state(dfd, "max_link_speed", "max_link_width", &d->max_link);

@@ -325,6 +325,42 @@ int sysfs_pci_open(const struct sysfs *s, const char *address, const char *sub)
 	return fd == -ENOENT && !sub ? -ENODEV : fd;
 }
 
+int sysfs_pci_open_parent(const struct sysfs *s, const char *address,
+			  char parent[static PCI_ADDR_MAX + 1])
+{
+	char link[STRLEN(SYSFS_PCI_DEVICES) + 1 + PCI_ADDR_MAX + 1], target[PATH_MAX];
+	const char *below_root = NULL;
+	ssize_t k;
+	int fd;
+
+	if (!pci_addr_is_valid(address))
+		return -EINVAL;
+	(void)snprintf(link, sizeof(link), SYSFS_PCI_DEVICES "/%s", address);
+	parent[0] = 0;
+	k = readlinkat(s->root_fd, link, target, sizeof(target) - 1);
+	if (k < 0 && errno != EINVAL)	/* EINVAL: a directory, as a synthetic tree may have */
+		return errno == ENOENT ? -ENODEV : -errno;
+	if (k > 0) {
+		char *last;
+
+		target[k] = 0;
+		last = strrchr(target, '/');
+		if (last) {
+			*last = 0;
+			if (!pci_path_last_address(target, parent))
+				parent[0] = 0;	/* on a root bus */
+			*last = '/';
+		}
+		/* bus/pci/devices/../../../devices/…: opened from the root, the lookup neither
+		 * goes down bus/pci/devices again nor follows the link. */
+		below_root = startswith(target, "../../../");
+	}
+	fd = below_root ? openat(s->root_fd, below_root, O_DIRECTORY | O_PATH | O_CLOEXEC) : -1;
+	if (fd < 0)
+		fd = openat(s->root_fd, link, O_DIRECTORY | O_PATH | O_CLOEXEC);
+	return fd >= 0 ? fd : errno == ENOENT ? -ENODEV : -errno;
+}
+
 int sysfs_pci_list(const struct sysfs *s, char ***ret, size_t *ret_n)
 {
 	return sysfs_list(s, SYSFS_PCI_DEVICES, ret, ret_n);

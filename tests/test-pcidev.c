@@ -702,6 +702,34 @@ static void check_derived(const struct fixture *f)
 			FACT_EQ(addr, "no link width (scan)", d->link.width, -1);
 			FACT_EQ(addr, "no max link width (scan)", d->max_link.width, -1);
 		}
+		/* The parent: the directory the function's own lies in, where that is a function. */
+		{
+			_cleanup_close_ int dfd = openat(f->tree.fd, pathf(p, "bus/pci/devices/%s", addr),
+							 O_PATH | O_DIRECTORY | O_CLOEXEC);
+			char self[64], real[PATH_BUF], *last, *up;
+			ssize_t n;
+
+			ASSERT_TRUE(dfd >= 0);
+			(void)snprintf(self, sizeof(self), "/proc/self/fd/%d", dfd);
+			n = readlink(self, real, sizeof(real) - 1);
+			ASSERT_TRUE(n > 0);
+			real[n] = 0;
+			last = strrchr(real, '/');
+			ASSERT_NOT_NULL(last);
+			*last = 0;
+			up = strrchr(real, '/');
+			FACT_STREQ(addr, "parent (scan)", d->parent[0] ? d->parent : NULL,
+				   up && pci_addr_is_valid(up + 1) ? up + 1 : NULL);
+		}
+		/* The SR-IOV attributes, not looked for where config space says they cannot be. */
+		if (faccessat(f->tree.fd, pathf(p, "bus/pci/devices/%s/sriov_totalvfs", addr), F_OK,
+			      0) == 0) {
+			char buf[64];
+
+			fixture_file(f, p, buf, sizeof(buf));
+			FACT_EQ(addr, "sriov_totalvfs (scan)", d->sriov_totalvfs, strtoll(buf, NULL, 10));
+		} else
+			FACT_EQ(addr, "no sriov_totalvfs (scan)", d->sriov_totalvfs, -1);
 		ASSERT_OK(pcidev_read(f->tree.sysfs, addr, NULL, &alone));
 		FACT_EQ(addr, "vendor (alone)", alone->vendor, d->vendor);
 		FACT_EQ(addr, "device (alone)", alone->device, d->device);
