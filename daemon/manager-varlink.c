@@ -123,6 +123,10 @@ static int method_list(struct varlink_conn *c, json_object *params, unsigned fla
 	 * share where they can (manager_device_text()): the reply is copied together into the
 	 * connection's output once, not built, serialised and freed. */
 	_Static_assert(PCI_TEXT_PARTS_MAX + 1 <= VARLINK_GATHER_PARTS_MAX, "a device's pieces fit");
+	/* What the scan left for later, read on all CPUs for all that lack it (the first List). */
+	r = model_read_details(&m->model, m->sysfs, NULL);
+	if (r < 0)
+		return r;
 	r = varlink_reply_gather(c, m->model.n_devs + 2, list_parts,
 				 &(struct list_reply){ .m = m, .filter = &f });
 	/* A large reply's memory goes back to the system once sent, not kept for the next. */

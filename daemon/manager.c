@@ -316,35 +316,41 @@ static int own_append(struct text_build *b, const char *p, size_t n)
 	return 0;
 }
 
-/* In json-c's compact text of an object: the end of the member whose key begins at p, the
- * "," or "}" that follows it at the top level (strings skipped, nesting counted). */
+/*
+ * In json-c's compact text of an object: the end of the member whose key begins at p, the
+ * "," or "}" that follows it at the top level (strings skipped, nesting counted). The text
+ * ends in a NUL past end, so strcspn() may look that far.
+ */
 static const char *member_end(const char *p, const char *end)
 {
 	unsigned depth = 0;
 
-	for (; p < end; p++)
+	for (;; p++) {
+		p += strcspn(p, "\"{}[],");
+		if (p >= end)
+			return end;
 		switch (*p) {
 		case '"':
-			for (p++; p < end && *p != '"'; p++)
-				if (*p == '\\')
-					p++;
+			for (p++; (p += strcspn(p, "\"\\")) < end && *p == '\\'; p += 2)
+				;
+			if (p >= end)
+				return end;
 			break;
 		case '{':
 		case '[':
 			depth++;
 			break;
-		case '}':
-		case ']':
-			if (depth == 0)
-				return p;
-			depth--;
-			break;
 		case ',':
 			if (depth == 0)
 				return p;
 			break;
+		default:	/* "}" or "]" */
+			if (depth == 0)
+				return p;
+			depth--;
+			break;
 		}
-	return end;
+	}
 }
 
 /* The shared run whose first member's key begins at p, -1 when none. */

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -133,20 +134,88 @@ bool model_same_group(const struct pcidev *a, const struct pcidev *d)
 	return d == a || (a->iommu_group >= 0 && d->iommu_group == a->iommu_group);
 }
 
+/* Functions are read by up to this many threads: sysfs reads are path lookups in the kernel,
+ * which run in parallel. */
+#define SCAN_THREADS_MAX 4
+#define SCAN_PER_THREAD_MIN 256
+
+/* Into how many parts n functions are split: one per CPU, none smaller than the minimum. */
+static size_t parts_for(size_t n)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t k = MIN(MAX(cpus, 1L), SCAN_THREADS_MAX);
+
+	return MAX(MIN(k, n / SCAN_PER_THREAD_MIN), (size_t)1);
+}
+
+/*
+ * run() on each of n parts (size bytes apart), all but the first on threads of their own,
+ * and back when all are done. A part whose thread cannot start is run here after the first.
+ */
+static void run_parts(void *parts, size_t size, size_t n, void *(*run)(void *))
+{
+	pthread_t threads[SCAN_THREADS_MAX];
+	bool started[SCAN_THREADS_MAX] = {};
+
+	assert(n >= 1 && n <= SCAN_THREADS_MAX);
+	for (size_t i = 1; i < n; i++)
+		started[i] = pthread_create(&threads[i], NULL, run, (char *)parts + i * size) == 0;
+	(void)run(parts);
+	for (size_t i = 1; i < n; i++)
+		if (started[i])
+			(void)pthread_join(threads[i], NULL);
+		else
+			(void)run((char *)parts + i * size);
+}
+
+/* One thread's share of the details: devs[lo, hi). */
+struct details_part {
+	struct sysfs *sysfs;
+	struct pcidev **devs;
+	size_t lo, hi;
+	int error;
+};
+
+static void *details_part_run(void *userdata)
+{
+	struct details_part *p = userdata;
+
+	for (size_t i = p->lo; i < p->hi && p->error >= 0; i++)
+		p->error = pcidev_read_details(p->sysfs, p->devs[i]);
+	return NULL;
+}
+
 int model_read_details(struct model *m, struct sysfs *s, const char *only_address)
 {
 	const struct pcidev *only = only_address ? model_find(m, only_address) : NULL;
+	struct details_part parts[SCAN_THREADS_MAX] = {};
+	size_t n_parts, missing = 0;
 
-	for (size_t i = 0; i < m->n_devs; i++) {
-		struct pcidev *d = m->devs[i];
-		int r;
+	if (only) {
+		for (size_t i = 0; i < m->n_devs; i++) {
+			int r = model_same_group(only, m->devs[i]) ?
+				pcidev_read_details(s, m->devs[i]) : 0;
 
-		if (only && !model_same_group(only, d))
-			continue;
-		r = pcidev_read_details(s, d);
-		if (r < 0)
-			return r;
+			if (r < 0)
+				return r;
+		}
+		return 0;
 	}
+	for (size_t i = 0; i < m->n_devs; i++)
+		missing += !m->devs[i]->details_read;
+	if (missing == 0)
+		return 0;
+	/* Each function's details are its own: the parts share nothing but the tree. */
+	n_parts = parts_for(missing);
+	for (size_t i = 0; i < n_parts; i++)
+		parts[i] = (struct details_part){
+			.sysfs = s, .devs = m->devs,
+			.lo = m->n_devs * i / n_parts, .hi = m->n_devs * (i + 1) / n_parts,
+		};
+	run_parts(parts, sizeof(parts[0]), n_parts, details_part_run);
+	for (size_t i = 0; i < n_parts; i++)
+		if (parts[i].error < 0)
+			return parts[i].error;
 	return 0;
 }
 
@@ -319,20 +388,13 @@ static int link_virtfns(struct pcidev **devs, size_t n)
 	return 0;
 }
 
-/* Functions are read by up to this many threads: sysfs reads are path lookups in the kernel,
- * which run in parallel. */
-#define SCAN_THREADS_MAX 4
-#define SCAN_PER_THREAD_MIN 256
-
 int model_scan(struct model *m, struct sysfs *s)
 {
 	_cleanup_strv_free_ char **names = NULL;
 	struct scan_part parts[SCAN_THREADS_MAX] = {};
-	pthread_t threads[SCAN_THREADS_MAX];
 	struct iommu_group *groups = NULL;
 	struct pcidev **devs;
 	size_t n = 0, k = 0, n_groups = 0, n_parts;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	int r = 0;
 
 	r = sysfs_pci_list(s, &names, &n);
@@ -341,29 +403,16 @@ int model_scan(struct model *m, struct sysfs *s)
 	devs = new0(struct pcidev *, n + 1);
 	if (!devs)
 		return -ENOMEM;
-	n_parts = MIN(MAX(cpus, 1L), SCAN_THREADS_MAX);
-	n_parts = MAX(MIN(n_parts, n / SCAN_PER_THREAD_MIN), (size_t)1);
-	for (size_t i = 0; i < n_parts; i++) {
+	n_parts = parts_for(n);
+	for (size_t i = 0; i < n_parts; i++)
 		parts[i] = (struct scan_part){
 			.sysfs = s, .names = names, .devs = devs,
 			.lo = n * i / n_parts, .hi = n * (i + 1) / n_parts,
 		};
-		/* The first part is this thread's; one that cannot start is read here too. */
-		if (i > 0 && pthread_create(&threads[i], NULL, scan_part_run, &parts[i]) != 0)
-			parts[i].error = 1;
-	}
-	(void)scan_part_run(&parts[0]);
-	for (size_t i = 1; i < n_parts; i++) {
-		if (parts[i].error == 1) {
-			parts[i].error = 0;
-			(void)scan_part_run(&parts[i]);
-		} else
-			(void)pthread_join(threads[i], NULL);
+	run_parts(parts, sizeof(parts[0]), n_parts, scan_part_run);
+	for (size_t i = 0; i < n_parts; i++)
 		if (parts[i].error < 0)
 			r = parts[i].error;
-	}
-	if (parts[0].error < 0)
-		r = parts[0].error;
 	for (size_t i = 0; i < n; i++)
 		if (devs[i])
 			devs[k++] = devs[i];

@@ -48,7 +48,8 @@ void model_done(struct model *m);
  * groups' types (model_read_types()). */
 const struct model_counts *model_counts(struct model *m);
 /* What a whole scan left for later, read by the first that asks: every group's type; the
- * details (reset methods) of the functions of only_address's group, or of all (NULL). */
+ * details (reset methods) of the functions of only_address's group, or of all (NULL), these
+ * on all CPUs when many lack them. */
 int model_read_types(struct model *m, struct sysfs *s);
 int model_read_details(struct model *m, struct sysfs *s, const char *only_address);
 /* The highest maximum link speed and width among the functions whose parent is d (a port):

@@ -454,9 +454,9 @@ int pcidev_read_details(struct sysfs *s, struct pcidev *d)
 
 /* --- JSON --------------------------------------------------------------------------------- */
 
-static void build_speed(struct json_build *b, const char *key, double gts)
+static json_object *speed_to_json(double gts)
 {
-	json_build_add(b, key, gts > 0 ? json_object_new_double(gts) : NULL);
+	return gts > 0 ? json_object_new_double(gts) : NULL;
 }
 
 static int link_to_json(const struct pcidev *d, json_object **ret)
@@ -469,10 +469,10 @@ static int link_to_json(const struct pcidev *d, json_object **ret)
 	if (d->link.speed <= 0 && d->max_link.speed <= 0 && d->link.width < 0 && d->max_link.width < 0)
 		return 0;	/* conventional PCI, or the kernel shows no link */
 	b = json_build_new();
-	build_speed(&b, "speed_gts", d->link.speed);
+	json_build_add(&b, "speed_gts", speed_to_json(d->link.speed));
 	json_build_opt_int(&b, "width", d->link.width);
 	json_build_opt_int(&b, "generation", gen ?: -1);
-	build_speed(&b, "max_speed_gts", d->max_link.speed);
+	json_build_add(&b, "max_speed_gts", speed_to_json(d->max_link.speed));
 	json_build_opt_int(&b, "max_width", d->max_link.width);
 	json_build_opt_int(&b, "max_generation", max_gen ?: -1);
 	json_build_opt_int(&b, "bandwidth_mbps", gen && d->link.width > 0 ?
