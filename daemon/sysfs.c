@@ -343,6 +343,8 @@ int sysfs_pci_open_parent(const struct sysfs *s, const char *address,
 	if (k > 0) {
 		char *last;
 
+		/* …/devices/pci0000:00/0000:00:1c.0/0000:01:00.0: the component before ours, if
+		 * it is a PCI function, is the bridge (port) the function's link goes to. */
 		target[k] = 0;
 		last = strrchr(target, '/');
 		if (last) {
@@ -366,37 +368,16 @@ int sysfs_pci_list(const struct sysfs *s, char ***ret, size_t *ret_n)
 	return sysfs_list(s, SYSFS_PCI_DEVICES, ret, ret_n);
 }
 
-/* The last PCI address among the components of a symlink's target, before the last one. */
-static int link_owner(const struct sysfs *s, const char *path, bool skip_last,
-		      char buf[static PCI_ADDR_MAX + 1])
+/* The last PCI address among the components of a symlink's target. */
+static int link_owner(const struct sysfs *s, const char *path, char buf[static PCI_ADDR_MAX + 1])
 {
 	char target[PATH_MAX];
 	ssize_t k = readlinkat(s->root_fd, path, target, sizeof(target) - 1);
-	char *last;
 
 	if (k < 0)
 		return -errno;
 	target[k] = 0;
-	last = strrchr(target, '/');
-	if (skip_last && last)
-		*last = 0;
 	return pci_path_last_address(target, buf) ? 0 : -ENOENT;
-}
-
-int sysfs_pci_parent(const struct sysfs *s, const char *address, char ret[static PCI_ADDR_MAX + 1])
-{
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	r = sysfs_pci_attr_path(address, NULL, &path);
-	if (r < 0)
-		return r;
-	/* …/devices/pci0000:00/0000:00:1c.0/0000:01:00.0: the component before ours, if it is
-	 * a PCI function, is the bridge (port) the function's link goes to. */
-	r = link_owner(s, path, true, ret);
-	if (r == -ENOENT)
-		ret[0] = 0;	/* on a root bus */
-	return r == -ENOENT ? 0 : r;
 }
 
 int sysfs_pci_driver(const struct sysfs *s, const char *address, char **ret)
@@ -507,5 +488,5 @@ int sysfs_class_owner(const struct sysfs *s, const char *class, const char *name
 
 	if (asprintf(&path, "class/%s/%s", class, name) < 0)
 		return -ENOMEM;
-	return link_owner(s, path, false, ret);
+	return link_owner(s, path, ret);
 }

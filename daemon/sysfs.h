@@ -77,14 +77,12 @@ int sysfs_driver_attr_path(const char *driver, const char *attr, char **ret);
 /* Opens (O_PATH) a function's directory, or its subdirectory sub ("uio", "vfio-dev") when not
  * NULL; -ENODEV when there is no such function, -EINVAL for what is not a PCI address. */
 int sysfs_pci_open(const struct sysfs *s, const char *address, const char *sub);
-/* The same for the function's own directory, and the bridge (port) above it as
- * sysfs_pci_parent() says it, from one look at its link. */
+/* The same for the function's own directory, and in parent the bridge (port) above it, ""
+ * on a root bus, from one look at its link. */
 int sysfs_pci_open_parent(const struct sysfs *s, const char *address,
 			  char parent[static PCI_ADDR_MAX + 1]);
 /* The addresses of all PCI functions, sorted by name. */
 int sysfs_pci_list(const struct sysfs *s, char ***ret, size_t *ret_n);
-/* The bridge (port) above a function: "" on a root bus. */
-int sysfs_pci_parent(const struct sysfs *s, const char *address, char ret[static PCI_ADDR_MAX + 1]);
 /* The driver a function is bound to (NULL: none); -ENODEV when there is no such function. */
 int sysfs_pci_driver(const struct sysfs *s, const char *address, char **ret);
 /* Its driver_override (NULL: unset). */
