@@ -294,7 +294,7 @@ static int ids_from_attributes(int dfd, struct pcidev *d, bool vf_ids_only)
 /* Access Control Services of a bridge (a port whose ACS decides which functions below it share
  * an IOMMU group) or of a multifunction function (whether its functions may talk to each other
  * past the IOMMU): in extended config space, which only root reads past 256 bytes. */
-static void read_acs(int dfd, struct pcidev *d)
+static void read_acs(int dfd, const char *config, struct pcidev *d)
 {
 	_cleanup_free_ uint8_t *cfg = NULL;
 	ssize_t n;
@@ -305,7 +305,7 @@ static void read_acs(int dfd, struct pcidev *d)
 	cfg = malloc(PCI_CFG_SPACE_EXP_SIZE);
 	if (!cfg)
 		return;
-	n = sysfs_read_bin_at(dfd, "config", cfg, PCI_CFG_SPACE_EXP_SIZE);
+	n = sysfs_read_bin_at(dfd, config, cfg, PCI_CFG_SPACE_EXP_SIZE);
 	off = n > 0 ? pci_config_find_ext_cap(cfg, (size_t)n, PCI_EXT_CAP_ID_ACS) : 0;
 	if (off == 0 || off + PCI_ACS_CTRL + 2 > (size_t)n)
 		return;
@@ -314,14 +314,19 @@ static void read_acs(int dfd, struct pcidev *d)
 	d->acs_enabled = (uint16_t)(cfg[off + PCI_ACS_CTRL] | cfg[off + PCI_ACS_CTRL + 1] << 8);
 }
 
-/* The kernel's reset methods, and ACS. */
-static int read_details(int dfd, struct pcidev *d)
+/* The kernel's reset methods, and ACS: the attributes in dfd, or in dir below it when dir is
+ * not NULL (one path lookup each, not one for the directory and one for each). */
+static int read_details(int dfd, const char *dir, struct pcidev *d)
 {
 	_cleanup_free_ char *resets = NULL;
+	char config[PATH_MAX] = "config", reset[PATH_MAX] = "reset_method";
 	int r;
 
-	read_acs(dfd, d);
-	r = read_opt_str(dfd, "reset_method", &resets);
+	if (dir && (snprintf(config, sizeof(config), "%s/config", dir) >= (int)sizeof(config) ||
+		    snprintf(reset, sizeof(reset), "%s/reset_method", dir) >= (int)sizeof(reset)))
+		return -ENAMETOOLONG;
+	read_acs(dfd, config, d);
+	r = read_opt_str(dfd, reset, &resets);
 	if (r >= 0 && resets)
 		r = split_words(resets, &d->reset_methods);
 	if (r >= 0)
@@ -347,7 +352,7 @@ int pcidev_read(struct sysfs *s, const char *address, const struct pcidev_read_c
 	d->subsystem_vendor = d->subsystem_device = d->revision = -1;
 	strcpy(d->address, address);
 
-	dfd = sysfs_pci_open_parent(s, address, d->parent);
+	dfd = sysfs_pci_open_parent(s, address, d->parent, &d->dir);
 	if (dfd < 0)
 		return dfd;
 	r = read_opt_link(dfd, "physfn", &d->physfn);
@@ -429,7 +434,7 @@ int pcidev_read(struct sysfs *s, const char *address, const struct pcidev_read_c
 		return r;
 	/* What the boot path does not need is left to the first that asks, after a whole scan. */
 	if (!(ctx && ctx->scan)) {
-		r = read_details(dfd, d);
+		r = read_details(dfd, NULL, d);
 		if (r < 0)
 			return r;
 	}
@@ -444,12 +449,14 @@ int pcidev_read_details(struct sysfs *s, struct pcidev *d)
 
 	if (d->details_read)
 		return 0;
+	if (d->dir)
+		return read_details(s->root_fd, d->dir, d);
 	dfd = sysfs_pci_open(s, d->address, NULL);
 	if (dfd < 0) {
 		d->details_read = true;	/* gone: its next record will say */
 		return 0;
 	}
-	return read_details(dfd, d);
+	return read_details(dfd, NULL, d);
 }
 
 /* --- JSON --------------------------------------------------------------------------------- */

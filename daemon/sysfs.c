@@ -326,13 +326,15 @@ int sysfs_pci_open(const struct sysfs *s, const char *address, const char *sub)
 }
 
 int sysfs_pci_open_parent(const struct sysfs *s, const char *address,
-			  char parent[static PCI_ADDR_MAX + 1])
+			  char parent[static PCI_ADDR_MAX + 1], char **ret_dir)
 {
 	char link[STRLEN(SYSFS_PCI_DEVICES) + 1 + PCI_ADDR_MAX + 1], target[PATH_MAX];
 	const char *below_root = NULL;
 	ssize_t k;
 	int fd;
 
+	if (ret_dir)
+		*ret_dir = NULL;
 	if (!pci_addr_is_valid(address))
 		return -EINVAL;
 	(void)snprintf(link, sizeof(link), SYSFS_PCI_DEVICES "/%s", address);
@@ -358,6 +360,13 @@ int sysfs_pci_open_parent(const struct sysfs *s, const char *address,
 		below_root = startswith(target, "../../../");
 	}
 	fd = below_root ? openat(s->root_fd, below_root, O_DIRECTORY | O_PATH | O_CLOEXEC) : -1;
+	if (fd >= 0 && ret_dir) {
+		*ret_dir = strdup(below_root);
+		if (!*ret_dir) {
+			(void)safe_close(fd);
+			return -ENOMEM;
+		}
+	}
 	if (fd < 0)
 		fd = openat(s->root_fd, link, O_DIRECTORY | O_PATH | O_CLOEXEC);
 	return fd >= 0 ? fd : errno == ENOENT ? -ENODEV : -errno;

@@ -78,9 +78,10 @@ int sysfs_driver_attr_path(const char *driver, const char *attr, char **ret);
  * NULL; -ENODEV when there is no such function, -EINVAL for what is not a PCI address. */
 int sysfs_pci_open(const struct sysfs *s, const char *address, const char *sub);
 /* The same for the function's own directory, and in parent the bridge (port) above it, ""
- * on a root bus, from one look at its link. */
+ * on a root bus, from one look at its link; in *ret_dir (when not NULL) the directory's path
+ * below the root, NULL when the link does not say. */
 int sysfs_pci_open_parent(const struct sysfs *s, const char *address,
-			  char parent[static PCI_ADDR_MAX + 1]);
+			  char parent[static PCI_ADDR_MAX + 1], char **ret_dir);
 /* The addresses of all PCI functions, sorted by name. */
 int sysfs_pci_list(const struct sysfs *s, char ***ret, size_t *ret_n);
 /* The driver a function is bound to (NULL: none); -ENODEV when there is no such function. */

@@ -33,6 +33,7 @@ struct pcidev *pcidev_unref(struct pcidev *d)
 	free(d->driver);
 	free(d->driver_override);
 	free(d->physfn);
+	free(d->dir);
 	strv_free(d->virtfns);
 	strv_free(d->reset_methods);
 	pci_text_clear(&d->text);

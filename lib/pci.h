@@ -75,6 +75,7 @@ struct pcidev {
 
 	struct pci_link link, max_link;
 	char parent[PCI_ADDR_MAX + 1];	/* the bridge above it; "" on a root bus */
+	char *dir;		/* its directory below the sysfs root; NULL: through its link */
 	char **reset_methods;	/* NULL: attribute absent (old kernel or no reset) */
 	/* A bridge's or multifunction function's ACS capability and control registers. */
 	bool has_acs;
