@@ -66,6 +66,11 @@ struct list_reply {
 	bool any;	/* a device is in the reply before this one */
 };
 
+static bool list_wants(const struct pcidev *d, const void *userdata)
+{
+	return filter_match(userdata, d);
+}
+
 /* Item 0 opens the reply, item n_devs + 1 closes it; between, each device that matches. */
 static int list_parts(void *userdata, size_t i, struct iovec *parts, size_t *ret_n)
 {
@@ -123,10 +128,9 @@ static int method_list(struct varlink_conn *c, json_object *params, unsigned fla
 	 * share where they can (manager_device_text()): the reply is copied together into the
 	 * connection's output once, not built, serialised and freed. */
 	_Static_assert(PCI_TEXT_PARTS_MAX + 1 <= VARLINK_GATHER_PARTS_MAX, "a device's pieces fit");
-	/* What the scan left for later, read on all CPUs for all that lack it (the first List). */
-	r = model_read_details(&m->model, m->sysfs, NULL);
-	if (r < 0)
-		return r;
+	/* The texts not kept yet (the first List), with what the scan left for later, made on
+	 * all CPUs. */
+	manager_texts_make(m, list_wants, &f);
 	r = varlink_reply_gather(c, m->model.n_devs + 2, list_parts,
 				 &(struct list_reply){ .m = m, .filter = &f });
 	/* A large reply's memory goes back to the system once sent, not kept for the next. */

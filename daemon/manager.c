@@ -14,6 +14,7 @@
 #include "kmodule.h"
 #include "manager.h"
 #include "names.h"
+#include "parallel.h"
 #include "planner.h"
 #include "sysfs.h"
 #include "udev-monitor.h"
@@ -366,11 +367,18 @@ static int shared_run_at(const char *p, const char *end)
 	return -1;
 }
 
+/* Where a Device text is put together: one per thread that builds texts. */
+struct text_scratch {
+	char *p;
+	size_t size;
+};
+
 /* text[0, n), json-c's text of a Device, in the pieces of struct pci_text: run by run of its
- * members, the shared runs interned. */
-static int device_text_build(struct manager *m, const char *text, size_t n, struct pci_text *ret)
+ * members, the shared runs interned in set. */
+static int device_text_build(struct textset *set, struct text_scratch *scratch, const char *text,
+			     size_t n, struct pci_text *ret)
 {
-	struct text_build b = { .t.own = m->text_scratch, .own_size = m->text_scratch_size };
+	struct text_build b = { .t.own = scratch->p, .own_size = scratch->size };
 	const char *p = text + 1, *end = text + n - 1;	/* within the braces */
 	int r;
 
@@ -387,7 +395,7 @@ static int device_text_build(struct manager *m, const char *text, size_t n, stru
 		if (r < 0)
 			break;
 		if (run >= 0 && b.t.n_shared < PCI_TEXT_SHARED_MAX) {
-			b.t.shared[b.t.n_shared] = textset_intern(m->texts, p, (size_t)(q - p));
+			b.t.shared[b.t.n_shared] = textset_intern(set, p, (size_t)(q - p));
 			if (!b.t.shared[b.t.n_shared])
 				r = -ENOMEM;
 			else
@@ -398,8 +406,8 @@ static int device_text_build(struct manager *m, const char *text, size_t n, stru
 	}
 	if (r >= 0)
 		r = own_append(&b, "}", 1);
-	m->text_scratch = b.t.own;
-	m->text_scratch_size = b.own_size;
+	scratch->p = b.t.own;
+	scratch->size = b.own_size;
 	if (r < 0) {
 		b.t.own = NULL;
 		pci_text_clear(&b.t);
@@ -409,44 +417,70 @@ static int device_text_build(struct manager *m, const char *text, size_t n, stru
 	return 0;
 }
 
+static int device_json(struct manager *m, struct pcidev *d, json_object **ret);
+
+static bool text_stale(const struct manager *m, const struct pcidev *d)
+{
+	return !d->text.own || d->json_generation != m->text_generation;
+}
+
+/*
+ * Makes and keeps d's text, its details and names read. What else it reads is the model's,
+ * the slots' and the claims' (texts_prepare()), so threads may each make their own devices'.
+ */
+static int device_text_make(struct manager *m, struct pcidev *d, struct text_scratch *scratch)
+{
+	json_object *o = NULL;
+	struct pci_text built;
+	char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	pci_text_clear(&d->text);
+	r = device_json(m, d, &o);
+	if (r >= 0) {
+		const char *s = json_object_to_json_string_length(o, JSON_FLAGS_WIRE, &len);
+
+		/* What sysfs says is not always UTF-8: the text is what a reply may carry. */
+		text = s ? strndup(s, len) : NULL;
+		r = text ? varlink_text_sanitize(&text, &len) : -ENOMEM;
+	}
+	(void)json_object_put(o);
+	if (r >= 0)
+		r = device_text_build(m->texts, scratch, text, len, &built);
+	free(text);
+	if (r < 0)
+		return r;
+	/* Copied out of the scratch once what building it took is freed: the kept texts then lie
+	 * together, not between the holes of the first List's work. */
+	d->text = built;
+	d->text.own = malloc(built.own_len);
+	if (!d->text.own) {
+		pci_text_clear(&d->text);
+		return -ENOMEM;
+	}
+	memcpy(d->text.own, built.own, built.own_len);
+	d->json_generation = m->text_generation;
+	return 0;
+}
+
 int manager_device_text(struct manager *m, struct pcidev *d,
 			struct iovec parts[static PCI_TEXT_PARTS_MAX], size_t *ret_n)
 {
 	const struct pci_text *t = &d->text;
 	size_t n = 0, at = 0;
 
-	if (!t->own || d->json_generation != m->text_generation) {
-		json_object *o = NULL;
-		struct pci_text built;
-		char *text = NULL;
-		size_t len = 0;
-		int r;
+	if (text_stale(m, d)) {
+		struct text_scratch scratch = { m->text_scratch, m->text_scratch_size };
+		int r = pcidev_read_details(m->sysfs, d);
 
-		pci_text_clear(&d->text);
-		r = manager_device_json(m, d, &o);
-		if (r >= 0) {
-			const char *s = json_object_to_json_string_length(o, JSON_FLAGS_WIRE, &len);
-
-			/* What sysfs says is not always UTF-8: the text is what a reply may carry. */
-			text = s ? strndup(s, len) : NULL;
-			r = text ? varlink_text_sanitize(&text, &len) : -ENOMEM;
-		}
-		(void)json_object_put(o);
+		manager_read_names(m, d);
 		if (r >= 0)
-			r = device_text_build(m, text, len, &built);
-		free(text);
+			r = device_text_make(m, d, &scratch);
+		m->text_scratch = scratch.p;
+		m->text_scratch_size = scratch.size;
 		if (r < 0)
 			return r;
-		/* Copied out of the scratch once what building it took is freed: the kept texts
-		 * then lie together, not between the holes of the first List's work. */
-		d->text = built;
-		d->text.own = malloc(built.own_len);
-		if (!d->text.own) {
-			pci_text_clear(&d->text);
-			return -ENOMEM;
-		}
-		memcpy(d->text.own, built.own, built.own_len);
-		d->json_generation = m->text_generation;
 	}
 	for (unsigned i = 0; i < t->n_shared; i++) {
 		parts[n++] = (struct iovec){ .iov_base = t->own + at, .iov_len = t->cut[i] - at };
@@ -459,6 +493,74 @@ int manager_device_text(struct manager *m, struct pcidev *d,
 	return 0;
 }
 
+/* None of the parts the texts are made in is smaller. */
+#define TEXTS_PER_THREAD_MIN 256
+
+/* One thread's share of the texts to make: of devs[lo, hi), those wanted and stale. */
+struct text_part {
+	struct manager *m;
+	bool (*want)(const struct pcidev *d, const void *userdata);
+	const void *userdata;
+	size_t lo, hi;
+	struct text_scratch scratch;
+};
+
+static void *text_part_run(void *userdata)
+{
+	struct text_part *p = userdata;
+	struct manager *m = p->m;
+
+	for (size_t i = p->lo; i < p->hi; i++) {
+		struct pcidev *d = m->model.devs[i];
+
+		if (!text_stale(m, d) || (p->want && !p->want(d, p->userdata)))
+			continue;
+		/* Whatever fails is made again, and said, by manager_device_text(). A name not
+		 * looked up (no memory) is looked up there, on the loop's thread. */
+		if (pcidev_read_details(m->sysfs, d) >= 0 && (d->names || !m->names))
+			(void)device_text_make(m, d, &p->scratch);
+	}
+	return NULL;
+}
+
+/* What the devices' texts read that is kept lazily, made current before threads read it. */
+static bool texts_prepare(struct manager *m)
+{
+	struct model *model = &m->model;
+
+	if (model->n_devs == 0)
+		return false;
+	manager_read_names(m, NULL);
+	(void)manager_slot(m, model->devs[0]);
+	(void)model_link_below(model, model->devs[0]);
+	return m->slots_generation == model->generation + 1 &&
+	       model->below_generation == model->generation + 1;
+}
+
+void manager_texts_make(struct manager *m, bool (*want)(const struct pcidev *d, const void *userdata),
+			const void *userdata)
+{
+	struct text_part parts[PARALLEL_MAX];
+	size_t n_devs = m->model.n_devs, stale = 0, n_parts;
+
+	for (size_t i = 0; i < n_devs; i++) {
+		const struct pcidev *d = m->model.devs[i];
+
+		stale += text_stale(m, d) && (!want || want(d, userdata));
+	}
+	n_parts = parallel_parts(stale, TEXTS_PER_THREAD_MIN);
+	if (n_parts < 2 || !texts_prepare(m))
+		return;	/* made one by one as they are sent */
+	for (size_t i = 0; i < n_parts; i++)
+		parts[i] = (struct text_part){
+			.m = m, .want = want, .userdata = userdata,
+			.lo = n_devs * i / n_parts, .hi = n_devs * (i + 1) / n_parts,
+		};
+	parallel_run(parts, sizeof(parts[0]), n_parts, text_part_run);
+	for (size_t i = 0; i < n_parts; i++)
+		free(parts[i].scratch.p);
+}
+
 void manager_texts_invalidate(struct manager *m)
 {
 	m->text_generation++;
@@ -466,17 +568,22 @@ void manager_texts_invalidate(struct manager *m)
 
 int manager_device_json(struct manager *m, struct pcidev *d, json_object **ret)
 {
-	_cleanup_strv_free_ char **siblings = NULL;
-	int r;
+	int r = pcidev_read_details(m->sysfs, d);
 
-	r = pcidev_read_details(m->sysfs, d);
 	if (r < 0)
 		return r;
 	manager_read_names(m, d);
+	return device_json(m, d, ret);
+}
 
+/* d's JSON, its details and names read. */
+static int device_json(struct manager *m, struct pcidev *d, json_object **ret)
+{
+	_cleanup_strv_free_ char **siblings = NULL;
 	_cleanup_json_ json_object *o = NULL;
 	const struct claim *c = m->binder ? binder_find_claim(m->binder, d->address) : NULL;
 	json_object *cj = NULL;
+	int r;
 
 	r = model_siblings(&m->model, d, &siblings);
 	if (r >= 0)

@@ -219,6 +219,10 @@ int manager_device_json(struct manager *m, struct pcidev *d, json_object **ret);
  */
 int manager_device_text(struct manager *m, struct pcidev *d,
 			struct iovec parts[static PCI_TEXT_PARTS_MAX], size_t *ret_n);
+/* Makes the texts manager_device_text() would make of the devices want() says (NULL: all) on
+ * all CPUs when there are many; what it cannot make is left to manager_device_text(). */
+void manager_texts_make(struct manager *m, bool (*want)(const struct pcidev *d, const void *userdata),
+			const void *userdata);
 /* Claims changed: every device's text shows its claim. */
 void manager_texts_invalidate(struct manager *m);
 

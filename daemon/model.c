@@ -1,13 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <assert.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "lib/log.h"
 #include "model.h"
+#include "parallel.h"
 #include "sysfs.h"
 
 static void group_done(struct iommu_group *g)
@@ -134,39 +132,8 @@ bool model_same_group(const struct pcidev *a, const struct pcidev *d)
 	return d == a || (a->iommu_group >= 0 && d->iommu_group == a->iommu_group);
 }
 
-/* Functions are read by up to this many threads: sysfs reads are path lookups in the kernel,
- * which run in parallel. */
-#define SCAN_THREADS_MAX 4
+/* None of the parts the functions are read in is smaller. */
 #define SCAN_PER_THREAD_MIN 256
-
-/* Into how many parts n functions are split: one per CPU, none smaller than the minimum. */
-static size_t parts_for(size_t n)
-{
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t k = MIN(MAX(cpus, 1L), SCAN_THREADS_MAX);
-
-	return MAX(MIN(k, n / SCAN_PER_THREAD_MIN), (size_t)1);
-}
-
-/*
- * run() on each of n parts (size bytes apart), all but the first on threads of their own,
- * and back when all are done. A part whose thread cannot start is run here after the first.
- */
-static void run_parts(void *parts, size_t size, size_t n, void *(*run)(void *))
-{
-	pthread_t threads[SCAN_THREADS_MAX];
-	bool started[SCAN_THREADS_MAX] = {};
-
-	assert(n >= 1 && n <= SCAN_THREADS_MAX);
-	for (size_t i = 1; i < n; i++)
-		started[i] = pthread_create(&threads[i], NULL, run, (char *)parts + i * size) == 0;
-	(void)run(parts);
-	for (size_t i = 1; i < n; i++)
-		if (started[i])
-			(void)pthread_join(threads[i], NULL);
-		else
-			(void)run((char *)parts + i * size);
-}
 
 /* One thread's share of the details: devs[lo, hi). */
 struct details_part {
@@ -188,7 +155,7 @@ static void *details_part_run(void *userdata)
 int model_read_details(struct model *m, struct sysfs *s, const char *only_address)
 {
 	const struct pcidev *only = only_address ? model_find(m, only_address) : NULL;
-	struct details_part parts[SCAN_THREADS_MAX] = {};
+	struct details_part parts[PARALLEL_MAX] = {};
 	size_t n_parts, missing = 0;
 
 	if (only) {
@@ -206,13 +173,13 @@ int model_read_details(struct model *m, struct sysfs *s, const char *only_addres
 	if (missing == 0)
 		return 0;
 	/* Each function's details are its own: the parts share nothing but the tree. */
-	n_parts = parts_for(missing);
+	n_parts = parallel_parts(missing, SCAN_PER_THREAD_MIN);
 	for (size_t i = 0; i < n_parts; i++)
 		parts[i] = (struct details_part){
 			.sysfs = s, .devs = m->devs,
 			.lo = m->n_devs * i / n_parts, .hi = m->n_devs * (i + 1) / n_parts,
 		};
-	run_parts(parts, sizeof(parts[0]), n_parts, details_part_run);
+	parallel_run(parts, sizeof(parts[0]), n_parts, details_part_run);
 	for (size_t i = 0; i < n_parts; i++)
 		if (parts[i].error < 0)
 			return parts[i].error;
@@ -391,7 +358,7 @@ static int link_virtfns(struct pcidev **devs, size_t n)
 int model_scan(struct model *m, struct sysfs *s)
 {
 	_cleanup_strv_free_ char **names = NULL;
-	struct scan_part parts[SCAN_THREADS_MAX] = {};
+	struct scan_part parts[PARALLEL_MAX] = {};
 	struct iommu_group *groups = NULL;
 	struct pcidev **devs;
 	size_t n = 0, k = 0, n_groups = 0, n_parts;
@@ -403,13 +370,13 @@ int model_scan(struct model *m, struct sysfs *s)
 	devs = new0(struct pcidev *, n + 1);
 	if (!devs)
 		return -ENOMEM;
-	n_parts = parts_for(n);
+	n_parts = parallel_parts(n, SCAN_PER_THREAD_MIN);
 	for (size_t i = 0; i < n_parts; i++)
 		parts[i] = (struct scan_part){
 			.sysfs = s, .names = names, .devs = devs,
 			.lo = n * i / n_parts, .hi = n * (i + 1) / n_parts,
 		};
-	run_parts(parts, sizeof(parts[0]), n_parts, scan_part_run);
+	parallel_run(parts, sizeof(parts[0]), n_parts, scan_part_run);
 	for (size_t i = 0; i < n_parts; i++)
 		if (parts[i].error < 0)
 			r = parts[i].error;

@@ -3,6 +3,8 @@
  * An open-addressed hash set (linear probing, deletion by shifting back, so no tombstones) of
  * text atoms, kept at most half full.
  */
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +12,7 @@
 #include "lib/textset.h"
 
 struct textset {
+	pthread_mutex_t lock;	/* devices' texts are built on several threads */
 	struct text_atom **slots;
 	size_t n_slots;	/* a power of two, or 0 */
 	size_t n_atoms;
@@ -39,7 +42,11 @@ static uint32_t text_hash(const char *p, size_t n)
 
 struct textset *textset_new(void)
 {
-	return new0(struct textset, 1);
+	struct textset *s = new0(struct textset, 1);
+
+	if (s)
+		(void)pthread_mutex_init(&s->lock, NULL);
+	return s;
 }
 
 struct textset *textset_free(struct textset *s)
@@ -51,6 +58,7 @@ struct textset *textset_free(struct textset *s)
 		if (s->slots[i])
 			s->slots[i]->set = NULL;
 	free(s->slots);
+	(void)pthread_mutex_destroy(&s->lock);
 	free(s);
 	return NULL;
 }
@@ -83,9 +91,8 @@ static int textset_grow(struct textset *s)
 	return 0;
 }
 
-struct text_atom *textset_intern(struct textset *s, const char *p, size_t n)
+static struct text_atom *intern_locked(struct textset *s, const char *p, size_t n, uint32_t h)
 {
-	uint32_t h = text_hash(p, n);
 	struct text_atom *a;
 	size_t i;
 
@@ -104,6 +111,17 @@ struct text_atom *textset_intern(struct textset *s, const char *p, size_t n)
 	a->text[n] = 0;
 	s->slots[i] = a;
 	s->n_atoms++;
+	return a;
+}
+
+struct text_atom *textset_intern(struct textset *s, const char *p, size_t n)
+{
+	uint32_t h = text_hash(p, n);	/* outside the lock */
+	struct text_atom *a;
+
+	(void)pthread_mutex_lock(&s->lock);
+	a = intern_locked(s, p, n, h);
+	(void)pthread_mutex_unlock(&s->lock);
 	return a;
 }
 
@@ -129,10 +147,19 @@ static void textset_remove(struct textset *s, struct text_atom *a)
 
 struct text_atom *text_atom_unref(struct text_atom *a)
 {
-	if (!a || --a->n_ref > 0)
+	struct textset *s = a ? a->set : NULL;
+	bool last;
+
+	if (!a)
 		return NULL;
-	if (a->set)
-		textset_remove(a->set, a);
-	free(a);
+	if (s)
+		(void)pthread_mutex_lock(&s->lock);
+	last = --a->n_ref == 0;
+	if (last && s)
+		textset_remove(s, a);
+	if (s)
+		(void)pthread_mutex_unlock(&s->lock);
+	if (last)
+		free(a);
 	return NULL;
 }

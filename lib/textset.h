@@ -6,7 +6,8 @@
 
 /*
  * Texts kept once however many hold them: a set of reference-counted, immutable strings, found
- * by their bytes. A text leaves its set when its last holder lets go.
+ * by their bytes. A text leaves its set when its last holder lets go. Several threads may
+ * intern and let go at once; the set is freed, and its textset_size() read, on one alone.
  */
 struct textset;
 

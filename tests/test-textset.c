@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* lib/textset: one atom per distinct text, held by count, gone with its last holder. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,72 @@ TEST(agrees_with_a_plain_table)
 	for (unsigned i = 0; i < TEXTS; i++)
 		while (n_held[i] > 0)
 			text_atom_unref(held[i][--n_held[i]]);
+	ASSERT_EQ(textset_size(s), 0u);
+	textset_free(s);
+}
+
+/* Devices' texts are made on several threads (manager_texts_make()): interning and letting go
+ * at once on the same texts leaves the counts and the set as one thread alone would. */
+enum { SHARED_TEXTS = 64, SHARED_HOLDS = 4 };
+
+struct holder {
+	struct textset *set;
+	uint64_t x;
+	struct text_atom *held[SHARED_TEXTS][SHARED_HOLDS];
+	unsigned n_held[SHARED_TEXTS];
+	unsigned wrong;
+};
+
+static void *hold_and_let_go(void *userdata)
+{
+	struct holder *h = userdata;
+
+	for (unsigned step = 0; step < 300000; step++) {
+		char text[16];
+		unsigned t;
+
+		h->x ^= h->x << 13, h->x ^= h->x >> 7, h->x ^= h->x << 17;
+		t = (unsigned)(h->x % SHARED_TEXTS);
+		snprintf(text, sizeof(text), "s%u", t);
+		if ((h->x >> 32) % 2 && h->n_held[t] < SHARED_HOLDS) {
+			struct text_atom *a = textset_intern(h->set, text, strlen(text));
+
+			h->wrong += !a || strcmp(a->text, text) != 0;
+			if (a)
+				h->held[t][h->n_held[t]++] = a;
+		} else if (h->n_held[t] > 0)
+			text_atom_unref(h->held[t][--h->n_held[t]]);
+	}
+	return NULL;
+}
+
+TEST(threads_intern_and_let_go_at_once)
+{
+	struct textset *s = textset_new();
+	struct holder h[2] = { { .set = s, .x = 88172645463325252ull }, { .set = s, .x = 7ull } };
+	pthread_t other;
+	unsigned live = 0;
+
+	ASSERT_NOT_NULL(s);
+	ASSERT_EQ(pthread_create(&other, NULL, hold_and_let_go, &h[1]), 0);
+	(void)hold_and_let_go(&h[0]);
+	ASSERT_EQ(pthread_join(other, NULL), 0);
+	ASSERT_EQ(h[0].wrong + h[1].wrong, 0u);
+	for (unsigned t = 0; t < SHARED_TEXTS; t++) {
+		unsigned holds = h[0].n_held[t] + h[1].n_held[t];
+		struct text_atom *a = h[0].n_held[t] ? h[0].held[t][0] : h[1].n_held[t] ? h[1].held[t][0] : NULL;
+
+		live += holds > 0;
+		if (a)
+			ASSERT_EQ(a->n_ref, holds);
+		if (h[0].n_held[t] && h[1].n_held[t])
+			ASSERT_TRUE(h[0].held[t][0] == h[1].held[t][0]);
+	}
+	ASSERT_EQ(textset_size(s), live);
+	for (unsigned i = 0; i < 2; i++)
+		for (unsigned t = 0; t < SHARED_TEXTS; t++)
+			while (h[i].n_held[t] > 0)
+				text_atom_unref(h[i].held[t][--h[i].n_held[t]]);
 	ASSERT_EQ(textset_size(s), 0u);
 	textset_free(s);
 }
