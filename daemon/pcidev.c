@@ -151,6 +151,32 @@ static bool ids_from_config(struct pcidev *d, const uint8_t *cfg, ssize_t n)
 	return true;
 }
 
+/*
+ * A bridge's subsystem ids as the kernel sets them (pci_setup_device()): from its Subsystem
+ * ID capability, 0 without one; a CardBus bridge's from its header. False when what could be
+ * read (64 bytes unless root) may not hold the capability.
+ */
+static bool bridge_subsystem_from_config(struct pcidev *d, const uint8_t *cfg, ssize_t n)
+{
+	size_t pos;
+
+	if (d->header == PCI_HEADER_CARDBUS) {
+		if (n < PCI_CB_SUBSYSTEM_ID + 2)
+			return false;
+		d->subsystem_vendor = le16(cfg + PCI_CB_SUBSYSTEM_VENDOR_ID);
+		d->subsystem_device = le16(cfg + PCI_CB_SUBSYSTEM_ID);
+		return true;
+	}
+	if (n < PCI_CFG_SPACE_SIZE)
+		return false;
+	pos = pci_config_find_cap(cfg, (size_t)n, PCI_CAP_ID_SSVID);
+	if (pos + PCI_SSVID_DEVICE_ID + 2 > (size_t)n)
+		pos = 0;	/* the last bytes of config space: no room for one */
+	d->subsystem_vendor = pos ? le16(cfg + pos + PCI_SSVID_VENDOR_ID) : 0;
+	d->subsystem_device = pos ? le16(cfg + pos + PCI_SSVID_DEVICE_ID) : 0;
+	return true;
+}
+
 static void read_header(const uint8_t *cfg, ssize_t n, struct pcidev *d)
 {
 	d->header = _PCI_HEADER_INVALID;
@@ -378,7 +404,8 @@ int pcidev_read(struct sysfs *s, const char *address, const struct pcidev_read_c
 				return r;
 		}
 	}
-	if (d->header == PCI_HEADER_BRIDGE) {
+	if ((d->header == PCI_HEADER_BRIDGE || d->header == PCI_HEADER_CARDBUS) &&
+	    !bridge_subsystem_from_config(d, cfg, n_cfg)) {
 		d->subsystem_vendor = read_opt_u32(dfd, "subsystem_vendor", 16);
 		d->subsystem_device = read_opt_u32(dfd, "subsystem_device", 16);
 	}

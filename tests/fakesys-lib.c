@@ -838,6 +838,20 @@ static void cfg_pcie(const struct fdev *f, unsigned char *c, unsigned int type)
 	put32(c, 0x6c, ((1ul << (f->maxspeed + 1)) - 2) & 0xfe);
 }
 
+/* A bridge's subsystem ids, in a Subsystem ID capability at 0x80 after any other: the kernel
+ * reads a bridge's subsystem_vendor and subsystem_device from there, 0 without one. */
+static void cfg_ssvid(const struct fdev *f, unsigned char *c)
+{
+	c[0x06] |= 0x10;			/* status: capability list */
+	if (c[0x34])
+		c[0x41] = 0x80;			/* after PCI Express at 0x40 */
+	else
+		c[0x34] = 0x80;
+	c[0x80] = 0x0d;				/* PCI_CAP_ID_SSVID, last */
+	put16(c, 0x84, (unsigned long)f->subvendor);
+	put16(c, 0x86, (unsigned long)f->subdevice);
+}
+
 /* Access Control Services, the first extended capability (a port has no SR-IOV): capable of
  * SrcValid, TransBlk, ReqRedir, CmpltRedir, UpstreamFwd, DirectTrans; f->acs enabled. */
 static void cfg_acs(const struct fdev *f, unsigned char *c)
@@ -881,6 +895,8 @@ static void cfg_build(const struct fdev *f, unsigned char *c,
 	}
 	if (f->pcie)
 		cfg_pcie(f, c, port_type);
+	if (f->header && (f->subvendor || f->subdevice))
+		cfg_ssvid(f, c);
 	if (f->totalvfs)
 		cfg_sriov(f, c);
 	else if (f->pcie && f->acs >= 0)
