@@ -653,9 +653,9 @@ static long long fixture_int_or(const struct fixture *f, const char *addr, const
 }
 
 /*
- * What the scan took from config space (and a VF's ids from its PF, and a PF's VFs from their
- * physfn links) is what the kernel's own attributes say, and what a read of the one function
- * alone (as on a uevent) finds.
+ * What the scan took from config space (and a VF's ids from its PF, and a VF's PF from the PF's
+ * virtfn links) is what the kernel's own attributes and links say, and what a read of the one
+ * function alone (as on a uevent) finds.
  */
 static void check_derived(const struct fixture *f)
 {
@@ -673,14 +673,26 @@ static void check_derived(const struct fixture *f)
 			fixture_hex(f, addr, "subsystem_vendor"));
 		FACT_EQ(addr, "subsystem_device (scan)", d->subsystem_device,
 			fixture_hex(f, addr, "subsystem_device"));
-		for (int k = 0; d->virtfns && d->virtfns[k]; k++) {
+		for (int k = 0;; k++) {
 			char target[PATH_BUF];
 			ssize_t n = readlinkat(f->tree.fd, pathf(p, "bus/pci/devices/%s/virtfn%d", addr, k),
 					       target, sizeof(target) - 1);
 
-			ASSERT_TRUE(n > 0);
+			if (n <= 0) {
+				FACT_EQ(addr, "virtfns (scan)", strv_length(d->virtfns), k);
+				break;
+			}
 			target[n] = 0;
-			FACT_STREQ(addr, "virtfn (scan)", d->virtfns[k], strrchr(target, '/') + 1);
+			FACT_STREQ(addr, "virtfn (scan)", d->virtfns ? d->virtfns[k] : NULL,
+				   strrchr(target, '/') + 1);
+		}
+		{
+			char target[PATH_BUF];
+			ssize_t n = readlinkat(f->tree.fd, pathf(p, "bus/pci/devices/%s/physfn", addr),
+					       target, sizeof(target) - 1);
+
+			target[MAX(n, (ssize_t)0)] = 0;
+			FACT_STREQ(addr, "physfn (scan)", d->physfn, n > 0 ? strrchr(target, '/') + 1 : NULL);
 		}
 		/* The link, from the PCI Express capability, is the kernel's four attributes. */
 		if (faccessat(f->tree.fd, pathf(p, "bus/pci/devices/%s/current_link_speed", addr),
@@ -2012,6 +2024,54 @@ TEST(model_scan_order_and_siblings)
 	s4 = (char **)1;
 	ASSERT_OK(model_siblings(&m, &other, &s4));
 	ASSERT_NULL(s4);
+}
+
+/*
+ * A whole scan reads no physfn links: each PF's virtfn links name its VFs, whose ids are then
+ * the kernel's for a VF (the PF's vendor and VF device id) whatever their own config space
+ * says; a VF whose ids read all-ones that its PF does not link yet (appearing as the scan ran)
+ * is found by its own physfn link.
+ */
+TEST(model_scan_vfs_from_their_pfs)
+{
+	static const uint8_t all_ones[64] = { 0xff, 0xff, 0xff, 0xff, [0x08] = 0x02, [0x0b] = 0x02 };
+	_cleanup_tree_ struct tree t = { .fd = -EBADF };
+	_cleanup_(model_done) struct model m = {};
+	const struct pcidev *pf, *vf;
+	char p[PATH_BUF], target[PATH_BUF];
+
+	tree_new(&t);
+	fake_dev(&t, "0000:03:00.0", 0x8086, 0x1572, 0x020000);
+	fake_attr(&t, "0000:03:00.0", "sriov_totalvfs", "4\n");
+	fake_attr(&t, "0000:03:00.0", "sriov_numvfs", "3\n");
+	fake_attr(&t, "0000:03:00.0", "sriov_vf_device", "154c\n");
+	/* Config space with real ids (as QEMU's VFs have), indexes not in address order. */
+	fake_vf(&t, "0000:03:00.0", "0000:03:02.0", 0);
+	fake_vf(&t, "0000:03:00.0", "0000:03:0a.0", 1);
+	fake_vf(&t, "0000:03:00.0", "0000:03:02.1", 2);
+	/* The fourth: all-ones ids, a physfn link, no virtfn link at the PF yet. */
+	fake_dev(&t, "0000:03:0a.1", 0x8086, 0x154c, 0x020000);
+	write_file(t.fd, dev_path(p, "0000:03:0a.1", "config"), all_ones, sizeof(all_ones));
+	symlink_rel(t.fd, dev_path(p, "0000:03:0a.1", "physfn"), dev_path(target, "0000:03:00.0", NULL));
+	fake_dev(&t, "0000:04:00.0", 0x8086, 0x10d3, 0x020000);
+
+	ASSERT_OK(model_scan(&m, t.sysfs));
+	check_model(&m);
+	ASSERT_NOT_NULL(pf = model_find(&m, "0000:03:00.0"));
+	ASSERT_NULL(pf->physfn);
+	ASSERT_TRUE(strv_equal(pf->virtfns, STRV("0000:03:02.0", "0000:03:0a.0", "0000:03:02.1")));
+	for (size_t i = 0; i < 4; i++) {
+		ASSERT_NOT_NULL(vf = model_find(&m, (const char *[]){ "0000:03:02.0", "0000:03:0a.0",
+								      "0000:03:02.1", "0000:03:0a.1" }[i]));
+		ASSERT_STREQ(vf->physfn, "0000:03:00.0");
+		ASSERT_EQ(vf->vendor, 0x8086u);
+		ASSERT_EQ(vf->device, 0x154cu);
+		ASSERT_EQ(vf->sriov_totalvfs, -1);
+		ASSERT_NULL(vf->virtfns);
+	}
+	ASSERT_EQ(model_find(&m, "0000:03:0a.1")->class, 0x020000u);
+	ASSERT_NULL(model_find(&m, "0000:04:00.0")->physfn);
+	ASSERT_EQ(model_find(&m, "0000:04:00.0")->device, 0x10d3u);
 }
 
 TEST(model_refresh)
