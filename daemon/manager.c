@@ -285,16 +285,19 @@ int manager_plan(struct manager *m, const char *only_address, enum plan_purpose 
  * Runs of a Device's members whose text many devices share, kept once in m->texts. What is
  * left to each device is mostly its address and its relations (group, siblings, parent, VFs).
  */
+#define RUN(first, n) { first, STRLEN(first), n }
 static const struct {
 	const char *first;
+	size_t len;
 	unsigned n;
 } shared_runs[] = {
-	{ "vendor_id", 12 },	/* ids, class, names: to "prog_if_name" */
-	{ "revision", 5 },	/* to "driver_override" */
-	{ "numa_node", 2 },	/* and "boot_vga" */
-	{ "sriov_numvfs", 2 },	/* and "sriov_totalvfs" */
-	{ "link", 3 },		/* "reset_methods", "acs" */
+	RUN("vendor_id", 12),	/* ids, class, names: to "prog_if_name" */
+	RUN("revision", 5),	/* to "driver_override" */
+	RUN("numa_node", 2),	/* and "boot_vga" */
+	RUN("sriov_numvfs", 2),	/* and "sriov_totalvfs" */
+	RUN("link", 3),		/* "reset_methods", "acs" */
 };
+#undef RUN
 
 struct text_build {
 	struct pci_text t;
@@ -358,7 +361,7 @@ static const char *member_end(const char *p, const char *end)
 static int shared_run_at(const char *p, const char *end)
 {
 	for (size_t i = 0; i < ELEMENTSOF(shared_runs); i++) {
-		size_t n = strlen(shared_runs[i].first);
+		size_t n = shared_runs[i].len;
 
 		if ((size_t)(end - p) > n + 2 && p[0] == '"' && memcmp(p + 1, shared_runs[i].first, n) == 0 &&
 		    p[n + 1] == '"')
@@ -432,23 +435,27 @@ static int device_text_make(struct manager *m, struct pcidev *d, struct text_scr
 {
 	json_object *o = NULL;
 	struct pci_text built;
-	char *text = NULL;
+	const char *text = NULL;
+	char *fixed = NULL;
 	size_t len = 0;
 	int r;
 
 	pci_text_clear(&d->text);
 	r = device_json(m, d, &o);
 	if (r >= 0) {
-		const char *s = json_object_to_json_string_length(o, JSON_FLAGS_WIRE, &len);
-
-		/* What sysfs says is not always UTF-8: the text is what a reply may carry. */
-		text = s ? strndup(s, len) : NULL;
-		r = text ? varlink_text_sanitize(&text, &len) : -ENOMEM;
+		text = json_object_to_json_string_length(o, JSON_FLAGS_WIRE, &len);
+		r = text ? 0 : -ENOMEM;
 	}
-	(void)json_object_put(o);
+	/* What sysfs says is not always UTF-8: the text is what a reply may carry. */
+	if (r >= 0 && !varlink_text_valid(text, len)) {
+		text = fixed = strndup(text, len);
+		r = fixed ? varlink_text_sanitize(&fixed, &len) : -ENOMEM;
+		text = fixed;
+	}
 	if (r >= 0)
 		r = device_text_build(m->texts, scratch, text, len, &built);
-	free(text);
+	(void)json_object_put(o);	/* text was its */
+	free(fixed);
 	if (r < 0)
 		return r;
 	/* Copied out of the scratch once what building it took is freed: the kept texts then lie

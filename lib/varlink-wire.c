@@ -121,6 +121,11 @@ int message_parse(const char *p, size_t n, json_object **ret)
 	return 0;
 }
 
+bool varlink_text_valid(const char *text, size_t n)
+{
+	return utf8_valid_prefix(text, n) == n;
+}
+
 int varlink_text_sanitize(char **text, size_t *n)
 {
 	char *fixed;

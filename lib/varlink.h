@@ -197,6 +197,8 @@ int varlink_reply_gather(struct varlink_conn *c, size_t n_items, varlink_parts_f
 /* Makes the text *text[0, *n) valid UTF-8, what a message may carry: each byte that is not is
  * replaced by U+FFFD (*text is then a new string, the old one freed). 0 or -ENOMEM. */
 int varlink_text_sanitize(char **text, size_t *n);
+/* Whether text[0, n) is valid UTF-8 already. */
+bool varlink_text_valid(const char *text, size_t n);
 int varlink_notify(struct varlink_conn *c, json_object *params);	/* takes params */
 int varlink_error(struct varlink_conn *c, const char *error, json_object *params); /* takes params */
 int varlink_error_invalid_parameter(struct varlink_conn *c, const char *parameter);
