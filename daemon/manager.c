@@ -230,8 +230,8 @@ void manager_read_names(struct manager *m, struct pcidev *d)
 			d->names = names_lookup(m->names, d);	/* NULL (-ENOMEM): tried again */
 		return;
 	}
-	for (size_t i = 0; i < m->model.n_devs; i++)
-		manager_read_names(m, m->model.devs[i]);
+	if (m->names)
+		names_lookup_all(m->names, m->model.devs, m->model.n_devs);
 }
 
 int manager_plan_build(struct manager *m, const struct policy *policy, const char *only_address,

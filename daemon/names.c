@@ -164,7 +164,8 @@ static struct names_entry *entry_new(const struct names_key *k, const char *v[st
 	return e;
 }
 
-const struct pci_names *names_lookup(struct names_db *db, const struct pcidev *d)
+/* names_lookup(), the database opened into *hwdb on the first lookup that needs it. */
+static const struct pci_names *lookup(struct names_db *db, const struct pcidev *d, sd_hwdb **hwdb)
 {
 	bool has_subsystem = d->subsystem_vendor >= 0 && d->subsystem_device >= 0;
 	const struct names_key k = {
@@ -172,7 +173,6 @@ const struct pci_names *names_lookup(struct names_db *db, const struct pcidev *d
 		.subsystem_vendor = has_subsystem ? (uint32_t)d->subsystem_vendor : UINT32_MAX,
 		.subsystem_device = has_subsystem ? (uint32_t)d->subsystem_device : UINT32_MAX,
 	};
-	_cleanup_(sd_hwdb_unrefp) sd_hwdb *hwdb = NULL;
 	const char *v[_NAMES] = {};
 	struct names_entry *e;
 	size_t lo = 0, hi = db->n, subsystem_len = 0;
@@ -190,17 +190,15 @@ const struct pci_names *names_lookup(struct names_db *db, const struct pcidev *d
 			lo = mid + 1;
 	}
 
-	/* Opened for this lookup only: its pages (a trie of 13 MB, whose wildcard branches a
-	 * class lookup walks) would otherwise stay in the daemon's resident set. */
-	if (!db->hwdb_missing) {
-		r = sd_hwdb_new(&hwdb);
+	if (!*hwdb && !db->hwdb_missing) {
+		r = sd_hwdb_new(hwdb);
 		if (r < 0) {
 			log_info_errno(r, "No hardware database (%m): PCI names unknown.");
 			db->hwdb_missing = true;
 		}
 	}
-	if (hwdb)
-		hwdb_names(hwdb, &k, has_subsystem, v, &subsystem_len);
+	if (*hwdb)
+		hwdb_names(*hwdb, &k, has_subsystem, v, &subsystem_len);
 
 	if (db->n == db->size) {
 		size_t size = MAX(db->size * 2, (size_t)16);
@@ -218,4 +216,22 @@ const struct pci_names *names_lookup(struct names_db *db, const struct pcidev *d
 	db->entries[lo] = e;
 	db->n++;
 	return &e->names;
+}
+
+/* The database is opened for the lookups of one call only: its pages (a trie of 13 MB, whose
+ * wildcard branches a class lookup walks) would otherwise stay in the daemon's resident set. */
+const struct pci_names *names_lookup(struct names_db *db, const struct pcidev *d)
+{
+	_cleanup_(sd_hwdb_unrefp) sd_hwdb *hwdb = NULL;
+
+	return lookup(db, d, &hwdb);
+}
+
+void names_lookup_all(struct names_db *db, struct pcidev *const *devs, size_t n)
+{
+	_cleanup_(sd_hwdb_unrefp) sd_hwdb *hwdb = NULL;
+
+	for (size_t i = 0; i < n; i++)
+		if (!devs[i]->names)
+			devs[i]->names = lookup(db, devs[i], &hwdb);	/* NULL (-ENOMEM): tried again */
 }

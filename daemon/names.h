@@ -25,3 +25,5 @@ struct names_db *names_db_free(struct names_db *db);
 /* The names of d's ids; every one NULL when there is no database. NULL only on -ENOMEM. The
  * result lives as long as db. Opens the database for this lookup only, when the ids are new. */
 const struct pci_names *names_lookup(struct names_db *db, const struct pcidev *d);
+/* The same into the names of each of devs[0, n) that has none, the database opened once. */
+void names_lookup_all(struct names_db *db, struct pcidev *const *devs, size_t n);
