@@ -300,18 +300,29 @@ struct scan_part {
 	struct sysfs *sysfs;
 	char **names;
 	struct pcidev **devs;
-	size_t lo, hi;
+	size_t lo, hi, done;
 	int error;
 };
+
+/* A VF's PF among the functions this part has read so far (its PF comes before it). */
+static const struct pcidev *part_find(void *userdata, const char *address)
+{
+	const struct scan_part *p = userdata;
+
+	for (size_t i = p->done; i-- > p->lo;)
+		if (p->devs[i] && streq(p->devs[i]->address, address))
+			return p->devs[i];
+	return NULL;
+}
 
 static void *scan_part_run(void *userdata)
 {
 	struct scan_part *p = userdata;
-	const struct pcidev_read_ctx ctx = { .scan = true };
+	const struct pcidev_read_ctx ctx = { .find = part_find, .userdata = p, .scan = true };
 
-	for (size_t i = p->lo; i < p->hi; i++) {
-		const char *name = p->names[i];
-		int r = pcidev_read(p->sysfs, name, &ctx, &p->devs[i]);
+	for (p->done = p->lo; p->done < p->hi; p->done++) {
+		const char *name = p->names[p->done];
+		int r = pcidev_read(p->sysfs, name, &ctx, &p->devs[p->done]);
 
 		if (r == -ENOMEM) {
 			p->error = r;
@@ -322,6 +333,26 @@ static void *scan_part_run(void *userdata)
 			log_debug("Ignoring PCI device '%s': %s", name, strerror(-r));
 	}
 	return NULL;
+}
+
+/* A PF's VFs, in VF index order (the order of their addresses), from their physfn links. */
+static int link_virtfns(struct pcidev **devs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct pcidev *pf = devs[i];
+		size_t k = 0;
+
+		if (pf->sriov_totalvfs <= 0)
+			continue;
+		pf->virtfns = new0(char *, (size_t)MAX(pf->sriov_numvfs, 0) + 1);
+		if (!pf->virtfns)
+			return -ENOMEM;
+		for (size_t j = i + 1; j < n && k < (size_t)pf->sriov_numvfs; j++)
+			if (devs[j]->physfn && streq(devs[j]->physfn, pf->address) &&
+			    !(pf->virtfns[k++] = strdup(devs[j]->address)))
+				return -ENOMEM;
+	}
+	return 0;
 }
 
 int model_scan(struct model *m, struct sysfs *s)
@@ -358,7 +389,7 @@ int model_scan(struct model *m, struct sysfs *s)
 	}
 	qsort(devs, k, sizeof(*devs), cmp_dev);
 
-	r = pcidev_scan_vfs(s, devs, k);
+	r = link_virtfns(devs, k);
 	if (r >= 0)
 		r = scan_groups(s, devs, k, &groups, &n_groups);
 	if (r < 0) {

@@ -245,8 +245,7 @@ static bool may_be_pf(const struct pcidev *d, const uint8_t *cfg, int pcie)
 {
 	unsigned type;
 
-	/* A VF's own ids read all-ones: a whole scan does not know its VFs yet. */
-	if (d->physfn || pcie == 0 || le16(cfg + PCI_VENDOR_ID) == 0xffff)
+	if (d->physfn || pcie == 0)
 		return false;
 	if (pcie < 0)
 		return true;
@@ -382,9 +381,7 @@ int pcidev_read(struct sysfs *s, const char *address, const struct pcidev_read_c
 	dfd = sysfs_pci_open_parent(s, address, d->parent, &d->dir);
 	if (dfd < 0)
 		return dfd;
-	/* A whole scan learns its VFs from their PFs' virtfn links (pcidev_scan_vfs()), not from
-	 * a physfn link looked for on every function. */
-	r = ctx && ctx->scan ? 0 : read_opt_link(dfd, "physfn", &d->physfn);
+	r = read_opt_link(dfd, "physfn", &d->physfn);
 	if (r < 0)
 		return r;
 
@@ -470,84 +467,6 @@ int pcidev_read(struct sysfs *s, const char *address, const struct pcidev_read_c
 	}
 
 	*ret = TAKE_PTR(d);
-	return 0;
-}
-
-/* The function's directory: by its path below the root when the scan learnt it. */
-static int pcidev_open(struct sysfs *s, const struct pcidev *d)
-{
-	int fd;
-
-	if (!d->dir)
-		return sysfs_pci_open(s, d->address, NULL);
-	fd = openat(s->root_fd, d->dir, O_DIRECTORY | O_PATH | O_CLOEXEC);
-	return fd >= 0 ? fd : errno == ENOENT ? -ENODEV : -errno;
-}
-
-/* vf is the PF physfn's (pf, when the scan has it): its ids as the kernel gives a VF's, the
- * PF's vendor and VF device id. */
-static int become_vf(struct sysfs *s, struct pcidev *vf, const char *physfn, const struct pcidev *pf)
-{
-	vf->physfn = strdup(physfn);
-	if (!vf->physfn)
-		return -ENOMEM;
-	if (vf->header == _PCI_HEADER_INVALID)
-		return 0;	/* read from the attributes already */
-	if (!pf || pf->sriov_vf_device < 0) {
-		_cleanup_close_ int dfd = pcidev_open(s, vf);
-		int r = dfd < 0 ? dfd : ids_from_attributes(dfd, vf, true);
-
-		/* Gone, or going: its next record will say. */
-		return r == -ENOMEM ? r : 0;
-	}
-	vf->vendor = pf->vendor;
-	vf->device = (uint32_t)pf->sriov_vf_device;
-	return 0;
-}
-
-static int cmp_address(const void *key, const void *elem)
-{
-	return pci_addr_compare(key, (*(struct pcidev *const *)elem)->address);
-}
-
-int pcidev_scan_vfs(struct sysfs *s, struct pcidev **devs, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		struct pcidev *pf = devs[i];
-		_cleanup_close_ int dfd = -EBADF;
-		int r;
-
-		if (pf->sriov_totalvfs <= 0)
-			continue;
-		dfd = pcidev_open(s, pf);
-		r = dfd >= 0 ? read_virtfns(dfd, pf->sriov_numvfs, &pf->virtfns) : 0;
-		for (size_t k = 0; r >= 0 && pf->virtfns && pf->virtfns[k]; k++) {
-			struct pcidev **vf = bsearch(pf->virtfns[k], devs, n, sizeof(*devs), cmp_address);
-
-			if (vf && !(*vf)->physfn)
-				r = become_vf(s, *vf, pf->address, pf);
-		}
-		if (r < 0)
-			return r;
-	}
-	/* All-ones ids that no PF's links named (a VF appearing as the scan ran): a physfn link. */
-	for (size_t i = 0; i < n; i++) {
-		struct pcidev *d = devs[i], **pf;
-		_cleanup_free_ char *physfn = NULL;
-		_cleanup_close_ int dfd = -EBADF;
-		int r;
-
-		if (d->physfn || d->header == _PCI_HEADER_INVALID || d->vendor != 0xffff)
-			continue;
-		dfd = pcidev_open(s, d);
-		r = dfd >= 0 ? read_opt_link(dfd, "physfn", &physfn) : 0;
-		if (r < 0)
-			return r;
-		pf = physfn ? bsearch(physfn, devs, n, sizeof(*devs), cmp_address) : NULL;
-		r = physfn ? become_vf(s, d, physfn, pf ? *pf : NULL) : 0;
-		if (r < 0)
-			return r;
-	}
 	return 0;
 }
 

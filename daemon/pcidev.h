@@ -23,13 +23,6 @@ struct pcidev_read_ctx {
 int pcidev_read(struct sysfs *s, const char *address, const struct pcidev_read_ctx *ctx,
 		struct pcidev **ret);
 
-/*
- * After a whole scan (pcidev_read_ctx.scan) of devs[0, n), sorted by address: each PF's VFs
- * from its virtfn links, and each VF's physfn and ids as pcidev_read() would have read them.
- * 0 or -ENOMEM.
- */
-int pcidev_scan_vfs(struct sysfs *s, struct pcidev **devs, size_t n);
-
 /* Reads what a whole scan left for later (pcidev_read_ctx.scan): the reset methods. A
  * snapshot's lazily filled part, like its JSON text; 0 or -ENOMEM. */
 int pcidev_read_details(struct sysfs *s, struct pcidev *d);

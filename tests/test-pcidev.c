@@ -653,8 +653,8 @@ static long long fixture_int_or(const struct fixture *f, const char *addr, const
 }
 
 /*
- * What the scan took from config space (and a VF's ids from its PF, and a VF's PF from the PF's
- * virtfn links) is what the kernel's own attributes and links say, and what a read of the one
+ * What the scan took from config space (and a VF's ids from its PF, and a PF's VFs from their
+ * physfn links) is what the kernel's own attributes and links say, and what a read of the one
  * function alone (as on a uevent) finds.
  */
 static void check_derived(const struct fixture *f)
@@ -2027,12 +2027,13 @@ TEST(model_scan_order_and_siblings)
 }
 
 /*
- * A whole scan reads no physfn links: each PF's virtfn links name its VFs, whose ids are then
- * the kernel's for a VF (the PF's vendor and VF device id) whatever their own config space
- * says; a VF whose ids read all-ones that its PF does not link yet (appearing as the scan ran)
- * is found by its own physfn link.
+ * A whole scan's VFs: each has its physfn, and the ids the kernel gives a VF (the PF's vendor
+ * and VF device id) whatever its own config space says; a PF's virtfns are its VFs up to
+ * sriov_numvfs, in VF index order, which is their address order (the offset and stride of
+ * the SR-IOV capability are positive). A VF its PF does not count yet (one appearing as the
+ * scan ran) is still a VF.
  */
-TEST(model_scan_vfs_from_their_pfs)
+TEST(model_scan_vfs)
 {
 	static const uint8_t all_ones[64] = { 0xff, 0xff, 0xff, 0xff, [0x08] = 0x02, [0x0b] = 0x02 };
 	_cleanup_tree_ struct tree t = { .fd = -EBADF };
@@ -2045,11 +2046,11 @@ TEST(model_scan_vfs_from_their_pfs)
 	fake_attr(&t, "0000:03:00.0", "sriov_totalvfs", "4\n");
 	fake_attr(&t, "0000:03:00.0", "sriov_numvfs", "3\n");
 	fake_attr(&t, "0000:03:00.0", "sriov_vf_device", "154c\n");
-	/* Config space with real ids (as QEMU's VFs have), indexes not in address order. */
+	/* Config space with real ids, as QEMU's VFs have. */
 	fake_vf(&t, "0000:03:00.0", "0000:03:02.0", 0);
-	fake_vf(&t, "0000:03:00.0", "0000:03:0a.0", 1);
-	fake_vf(&t, "0000:03:00.0", "0000:03:02.1", 2);
-	/* The fourth: all-ones ids, a physfn link, no virtfn link at the PF yet. */
+	fake_vf(&t, "0000:03:00.0", "0000:03:02.1", 1);
+	fake_vf(&t, "0000:03:00.0", "0000:03:0a.0", 2);
+	/* The fourth: all-ones ids, a physfn link, not counted by the PF yet. */
 	fake_dev(&t, "0000:03:0a.1", 0x8086, 0x154c, 0x020000);
 	write_file(t.fd, dev_path(p, "0000:03:0a.1", "config"), all_ones, sizeof(all_ones));
 	symlink_rel(t.fd, dev_path(p, "0000:03:0a.1", "physfn"), dev_path(target, "0000:03:00.0", NULL));
@@ -2059,10 +2060,10 @@ TEST(model_scan_vfs_from_their_pfs)
 	check_model(&m);
 	ASSERT_NOT_NULL(pf = model_find(&m, "0000:03:00.0"));
 	ASSERT_NULL(pf->physfn);
-	ASSERT_TRUE(strv_equal(pf->virtfns, STRV("0000:03:02.0", "0000:03:0a.0", "0000:03:02.1")));
+	ASSERT_TRUE(strv_equal(pf->virtfns, STRV("0000:03:02.0", "0000:03:02.1", "0000:03:0a.0")));
 	for (size_t i = 0; i < 4; i++) {
-		ASSERT_NOT_NULL(vf = model_find(&m, (const char *[]){ "0000:03:02.0", "0000:03:0a.0",
-								      "0000:03:02.1", "0000:03:0a.1" }[i]));
+		ASSERT_NOT_NULL(vf = model_find(&m, (const char *[]){ "0000:03:02.0", "0000:03:02.1",
+								      "0000:03:0a.0", "0000:03:0a.1" }[i]));
 		ASSERT_STREQ(vf->physfn, "0000:03:00.0");
 		ASSERT_EQ(vf->vendor, 0x8086u);
 		ASSERT_EQ(vf->device, 0x154cu);
