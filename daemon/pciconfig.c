@@ -400,9 +400,12 @@ size_t pci_config_find_cap(const uint8_t *cfg, size_t n, uint8_t id)
 	/* At most 48 capabilities fit in 192 bytes: more hops is a loop. */
 	for (size_t off = cfg[PCI_CAPABILITY_LIST] & ~3U;
 	     off >= PCI_STD_HEADER_SIZEOF && off + 1 < n && hops < 48;
-	     off = cfg[off + PCI_CAP_LIST_NEXT] & ~3U, hops++)
+	     off = cfg[off + PCI_CAP_LIST_NEXT] & ~3U, hops++) {
+		if (cfg[off + PCI_CAP_LIST_ID] == 0xff)
+			break;	/* all-ones: the function stopped answering (as the kernel stops) */
 		if (cfg[off + PCI_CAP_LIST_ID] == id)
 			return off;
+	}
 	return 0;
 }
 

@@ -153,15 +153,16 @@ static bool ids_from_config(struct pcidev *d, const uint8_t *cfg, ssize_t n)
 
 /*
  * A bridge's subsystem ids as the kernel sets them (pci_setup_device()): from its Subsystem
- * ID capability, 0 without one; a CardBus bridge's from its header. False when what could be
- * read (64 bytes unless root) may not hold the capability.
+ * ID capability, 0 without one; a CardBus bridge's from its header, unless its class is not
+ * a CardBus bridge's (the kernel then reads none, and changes the class). False when what
+ * could be read (64 bytes unless root) may not hold them.
  */
 static bool bridge_subsystem_from_config(struct pcidev *d, const uint8_t *cfg, ssize_t n)
 {
 	size_t pos;
 
 	if (d->header == PCI_HEADER_CARDBUS) {
-		if (n < PCI_CB_SUBSYSTEM_ID + 2)
+		if (n < PCI_CB_SUBSYSTEM_ID + 2 || d->class >> 8 != 0x0607)	/* CardBus bridge */
 			return false;
 		d->subsystem_vendor = le16(cfg + PCI_CB_SUBSYSTEM_VENDOR_ID);
 		d->subsystem_device = le16(cfg + PCI_CB_SUBSYSTEM_ID);
@@ -476,7 +477,7 @@ int pcidev_read_details(struct sysfs *s, struct pcidev *d)
 
 	if (d->details_read)
 		return 0;
-	if (d->dir)
+	if (d->dir && strlen(d->dir) < PATH_MAX / 2)
 		return read_details(s->root_fd, d->dir, d);
 	dfd = sysfs_pci_open(s, d->address, NULL);
 	if (dfd < 0) {

@@ -1542,6 +1542,76 @@ TEST(pcidev_read_link)
 
 /* With the whole first 256 bytes of config space, the link is read from the PCI Express
  * capability as the kernel computes its attributes (which here say otherwise, unread). */
+/* A bridge's config space of n bytes: class, header type, and capabilities (id, next) at
+ * 0x40, 0x50, 0x60 from caps[] (0: none), the SSVID one with 8086:7270. */
+static void fake_bridge_config(const struct tree *t, const char *addr, uint8_t header,
+			       uint32_t class, const uint8_t caps[3], size_t n)
+{
+	uint8_t cfg[256] = {
+		[0x00] = 0x86, [0x01] = 0x80, [0x02] = 0x10, [0x03] = 0x1a,
+		[0x09] = class & 0xff, [0x0a] = (class >> 8) & 0xff, [0x0b] = class >> 16,
+		[0x0e] = header,
+		/* CardBus: subsystem in the header */
+		[0x40] = 0x86, [0x41] = 0x80, [0x42] = 0x34, [0x43] = 0x12,
+	};
+	char p[PATH_BUF];
+
+	for (size_t i = 0; i < 3 && caps[i] && header == PCI_HEADER_TYPE_BRIDGE; i++) {
+		size_t at = 0x40 + 0x10 * i;
+
+		cfg[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
+		if (i == 0)
+			cfg[PCI_CAPABILITY_LIST] = 0x40;
+		cfg[at] = caps[i];
+		cfg[at + 1] = i < 2 && caps[i + 1] ? (uint8_t)(at + 0x10) : 0;
+		if (caps[i] == PCI_CAP_ID_SSVID) {
+			cfg[at + 4] = 0x86, cfg[at + 5] = 0x80;
+			cfg[at + 6] = 0x70, cfg[at + 7] = 0x72;
+		}
+	}
+	write_file(t->fd, dev_path(p, addr, "config"), cfg, n);
+}
+
+/*
+ * A bridge's subsystem ids as pci_setup_device() sets them: from its Subsystem ID capability
+ * (0 without one, or past a capability that reads all-ones, where the kernel's walk stops);
+ * from the attributes when config space could not be read far enough (64 bytes, not root);
+ * a CardBus bridge's from its header, unless its class is not a CardBus bridge's.
+ */
+TEST(pcidev_read_bridge_subsystem)
+{
+	static const struct {
+		uint8_t header;
+		uint32_t class;
+		uint8_t caps[3];
+		size_t n;
+		int32_t vendor, device;
+	} cases[] = {
+		{ PCI_HEADER_TYPE_BRIDGE, 0x060400, { PCI_CAP_ID_PM, PCI_CAP_ID_SSVID }, 256, 0x8086, 0x7270 },
+		{ PCI_HEADER_TYPE_BRIDGE, 0x060400, { PCI_CAP_ID_PM }, 256, 0, 0 },
+		{ PCI_HEADER_TYPE_BRIDGE, 0x060400, { PCI_CAP_ID_PM, 0xff, PCI_CAP_ID_SSVID }, 256, 0, 0 },
+		{ PCI_HEADER_TYPE_BRIDGE, 0x060400, { PCI_CAP_ID_SSVID }, 64, 0x1af4, 0x1100 },
+		{ PCI_HEADER_TYPE_CARDBUS, 0x060700, {}, 256, 0x8086, 0x1234 },
+		{ PCI_HEADER_TYPE_CARDBUS, 0x060400, {}, 256, 0x1af4, 0x1100 },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_tree_ struct tree t = { .fd = -EBADF };
+		_cleanup_(pcidev_unrefp) struct pcidev *d = NULL;
+
+		tree_new(&t);
+		/* The attributes say 1af4:1100 (fake_dev()): what only a fallback reads. */
+		fake_dev(&t, "0000:00:1c.0", 0x8086, 0x1a10, cases[i].class);
+		fake_bridge_config(&t, "0000:00:1c.0", cases[i].header, cases[i].class, cases[i].caps,
+				   cases[i].n);
+		d = read_dev(&t, "0000:00:1c.0");
+		if (d->subsystem_vendor != cases[i].vendor || d->subsystem_device != cases[i].device)
+			TEST_FAIL("case %zu: subsystem %04x:%04x, want %04x:%04x", i,
+				  (unsigned)d->subsystem_vendor, (unsigned)d->subsystem_device,
+				  (unsigned)cases[i].vendor, (unsigned)cases[i].device);
+	}
+}
+
 TEST(pcidev_read_link_from_config)
 {
 	static const struct {
