@@ -669,8 +669,10 @@ int varlink_reply_gather(struct varlink_conn *c, size_t n_items, varlink_parts_f
 
 	if (!c->server || c->closing)
 		return -ECONNRESET;
-	if (!c->pending || c->more)
-		return -EINVAL;	/* no call to answer, or one that streams */
+	/* A call that would take more gets this one final reply: the Varlink spec leaves
+	 * streaming to the method. */
+	if (!c->pending)
+		return -EINVAL;	/* no call to answer: a bug in the caller */
 	if (c->oneway) {
 		conn_finish_call(c);
 		conn_update(c);

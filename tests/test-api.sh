@@ -101,6 +101,8 @@ r = replies(s, 3)
 print("pipelined", [x["parameters"].get("device", {}).get("address", x["parameters"].get("product")) for x in r])
 s = conn(); s.sendall(b'{"method":"io.pcipass.List"} trailing\0'); print("garbage", replies(s, 1))
 s = conn(); s.sendall(b'{"method":"io.pcipass.List","oneway":true,"more":true}\0'); print("oneway+more", replies(s, 1))
+s = conn(); s.sendall(b'{"method":"io.pcipass.List","more":true}\0'); r = replies(s, 1)[0]
+print("list+more", sorted(r), len(r.get("parameters", {}).get("devices", [])))
 s = conn(); s.sendall(b'{"method":"io.pcipass.List","bogus":1}\0'); print("unknown key", replies(s, 1))
 s = conn(); s.sendall(b'{"method":"io.pcipass.GetStatus","org.example.ext":1}\0'); print("vendor key", list(replies(s, 1)[0]["parameters"]))
 s = conn()
@@ -122,6 +124,8 @@ check_eq "pipelined calls are answered in order, the oneway one not at all" \
 	"$(sed -n 's/^pipelined //p' "$TMP/raw.out")" "['0000:00:03.0', '0000:00:04.0', 'pcipassd']"
 check_eq "trailing garbage in a message: disconnected" "$(sed -n 's/^garbage //p' "$TMP/raw.out")" "['EOF']"
 check_eq "oneway and more together: disconnected" "$(sed -n 's/^oneway+more //p' "$TMP/raw.out")" "['EOF']"
+check_eq "List with more: one final reply, as a method that does not stream gives" \
+	"$(sed -n 's/^list+more //p' "$TMP/raw.out")" "['parameters'] 21"
 check_eq "an unknown top-level key: disconnected" "$(sed -n 's/^unknown key //p' "$TMP/raw.out")" "['EOF']"
 check_eq "a vendor extension key is ignored" "$(sed -n 's/^vendor key //p' "$TMP/raw.out")" "['status']"
 check_eq "a message over 1 MiB: disconnected" "$(sed -n 's/^oversize //p' "$TMP/raw.out")" "['EOF']"

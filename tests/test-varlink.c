@@ -1601,7 +1601,9 @@ TEST(reply_larger_than_reply_max_becomes_an_error)
 }
 
 /* A reply given as text is the same message: in order behind others, UTF-8 made valid,
- * nothing for a oneway call, and too large for reply_max an error. */
+ * nothing for a oneway call, one final reply to a call that would take more (the Varlink
+ * spec lets a method that does not stream answer it once), and too large for reply_max an
+ * error. */
 TEST(reply_as_text)
 {
 	struct env e = {};
@@ -1612,11 +1614,13 @@ TEST(reply_as_text)
 	send_raw(fd, "{\"method\":\"org.example.test.Text\",\"parameters\":{\"size\":3}}");
 	send_raw(fd, "{\"method\":\"org.example.test.Text\"}");
 	send_raw(fd, "{\"method\":\"org.example.test.Text\",\"oneway\":true}");
+	send_raw(fd, "{\"method\":\"org.example.test.Text\",\"parameters\":{\"size\":2},\"more\":true}");
 	send_raw(fd, "{\"method\":\"org.example.test.Text\",\"parameters\":{\"size\":8192}}");
 	send_raw(fd, "{\"method\":\"org.example.test.Echo\",\"parameters\":{\"a\":1}}");
 	pump(&e);
 	expect_reply(cl, NULL, "{\"data\":\"xxx\"}");
 	expect_reply(cl, NULL, "{\"s\":\"caf\xef\xbf\xbd ok\"}");
+	expect_reply(cl, NULL, "{\"data\":\"xx\"}");	/* final: no "continues" */
 	expect_reply(cl, ERRNO_ERROR,
 		     "{\"errno\":90,\"errno_name\":\"EMSGSIZE\",\"message\":\"Message too long\"}");
 	expect_reply(cl, NULL, "{\"a\":1}");
