@@ -422,6 +422,15 @@ static int device_text_build(struct textset *set, struct text_scratch *scratch, 
 
 static int device_json(struct manager *m, struct pcidev *d, json_object **ret);
 
+/* What d's JSON shows that is read lazily: its details and names. */
+static int device_read_lazy(struct manager *m, struct pcidev *d)
+{
+	int r = pcidev_read_details(m->sysfs, d);
+
+	manager_read_names(m, d);
+	return r;
+}
+
 static bool text_stale(const struct manager *m, const struct pcidev *d)
 {
 	return !d->text.own || d->json_generation != m->text_generation;
@@ -448,7 +457,7 @@ static int device_text_make(struct manager *m, struct pcidev *d, struct text_scr
 	}
 	/* What sysfs says is not always UTF-8: the text is what a reply may carry. */
 	if (r >= 0 && !varlink_text_valid(text, len)) {
-		text = fixed = strndup(text, len);
+		fixed = strndup(text, len);
 		r = fixed ? varlink_text_sanitize(&fixed, &len) : -ENOMEM;
 		text = fixed;
 	}
@@ -479,9 +488,8 @@ int manager_device_text(struct manager *m, struct pcidev *d,
 
 	if (text_stale(m, d)) {
 		struct text_scratch scratch = { m->text_scratch, m->text_scratch_size };
-		int r = pcidev_read_details(m->sysfs, d);
+		int r = device_read_lazy(m, d);
 
-		manager_read_names(m, d);
 		if (r >= 0)
 			r = device_text_make(m, d, &scratch);
 		m->text_scratch = scratch.p;
@@ -544,7 +552,8 @@ static bool texts_prepare(struct manager *m)
 	       model->below_generation == model->generation + 1;
 }
 
-void manager_texts_make(struct manager *m, bool (*want)(const struct pcidev *d, const void *userdata),
+void manager_texts_make(struct manager *m,
+			bool (*want)(const struct pcidev *d, const void *userdata),
 			const void *userdata)
 {
 	struct text_part parts[PARALLEL_MAX];
@@ -575,12 +584,9 @@ void manager_texts_invalidate(struct manager *m)
 
 int manager_device_json(struct manager *m, struct pcidev *d, json_object **ret)
 {
-	int r = pcidev_read_details(m->sysfs, d);
+	int r = device_read_lazy(m, d);
 
-	if (r < 0)
-		return r;
-	manager_read_names(m, d);
-	return device_json(m, d, ret);
+	return r < 0 ? r : device_json(m, d, ret);
 }
 
 /* d's JSON, its details and names read. */

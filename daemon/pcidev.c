@@ -346,12 +346,17 @@ static void read_acs(int dfd, const char *config, struct pcidev *d)
 static int read_details(int dfd, const char *dir, struct pcidev *d)
 {
 	_cleanup_free_ char *resets = NULL;
-	char config[PATH_MAX] = "config", reset[PATH_MAX] = "reset_method";
+	char config_path[PATH_MAX], reset_path[PATH_MAX];	/* not zeroed: one per function */
+	const char *config = "config", *reset = "reset_method";
 	int r;
 
-	if (dir && (snprintf(config, sizeof(config), "%s/config", dir) >= (int)sizeof(config) ||
-		    snprintf(reset, sizeof(reset), "%s/reset_method", dir) >= (int)sizeof(reset)))
-		return -ENAMETOOLONG;
+	if (dir) {
+		if (snprintf(config_path, sizeof(config_path), "%s/config", dir) >= (int)sizeof(config_path) ||
+		    snprintf(reset_path, sizeof(reset_path), "%s/reset_method", dir) >= (int)sizeof(reset_path))
+			return -ENAMETOOLONG;
+		config = config_path;
+		reset = reset_path;
+	}
 	read_acs(dfd, config, d);
 	r = read_opt_str(dfd, reset, &resets);
 	if (r >= 0 && resets)
